@@ -1,0 +1,223 @@
+"""One hub per web process: it follows new events and fans them out to viewers in memory.
+
+Viewers of a run share one RunChannel holding that run's encoded frames. The hub reads the
+database from a small fixed pool of threads (so DB connections and threads stay flat however
+many viewers wait) and wakes viewers through plain futures: a waiting viewer owns no thread, no
+connection and no queue. New events are noticed through PostgreSQL LISTEN/NOTIFY when the
+database is PostgreSQL, and by one shared poll of the runs being watched otherwise.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections, connection
+
+from audits import frames
+from audits.models import AuditEvent, AuditRun
+from audits.recorder import NOTIFY_CHANNEL
+
+log = logging.getLogger(__name__)
+
+# Thread pool shared by every hub in the process: the only place stream code touches the DB.
+_db_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="aegis-hub-db")
+
+
+async def run_db[T](fn: Callable[..., T], *args: Any) -> T:
+    def call() -> T:
+        close_old_connections()
+        return fn(*args)
+
+    return await asyncio.get_running_loop().run_in_executor(_db_pool, call)
+
+
+@dataclass(eq=False)
+class RunChannel:
+    run_id: int
+    base_seq: int  # frames[i] holds seq base_seq + 1 + i
+    frames: list[bytes] = field(default_factory=list)
+    finished: bool = False
+    viewers: int = 0
+    heartbeat: int = 0
+    waiters: list[asyncio.Future] = field(default_factory=list)
+
+    @property
+    def last_seq(self) -> int:
+        return self.base_seq + len(self.frames)
+
+    def frames_after(self, seq: int) -> list[bytes]:
+        return self.frames[seq - self.base_seq :]
+
+    def wake(self) -> None:
+        waiters, self.waiters = self.waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+
+def _read_new_events(wanted: dict[int, int]) -> tuple[dict[int, list[tuple[int, str, bytes]]], set[int]]:
+    """Events after each run's known seq, encoded, and which of these runs are finished."""
+    states = AuditRun.objects.filter(pk__in=wanted).values_list("pk", "last_seq", "status")
+    fresh: dict[int, list[tuple[int, str, bytes]]] = {}
+    finished: set[int] = set()
+    for run_id, last_seq, status in states:
+        known = wanted[run_id]
+        if last_seq > known:
+            events = AuditEvent.objects.filter(run_id=run_id, seq__gt=known).order_by("seq")
+            fresh[run_id] = [(e.seq, e.type, frames.encode(e)) for e in events]
+        if status in AuditRun.FINISHED:
+            finished.add(run_id)
+    return fresh, finished
+
+
+class Hub:
+    def __init__(self) -> None:
+        self.channels: dict[int, RunChannel] = {}
+        self._dirty: set[int] = set()
+        self._kick = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+        self._listening = False
+        self.poll_s = settings.AEGIS_HUB_POLL_MS / 1000
+        self.heartbeat_s = settings.AEGIS_SSE_HEARTBEAT_S
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks.append(loop.create_task(self._follow()))
+        self._tasks.append(loop.create_task(self._heartbeat()))
+        if connection.vendor == "postgresql":
+            self._tasks.append(loop.create_task(self._listen()))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        for channel in self.channels.values():
+            channel.finished = True
+            channel.wake()
+
+    def subscribe(self, run_id: int, seq: int) -> RunChannel:
+        channel = self.channels.get(run_id)
+        if channel is None:
+            channel = self.channels[run_id] = RunChannel(run_id=run_id, base_seq=seq)
+            self._dirty.add(run_id)
+            self._kick.set()
+        channel.viewers += 1
+        return channel
+
+    def unsubscribe(self, channel: RunChannel) -> None:
+        channel.viewers -= 1
+        if channel.viewers <= 0 and self.channels.get(channel.run_id) is channel:
+            del self.channels[channel.run_id]
+
+    async def _follow(self) -> None:
+        """Read new events for the runs being watched; on SQLite this is the shared poll."""
+        while True:
+            try:
+                timeout = 1.0 if self._listening else self.poll_s
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._kick.wait(), timeout)
+                self._kick.clear()
+                if not self.channels:
+                    continue
+                if self._listening:
+                    # NOTIFY names the runs that moved; a slow full sweep guards against a lost one.
+                    runs = self._dirty & self.channels.keys() or set(self.channels)
+                else:
+                    runs = set(self.channels)
+                self._dirty.clear()
+                await self._refresh(runs)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("hub refresh failed; retrying")
+                await asyncio.sleep(1)
+
+    async def _refresh(self, runs: set[int]) -> None:
+        wanted = {run_id: self.channels[run_id].last_seq for run_id in runs if run_id in self.channels}
+        if not wanted:
+            return
+        fresh, finished = await run_db(_read_new_events, wanted)
+        for run_id in wanted:
+            channel = self.channels.get(run_id)
+            if channel is None:
+                continue
+            moved = False
+            for seq, type_, frame in fresh.get(run_id, ()):
+                if seq != channel.last_seq + 1:
+                    continue  # another refresh already appended it
+                channel.frames.append(frame)
+                moved = True
+                if type_ in frames.TERMINAL_TYPES:
+                    channel.finished = True
+            if run_id in finished and not channel.finished:
+                channel.finished = True
+                moved = True
+            if moved:
+                channel.wake()
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_s)
+            for channel in list(self.channels.values()):
+                channel.heartbeat += 1
+                channel.wake()
+
+    async def _listen(self) -> None:
+        import psycopg
+
+        params = settings.DATABASES["default"]
+        conninfo = psycopg.conninfo.make_conninfo(
+            dbname=params["NAME"],
+            user=params.get("USER") or None,
+            password=params.get("PASSWORD") or None,
+            host=params.get("HOST") or None,
+            port=str(params["PORT"]) if params.get("PORT") else None,
+        )
+        delay = 0.5
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    self._listening = True
+                    delay = 0.5
+                    # Catch up on anything committed while we were not listening.
+                    self._kick.set()
+                    async for note in conn.notifies():
+                        run_id = int(note.payload.split(":", 1)[0])
+                        if run_id in self.channels:
+                            self._dirty.add(run_id)
+                            self._kick.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("LISTEN connection lost (%s); polling until it is back", exc)
+            self._listening = False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10)
+
+
+# One hub per event loop (in practice one per process; tests may create several loops).
+_hubs: dict[asyncio.AbstractEventLoop, Hub] = {}
+
+
+def get_hub() -> Hub:
+    loop = asyncio.get_running_loop()
+    hub = _hubs.get(loop)
+    if hub is None:
+        for stale in [other for other in _hubs if other.is_closed()]:
+            del _hubs[stale]
+        hub = _hubs[loop] = Hub()
+        hub.start()
+    return hub
+
+
+async def stop_hub() -> None:
+    hub = _hubs.pop(asyncio.get_running_loop(), None)
+    if hub is not None:
+        await hub.stop()

@@ -1,0 +1,59 @@
+"""Start the web server and the task worker together; stop both on Ctrl-C or SIGTERM."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.core.management.base import BaseCommand
+
+
+def server_command(host: str, port: int, workers: int = 1) -> list[str]:
+    return [
+        sys.executable, "-m", "uvicorn", "aegis_site.asgi:application",
+        "--host", host, "--port", str(port), "--workers", str(workers),
+        "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--timeout-graceful-shutdown", "3",
+    ]  # fmt: skip
+
+
+def worker_command() -> list[str]:
+    return [sys.executable, "manage.py", "db_worker", "--interval", "0.05", "--no-startup-delay"]
+
+
+class Command(BaseCommand):
+    help = "Run the ASGI server (uvicorn) and the task worker (db_worker) until interrupted."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--workers", type=int, default=1, help="task workers to start")
+
+    def handle(self, *args, host: str, port: int, workers: int, **options) -> None:
+        procs = [subprocess.Popen(server_command(host, port))]
+        procs += [subprocess.Popen(worker_command()) for _ in range(workers)]
+        self.stdout.write(f"Aegis IAM on http://{host}:{port}/  (Ctrl-C stops the server and the worker)")
+        stopping = False
+
+        def stop(signum, frame) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            while not stopping and all(p.poll() is None for p in procs):
+                time.sleep(0.2)
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            for p in procs:
+                try:
+                    p.wait(max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        failed = [p for p in procs if p.returncode not in (0, -signal.SIGTERM, -signal.SIGINT)]
+        if failed and not stopping:
+            raise SystemExit(1)

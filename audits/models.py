@@ -1,0 +1,200 @@
+import secrets
+from datetime import UTC
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+FRAMEWORK_CHOICES = [
+    ("cis", "CIS AWS Foundations 3.0"),
+    ("pci_dss", "PCI DSS 4.0"),
+    ("hipaa", "HIPAA"),
+    ("soc2", "SOC 2"),
+    ("nist_800_53", "NIST 800-53 rev 5"),
+]
+FRAMEWORK_KEYS = [key for key, _ in FRAMEWORK_CHOICES]
+
+SEVERITIES = ["critical", "high", "medium", "low", "info"]
+
+EVENT_TYPES = [
+    "start", "progress", "thinking", "principal", "finding", "stats", "warning",
+    "paused", "resumed", "complete", "error", "cancelled",
+]  # fmt: skip
+
+
+def new_external_id() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class AwsConnection(models.Model):
+    """A role in someone's AWS account that Aegis assumes; no long-lived secret is stored."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="aws_connections")
+    name = models.CharField(max_length=100)
+    role_arn = models.CharField(max_length=2048)
+    external_id = models.CharField(max_length=64, default=new_external_id, editable=False)
+    account_id = models.CharField(max_length=12, blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.role_arn})"
+
+
+class AuditRun(models.Model):
+    class Source(models.TextChoices):
+        DEMO = "demo", "Demo account"
+        SNAPSHOT = "snapshot", "Uploaded snapshot"
+        CONNECTION = "connection", "AWS connection"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        PAUSED = "paused", "Paused"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+        INTERRUPTED = "interrupted", "Interrupted"
+
+    FINISHED = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
+
+    class Control(models.TextChoices):
+        NONE = "", "None"
+        PAUSE = "pause", "Pause requested"
+        CANCEL = "cancel", "Cancel requested"
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="audit_runs")
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.DEMO)
+    connection = models.ForeignKey(
+        AwsConnection, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
+    frameworks = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    # What the owner asked for at the next checkpoint; the worker reads it between principals.
+    control = models.CharField(max_length=8, choices=Control.choices, default=Control.NONE, blank=True)
+    progress = models.PositiveSmallIntegerField(default=0)
+    risk_score = models.PositiveSmallIntegerField(null=True, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    account_id = models.CharField(max_length=12, blank=True)
+    # The input as a bundle dict, so any worker can run or resume the audit from the same data.
+    snapshot = models.JSONField(null=True, blank=True, editable=False)
+    snapshot_name = models.CharField(max_length=200, blank=True)
+    # Last recorded seq; the recorder increments it in the same transaction as the insert.
+    last_seq = models.PositiveIntegerField(default=0)
+    checkpoint = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created = models.DateTimeField(default=timezone.now)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        indexes = [
+            # The dashboard: a user's runs, newest first.
+            models.Index(fields=["owner", "-created"], name="run_owner_created"),
+            # Workers and the stale-run sweep look runs up by status.
+            models.Index(fields=["status"], name="run_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Audit #{self.pk} ({self.get_source_display()}, {self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("audits:run", args=[self.pk])
+
+    def duration_seconds(self) -> float | None:
+        if not self.started:
+            return None
+        end = self.finished or timezone.now()
+        return (end - self.started).total_seconds()
+
+
+class AuditEvent(models.Model):
+    run = models.ForeignKey(AuditRun, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveIntegerField()
+    type = models.CharField(max_length=16)
+    message = models.TextField()
+    progress = models.PositiveSmallIntegerField(default=0)
+    payload = models.JSONField(default=dict, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["run", "seq"]
+        constraints = [
+            # Gap-free, strictly ordered log per run; also the index for "events after N" reads.
+            models.UniqueConstraint(fields=["run", "seq"], name="event_run_seq_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.type}: {self.message[:60]}"
+
+    def to_event_dict(self) -> dict:
+        """The wire shape: the payload's fields first, the core fields win on a clash."""
+        data = dict(self.payload) if self.payload else {}
+        data.update(
+            seq=self.seq,
+            type=self.type,
+            message=self.message,
+            progress=self.progress,
+            ts=format_ts(self.created),
+        )
+        return data
+
+
+def format_ts(moment) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+class Finding(models.Model):
+    run = models.ForeignKey(AuditRun, on_delete=models.CASCADE, related_name="findings")
+    check_id = models.CharField(max_length=80)
+    category = models.CharField(max_length=40)
+    severity = models.CharField(max_length=8)
+    principal_arn = models.CharField(max_length=512, blank=True)
+    principal_type = models.CharField(max_length=16, blank=True)
+    principal_name = models.CharField(max_length=256, blank=True)
+    policy = models.CharField(max_length=512, blank=True)
+    title = models.CharField(max_length=300)
+    detail = models.TextField(blank=True)
+    evidence = models.JSONField(default=dict, blank=True)
+    remediation = models.TextField(blank=True)
+    controls = models.JSONField(default=dict, blank=True)
+    # Same account, same issue -> same fingerprint in every run; used to compare runs.
+    fingerprint = models.CharField(max_length=64)
+    seq = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "seq", "pk"]
+        constraints = [
+            # A resumed run re-analysing a principal must not record the same finding twice.
+            models.UniqueConstraint(fields=["run", "fingerprint"], name="finding_run_fingerprint_unique"),
+        ]
+        indexes = [
+            # Results filters: a run's findings by severity.
+            models.Index(fields=["run", "severity"], name="finding_run_severity"),
+        ]
+
+    def __str__(self) -> str:
+        return f"[{self.severity}] {self.title}"
+
+    FIELDS = (
+        "check_id", "category", "severity", "principal_arn", "principal_type", "principal_name",
+        "policy", "title", "detail", "evidence", "remediation", "controls", "fingerprint",
+    )  # fmt: skip
+
+    def to_dict(self) -> dict:
+        return {name: getattr(self, name) for name in self.FIELDS}

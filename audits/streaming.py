@@ -1,0 +1,154 @@
+"""What a stream sends, independent of how it is served (lean ASGI app or Django view).
+
+`open_stream` does every DB read a new viewer needs in one trip to the hub's thread pool:
+who is asking, whether they may see the run, and the stored events after their last seq.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+from audits import frames
+from audits.hub import get_hub, run_db
+from audits.models import AuditEvent, AuditRun
+
+# A gap longer than this (a paused run, say) is shortened before the speed divides it.
+REPLAY_MAX_GAP_S = 30.0
+MAX_SPEED = 100
+
+
+class StreamError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def parse_after(last_event_id: str | None, after: str | None) -> int:
+    """The Last-Event-ID header wins over ?after=, as a browser reconnect sends the header."""
+    raw = last_event_id if last_event_id not in (None, "") else after
+    if raw in (None, ""):
+        return 0
+    raw = raw.strip()
+    if not raw.isdigit():
+        raise StreamError(400, f"Invalid event id {raw[:40]!r}: expected a whole number >= 0.")
+    value = int(raw)
+    if value > 2**31:
+        raise StreamError(400, "Invalid event id: too large.")
+    return value
+
+
+def parse_speed(raw: str | None) -> float:
+    if raw in (None, ""):
+        return 1.0
+    try:
+        speed = float(raw)
+    except ValueError:
+        raise StreamError(400, f"Invalid speed {raw[:20]!r}: expected a number from 1 to {MAX_SPEED}.") from None
+    if not (1 <= speed <= MAX_SPEED):
+        raise StreamError(400, f"Invalid speed {raw[:20]!r}: expected a number from 1 to {MAX_SPEED}.")
+    return speed
+
+
+def visible_run(user: AbstractBaseUser | AnonymousUser, run_id: int) -> AuditRun:
+    if not user.is_authenticated:
+        raise StreamError(401, "Sign in to follow this audit.")
+    runs = AuditRun.objects.only("pk", "owner_id", "status", "last_seq")
+    run = runs.filter(pk=run_id).first()
+    # Strangers get the same answer whether the run exists or not.
+    if run is None or (run.owner_id != user.pk and not user.is_staff):
+        raise StreamError(404, "No such audit.")
+    return run
+
+
+@dataclass
+class Opening:
+    run_id: int
+    after: int
+    backlog: list[bytes]
+    backlog_seq: int
+    finished: bool
+
+
+def _stored_after(run: AuditRun, after: int) -> tuple[list[bytes], int, bool]:
+    events = list(AuditEvent.objects.filter(run_id=run.pk, seq__gt=after).order_by("seq"))
+    backlog = [frames.encode(event) for event in events]
+    last = events[-1].seq if events else after
+    finished = run.status in AuditRun.FINISHED or any(e.type in frames.TERMINAL_TYPES for e in events)
+    return backlog, last, finished and last >= run.last_seq
+
+
+def open_stream(user, run_id: int, after: int) -> Opening:
+    run = visible_run(user, run_id)
+    backlog, last, finished = _stored_after(run, after)
+    return Opening(run_id, after, backlog, last, finished)
+
+
+def _events_between(run_id: int, after: int, upto: int) -> list[bytes]:
+    events = AuditEvent.objects.filter(run_id=run_id, seq__gt=after, seq__lte=upto).order_by("seq")
+    return [frames.encode(event) for event in events]
+
+
+async def live_frames(opening: Opening) -> AsyncIterator[bytes]:
+    """retry, the stored backlog, then new frames as the hub gets them, until the run ends."""
+    yield frames.retry_frame(settings.AEGIS_SSE_RETRY_MS)
+    for frame in opening.backlog:
+        yield frame
+    if opening.finished:
+        return
+    hub = get_hub()
+    channel = hub.subscribe(opening.run_id, opening.backlog_seq)
+    sent = opening.backlog_seq
+    heartbeat = channel.heartbeat
+    loop = asyncio.get_running_loop()
+    try:
+        while True:
+            if channel.base_seq > sent:
+                # The channel started after our backlog read: fill the gap from the table.
+                for frame in await run_db(_events_between, opening.run_id, sent, channel.base_seq):
+                    yield frame
+                sent = channel.base_seq
+            if channel.last_seq > sent:
+                for frame in channel.frames_after(sent):
+                    yield frame
+                sent = channel.last_seq
+                heartbeat = channel.heartbeat
+            if channel.finished and sent >= channel.last_seq:
+                return
+            if channel.heartbeat != heartbeat:
+                heartbeat = channel.heartbeat
+                yield frames.PING
+            waiter = loop.create_future()
+            channel.waiters.append(waiter)
+            await waiter
+    finally:
+        hub.unsubscribe(channel)
+
+
+@dataclass
+class ReplayOpening:
+    events: list[tuple[datetime, bytes]]
+
+
+def open_replay(user, run_id: int, after: int) -> ReplayOpening:
+    run = visible_run(user, run_id)
+    if not run.is_finished:
+        raise StreamError(409, "Replay is available once the audit has finished.")
+    events = AuditEvent.objects.filter(run_id=run.pk, seq__gt=after).order_by("seq")
+    return ReplayOpening([(event.created, frames.encode(event)) for event in events])
+
+
+async def replay_frames(opening: ReplayOpening, speed: float) -> AsyncIterator[bytes]:
+    yield frames.retry_frame(settings.AEGIS_SSE_RETRY_MS)
+    previous: datetime | None = None
+    for created, frame in opening.events:
+        if previous is not None:
+            gap = min((created - previous).total_seconds(), REPLAY_MAX_GAP_S)
+            if gap > 0:
+                await asyncio.sleep(gap / speed)
+        previous = created
+        yield frame

@@ -1,0 +1,43 @@
+import pytest
+
+from tests.helpers import free_port, make_user, start_server, start_worker, stop, wait_for_other_sessions_to_close
+
+
+@pytest.fixture
+def alice(db):
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(db):
+    return make_user("bob")
+
+
+@pytest.fixture
+def reviewer(db):
+    return make_user("reviewer", staff=True)
+
+
+@pytest.fixture(scope="session")
+def _server_url(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        port = free_port()
+        proc = start_server(port)
+    yield f"http://127.0.0.1:{port}"
+    stop(proc)
+    with django_db_blocker.unblock():
+        wait_for_other_sessions_to_close()
+
+
+@pytest.fixture
+def server(_server_url, transactional_db):
+    """A real uvicorn serving the ASGI app on a free port, sharing the (committed) test database."""
+    return _server_url
+
+
+@pytest.fixture
+def worker(transactional_db):
+    """A real `manage.py db_worker` process."""
+    proc = start_worker()
+    yield proc
+    stop(proc)
