@@ -90,6 +90,22 @@ class AuditRun(models.Model):
     created = models.DateTimeField(default=timezone.now)
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
+    # Touched by the worker while it executes the run; a stale one means the worker died.
+    heartbeat = models.DateTimeField(null=True, blank=True)
+    # Set by each claim: a worker whose claim was taken over (it was presumed dead) may not write.
+    claim = models.CharField(max_length=32, blank=True)
+
+    class Review(models.TextChoices):
+        UNREVIEWED = "unreviewed", "Unreviewed"
+        APPROVED = "approved", "Approved"
+        FOLLOW_UP = "follow_up", "Needs follow-up"
+
+    review_state = models.CharField(max_length=12, choices=Review.choices, default=Review.UNREVIEWED)
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="reviewed_runs"
+    )
+    review_notes = models.TextField(blank=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created"]
@@ -176,6 +192,8 @@ class Finding(models.Model):
     # Same account, same issue -> same fingerprint in every run; used to compare runs.
     fingerprint = models.CharField(max_length=64)
     seq = models.PositiveIntegerField(null=True, blank=True)
+    # Set when a reviewer's unexpired suppression covered this finding as the run finished.
+    suppressed = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["run", "seq", "pk"]
@@ -198,3 +216,48 @@ class Finding(models.Model):
 
     def to_dict(self) -> dict:
         return {name: getattr(self, name) for name in self.FIELDS}
+
+
+class Suppression(models.Model):
+    """A reviewer accepted a finding's risk on one account until an expiry date."""
+
+    account_id = models.CharField(max_length=12)
+    fingerprint = models.CharField(max_length=64)
+    check_id = models.CharField(max_length=80, blank=True)
+    title = models.CharField(max_length=300, blank=True)
+    justification = models.TextField()
+    expires_at = models.DateTimeField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created"]
+        indexes = [
+            # Finishing a run looks up the unexpired suppressions of its account.
+            models.Index(fields=["account_id", "expires_at"], name="suppression_account_expiry"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}: {self.title or self.fingerprint[:12]} until {self.expires_at:%Y-%m-%d}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.expires_at > timezone.now()
+
+
+class ApiToken(models.Model):
+    """A personal token for the JSON API; only its SHA-256 is stored."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created = models.DateTimeField(default=timezone.now)
+    last_used = models.DateTimeField(null=True, blank=True)
+    revoked = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}...)"

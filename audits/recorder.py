@@ -23,9 +23,14 @@ WRITE_ATTEMPTS = 8
 WRITE_BACKOFF_S = 0.25
 
 
+class ClaimLostError(Exception):
+    """The run was handed to another worker (this one was presumed dead); stop writing."""
+
+
 class Recorder:
-    def __init__(self, run_id: int) -> None:
+    def __init__(self, run_id: int, claim: str | None = None) -> None:
         self.run_id = run_id
+        self.claim = claim
 
     def emit(
         self,
@@ -53,7 +58,9 @@ class Recorder:
         finding = payload.get("finding")
         checkpoint = payload.get("checkpoint")
         with transaction.atomic():
-            run = AuditRun.objects.select_for_update().only("last_seq", "progress").get(pk=self.run_id)
+            run = AuditRun.objects.select_for_update().only("last_seq", "progress", "claim").get(pk=self.run_id)
+            if self.claim is not None and run.claim != self.claim:
+                raise ClaimLostError(f"run {self.run_id} is now held by another worker")
             if finding and Finding.objects.filter(run_id=self.run_id, fingerprint=finding["fingerprint"]).exists():
                 return None
             seq = run.last_seq + 1
@@ -71,6 +78,8 @@ class Recorder:
             if finding:
                 _store_finding(self.run_id, seq, finding)
             changes: dict[str, Any] = {"last_seq": seq, "progress": progress}
+            if self.claim is not None:
+                changes["heartbeat"] = event.created
             if checkpoint is not None:
                 changes["checkpoint"] = checkpoint
             AuditRun.objects.filter(pk=self.run_id).update(**changes)

@@ -1,14 +1,17 @@
 """Runs one audit inside the worker: claim, load the input, drive the engine, record the end."""
 
 import logging
+import threading
 import time
+import uuid
+from datetime import timedelta
 
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from audits.models import AuditRun, Finding
-from audits.recorder import Recorder
+from audits.recorder import ClaimLostError, Recorder
 
 log = logging.getLogger(__name__)
 
@@ -16,56 +19,99 @@ log = logging.getLogger(__name__)
 class AuditInputError(Exception):
     """The audit cannot start from what it was given; the message is shown to the user."""
 
+
 # How often the engine's checkpoints ask the database whether the owner pressed pause or cancel.
 CONTROL_CHECK_S = 0.25
+# The worker touches the run this often; a run untouched for STALE_AFTER_S has lost its worker.
+HEARTBEAT_S = 10
+STALE_AFTER_S = 45
 
 
 def enqueue(run: AuditRun) -> None:
     """Queue the run once the surrounding transaction commits, so a worker can see it."""
-    from audits.tasks import execute_audit
-
     run_id = run.pk
-    transaction.on_commit(lambda: execute_audit.enqueue(run_id))
+    transaction.on_commit(lambda: _enqueue_id(run_id))
 
 
-def claim(run_id: int) -> bool:
-    """queued -> running with a conditional UPDATE: 1 row means this worker owns the run."""
+def claim(run_id: int) -> str | None:
+    """queued -> running with a conditional UPDATE: 1 row means this worker owns the run.
+
+    Returns the claim token the recorder must present, or None when another worker has it."""
     now = timezone.now()
+    token = uuid.uuid4().hex
     claimed = AuditRun.objects.filter(pk=run_id, status=AuditRun.Status.QUEUED).update(
-        status=AuditRun.Status.RUNNING, control=""
+        status=AuditRun.Status.RUNNING, claim=token, heartbeat=now
     )
-    if claimed:
-        AuditRun.objects.filter(pk=run_id, started__isnull=True).update(started=now)
-    return claimed == 1
+    if not claimed:
+        return None
+    AuditRun.objects.filter(pk=run_id, started__isnull=True).update(started=now)
+    return token
+
+
+class Heartbeat(threading.Thread):
+    """Keeps the run's heartbeat fresh while a long step (say, an AWS call) emits nothing."""
+
+    def __init__(self, run_id: int, token: str) -> None:
+        super().__init__(name=f"heartbeat-{run_id}", daemon=True)
+        self.run_id, self.token = run_id, token
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        from django.db import connection
+
+        try:
+            while not self.stopped.wait(HEARTBEAT_S):
+                try:
+                    AuditRun.objects.filter(pk=self.run_id, claim=self.token).update(heartbeat=timezone.now())
+                except Exception:  # a brief DB outage must not kill the beat
+                    log.warning("heartbeat for run %s failed", self.run_id, exc_info=True)
+                    connection.close()
+        finally:
+            connection.close()
 
 
 def execute(run_id: int) -> str:
-    if not claim(run_id):
+    token = claim(run_id)
+    if token is None:
         return "skipped: not queued"
+    heartbeat = Heartbeat(run_id, token)
+    heartbeat.start()
+    try:
+        return _execute_claimed(run_id, token)
+    finally:
+        heartbeat.stopped.set()
+        heartbeat.join()
+
+
+def _execute_claimed(run_id: int, token: str) -> str:
     run = AuditRun.objects.get(pk=run_id)
-    recorder = Recorder(run_id)
+    recorder = Recorder(run_id, claim=token)
     try:
         outcome = _drive(run, recorder)
+    except ClaimLostError:
+        log.warning("run %s was taken over by another worker; stopping here", run_id)
+        return "claim lost"
     except Exception as exc:  # the run must end with an error event, never silently
         message, expected = _describe_failure(exc)
         if not expected:
             log.exception("audit %s failed", run_id)
         recorder.emit("error", message, 100, {"error": message})
-        _finish(run_id, AuditRun.Status.FAILED, error=message)
+        _finish(run_id, AuditRun.Status.FAILED, claim=token, error=message)
         return "failed"
     if outcome.status == "completed":
         result = outcome.result or {}
         _finish(
             run_id,
             AuditRun.Status.COMPLETED,
+            claim=token,
             result=result,
             risk_score=result.get("risk_score"),
             account_id=(result.get("audit_summary") or {}).get("account_id", "") or run.account_id,
         )
     elif outcome.status == "paused":
-        AuditRun.objects.filter(pk=run_id).update(status=AuditRun.Status.PAUSED, control="")
+        AuditRun.objects.filter(pk=run_id, claim=token).update(status=AuditRun.Status.PAUSED, control="")
     elif outcome.status == "cancelled":
-        _finish(run_id, AuditRun.Status.CANCELLED)
+        _finish(run_id, AuditRun.Status.CANCELLED, claim=token)
     return outcome.status
 
 
@@ -136,10 +182,11 @@ def _describe_failure(exc: Exception) -> tuple[str, bool]:
     return "Error: the audit stopped on an internal error; it has been logged for the operators.", False
 
 
-def _finish(run_id: int, status: str, **changes) -> None:
-    AuditRun.objects.filter(pk=run_id).filter(~Q(status__in=AuditRun.FINISHED)).update(
-        status=status, finished=timezone.now(), control="", **changes
-    )
+def _finish(run_id: int, status: str, *, claim: str | None = None, **changes) -> None:
+    runs = AuditRun.objects.filter(pk=run_id).filter(~Q(status__in=AuditRun.FINISHED))
+    if claim is not None:
+        runs = runs.filter(claim=claim)
+    runs.update(status=status, finished=timezone.now(), control="", **changes)
 
 
 def cancel_idle(run_id: int) -> None:
@@ -149,3 +196,38 @@ def cancel_idle(run_id: int) -> None:
         if AuditRun.objects.select_for_update().filter(pk=run_id, status__in=idle).exists():
             Recorder(run_id).emit("cancelled", "Audit cancelled by the user.", None, {})
             _finish(run_id, AuditRun.Status.CANCELLED)
+
+
+def requeue_stale_runs(auto_resume: bool = True) -> list[int]:
+    """Runs whose worker stopped beating are resumed elsewhere (or marked interrupted).
+
+    Safe to call from every web process at once: the conditional UPDATE lets one of them win."""
+    cutoff = timezone.now() - timedelta(seconds=STALE_AFTER_S)
+    stale = list(
+        AuditRun.objects.filter(status=AuditRun.Status.RUNNING, heartbeat__lt=cutoff).values_list("pk", flat=True)
+    )
+    taken: list[int] = []
+    for run_id in stale:
+        with transaction.atomic():
+            target = AuditRun.Status.QUEUED if auto_resume else AuditRun.Status.INTERRUPTED
+            moved = AuditRun.objects.filter(pk=run_id, status=AuditRun.Status.RUNNING, heartbeat__lt=cutoff).update(
+                status=target, claim=""
+            )
+            if not moved:
+                continue
+            note = (
+                "The worker running this audit stopped responding; resuming from the last checkpoint."
+                if auto_resume
+                else "The worker running this audit stopped responding; resume it to continue."
+            )
+            Recorder(run_id).emit("warning", note, None, {"interrupted": True})
+            if auto_resume:
+                transaction.on_commit(lambda run_id=run_id: _enqueue_id(run_id))
+            taken.append(run_id)
+    return taken
+
+
+def _enqueue_id(run_id: int) -> None:
+    from audits.tasks import execute_audit
+
+    execute_audit.enqueue(run_id)
