@@ -1,0 +1,342 @@
+"""Loading an AWS account's IAM state into one plain-data AccountSnapshot.
+
+Accepted inputs:
+  (a) the raw output of `aws iam get-account-authorization-details`;
+  (b) a bundle {"authorization_details": (a), "credential_report": ..., "password_policy": ...,
+      "account_summary": ..., "collected_at": ..., "account_id": ...}, which is also what
+      AccountSnapshot.to_dict() writes.
+
+Every policy document in the result is a dict whose "Statement" is a list; AWS keys are kept as they are.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import io
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+MAX_SNAPSHOT_BYTES = 50 * 1024 * 1024
+MAX_DEPTH = 64
+BUNDLE_FORMAT = "aegis-iam-snapshot"
+SOURCES = ("demo", "snapshot", "live")
+DEMO_PATH = Path(__file__).parent / "data" / "demo_account.json"
+
+LISTS = ("UserDetailList", "GroupDetailList", "RoleDetailList", "Policies")
+# Which key names each entry, and where its policy documents live: (list key, document key).
+NAME_KEY = {"UserDetailList": "UserName", "GroupDetailList": "GroupName", "RoleDetailList": "RoleName",
+            "Policies": "PolicyName"}
+INLINE_KEY = {"UserDetailList": "UserPolicyList", "GroupDetailList": "GroupPolicyList",
+              "RoleDetailList": "RolePolicyList"}
+
+_ACCOUNT_IN_ARN = re.compile(r"^arn:aws[\w-]*:iam::(\d{12}):")
+
+
+class SnapshotError(ValueError):
+    """The message is shown to the user as-is: it names what is wrong and where."""
+
+
+@dataclass
+class AccountSnapshot:
+    account_id: str
+    users: list[dict]
+    groups: list[dict]
+    roles: list[dict]
+    policies: list[dict]
+    credential_report: list[dict] | None
+    password_policy: dict | None
+    account_summary: dict | None
+    collected_at: str | None
+    source: str
+    password_policy_known: bool = False
+
+    def to_dict(self) -> dict:
+        """A bundle that load_snapshot() turns back into an equal snapshot (the portal stores it to resume runs)."""
+        return {
+            "format": BUNDLE_FORMAT,
+            "version": 1,
+            "account_id": self.account_id,
+            "source": self.source,
+            "collected_at": self.collected_at,
+            "authorization_details": {
+                "UserDetailList": self.users,
+                "GroupDetailList": self.groups,
+                "RoleDetailList": self.roles,
+                "Policies": self.policies,
+            },
+            "credential_report": self.credential_report,
+            "password_policy": self.password_policy,
+            "password_policy_known": self.password_policy_known,
+            "account_summary": self.account_summary,
+        }
+
+
+def load_demo_snapshot() -> AccountSnapshot:
+    return load_snapshot(DEMO_PATH.read_bytes(), source="demo")
+
+
+def load_snapshot(data: bytes | str | dict, *, source: str = "snapshot") -> AccountSnapshot:
+    """Parse and check a snapshot; raises SnapshotError naming what is wrong.
+
+    A bundle written by to_dict() keeps its own "source" unless the caller asks for a non-default one.
+    """
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES}")
+    if isinstance(data, dict):
+        top = data
+        _check_depth(top)
+    elif isinstance(data, bytes | bytearray | str):
+        top = _parse_json(data)
+    else:
+        raise SnapshotError(f"Snapshot must be JSON text or an object, not {type(data).__name__}")
+    if not isinstance(top, dict):
+        raise SnapshotError(f"Snapshot must be a JSON object at the top level, not {_kind(top)}")
+
+    if "authorization_details" in top:
+        bundle, details, prefix = top, top["authorization_details"], "authorization_details."
+        if not isinstance(details, dict):
+            raise SnapshotError(f"authorization_details must be an object, not {_kind(details)}")
+    elif any(key in top for key in LISTS):
+        bundle, details, prefix = {}, top, ""
+    else:
+        raise SnapshotError(
+            "Not an IAM snapshot: expected the output of `aws iam get-account-authorization-details` "
+            "(UserDetailList, GroupDetailList, RoleDetailList, Policies) or a bundle with 'authorization_details'"
+        )
+
+    lists = _auth_lists(details, prefix)
+    if bundle.get("format") == BUNDLE_FORMAT and source == "snapshot" and bundle.get("source") in SOURCES:
+        source = bundle["source"]
+    password_policy = _password_policy(bundle.get("password_policy"))
+    account_id = bundle.get("account_id") or _account_from_arns(lists)
+    if not isinstance(account_id, str) or not re.fullmatch(r"\d{12}|", account_id):
+        raise SnapshotError("account_id must be a 12-digit string")
+    collected_at = bundle.get("collected_at")
+    if collected_at is not None and not isinstance(collected_at, str):
+        raise SnapshotError("collected_at must be an ISO 8601 string")
+
+    return AccountSnapshot(
+        account_id=account_id,
+        users=lists["UserDetailList"],
+        groups=lists["GroupDetailList"],
+        roles=lists["RoleDetailList"],
+        policies=lists["Policies"],
+        credential_report=_credential_report(bundle.get("credential_report")),
+        password_policy=password_policy,
+        account_summary=_account_summary(bundle.get("account_summary")),
+        collected_at=collected_at,
+        source=source,
+        # A bundle that carries the key (even as null) says what the account has; a raw export says nothing.
+        password_policy_known=bool(bundle.get("password_policy_known", "password_policy" in bundle)),
+    )
+
+
+# --- parsing and structural limits -------------------------------------------------------------------------------
+
+
+def _parse_json(data: bytes | bytearray | str) -> Any:
+    size = len(data) if not isinstance(data, str) else len(data.encode("utf-8", "surrogatepass"))
+    if size > MAX_SNAPSHOT_BYTES:
+        raise SnapshotError(
+            f"Snapshot is {size / 1024 / 1024:.1f} MB; the limit is {MAX_SNAPSHOT_BYTES // 1024 // 1024} MB"
+        )
+    if not isinstance(data, str):
+        try:
+            data = bytes(data).decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise SnapshotError(f"Snapshot is not UTF-8 text (bad byte at offset {exc.start})") from None
+    if not data.strip():
+        raise SnapshotError("Snapshot is empty")
+    try:
+        parsed = json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise SnapshotError(f"Snapshot is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+    except RecursionError:
+        # The C parser gives up on very deep input before we could count it.
+        raise SnapshotError(f"Snapshot is nested too deeply (more than {MAX_DEPTH} levels)") from None
+    _check_depth(parsed)
+    return parsed
+
+
+def _check_depth(root: Any) -> None:
+    """Iterative, so a hostile document cannot exhaust the stack while being measured."""
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise SnapshotError(f"Snapshot is nested too deeply (more than {MAX_DEPTH} levels)")
+        children = node.values() if isinstance(node, dict) else node
+        for child in children:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number"
+    )
+
+
+# --- authorization details ----------------------------------------------------------------------------------------
+
+
+def _auth_lists(details: dict, prefix: str) -> dict[str, list[dict]]:
+    missing = [key for key in LISTS if key not in details]
+    if missing:
+        raise SnapshotError(
+            f"{prefix or 'Snapshot '}is missing {', '.join(missing)} "
+            "(export with `aws iam get-account-authorization-details` and no --filter)"
+        )
+    if details.get("IsTruncated") is True:
+        raise SnapshotError(
+            f"{prefix}IsTruncated is true: this is one page of the export; save all pages (the AWS CLI does by default)"
+        )
+    out = {}
+    for key in LISTS:
+        entries = details[key]
+        if not isinstance(entries, list):
+            raise SnapshotError(f"{prefix}{key} must be a list, not {_kind(entries)}")
+        out[key] = [_entry(key, i, entry, prefix) for i, entry in enumerate(entries)]
+    return out
+
+
+def _entry(key: str, index: int, entry: Any, prefix: str) -> dict:
+    path = f"{prefix}{key}[{index}]"
+    if not isinstance(entry, dict):
+        raise SnapshotError(f"{path} must be an object, not {_kind(entry)}")
+    for required in ("Arn", NAME_KEY[key]):
+        if not isinstance(entry.get(required), str):
+            raise SnapshotError(f"{path} has no {required}")
+    entry = dict(entry)  # shallow copy: the caller's data is never modified
+    if key == "Policies":
+        entry["PolicyVersionList"] = _documents(entry, "PolicyVersionList", "Document", path)
+    else:
+        entry[INLINE_KEY[key]] = _documents(entry, INLINE_KEY[key], "PolicyDocument", path)
+    if key == "RoleDetailList" and "AssumeRolePolicyDocument" in entry:
+        entry["AssumeRolePolicyDocument"] = _document(
+            entry["AssumeRolePolicyDocument"], f"{path}.AssumeRolePolicyDocument"
+        )
+    return entry
+
+
+def _documents(entry: dict, list_key: str, doc_key: str, path: str) -> list[dict]:
+    items = entry.get(list_key) or []
+    if not isinstance(items, list):
+        raise SnapshotError(f"{path}.{list_key} must be a list, not {_kind(items)}")
+    out = []
+    for i, item in enumerate(items):
+        item_path = f"{path}.{list_key}[{i}]"
+        if not isinstance(item, dict):
+            raise SnapshotError(f"{item_path} must be an object, not {_kind(item)}")
+        if doc_key not in item:
+            raise SnapshotError(f"{item_path} has no {doc_key}")
+        out.append({**item, doc_key: _document(item[doc_key], f"{item_path}.{doc_key}")})
+    return out
+
+
+def _document(doc: Any, path: str) -> dict:
+    if isinstance(doc, str):
+        text = doc.strip()
+        if not text.startswith("{"):
+            # The raw IAM API returns documents URL-encoded (RFC 3986); the CLI and boto3 decode them.
+            text = unquote(text).strip()
+            if not text.startswith("{"):
+                raise SnapshotError(f"{path} is URL-encoded but does not decode to a JSON policy document")
+        try:
+            doc = json.loads(text)
+        except (json.JSONDecodeError, RecursionError):
+            raise SnapshotError(f"{path} is not valid JSON") from None
+        _check_depth(doc)
+    if not isinstance(doc, dict):
+        raise SnapshotError(f"{path} must be a policy document object, not {_kind(doc)}")
+    statements = doc.get("Statement", [])
+    if isinstance(statements, dict):
+        statements = [statements]
+    if not isinstance(statements, list):
+        raise SnapshotError(f"{path}.Statement must be a list or an object, not {_kind(statements)}")
+    for i, statement in enumerate(statements):
+        if not isinstance(statement, dict):
+            raise SnapshotError(f"{path}.Statement[{i}] must be an object, not {_kind(statement)}")
+    return {**doc, "Statement": statements}
+
+
+def _account_from_arns(lists: dict[str, list[dict]]) -> str:
+    # The most common account among the account's own principals and customer-managed policies.
+    counts = Counter(
+        match.group(1)
+        for key in LISTS
+        for entry in lists[key]
+        if (match := _ACCOUNT_IN_ARN.match(entry["Arn"]))
+    )
+    return counts.most_common(1)[0][0] if counts else ""
+
+
+# --- the rest of a bundle -----------------------------------------------------------------------------------------
+
+
+def _credential_report(value: Any) -> list[dict] | None:
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        # CloudMapper and the CLI save the get-credential-report response: {"Content": ..., "GeneratedTime": ...}.
+        if "Content" not in value:
+            raise SnapshotError("credential_report object has no Content")
+        value = value["Content"]
+    if isinstance(value, list):
+        rows = []
+        for i, row in enumerate(value):
+            if not isinstance(row, dict):
+                raise SnapshotError(f"credential_report[{i}] must be an object, not {_kind(row)}")
+            rows.append({str(k): "" if v is None else str(v) for k, v in row.items()})
+        _check_report_columns(rows[0].keys() if rows else ("user", "arn"))
+        return rows
+    if not isinstance(value, str):
+        raise SnapshotError(f"credential_report must be CSV text, base64 CSV or a list of rows, not {_kind(value)}")
+    return parse_credential_csv(_maybe_base64(value))
+
+
+def parse_credential_csv(text: str) -> list[dict]:
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    _check_report_columns(reader.fieldnames or ())
+    try:
+        return [{k: v or "" for k, v in row.items() if k is not None} for row in reader]
+    except csv.Error as exc:
+        raise SnapshotError(f"credential_report is not valid CSV: {exc}") from None
+
+
+def _maybe_base64(text: str) -> str:
+    if text.lstrip("\ufeff").startswith("user,"):
+        return text
+    try:
+        return base64.b64decode(text, validate=False).decode("utf-8")
+    except (binascii.Error, ValueError):
+        raise SnapshotError("credential_report is neither CSV text nor base64-encoded CSV") from None
+
+
+def _check_report_columns(columns: Any) -> None:
+    missing = [c for c in ("user", "arn") if c not in columns]
+    if missing:
+        raise SnapshotError(f"credential_report has no {' or '.join(repr(c) for c in missing)} column")
+
+
+def _password_policy(value: Any) -> dict | None:
+    if isinstance(value, dict) and "PasswordPolicy" in value:
+        value = value["PasswordPolicy"]
+    if value is not None and not isinstance(value, dict):
+        raise SnapshotError(f"password_policy must be an object or null, not {_kind(value)}")
+    return value
+
+
+def _account_summary(value: Any) -> dict | None:
+    if isinstance(value, dict) and "SummaryMap" in value:
+        value = value["SummaryMap"]
+    if value is not None and not isinstance(value, dict):
+        raise SnapshotError(f"account_summary must be an object or null, not {_kind(value)}")
+    return value
