@@ -34,6 +34,7 @@ var/secret_key:
 run: $(VENV)/.installed var/secret_key
 	@export SECRET_KEY="$$(cat var/secret_key)"; \
 	$(VPY) manage.py migrate --noinput && \
+	$(VPY) manage.py createcachetable && \
 	$(VPY) manage.py ensure_demo_user && \
 	exec $(VPY) manage.py runportal --port $(PORT)
 

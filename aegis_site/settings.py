@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 from aegis_site.env import envbool, envint, envlist
 
@@ -39,6 +40,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -135,6 +137,33 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 AEGIS_SSE_RETRY_MS = envint("AEGIS_SSE_RETRY_MS", 2000)
 AEGIS_SSE_HEARTBEAT_S = envint("AEGIS_SSE_HEARTBEAT_S", 15)
 AEGIS_HUB_POLL_MS = envint("AEGIS_HUB_POLL_MS", 20)
+
+# No inline script or style anywhere: IAM data is hostile input, and this is the last line.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "connect-src": [CSP.SELF],
+    "font-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "frame-ancestors": [CSP.NONE],
+    "form-action": [CSP.SELF],
+}
+
+# Login throttling and the per-user limit on audits running at once.
+AEGIS_LOGIN_FAILURES_ALLOWED = envint("AEGIS_LOGIN_FAILURES_ALLOWED", 5)
+AEGIS_LOGIN_LOCKOUT_S = envint("AEGIS_LOGIN_LOCKOUT_S", 900)
+AEGIS_MAX_ACTIVE_RUNS = envint("AEGIS_MAX_ACTIVE_RUNS", 3)
+
+# Shared by every process (login throttling must count across web processes).
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "aegis_cache",
+    }
+}
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False

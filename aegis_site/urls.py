@@ -3,10 +3,16 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from audits import token_views
+from audits.auth_views import ThrottledLoginView
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="audits:list", permanent=False)),
-    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/login/", ThrottledLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("audits/", include("audits.urls")),
+    path("api/v1/", include("audits.api_urls")),
+    path("settings/tokens", token_views.tokens, name="tokens"),
+    path("settings/tokens/<int:pk>/revoke", token_views.revoke_token, name="revoke_token"),
     path("admin/", admin.site.urls),
 ]

@@ -27,6 +27,29 @@ HEARTBEAT_S = 10
 STALE_AFTER_S = 45
 
 
+class TooManyActiveRunsError(Exception):
+    """The user already has the allowed number of audits queued or running."""
+
+
+def start_run(owner, *, source: str, frameworks: list[str], **fields) -> AuditRun:
+    """Create a run and queue it, within the owner's limit of audits running at once."""
+    from django.conf import settings
+
+    limit = settings.AEGIS_MAX_ACTIVE_RUNS
+    with transaction.atomic():
+        active = AuditRun.objects.filter(
+            owner=owner, status__in=[AuditRun.Status.QUEUED, AuditRun.Status.RUNNING]
+        ).count()
+        if active >= limit:
+            raise TooManyActiveRunsError(
+                f"You already have {active} audits queued or running (the limit is {limit}); "
+                "wait for one to finish or cancel one."
+            )
+        run = AuditRun.objects.create(owner=owner, source=source, frameworks=frameworks, **fields)
+        enqueue(run)
+    return run
+
+
 def enqueue(run: AuditRun) -> None:
     """Queue the run once the surrounding transaction commits, so a worker can see it."""
     run_id = run.pk

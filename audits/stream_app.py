@@ -6,6 +6,7 @@ hub's thread pool and then waits on the hub with nothing but a coroutine, so an 
 costs a few KB and no thread. Everything else goes to Django untouched.
 """
 
+import asyncio
 import re
 from http.cookies import SimpleCookie
 from importlib import import_module
@@ -25,8 +26,9 @@ from audits.streaming import (
     parse_speed,
     replay_frames,
 )
+from audits.tokens import bearer, user_for_token
 
-STREAM_PATH = re.compile(r"^/audits/(?P<run_id>[0-9]{1,18})/(?P<kind>events|replay)/?$")
+STREAM_PATH = re.compile(r"^(?:/api/v1)?/audits/(?P<run_id>[0-9]{1,18})/(?P<kind>events|replay)/?$")
 
 SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -45,7 +47,10 @@ class _SessionOnly:
         self.session = session
 
 
-def user_for_session(session_key: str | None):
+def user_for_credentials(session_key: str | None, token: str | None):
+    """A bearer token, when sent, decides alone; otherwise Django's session cookie does."""
+    if token is not None:
+        return user_for_token(token) or AnonymousUser()
     if not session_key:
         return AnonymousUser()
     return get_user(_SessionOnly(_session_engine.SessionStore(session_key)))
@@ -69,8 +74,8 @@ def _session_key(headers: dict[bytes, bytes]) -> str | None:
 
 
 def _opener(kind: str, after: int):
-    def open_for(session_key: str | None, run_id: int):
-        user = user_for_session(session_key)
+    def open_for(session_key: str | None, token: str | None, run_id: int):
+        user = user_for_credentials(session_key, token)
         return (open_stream if kind == "events" else open_replay)(user, run_id, after)
 
     return open_for
@@ -87,7 +92,11 @@ async def stream_app(scope, receive, send, match: re.Match) -> None:
         last_id = headers.get(b"last-event-id")
         after = parse_after(last_id.decode("latin-1") if last_id is not None else None, _first(query, "after"))
         speed = parse_speed(_first(query, "speed")) if kind == "replay" else 1.0
-        opening = await run_db(_opener(kind, after), _session_key(headers), int(match["run_id"]))
+        authorization = headers.get(b"authorization")
+        token = bearer(authorization.decode("latin-1")) if authorization else None
+        if authorization and token is None:
+            raise StreamError(401, "Unsupported Authorization header: use 'Bearer <token>'.")
+        opening = await run_db(_opener(kind, after), _session_key(headers), token, int(match["run_id"]))
     except StreamError as exc:
         await _plain(send, exc.status, exc.message)
         return
@@ -112,8 +121,6 @@ async def stream_app(scope, receive, send, match: re.Match) -> None:
 
 async def _pump(body, receive, send) -> None:
     """Send frames until the body ends or the client goes away."""
-    import asyncio
-
     task = asyncio.current_task()
     gone = False
 

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from audits import api
+
+app_name = "api"
+
+urlpatterns = [
+    path("audits", api.runs, name="runs"),
+    path("audits/<int:pk>", api.run_detail, name="run"),
+    path("audits/<int:pk>/findings", api.run_findings, name="findings"),
+]
