@@ -63,3 +63,20 @@ def test_it_uses_wal_on_sqlite_and_the_database_url_otherwise():
         else:
             assert os.environ.get("DATABASE_URL")
             assert connection.vendor == "postgresql"
+
+
+def test_it_passes_the_deployment_checks_with_production_settings():
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DEBUG", "AEGIS_DEV"))}
+    env.update(
+        SECRET_KEY="p" * 20 + "-Zx9!long-random-production-key-for-the-check-0123456789",
+        DEBUG="0",
+        AEGIS_HTTPS="1",
+        ALLOWED_HOSTS="aegis.example.com",
+        DJANGO_SETTINGS_MODULE="aegis_site.settings",
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
