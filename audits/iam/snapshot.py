@@ -211,10 +211,15 @@ def _entry(key: str, index: int, entry: Any, prefix: str) -> dict:
     path = f"{prefix}{key}[{index}]"
     if not isinstance(entry, dict):
         raise SnapshotError(f"{path} must be an object, not {_kind(entry)}")
-    for required in ("Arn", NAME_KEY[key]):
-        if not isinstance(entry.get(required), str):
-            raise SnapshotError(f"{path} has no {required}")
+    arn, name_key = entry.get("Arn"), NAME_KEY[key]
+    if not isinstance(arn, str) or not arn.startswith("arn:"):
+        raise SnapshotError(f"{path} has no Arn")
     entry = dict(entry)  # shallow copy: the caller's data is never modified
+    if name_key not in entry:
+        # Some emulators (moto) leave PolicyName out; the ARN's last segment is the name.
+        entry[name_key] = arn.rsplit("/", 1)[-1]
+    elif not isinstance(entry[name_key], str):
+        raise SnapshotError(f"{path}.{name_key} must be a string, not {_kind(entry[name_key])}")
     if key == "Policies":
         entry["PolicyVersionList"] = _documents(entry, "PolicyVersionList", "Document", path)
     else:

@@ -131,6 +131,7 @@ def test_it_ships_a_demo_account_that_covers_the_checks():
         (details(RoleDetailList={}), "RoleDetailList must be a list, not an object"),
         (details(RoleDetailList=[role(), "oops"]), "RoleDetailList[1] must be an object, not a string"),
         (details(UserDetailList=[{"UserName": "x"}]), "UserDetailList[0] has no Arn"),
+        (details(UserDetailList=[{"UserName": 3, "Arn": "arn:aws:iam::1:user/x"}]), "UserName must be a string"),
         (details(RoleDetailList=[role(), role(trust="{")]), "RoleDetailList[1].AssumeRolePolicyDocument is not valid"),
         (details(RoleDetailList=[role(trust="%7Bbroken")]), "RoleDetailList[0].AssumeRolePolicyDocument is not valid"),
         (details(RoleDetailList=[role(trust="Version%3D1")]), "is URL-encoded but does not decode"),
