@@ -1,0 +1,186 @@
+"""Audit reports as JSON, CSV and SARIF 2.1.0, from finding dicts and the run's result summary."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+REPORT_SCHEMA_VERSION = "1.0"
+SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
+CSV_COLUMNS = (
+    "severity", "check_id", "category", "title", "principal_type", "principal_name", "principal_arn", "policy",
+    "detail", "remediation", "controls", "evidence", "fingerprint",
+)
+SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+SARIF_LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note", "info": "note"}
+# GitHub code scanning orders alerts by this 0.0-10.0 property.
+SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0", "info": "0.0"}
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+TOOL_NAME = "Aegis IAM"
+
+
+def to_json(run_meta: dict, result: dict, findings: list[dict]) -> str:
+    """The JSON report (schema_version "1.0"):
+
+    {
+      "schema_version": "1.0",
+      "run":        run_meta as given (run_id, source, frameworks, status, started, finished, ...),
+      "account":    {"id": "123456789012" | "", "principals": {"users": n, "groups": n, "roles": n, ...}},
+      "frameworks": [{"key", "name", "passed", "failed", "not_evaluated",
+                      "controls": [{"id", "title", "status": "pass|fail|not_evaluated", "checks", "findings"}]}],
+      "summary":    {"risk_score": 0-100 | null, "risk_band": str, "total_findings": n,
+                     "by_severity": {"critical": n, ...}, "by_category": {category: n},
+                     "patterns": [...], "top_risks": [...]},
+      "findings":   [finding dicts, most severe first: check_id, category, severity, principal_arn, principal_type,
+                     principal_name, policy, title, detail, evidence, remediation, controls, fingerprint, ...]
+    }
+    Keys are only ever added within a schema version, never renamed or removed.
+    """
+    audit_summary = result.get("audit_summary") or {}
+    ordered = sorted_findings(findings)
+    document = {
+        "schema_version": REPORT_SCHEMA_VERSION,
+        "run": run_meta,
+        "account": {
+            "id": audit_summary.get("account_id") or run_meta.get("account_id") or "",
+            "principals": audit_summary.get("principals") or {},
+        },
+        "frameworks": [
+            {"key": key, **table} for key, table in (result.get("compliance") or {}).items()
+        ],
+        "summary": {
+            "risk_score": result.get("risk_score", run_meta.get("risk_score")),
+            "risk_band": result.get("risk_band", ""),
+            "total_findings": len(ordered),
+            "by_severity": {sev: sum(f.get("severity") == sev for f in ordered) for sev in SEVERITY_ORDER},
+            "by_category": _count(f.get("category", "") for f in ordered),
+            "patterns": result.get("patterns") or [],
+            "top_risks": result.get("top_risks") or [],
+        },
+        "findings": ordered,
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n"
+
+
+def to_csv(findings: list[dict]) -> str:
+    """One row per finding; every cell is neutralised so spreadsheets never evaluate it as a formula."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for finding in sorted_findings(findings):
+        writer.writerow([safe_cell(_cell(finding, column)) for column in CSV_COLUMNS])
+    return out.getvalue()
+
+
+def to_sarif(run_meta: dict, findings: list[dict], rules: dict) -> str:
+    """SARIF 2.1.0 with one rule per catalog check and one result per finding, located at the principal's ARN."""
+    ordered = sorted_findings(findings)
+    rule_ids = list(rules)
+    for extra in sorted({f["check_id"] for f in ordered} - set(rules)):
+        rule_ids.append(extra)  # a finding from a check the catalog no longer has still needs a rule
+    index = {rule_id: i for i, rule_id in enumerate(rule_ids)}
+    sarif = {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": TOOL_NAME,
+                "semanticVersion": REPORT_SCHEMA_VERSION,
+                "rules": [_rule(rule_id, rules.get(rule_id)) for rule_id in rule_ids],
+            }},
+            "automationDetails": {"id": _automation_id(run_meta)},
+            "properties": {"run": run_meta},
+            "results": [_result(f, index[f["check_id"]]) for f in ordered],
+        }],
+    }
+    return json.dumps(sarif, indent=2, ensure_ascii=False, default=str) + "\n"
+
+
+def _automation_id(run_meta: dict) -> str:
+    # "category/instance": GitHub groups uploads by category, so one account's runs replace each other.
+    return f"aegis-iam/{run_meta.get('account_id') or 'account'}/{run_meta.get('run_id', '')}"
+
+
+def sorted_findings(findings: list[dict]) -> list[dict]:
+    rank = {sev: i for i, sev in enumerate(SEVERITY_ORDER)}
+    return sorted(findings, key=lambda f: (rank.get(f.get("severity"), len(rank)), f.get("check_id", ""),
+                                           f.get("principal_arn", ""), f.get("fingerprint", "")))
+
+
+def safe_cell(value: str) -> str:
+    # OWASP CSV injection: a leading quote makes Excel/Sheets/LibreOffice show the text instead of running it.
+    return "'" + value if value.startswith(FORMULA_PREFIXES) else value
+
+
+def _cell(finding: dict, column: str) -> str:
+    value = finding.get(column, "")
+    if column == "controls" and isinstance(value, dict):
+        return "; ".join(f"{fw}: {', '.join(ids)}" for fw, ids in sorted(value.items()))
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    return "" if value is None else str(value)
+
+
+def _rule(rule_id: str, check: Any) -> dict:
+    def get(name: str, default: str = "") -> Any:
+        if check is None:
+            return default
+        return check.get(name, default) if isinstance(check, dict) else getattr(check, name, default)
+
+    severity = get("severity", "medium")
+    title = get("title", rule_id)
+    return {
+        "id": rule_id,
+        "name": "".join(part.capitalize() for part in rule_id.split("_")),
+        "shortDescription": {"text": title},
+        "fullDescription": {"text": get("description") or title},
+        "help": {"text": get("remediation") or title},
+        "defaultConfiguration": {"level": SARIF_LEVEL.get(severity, "warning")},
+        "properties": {
+            "category": get("category"),
+            "severity": severity,
+            "security-severity": SECURITY_SEVERITY.get(severity, "5.5"),
+            "tags": ["security", "iam", get("category")],
+        },
+    }
+
+
+def _result(finding: dict, rule_index: int) -> dict:
+    severity = finding.get("severity", "medium")
+    principal = finding.get("principal_arn") or finding.get("principal_name") or "account"
+    message = finding.get("title", finding["check_id"])
+    if finding.get("principal_name"):
+        message = f"{message}: {finding.get('principal_type', 'principal')} '{finding['principal_name']}'"
+    if finding.get("detail"):
+        message = f"{message}. {finding['detail']}"
+    return {
+        "ruleId": finding["check_id"],
+        "ruleIndex": rule_index,
+        "level": SARIF_LEVEL.get(severity, "warning"),
+        "message": {"text": message},
+        "locations": [{
+            "logicalLocations": [{
+                "name": finding.get("principal_name") or principal,
+                "fullyQualifiedName": principal,
+                "kind": "resource",
+            }],
+        }],
+        "partialFingerprints": {"aegisFingerprint/v1": finding.get("fingerprint", "")},
+        "properties": {
+            "severity": severity,
+            "category": finding.get("category", ""),
+            "policy": finding.get("policy", ""),
+            "controls": finding.get("controls") or {},
+            "evidence": finding.get("evidence"),
+            "remediation": finding.get("remediation", ""),
+        },
+    }
+
+
+def _count(values: Any) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    return dict(sorted(counts.items()))
