@@ -1,0 +1,120 @@
+"""The snapshot seen as principals: who holds which policies, and each principal's effective permissions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from audits.iam.policy import Permissions, Statement, compile_policy, content_key
+
+ADMIN_POLICY_ARN = "arn:aws:iam::aws:policy/AdministratorAccess"
+# The one AWS-managed policy we can stand in for when an export leaves it out: its content is fixed by AWS.
+_KNOWN_AWS_DOCS = {ADMIN_POLICY_ARN: {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}}
+
+
+@dataclass
+class Principal:
+    type: str  # user | role | group | policy | account
+    name: str
+    arn: str
+    entry: dict = field(default_factory=dict, repr=False)
+    inline: list[tuple[str, dict]] = field(default_factory=list, repr=False)
+    managed: list[str] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)
+    boundary: str | None = None
+
+    @property
+    def ref(self) -> dict:
+        return {"type": self.type, "name": self.name, "arn": self.arn}
+
+    @property
+    def service_linked(self) -> bool:
+        return self.type == "role" and str(self.entry.get("Path", "")).startswith("/aws-service-role/")
+
+
+def is_aws_managed(arn: str) -> bool:
+    return ":aws:policy/" in arn
+
+
+def default_document(policy: dict) -> dict | None:
+    versions = policy.get("PolicyVersionList") or []
+    default_id = policy.get("DefaultVersionId")
+    for v in versions:
+        if v.get("IsDefaultVersion") or (default_id and v.get("VersionId") == default_id):
+            return v.get("Document")
+    return versions[0].get("Document") if versions else None
+
+
+class Account:
+    def __init__(self, snapshot) -> None:
+        self.snapshot = snapshot
+        self.policies: dict[str, dict] = {p["Arn"]: p for p in snapshot.policies}
+        self.users = [self._principal("user", u, "UserName", "UserPolicyList") for u in snapshot.users]
+        self.roles = [self._principal("role", r, "RoleName", "RolePolicyList") for r in snapshot.roles]
+        self.groups = [self._principal("group", g, "GroupName", "GroupPolicyList") for g in snapshot.groups]
+        self.groups_by_name = {g.name: g for g in self.groups}
+        self.by_arn = {p.arn: p for p in (*self.users, *self.roles, *self.groups)}
+        self.missing_policies: set[str] = set()
+        self.attachments: dict[str, list[Principal]] = {}
+        for p in (*self.users, *self.roles, *self.groups):
+            for arn in p.managed:
+                self.attachments.setdefault(arn, []).append(p)
+                if arn not in self.policies and arn not in _KNOWN_AWS_DOCS:
+                    self.missing_policies.add(arn)
+        self._statements: dict[str, tuple[Statement, ...]] = {}
+        self._perms: dict[tuple, Permissions] = {}
+
+    @staticmethod
+    def _principal(kind: str, entry: dict, name_key: str, inline_key: str) -> Principal:
+        boundary = entry.get("PermissionsBoundary") or {}
+        return Principal(
+            type=kind, name=entry[name_key], arn=entry["Arn"], entry=entry,
+            inline=[(i.get("PolicyName", "inline"), i.get("PolicyDocument")) for i in entry.get(inline_key) or []],
+            managed=[m["PolicyArn"] for m in entry.get("AttachedManagedPolicies") or [] if m.get("PolicyArn")],
+            groups=list(entry.get("GroupList") or []),
+            boundary=boundary.get("PermissionsBoundaryArn"),
+        )
+
+    def managed_policy_principal(self, arn: str) -> Principal:
+        policy = self.policies.get(arn, {})
+        return Principal("policy", policy.get("PolicyName") or arn.rsplit("/", 1)[-1], arn, entry=policy)
+
+    def managed_statements(self, arn: str) -> tuple[Statement, ...]:
+        found = self._statements.get(arn)
+        if found is None:
+            policy = self.policies.get(arn)
+            doc = default_document(policy) if policy else _KNOWN_AWS_DOCS.get(arn)
+            label = policy["PolicyName"] if policy else arn.rsplit("/", 1)[-1]
+            found = self._statements[arn] = compile_policy(doc, label)
+        return found
+
+    def member_groups(self, principal: Principal) -> list[Principal]:
+        return [self.groups_by_name[g] for g in principal.groups if g in self.groups_by_name]
+
+    def sources(self, principal: Principal) -> list[tuple[str, tuple[Statement, ...]]]:
+        """(policy label, statements) for every policy that applies: own inline and managed, then groups'."""
+        holders = [principal, *self.member_groups(principal)] if principal.type == "user" else [principal]
+        out = []
+        for holder in holders:
+            for name, doc in holder.inline:
+                out.append((name, compile_policy(doc, name)))
+            for arn in holder.managed:
+                out.append((arn, self.managed_statements(arn)))
+        return out
+
+    def permissions(self, principal: Principal) -> Permissions:
+        key = self.permission_key(principal)
+        found = self._perms.get(key)
+        if found is None:
+            statements = [s for _, stmts in self.sources(principal) for s in stmts]
+            boundary = self.managed_statements(principal.boundary) if principal.boundary else None
+            found = self._perms[key] = Permissions.of(statements, boundary)
+        return found
+
+    def permission_key(self, principal: Principal) -> tuple:
+        """Principals with equal keys hold identical permissions, so their analysis is shared."""
+        holders = [principal, *self.member_groups(principal)] if principal.type == "user" else [principal]
+        parts: list[str] = []
+        for holder in holders:
+            parts.extend(f"i:{name}:{content_key(doc) if isinstance(doc, dict) else ''}" for name, doc in holder.inline)
+            parts.extend(f"m:{arn}" for arn in holder.managed)
+        return (principal.type, tuple(parts), principal.boundary or "")

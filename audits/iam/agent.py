@@ -1,0 +1,178 @@
+"""The audit run: plan, analyse principal by principal, then patterns, compliance and score — all as events.
+
+Events go out through one `emit(type, message, progress, payload)` callback. Progress never goes backwards.
+A checkpoint ("principal" event, emitted after that principal's findings) lets a run pause, be cancelled, or
+resume on another worker: the plan is deterministic for a snapshot, so `principals_done` names the same place.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from audits.iam import compliance, patterns, scoring
+from audits.iam.analysis import Analysis, Step
+from audits.iam.checks import CATEGORIES, SEVERITIES
+
+Emit = Callable[[str, str, int, dict], None]
+
+PRINCIPALS_START, PRINCIPALS_END = 10, 95
+
+
+@dataclass
+class ResumeState:
+    principals_done: int
+    findings: list[dict] = field(default_factory=list)
+    progress: int = 0
+
+
+@dataclass
+class AuditOutcome:
+    status: str  # "completed" | "paused" | "cancelled"
+    result: dict | None = None
+
+
+class _Progress:
+    """Wraps emit so progress is monotonic whatever a caller computes."""
+
+    def __init__(self, emit: Emit, start: int = 0) -> None:
+        self.emit_fn = emit
+        self.value = start
+
+    def __call__(self, kind: str, message: str, progress: int | None = None, payload: dict | None = None) -> None:
+        if progress is not None:
+            self.value = max(self.value, min(100, progress))
+        self.emit_fn(kind, message, self.value, payload or {})
+
+
+def run_audit(snapshot, emit: Emit, *, frameworks: Sequence[str] = (), resume: ResumeState | None = None,
+              control: Callable[[], str | None] = lambda: None) -> AuditOutcome:
+    unknown = [f for f in frameworks if f not in compliance.FRAMEWORKS]
+    if unknown:
+        raise ValueError(f"unknown frameworks: {', '.join(unknown)}")
+    out = _Progress(emit, resume.progress if resume else 0)
+    if resume is None:
+        out("start", "Audit started - Initializing agent...", 3)
+        out("progress", "Loading snapshot...", 5)
+    analysis = Analysis(snapshot)
+    steps = analysis.plan()
+    total = len(steps)
+    if resume is None:
+        _announce(out, analysis, steps)
+        done = 0
+        findings: list[dict] = []
+    else:
+        done = max(0, min(resume.principals_done, total))
+        findings = list(resume.findings)
+        out("resumed", f"Resuming at principal {done + 1}/{total}", None,
+            {"checkpoint": {"principals_done": done}})
+    seen = {f["fingerprint"] for f in findings}
+    counts = Counter(f["severity"] for f in findings)
+    stats_every = max(5, total // 50)
+
+    for index in range(done, total):
+        step = steps[index]
+        p = step.principal
+        mine = Counter()
+        for finding in analysis.findings(p):
+            if finding["fingerprint"] in seen:
+                continue
+            seen.add(finding["fingerprint"])
+            findings.append(finding)
+            mine[finding["severity"]] += 1
+            out("finding", f"[{finding['severity'].upper()}] {finding['title']}: {p.type} '{p.name}'", None,
+                {"finding": finding})
+        counts.update(mine)
+        position = index + 1
+        progress = PRINCIPALS_START + (PRINCIPALS_END - PRINCIPALS_START) * position // total
+        label = "account" if p.type == "account" else f"{p.type} '{p.name}'"
+        out("principal", f"Analyzing {label} ({position}/{total})... {_summary(mine)}", progress, {
+            "principal": p.ref, "index": position, "total": total,
+            "counts": {s: mine.get(s, 0) for s in SEVERITIES}, "checkpoint": {"principals_done": position},
+        })
+        if position % stats_every == 0 and position < total:
+            _stats(out, counts)
+        if position < total:
+            command = control()
+            if command in ("pause", "cancel"):
+                kind = "paused" if command == "pause" else "cancelled"
+                verb = "Paused" if command == "pause" else "Cancelled"
+                out(kind, f"{verb} after {position}/{total} principals", None,
+                    {"checkpoint": {"principals_done": position}})
+                return AuditOutcome(kind, None)
+
+    _stats(out, counts)
+    out("progress", "Detecting patterns across findings...", 96)
+    found_patterns = patterns.find_patterns(findings)
+    for pattern in found_patterns:
+        out("thinking", f"Pattern: {pattern['title']}", None)
+    out("progress", "Evaluating compliance controls...", 97)
+    result = _result(analysis, findings, found_patterns, frameworks)
+    out("progress", "Scoring risk...", 98)
+    out("complete", f"Audit complete: {len(findings)} findings, risk score {result['risk_score']}/100 "
+                    f"({result['risk_band']})", 100, {"result": result})
+    return AuditOutcome("completed", result)
+
+
+def _announce(out: _Progress, analysis: Analysis, steps: list[Step]) -> None:
+    acc = analysis.account
+    n_policies = len(analysis.snapshot.policies)
+    out("progress", f"Discovering IAM principals: {len(acc.users)} users, {len(acc.roles)} roles, "
+                    f"{len(acc.groups)} groups, {n_policies} policies", 7)
+    for message, payload in analysis.warnings():
+        out("warning", message, None, payload)
+    for kind, plural in (("user", "users"), ("role", "roles"), ("group", "groups"), ("policy", "policies")):
+        of_kind = [s for s in steps if s.principal.type == kind]
+        if not of_kind:
+            continue
+        top = of_kind[0]
+        if top.priority > 0:
+            out("thinking", f"Discovered {len(of_kind)} {plural}. Prioritizing '{top.principal.name}' first: "
+                            f"{top.reason}", 8)
+        else:
+            out("thinking", f"Discovered {len(of_kind)} {plural}; none shows an admin signal, taking them by name.", 8)
+    urgent = [s for s in steps if s.priority >= 100]
+    out("thinking", f"Plan: {len(steps)} principals; {len(urgent)} with administrator access go first, then "
+                    "escalation candidates, admin-like names and recently used ones; account-level checks last.", 9)
+
+
+def _summary(counts: Counter) -> str:
+    if not counts:
+        return "no issues"
+    parts = [f"{counts[s]} {s}" for s in SEVERITIES if counts.get(s)]
+    return "found " + ", ".join(parts) + (" issue" if sum(counts.values()) == 1 else " issues")
+
+
+def _stats(out: _Progress, counts: Counter) -> None:
+    stats = {s: counts.get(s, 0) for s in SEVERITIES}
+    shown = ", ".join(f"{stats[s]} {s}" for s in ("critical", "high", "medium") )
+    out("stats", f"Found {shown} issues so far...", None, {"stats": stats})
+
+
+def _result(analysis: Analysis, findings: list[dict], found_patterns: list[dict], frameworks: Sequence[str]) -> dict:
+    acc = analysis.account
+    score = scoring.score(findings)
+    by_severity = Counter(f["severity"] for f in findings)
+    by_category = Counter(f["category"] for f in findings)
+    order = {s: i for i, s in enumerate(SEVERITIES)}
+    top = sorted(findings, key=lambda f: (order[f["severity"]], f["category"], f["principal_name"]))[:10]
+    return {
+        "success": True,
+        "risk_score": score,
+        "risk_band": scoring.band(score),
+        "audit_summary": {
+            "account_id": analysis.account_id,
+            "principals": {"users": len(acc.users), "roles": len(acc.roles), "groups": len(acc.groups),
+                           "policies": len(analysis.snapshot.policies)},
+            "findings": len(findings),
+            "by_severity": {s: by_severity.get(s, 0) for s in SEVERITIES},
+            "by_category": {c: by_category.get(c, 0) for c in CATEGORIES},
+        },
+        "frameworks": list(frameworks),
+        "compliance": compliance.evaluate(frameworks, findings, analysis.evaluated_checks()),
+        "patterns": found_patterns,
+        "top_risks": [{"title": f["title"], "severity": f["severity"], "principal": f["principal_name"],
+                       "principal_type": f["principal_type"], "detail": f["detail"],
+                       "fingerprint": f["fingerprint"]} for f in top],
+    }

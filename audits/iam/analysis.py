@@ -1,0 +1,305 @@
+"""One principal's findings: the permission, trust, credential and usage checks that apply to it.
+
+Built once per audit over the whole account (role-assumption edges need every principal), then asked principal
+by principal in the agent's plan order.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from audits.iam import credentials, escalation, risks, trust
+from audits.iam.account import Account, Principal, is_aws_managed
+from audits.iam.checks import AUTHZ, CHECKS, CRED_REPORT, PASSWORD, make_finding
+from audits.iam.policy import Permissions, Statement, compile_policy
+
+UNUSED_DAYS = 90
+CLOUDSHELL_ARN = "arn:aws:iam::aws:policy/AWSCloudShellFullAccess"
+SUPPORT_ARN = "arn:aws:iam::aws:policy/AWSSupportAccess"
+SECURITY_AUDIT_ARN = "arn:aws:iam::aws:policy/SecurityAudit"
+ADMIN_NAME = re.compile(r"admin|root|power|super|owner|break.?glass|full.?access|prod", re.IGNORECASE)
+_TYPE_ORDER = {"user": 0, "role": 1, "group": 2, "policy": 3, "account": 4}
+
+
+@dataclass
+class Step:
+    principal: Principal
+    priority: int
+    reason: str
+
+
+class Analysis:
+    def __init__(self, snapshot) -> None:
+        self.snapshot = snapshot
+        self.account = Account(snapshot)
+        self.now = credentials.now_of(snapshot.collected_at)
+        self.account_id = snapshot.account_id or ""
+        self.report_rows = {r.get("arn"): r for r in snapshot.credential_report or ()}
+        self.report_by_name = {r.get("user"): r for r in snapshot.credential_report or ()}
+        self._spec_cache: dict[tuple, list[risks.Spec]] = {}
+        self._methods_cache: dict[int, frozenset[str]] = {}
+        self.admins = {p.arn for p in self.principals() if self.account.permissions(p).is_admin()}
+        self.targets = self._escalation_targets()
+        self.edges = self._assume_edges()
+
+    # --- data availability ------------------------------------------------------------------------------------
+
+    def evaluated_checks(self) -> set[str]:
+        snap = self.snapshot
+        has = {AUTHZ}
+        if snap.credential_report is not None:
+            has |= {CRED_REPORT}
+        root_row = any(r.get("user") == "<root_account>" for r in snap.credential_report or ())
+        if snap.password_policy is not None or getattr(snap, "password_policy_known", True):
+            has.add(PASSWORD)
+        out = {c.id for c in CHECKS.values() if c.needs in has}
+        if root_row:
+            out |= {"root_access_keys", "root_mfa_disabled"}
+        elif snap.account_summary is not None:
+            out |= {k for k in ("root_access_keys", "root_mfa_disabled")
+                    if {"root_access_keys": "AccountAccessKeysPresent",
+                        "root_mfa_disabled": "AccountMFAEnabled"}[k] in snap.account_summary}
+        if not root_row:
+            out.discard("root_recently_used")
+        return out
+
+    def warnings(self) -> list[tuple[str, dict]]:
+        out = []
+        snap = self.snapshot
+        if snap.credential_report is None:
+            out.append(("No credential report in the snapshot: MFA, access-key and inactivity checks not "
+                        "evaluated.", {"detail": "credential_report missing"}))
+        if snap.password_policy is None and not getattr(snap, "password_policy_known", True):
+            out.append(("Password policy unknown (not in the snapshot): password policy checks not evaluated.",
+                        {"detail": "password_policy missing"}))
+        if self.account.missing_policies:
+            missing = sorted(self.account.missing_policies)
+            out.append((f"{len(missing)} attached managed policies are not in the snapshot; their permissions "
+                        "are not analysed.", {"detail": {"missing_policies": missing[:50]}}))
+        return out
+
+    # --- the plan -----------------------------------------------------------------------------------------------
+
+    def principals(self) -> list[Principal]:
+        return [*self.account.users, *self.account.roles, *self.account.groups]
+
+    def policy_principals(self) -> list[Principal]:
+        """Customer-managed policies, and AWS-managed ones attached to something other than service-linked roles."""
+        arns = [p["Arn"] for p in self.snapshot.policies if not is_aws_managed(p["Arn"])]
+        arns += sorted({arn for arn, holders in self.account.attachments.items() if is_aws_managed(arn)
+                        and arn in self.account.policies and any(not h.service_linked for h in holders)})
+        return [self.account.managed_policy_principal(arn) for arn in arns]
+
+    def plan(self) -> list[Step]:
+        steps = [self._step(p) for p in (*self.principals(), *self.policy_principals())]
+        steps.sort(key=lambda s: (-s.priority, _TYPE_ORDER[s.principal.type], s.principal.name, s.principal.arn))
+        account = Principal("account", self.account_id or "account",
+                            f"arn:aws:iam::{self.account_id}:root" if self.account_id else "account")
+        steps.append(Step(account, 0, "account-level checks (root, password policy) close the run"))
+        return steps
+
+    def _step(self, p: Principal) -> Step:
+        priority, reasons = 0, []
+        if p.type == "policy":
+            perms = Permissions.of(list(self.account.managed_statements(p.arn)))
+            holders = len(self.account.attachments.get(p.arn, ()))
+            if perms.is_admin():
+                priority += 100
+                reasons.append("grants '*:*'")
+            if holders:
+                priority += min(holders, 20)
+                reasons.append(f"attached to {holders} principal(s)")
+            return Step(p, priority, ", ".join(reasons) or "managed policy")
+        if p.arn in self.admins:
+            priority += 100
+            via = sorted({s.policy for s in self.account.permissions(p).allows if s.all_actions})
+            reasons.append(f"{', '.join(via) or 'admin policy'} attached")
+        elif p.arn in self.targets:
+            priority += 50
+            reasons.append("can escalate privileges")
+        if ADMIN_NAME.search(p.name):
+            priority += 30
+            reasons.append("admin-like name")
+        last = self._last_used(p)
+        if last is not None and last <= 30:
+            priority += 10
+            reasons.append(f"used {last} day(s) ago")
+        if p.service_linked:
+            priority -= 10
+        return Step(p, priority, ", ".join(reasons) or "no admin signal")
+
+    def _last_used(self, p: Principal) -> int | None:
+        if p.type == "role":
+            return credentials.days_since((p.entry.get("RoleLastUsed") or {}).get("LastUsedDate"), self.now)
+        row = self._report_row(p)
+        if p.type != "user" or row is None:
+            return None
+        days = [credentials.days_since(row.get(k), self.now) for k in
+                ("password_last_used", "access_key_1_last_used_date", "access_key_2_last_used_date")]
+        return min((d for d in days if d is not None), default=None)
+
+    def _report_row(self, p: Principal) -> dict | None:
+        return self.report_rows.get(p.arn) or self.report_by_name.get(p.name)
+
+    # --- escalation graph ---------------------------------------------------------------------------------------
+
+    def _escalation_targets(self) -> dict[str, str]:
+        """Roles worth reaching: administrators, and roles that can escalate by themselves."""
+        out = {}
+        for role in self.account.roles:
+            if role.arn in self.admins:
+                out[role.arn] = "admin"
+            elif not role.service_linked and escalation.methods(self.account.permissions(role)):
+                out[role.arn] = "can escalate"
+        return out
+
+    def _assume_edges(self) -> dict[str, list[escalation.Edge]]:
+        by_arn: dict[str, list[tuple[Principal, trust.Trusted]]] = {}
+        by_account: dict[str, list[tuple[Principal, trust.Trusted]]] = {}
+        assumers = [p for p in (*self.account.users, *self.account.roles)
+                    if self.account.permissions(p).resource_grants("sts:assumerole")]
+        relevant = set(self.targets) | {p.arn for p in assumers}
+        for role in self.account.roles:
+            if role.arn not in relevant or role.service_linked:
+                continue
+            for t in trust.trusted(role.entry):
+                if t.kind == "aws" and (t.value.endswith(":root") or t.value.isdigit()):
+                    by_account.setdefault(t.account, []).append((role, t))
+                elif t.kind == "aws":
+                    by_arn.setdefault(t.value, []).append((role, t))
+                elif t.kind == "any":
+                    by_account.setdefault("*", []).append((role, t))
+        edges: dict[str, list[escalation.Edge]] = {}
+        # A same-account trust naming the principal's ARN needs no identity permission; an account-root trust does.
+        for arn, entries in by_arn.items():
+            source = self.account.by_arn.get(arn)
+            if source is None:
+                continue
+            perms = self.account.permissions(source)
+            for role, t in entries:
+                if role.arn != arn and not perms.denied_on("sts:assumerole", role.arn):
+                    edges.setdefault(arn, []).append(escalation.Edge(arn, role.arn, bool(t.condition_keys)))
+        for source in assumers:
+            perms = self.account.permissions(source)
+            grants = perms.resource_grants("sts:assumerole")
+            account = trust.account_of(source.arn)
+            for role, t in (*by_account.get(account, ()), *by_account.get("*", ())):
+                if role.arn == source.arn or perms.denied_on("sts:assumerole", role.arn):
+                    continue
+                matching = [s for s in grants if s.resource_matches(role.arn)]
+                if matching:
+                    conditioned = bool(t.condition_keys) or all(s.condition for s in matching)
+                    edges.setdefault(source.arn, []).append(escalation.Edge(source.arn, role.arn, conditioned))
+        return edges
+
+    # --- findings for one principal -----------------------------------------------------------------------------
+
+    def findings(self, p: Principal) -> list[dict]:
+        if p.type == "account":
+            specs = self._account_specs()
+        elif p.type == "policy":
+            specs = self._policy_specs(p)
+        else:
+            specs = self._principal_specs(p)
+        return [make_finding(s.check_id, p.ref, policy=s.policy, discriminator=s.discriminator, detail=s.detail,
+                             evidence=s.evidence, conditioned=s.conditioned, severity=s.severity) for s in specs]
+
+    def _policy_specs(self, p: Principal) -> list[risks.Spec]:
+        holders = self.account.attachments.get(p.arn, [])
+        perms = Permissions.of(list(self.account.managed_statements(p.arn)))
+        attached = {"attached_to": [h.name for h in holders[:50]], "attachment_count": len(holders)}
+        specs = risks.policy_specs(perms, p.arn, attached=bool(holders) or is_aws_managed(p.arn))
+        return [s._replace(evidence={**s.evidence, **attached}) for s in specs]
+
+    def _principal_specs(self, p: Principal) -> list[risks.Spec]:
+        key = self.account.permission_key(p)
+        specs = self._spec_cache.get(key)
+        if specs is None:
+            specs = self._spec_cache[key] = self._permission_specs(p)
+        specs = list(specs)
+        if any(arn == CLOUDSHELL_ARN for arn in p.managed):
+            specs.append(risks.Spec("cloudshell_full_access", CLOUDSHELL_ARN, "",
+                                    "AWSCloudShellFullAccess is attached directly.", {"policy": CLOUDSHELL_ARN}))
+        if p.type == "user" and (p.inline or p.managed):
+            names = [n for n, _ in p.inline] + [a.rsplit("/", 1)[-1] for a in p.managed]
+            specs.append(risks.Spec("user_attached_policies", "", "",
+                                    f"{len(names)} policy(ies) attached directly: {', '.join(names[:6])}.",
+                                    {"inline": [n for n, _ in p.inline], "managed": p.managed}))
+        if p.type == "role":
+            specs.extend(trust.trust_specs(p.entry, self.account_id, p.managed))
+        if p.type in ("user", "role") and p.arn not in self.admins:
+            specs.extend(self._path_specs(p))
+        specs.extend(self._usage_specs(p))
+        return specs
+
+    def _permission_specs(self, p: Principal) -> list[risks.Spec]:
+        perms = self.account.permissions(p)
+        single: set[str] = set()
+        for _label, stmts in self.account.sources(p):
+            single |= self._methods_of(stmts)
+        specs = risks.principal_specs(perms, p.type, single)
+        for name, doc in p.inline:
+            stmts = compile_policy(doc, name)
+            inline = Permissions([s for s in stmts if s.effect == "Allow"], perms.denies, perms.boundary)
+            specs.extend(risks.policy_specs(inline, name))
+        return specs
+
+    def _methods_of(self, stmts: tuple[Statement, ...]) -> frozenset[str]:
+        found = self._methods_cache.get(id(stmts))
+        if found is None:
+            found = frozenset(h.method.name for h in escalation.methods(Permissions.of(list(stmts))))
+            self._methods_cache[id(stmts)] = found
+        return found
+
+    def _path_specs(self, p: Principal) -> list[risks.Spec]:
+        specs = []
+        for path in escalation.find_paths(self.edges, set(self.targets), p.arn):
+            target = path[-1].target
+            kind = self.targets[target]
+            hops = [p.ref] + [self.account.by_arn[e.target].ref for e in path]
+            text = " -> ".join(f"{h['type']} {h['name']}" for h in hops) + f" ({kind})"
+            severity = "critical" if kind == "admin" else "high"
+            specs.append(risks.Spec("assume_role_escalation", "", target,
+                                    f"Can become a more privileged role: {text}.",
+                                    {"path": text, "hops": hops, "target_kind": kind},
+                                    any(e.conditioned for e in path), severity))
+        return specs
+
+    def _usage_specs(self, p: Principal) -> list[risks.Spec]:
+        specs = []
+        admin = p.arn in self.admins
+        if p.type == "role" and not p.service_linked and "RoleLastUsed" in p.entry:
+            last = (p.entry.get("RoleLastUsed") or {}).get("LastUsedDate")
+            days = credentials.days_since(last, self.now)
+            created = credentials.days_since(p.entry.get("CreateDate"), self.now)
+            idle = days if days is not None else created
+            if idle is not None and idle >= UNUSED_DAYS:
+                what = f"last used {days} days ago" if days is not None else f"never used ({created} days old)"
+                check = "dormant_admin" if admin else "unused_role"
+                specs.append(risks.Spec(check, "", "", f"Role {what}.",
+                                        {"last_used": last, "create_date": p.entry.get("CreateDate"),
+                                         "days": idle}))
+        if p.type == "user":
+            row = self._report_row(p)
+            if row is not None:
+                user = credentials.user_specs(row, self.now)
+                if admin:
+                    user = [s._replace(check_id="admin_without_mfa") if s.check_id == "console_user_without_mfa"
+                            else s._replace(check_id="dormant_admin", severity=None)
+                            if s.check_id == "inactive_user" else s for s in user]
+                specs.extend(user)
+        return specs
+
+    def _account_specs(self) -> list[risks.Spec]:
+        snap = self.snapshot
+        specs = credentials.root_specs(snap.credential_report, snap.account_summary, self.now)
+        if snap.password_policy is not None or getattr(snap, "password_policy_known", True):
+            specs.extend(credentials.password_specs(snap.password_policy))
+        attached = {arn for p in self.account.roles for arn in p.managed}
+        if SUPPORT_ARN not in attached:
+            specs.append(risks.Spec("no_support_role", "", "", "No role has AWSSupportAccess attached.", {}))
+        if SECURITY_AUDIT_ARN not in attached:
+            specs.append(risks.Spec("no_security_audit_role", "", "", "No role has SecurityAudit attached.", {}))
+        return specs
+
