@@ -1,10 +1,84 @@
+import re
+
 from django import forms
 
-from audits.models import FRAMEWORK_CHOICES, AuditRun
+from audits.models import FRAMEWORK_CHOICES, SEVERITIES, AuditRun, AwsConnection
+
+# arn:<partition>:iam::<12 digits>:role/<optional path/>name, as IAM allows in role names and paths.
+ROLE_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::\d{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
 
 
 class NewAuditForm(forms.Form):
-    source = forms.ChoiceField(choices=AuditRun.Source.choices, initial=AuditRun.Source.DEMO)
+    source = forms.ChoiceField(
+        choices=AuditRun.Source.choices, initial=AuditRun.Source.DEMO, widget=forms.RadioSelect
+    )
+    snapshot_file = forms.FileField(
+        required=False,
+        label="Snapshot file",
+        help_text="JSON from `aws iam get-account-authorization-details`, or an Aegis snapshot bundle.",
+    )
+    connection = forms.ModelChoiceField(
+        queryset=AwsConnection.objects.none(), required=False, label="AWS connection", empty_label="Choose…"
+    )
     frameworks = forms.MultipleChoiceField(
         choices=FRAMEWORK_CHOICES, required=False, widget=forms.CheckboxSelectMultiple
     )
+
+    def __init__(self, *args, user=None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if user is not None:
+            self.fields["connection"].queryset = AwsConnection.objects.filter(owner=user)
+        self.snapshot = None
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        source = cleaned.get("source")
+        if source == AuditRun.Source.SNAPSHOT:
+            upload = cleaned.get("snapshot_file")
+            if not upload:
+                self.add_error("snapshot_file", "Choose a snapshot file to upload.")
+            else:
+                self.snapshot = self._load(upload)
+        elif source == AuditRun.Source.CONNECTION and not cleaned.get("connection"):
+            self.add_error("connection", "Choose one of your AWS connections (add one under Connections).")
+        return cleaned
+
+    def _load(self, upload):
+        from audits.iam.snapshot import SnapshotError, load_snapshot
+
+        try:
+            return load_snapshot(upload.read())
+        except SnapshotError as exc:
+            self.add_error("snapshot_file", str(exc))
+        return None
+
+
+class ConnectionForm(forms.ModelForm):
+    class Meta:
+        model = AwsConnection
+        fields = ["name", "role_arn"]
+        labels = {"role_arn": "Role ARN"}
+        help_texts = {"role_arn": "For example arn:aws:iam::123456789012:role/AegisAudit"}
+        widgets = {"name": forms.TextInput(attrs={"autocomplete": "off"})}
+
+    def clean_role_arn(self) -> str:
+        value = self.cleaned_data["role_arn"].strip()
+        if not ROLE_ARN.match(value):
+            raise forms.ValidationError(
+                "Enter an IAM role ARN such as arn:aws:iam::123456789012:role/AegisAudit."
+            )
+        return value
+
+
+class FindingFilterForm(forms.Form):
+    severity = forms.ChoiceField(required=False)
+    category = forms.ChoiceField(required=False)
+    framework = forms.ChoiceField(required=False)
+    q = forms.CharField(required=False, max_length=200, label="Principal")
+
+    def __init__(self, data, *, categories: list[str], frameworks: list[str]) -> None:
+        super().__init__(data)
+        names = dict(FRAMEWORK_CHOICES)
+        self.fields["severity"].choices = [("", "Any severity")] + [(s, s.title()) for s in SEVERITIES]
+        self.fields["category"].choices = [("", "Any category")] + [(c, c.replace("_", " ")) for c in categories]
+        self.fields["framework"].choices = [("", "Any framework")] + [(f, names.get(f, f)) for f in frameworks]

@@ -10,7 +10,17 @@ urlpatterns = [
     path("<int:pk>/", views.run_detail, name="run"),
     path("<int:pk>/events", views.run_events, name="events"),
     path("<int:pk>/replay", views.run_replay, name="replay"),
+    # The replay page; /replay itself is the stream the page follows.
+    path("<int:pk>/playback", views.run_playback, name="playback"),
+    path("<int:pk>/results", views.run_results, name="results"),
+    path("<int:pk>/findings/<int:finding_pk>/", views.finding_detail, name="finding"),
+    path("<int:pk>/compare", views.run_compare, name="compare"),
+    path("<int:pk>/export/<str:name>", views.run_export, name="export"),
     path("<int:pk>/pause", views.pause_run, name="pause"),
     path("<int:pk>/resume", views.resume_run, name="resume"),
     path("<int:pk>/cancel", views.cancel_run, name="cancel"),
+    path("connections/", views.connection_list, name="connections"),
+    path("connections/<int:pk>/", views.connection_detail, name="connection"),
+    path("connections/<int:pk>/verify", views.connection_verify, name="connection_verify"),
+    path("connections/<int:pk>/delete", views.connection_delete, name="connection_delete"),
 ]

@@ -1,0 +1,46 @@
+from django import template
+
+from audits.models import FRAMEWORK_CHOICES
+
+register = template.Library()
+
+FRAMEWORK_NAMES = dict(FRAMEWORK_CHOICES)
+
+
+@register.filter
+def duration(seconds: float | None) -> str:
+    """1h 02m, 3m 05s or 12s."""
+    if seconds is None:
+        return "—"
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+@register.filter
+def framework_name(key: str) -> str:
+    return FRAMEWORK_NAMES.get(key, key)
+
+
+@register.filter
+def humanize_key(key: str) -> str:
+    return str(key).replace("_", " ")
+
+
+@register.filter
+def band(score: int | None) -> str:
+    """The colour band of a risk score when the result does not name one."""
+    if score is None:
+        return "none"
+    if score >= 75:
+        return "critical"
+    if score >= 50:
+        return "high"
+    if score >= 25:
+        return "medium"
+    return "low"
