@@ -90,7 +90,9 @@ else:
                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;"
                 ),
             },
-            "TEST": {"NAME": os.environ.get("AEGIS_TEST_DB_PATH", str(DATA_DIR / "test-aegis.sqlite3"))},
+            # A file (not :memory:) so server and worker processes in the tests share it; one per
+            # test session so parallel sessions never delete each other's database.
+            "TEST": {"NAME": os.environ.get("AEGIS_TEST_DB_PATH", str(DATA_DIR / f"test-aegis-{os.getpid()}.sqlite3"))},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -156,6 +158,8 @@ SECURE_CSP = {
 AEGIS_LOGIN_FAILURES_ALLOWED = envint("AEGIS_LOGIN_FAILURES_ALLOWED", 5)
 AEGIS_LOGIN_LOCKOUT_S = envint("AEGIS_LOGIN_LOCKOUT_S", 900)
 AEGIS_MAX_ACTIVE_RUNS = envint("AEGIS_MAX_ACTIVE_RUNS", 3)
+# The demo account audits in milliseconds; this pause after each principal lets people watch it.
+AEGIS_DEMO_STEP_MS = envint("AEGIS_DEMO_STEP_MS", 60)
 
 # Shared by every process (login throttling must count across web processes).
 CACHES = {

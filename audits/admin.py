@@ -54,7 +54,8 @@ def _accept_risk_link(finding: Finding) -> str:
 class RiskBandFilter(admin.SimpleListFilter):
     title = "risk band"
     parameter_name = "risk"
-    BANDS = {"critical": (75, 101), "high": (50, 75), "medium": (25, 50), "low": (0, 25)}
+    # The engine's bands (audits.iam.scoring.band), as half-open score ranges.
+    BANDS = {"critical": (75, 101), "high": (50, 75), "medium": (20, 50), "low": (0, 20)}
 
     def lookups(self, request, model_admin):
         return [(band, f"{band.title()} ({low}-{min(high, 100) - (0 if high > 100 else 1)})")

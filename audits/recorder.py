@@ -89,6 +89,7 @@ class Recorder:
 
 def _store_finding(run_id: int, seq: int, finding: dict) -> None:
     values = {name: finding.get(name) for name in Finding.FIELDS}
+    values["suppressed"] = bool(finding.get("suppressed"))
     for name in ("principal_arn", "principal_type", "principal_name", "policy", "detail", "remediation"):
         values[name] = values[name] or ""
     values["evidence"] = values["evidence"] if values["evidence"] is not None else {}

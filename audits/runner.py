@@ -149,13 +149,71 @@ def _drive(run: AuditRun, recorder: Recorder):
     if run.last_seq > 0:
         findings = [f.to_dict() for f in Finding.objects.filter(run_id=run.pk)]
         resume = ResumeState(principals_done=done, findings=findings, progress=run.progress)
+    emit = _with_suppressions(recorder.emit, run.pk, snapshot.account_id or run.account_id)
+    if run.source == AuditRun.Source.DEMO:
+        emit = _paced(emit)
     return run_audit(
         snapshot,
-        recorder.emit,
+        emit,
         frameworks=list(run.frameworks or []),
         resume=resume,
         control=_control_reader(run.pk),
     )
+
+
+def _paced(emit):
+    """The demo account audits in a few milliseconds; pace it per principal so people can watch it."""
+    from django.conf import settings
+
+    step_s = settings.AEGIS_DEMO_STEP_MS / 1000
+    if step_s <= 0:
+        return emit
+
+    def emit_paced(type: str, message: str, progress, payload=None):
+        recorded = emit(type, message, progress, payload)
+        if type == "principal":
+            time.sleep(step_s)
+        return recorded
+
+    return emit_paced
+
+
+def _with_suppressions(emit, run_id: int, account_id: str):
+    """Marks findings a reviewer accepted (unexpired) and keeps them out of the final score."""
+    from audits.iam.scoring import band, score
+    from audits.models import Suppression
+
+    accepted = set(
+        Suppression.objects.filter(account_id=account_id, expires_at__gt=timezone.now()).values_list(
+            "fingerprint", flat=True
+        )
+    ) if account_id else set()  # fmt: skip
+    if not accepted:
+        return emit
+
+    def emit_with(type: str, message: str, progress, payload=None):
+        payload = dict(payload or {})
+        finding = payload.get("finding")
+        if finding and finding.get("fingerprint") in accepted:
+            payload["finding"] = finding | {"suppressed": True}
+            message = f"{message} (suppressed: accepted risk)"
+        if type == "complete" and payload.get("result"):
+            payload["result"] = _rescore(payload["result"], run_id, accepted, score, band)
+        return emit(type, message, progress, payload)
+
+    return emit_with
+
+
+def _rescore(result: dict, run_id: int, accepted: set[str], score, band) -> dict:
+    kept = [f.to_dict() for f in Finding.objects.filter(run_id=run_id).exclude(fingerprint__in=accepted)]
+    suppressed = Finding.objects.filter(run_id=run_id, fingerprint__in=accepted).count()
+    new_score = score(kept)
+    return result | {
+        "risk_score": new_score,
+        "risk_band": band(new_score),
+        "risk_score_before_suppressions": result.get("risk_score"),
+        "suppressed_findings": suppressed,
+    }
 
 
 def load_snapshot_for(run: AuditRun, recorder: Recorder):
