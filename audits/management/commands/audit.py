@@ -1,0 +1,218 @@
+"""`manage.py audit`: run the IAM engine from the command line and write a JSON, CSV or SARIF report.
+
+Exit codes: 0 clean, 1 findings at or above --fail-on, 2 the audit could not run (bad input, unknown framework,
+unreadable file, AWS credentials). main(argv) needs no Django, so it can also run without django.setup().
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+FORMATS = ("json", "csv", "sarif")
+QUIET_TYPES = {"finding", "principal", "thinking", "stats"}  # too many for a log; the report has them
+
+
+class InputError(Exception):
+    """Shown as 'audit: <message>' with exit code 2."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--snapshot", metavar="FILE", help="get-account-authorization-details output or a bundle")
+    source.add_argument("--live", action="store_true", help="read the account through boto3's credential chain")
+    source.add_argument("--demo", action="store_true", help="audit the bundled demo account")
+    parser.add_argument("--role-arn", help="with --live: assume this role first")
+    parser.add_argument("--external-id", help="with --role-arn: the ExternalId the role's trust policy expects")
+    parser.add_argument("--region", default="us-east-1", help="with --live: region for STS (default us-east-1)")
+    parser.add_argument("--frameworks", default="", help="comma-separated, e.g. pci_dss,hipaa; 'all' for every one")
+    parser.add_argument("--format", choices=FORMATS, default="json")
+    parser.add_argument("--output", metavar="FILE", help="write the report here instead of standard output")
+    parser.add_argument("--fail-on", choices=SEVERITIES, help="exit 1 when a finding is at least this severe")
+    parser.add_argument("--quiet", action="store_true", help="no progress on standard error")
+
+
+def main(argv: list[str], *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
+    parser = argparse.ArgumentParser(prog="manage.py audit", description=__doc__.split("\n")[0])
+    add_arguments(parser)
+    try:
+        options = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse has printed the usage error (or --help)
+        return int(exc.code or 0)
+    return run(options, stdout=stdout, stderr=stderr)
+
+
+def run(options: argparse.Namespace, *, stdout: TextIO, stderr: TextIO) -> int:
+    try:
+        return _run(options, stdout, stderr)
+    except InputError as exc:
+        stderr.write(f"audit: {exc}\n")
+        return 2
+
+
+def _run(options: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from audits.iam import CHECKS, FRAMEWORKS, run_audit
+    from audits.iam import report as reports
+
+    frameworks = _frameworks(options.frameworks, FRAMEWORKS)
+    if (options.role_arn or options.external_id) and not options.live:
+        raise InputError("--role-arn and --external-id go with --live")
+    started = _now()
+    snapshot, name = _snapshot(options, stderr)
+    progress = Progress(stderr, enabled=not options.quiet)
+    findings: list[dict] = []
+
+    def emit(kind: str, message: str, percent: int | None = None, payload: dict | None = None) -> None:
+        if kind == "finding":
+            findings.append((payload or {})["finding"])
+        progress.show(kind, message, percent)
+
+    outcome = run_audit(snapshot, emit, frameworks=frameworks)
+    progress.done()
+    result = outcome.result or {}
+    meta = {
+        "tool": "aegis-iam",
+        "source": snapshot.source,
+        "snapshot_name": name,
+        "account_id": snapshot.account_id,
+        "collected_at": snapshot.collected_at,
+        "frameworks": frameworks,
+        "status": outcome.status,
+        "risk_score": result.get("risk_score"),
+        "started": started,
+        "finished": _now(),
+    }
+    if options.format == "json":
+        text = reports.to_json(meta, result, findings)
+    elif options.format == "csv":
+        text = reports.to_csv(findings)
+    else:
+        text = reports.to_sarif(meta, findings, CHECKS)
+    _write(text, options.output, stdout)
+    if options.fail_on:
+        worst = SEVERITIES.index(options.fail_on)
+        failing = sum(SEVERITIES.index(f["severity"]) <= worst for f in findings if f.get("severity") in SEVERITIES)
+        if failing:
+            stderr.write(f"audit: {failing} finding(s) at or above {options.fail_on}\n")
+            return 1
+    return 0
+
+
+def _frameworks(text: str, known: dict) -> list[str]:
+    chosen = [part.strip() for part in text.split(",") if part.strip()]
+    if chosen == ["all"]:
+        return list(known)
+    unknown = [f for f in chosen if f not in known]
+    if unknown:
+        raise InputError(f"unknown framework {', '.join(unknown)}; choose from {', '.join(known)}")
+    return list(dict.fromkeys(chosen))
+
+
+def _snapshot(options: argparse.Namespace, stderr: TextIO) -> tuple[Any, str]:
+    from audits.iam.snapshot import MAX_SNAPSHOT_BYTES, SnapshotError, load_demo_snapshot, load_snapshot
+
+    if options.demo:
+        return load_demo_snapshot(), "demo"
+    if options.live:
+        from audits.iam.collect import CollectionError, collect_snapshot, session_for
+
+        try:
+            session = session_for(options.role_arn, options.external_id, region=options.region)
+            return collect_snapshot(session, lambda message: stderr.write(f"warning: {message}\n")), "live"
+        except CollectionError as exc:
+            raise InputError(str(exc)) from None
+    path = Path(options.snapshot)
+    try:
+        size = path.stat().st_size
+        if size > MAX_SNAPSHOT_BYTES:  # refuse before reading it into memory
+            raise InputError(f"{path.name}: Snapshot is {size / 1024 / 1024:.1f} MB; the limit is "
+                             f"{MAX_SNAPSHOT_BYTES // 1024 // 1024} MB")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {options.snapshot}: {exc.strerror or exc}") from None
+    try:
+        return load_snapshot(data), path.name
+    except SnapshotError as exc:
+        raise InputError(f"{path.name}: {exc}") from None
+
+
+def _write(text: str, output: str | None, stdout: TextIO) -> None:
+    if not output or output == "-":
+        stdout.write(text)
+        stdout.flush()
+        return
+    try:
+        with open(output, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise InputError(f"cannot write {output}: {exc.strerror or exc}") from None
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Progress:
+    """A one-line bar when stderr is a terminal; otherwise plain lines for the events a log wants."""
+
+    def __init__(self, stream: TextIO, *, enabled: bool = True) -> None:
+        self.stream, self.enabled = stream, enabled
+        self.tty = enabled and hasattr(stream, "isatty") and stream.isatty()
+        self.percent = 0
+
+    def show(self, kind: str, message: str, percent: int | None) -> None:
+        if not self.enabled:
+            return
+        self.percent = percent if percent is not None else self.percent
+        if self.tty:
+            width = shutil.get_terminal_size((80, 20)).columns
+            filled = self.percent * 20 // 100
+            line = f"[{'#' * filled}{'.' * (20 - filled)}] {self.percent:3d}% {message}"
+            self.stream.write("\r" + line[: width - 1].ljust(width - 1))
+            if kind in ("warning", "error"):
+                self.stream.write("\n")
+        elif kind not in QUIET_TYPES:
+            self.stream.write(f"{self.percent:3d}% {kind}: {message}\n")
+        self.stream.flush()
+
+    def done(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def __getattr__(name: str) -> Any:
+    # Django asks for `Command` only when it runs the command; building it here keeps importing `main` free of
+    # django.core.management (~0.12 s), for a start-up path that skips django.setup().
+    if name == "Command":
+        globals()["Command"] = command = _command_class()
+        return command
+    raise AttributeError(name)
+
+
+def _command_class() -> type:
+    from django.core.management.base import BaseCommand, CommandError
+
+    class Command(BaseCommand):
+        help = __doc__.split("\n")[0]
+        requires_system_checks: list[str] = []  # the engine uses no database or app; checks would only cost time
+
+        def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+            add_arguments(parser)
+
+        def handle(self, *args: Any, **options: Any) -> None:
+            # The raw streams: Django's OutputWrapper would end the progress bar's "\r" updates with newlines.
+            out, err = getattr(self.stdout, "_out", sys.stdout), getattr(self.stderr, "_out", sys.stderr)
+            code = run(argparse.Namespace(**options), stdout=out, stderr=err)
+            if code and getattr(self, "_called_from_command_line", False):
+                raise SystemExit(code)
+            if code:
+                raise CommandError(f"audit exited with status {code}", returncode=code)
+
+    return Command
