@@ -76,6 +76,8 @@ DATA_DIR = Path(os.environ.get("AEGIS_DATA_DIR", BASE_DIR / "var"))
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 if os.environ.get("DATABASE_URL"):
     DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=60)}
+    # One test database per test session, so parallel sessions never drop each other's.
+    DATABASES["default"]["TEST"] = {"NAME": os.environ.get("AEGIS_TEST_DB_NAME", f"test_aegis_{os.getpid()}")}
 else:
     DATABASES = {
         "default": {
