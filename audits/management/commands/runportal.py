@@ -18,7 +18,7 @@ def server_command(host: str, port: int, workers: int = 1) -> list[str]:
 
 
 def worker_command() -> list[str]:
-    return [sys.executable, "manage.py", "db_worker", "--interval", "0.05", "--no-startup-delay"]
+    return [sys.executable, "manage.py", "db_worker", "--interval", "0.02", "--no-startup-delay"]
 
 
 class Command(BaseCommand):
