@@ -27,6 +27,7 @@ Measurement notes:
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -67,10 +68,8 @@ def raise_nofile() -> None:
 
 def pin(cpus: set[int] | None) -> None:
     if cpus:
-        try:
+        with contextlib.suppress(OSError):
             os.sched_setaffinity(0, cpus)
-        except OSError:
-            pass
 
 
 # --------------------------------------------------------------------------------------------
@@ -103,8 +102,20 @@ class Viewer(asyncio.Protocol):
     """
 
     __slots__ = (
-        "stats", "request", "transport", "head", "headers_done", "chunked", "left", "cbuf",
-        "sbuf", "last_n", "first", "closed", "status", "error",
+        "cbuf",
+        "chunked",
+        "closed",
+        "error",
+        "first",
+        "head",
+        "headers_done",
+        "last_n",
+        "left",
+        "request",
+        "sbuf",
+        "stats",
+        "status",
+        "transport",
     )
 
     def __init__(self, stats: Stats, request: bytes, first: asyncio.Future, closed: asyncio.Future) -> None:
@@ -175,7 +186,7 @@ class Viewer(asyncio.Protocol):
         times = RE_T.findall(buf)
         ns = RE_N.findall(buf)
         hist = stats.hist
-        for t, n in zip(times, ns):
+        for t, n in zip(times, ns, strict=False):
             n = int(n)
             if n <= self.last_n:
                 stats.dups += 1
@@ -274,10 +285,9 @@ class ClientProc:
         async def one(i: int) -> None:
             async with sem:
                 try:
-                    firsts.append(
-                        await self.open_one(cmd["host"], cmd["port"], paths[(start + i) % len(paths)], cmd.get("cookie", ""), 30.0)
-                    )
-                except Exception as exc:  # noqa: BLE001 - reported, not raised
+                    path = paths[(start + i) % len(paths)]
+                    firsts.append(await self.open_one(cmd["host"], cmd["port"], path, cmd.get("cookie", ""), 30.0))
+                except Exception as exc:
                     key = f"{type(exc).__name__}: {exc}"[:120]
                     errors[key] = errors.get(key, 0) + 1
 
@@ -343,6 +353,9 @@ async def client_main() -> None:
         elif op == "close":
             res = await proc.close(cmd.get("keep", 0))
         elif op == "reset":
+            # Each load phase numbers its events from 0 again.
+            for viewer, _closed in proc.viewers:
+                viewer.last_n = -1
             proc.stats.reset()
             proc.lags.clear()
             res = {"ok": True}
@@ -384,8 +397,9 @@ def run_aegis_setup(runs: int) -> None:
 
     from audits.models import AuditRun
 
-    User = get_user_model()
-    user, _ = User.objects.get_or_create(username="sse-bench", defaults={"email": "sse-bench@example.invalid"})
+    user, _ = get_user_model().objects.get_or_create(
+        username="sse-bench", defaults={"email": "sse-bench@example.invalid"}
+    )
     run_ids = [AuditRun.objects.create(owner=user, source="demo", status="running").pk for _ in range(runs)]
     client = Client()
     client.force_login(user)
@@ -403,7 +417,7 @@ def run_aegis_recorder(rate: float, seconds: float, run_ids: list[int]) -> None:
     recorders[0].emit("progress", "bench warm-up", 1, {"warmup": True})  # connection + imports
     print("READY", flush=True)
     sys.stdin.readline()
-    total = max(1, int(round(rate * seconds)))
+    total = max(1, round(rate * seconds))
     emit_ms: list[float] = []
     late = 0
     start = time.monotonic()
@@ -442,8 +456,7 @@ def cpu_ticks_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14, 15)
 
 
-def cpu_sched_s(pid: int) -> float:
-    """On-CPU nanoseconds of the live threads (precise, but forgets threads that exited)."""
+def _schedstat(pid: int, field: int) -> float:
     total = 0
     try:
         tids = os.listdir(f"/proc/{pid}/task")
@@ -452,10 +465,20 @@ def cpu_sched_s(pid: int) -> float:
     for tid in tids:
         try:
             with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                total += int(f.read().split()[0])
+                total += int(f.read().split()[field])
         except (FileNotFoundError, ProcessLookupError, ValueError, IndexError):
             pass
     return total / 1e9
+
+
+def cpu_sched_s(pid: int) -> float:
+    """On-CPU seconds of the live threads (precise, but forgets threads that exited)."""
+    return _schedstat(pid, 0)
+
+
+def runqueue_wait_s(pid: int) -> float:
+    """Seconds the live threads spent runnable but waiting for a CPU: other load on the machine."""
+    return _schedstat(pid, 1)
 
 
 class CpuMark:
@@ -551,7 +574,7 @@ class Server:
         self.db = "sqlite"
         self.db_path: str | None = None
         self.env = dict(os.environ)
-        self.log = open(tmp / f"{kind}.log", "w+")
+        self.log = open(tmp / f"{kind}.log", "w+")  # noqa: SIM115 - lives as long as the server
         self.recorder: subprocess.Popen | None = None
 
     # -- set-up ------------------------------------------------------------------------------
@@ -616,7 +639,9 @@ class Server:
             raise_nofile()
             pin(pin_cpus)
 
-        self.proc = subprocess.Popen(cmd, cwd=cwd, env=self.env, stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=pre)
+        self.proc = subprocess.Popen(
+            cmd, cwd=cwd, env=self.env, stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=pre
+        )
         wait_port(self.port, self.proc)
 
     @property
@@ -629,9 +654,20 @@ class Server:
         if self.kind != "aegis":
             return
         self.recorder = subprocess.Popen(
-            [str(MAIN_PY), str(Path(__file__).resolve()), "_aegis-recorder", str(rate), str(seconds),
-             ",".join(map(str, self.run_ids))],
-            cwd=ROOT, env=self.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True,
+            [
+                str(MAIN_PY),
+                str(Path(__file__).resolve()),
+                "_aegis-recorder",
+                str(rate),
+                str(seconds),
+                ",".join(map(str, self.run_ids)),
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
             preexec_fn=lambda: pin(client_cpus),
         )
         line = self.recorder.stdout.readline()
@@ -694,7 +730,10 @@ class Clients:
         self.procs = [
             subprocess.Popen(
                 [sys.executable, str(Path(__file__).resolve()), "_client"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                bufsize=1,
                 preexec_fn=lambda: (raise_nofile(), pin(cpus)),
             )
             for _ in range(nprocs)
@@ -702,7 +741,7 @@ class Clients:
         self.count = 0
 
     def _all(self, cmds: list[dict]) -> list[dict]:
-        for p, c in zip(self.procs, cmds):
+        for p, c in zip(self.procs, cmds, strict=True):
             p.stdin.write(json.dumps(c) + "\n")
             p.stdin.flush()
         out = []
@@ -717,8 +756,16 @@ class Clients:
         """Open n more viewers, spread over the processes; returns merged results."""
         share = [n // len(self.procs) + (1 if i < n % len(self.procs) else 0) for i in range(len(self.procs))]
         cmds = [
-            {"cmd": "open", "host": "127.0.0.1", "port": server.port, "paths": server.paths, "n": k,
-             "cookie": server.cookie, "sequential": sequential, "concurrency": max(1, concurrency // len(self.procs))}
+            {
+                "cmd": "open",
+                "host": "127.0.0.1",
+                "port": server.port,
+                "paths": server.paths,
+                "n": k,
+                "cookie": server.cookie,
+                "sequential": sequential,
+                "concurrency": max(1, concurrency // len(self.procs)),
+            }
             for k in share
         ]
         res = self._all(cmds)
@@ -824,18 +871,25 @@ def bench_server(kind: str, args, tmp: Path, server_cpus, client_cpus) -> dict:
         time.sleep(args.settle)
         base = sample(pid, server.db, server.db_path)
         result["base"] = base
-        say(f"pid {pid}, baseline rss {base['rss_kb']} KB, {base['threads']} threads, {base['db_conns']} db conns, "
-            f"first frame {result['first_event_ms']:.2f} ms")
+        say(
+            f"pid {pid}, baseline rss {base['rss_kb']} KB, {base['threads']} threads, {base['db_conns']} db conns, "
+            f"first frame {result['first_event_ms']:.2f} ms"
+        )
 
         # Idle viewers, ascending.
         idle_points = sorted(set(args.idle_points) | set(args.viewers))
+        idle_rates: dict[int, float] = {}
         for n in idle_points:
             k = n - clients.count
+            profiling = args.profile and kind == "aegis" and n == idle_points[-1]
+            profile = start_profile(pid, f"open-{n}") if profiling else None
             mark = CpuMark(pid)
             t_open = time.monotonic()
             r = clients.open(server, k)
             open_wall = time.monotonic() - t_open
             cpu = mark.since()
+            if profile:
+                result["open_profile_top"] = finish_profile(profile)
             if r["failed"]:
                 result["errors"].append(f"{r['failed']} of {k} streams failed to open at N={n}: {r['errors']}")
             # What the server burns with these viewers open and no events (polls, heartbeats), so
@@ -858,9 +912,12 @@ def bench_server(kind: str, args, tmp: Path, server_cpus, client_cpus) -> dict:
                 "first_ms_p50_burst": pct(r["first_ms"], 0.5),
             }
             result["idle"][n] = row
-            say(f"{clients.count} idle viewers: rss {s['rss_kb']} KB ({row['rss_kb_per_viewer']:.1f} KB/viewer), "
+            idle_rates[clients.count] = idle_rate
+            say(
+                f"{clients.count} idle viewers: rss {s['rss_kb']} KB ({row['rss_kb_per_viewer']:.1f} KB/viewer), "
                 f"{s['threads']} threads, {s['db_conns']} db conns, open {row['open_cost_ms']:.3f} ms CPU/stream "
-                f"({r['open_s']:.1f} s wall), idle server CPU {idle_rate * 100:.1f}% of a core")
+                f"({r['open_s']:.1f} s wall), idle server CPU {idle_rate * 100:.1f}% of a core"
+            )
 
         # Load, descending (close surplus viewers between points).
         for n in sorted(args.viewers, reverse=True):
@@ -869,14 +926,15 @@ def bench_server(kind: str, args, tmp: Path, server_cpus, client_cpus) -> dict:
                 time.sleep(args.settle)
             viewers = clients.count
             server.arm(args.rate, args.seconds, client_cpus)
+            profile = None
+            if args.profile and kind == "aegis" and n == max(args.viewers):
+                profile = start_profile(pid, f"load-{n}")
             clients.reset()
             mark = CpuMark(pid)
+            wait0 = runqueue_wait_s(pid)
             t0 = time.monotonic()
             server.fire(args.rate, args.seconds)
             peak = {"threads": 0, "db_conns": 0, "rss_kb": 0}
-            profile = None
-            if args.profile and kind == "aegis" and n == max(args.viewers):
-                profile = start_profile(pid, args.seconds, tmp)
             while time.monotonic() - t0 < args.seconds:
                 s = sample(pid, server.db, server.db_path)
                 for key in peak:
@@ -886,6 +944,7 @@ def bench_server(kind: str, args, tmp: Path, server_cpus, client_cpus) -> dict:
             time.sleep(args.drain)
             cpu = mark.since()
             elapsed = time.monotonic() - t0
+            waited = runqueue_wait_s(pid) - wait0
             rep = clients.report()
             published = src.get("published") or 0
             expected = published * viewers / max(1, args.runs)
@@ -896,14 +955,25 @@ def bench_server(kind: str, args, tmp: Path, server_cpus, client_cpus) -> dict:
                 "published": published,
                 "unique": rep["unique"],
                 "dups": rep["dups"],
-                "missed": max(0, int(round(expected - rep["unique"]))),
+                "missed": max(0, round(expected - rep["unique"])),
                 "p50_ms": percentile_hist(hist, 0.50),
                 "p99_ms": percentile_hist(hist, 0.99),
                 "max_ms": (max(hist) / 10.0) if hist else None,
                 "deliveries_per_s": rep["unique"] / args.seconds,
                 "cpu_s": cpu,
                 "cpu_us_per_delivery": cpu * 1e6 / rep["unique"] if rep["unique"] else None,
+                # The same without what the server burns with these viewers and no events (a poll,
+                # heartbeats): the cost that grows with deliveries.
+                "cpu_us_per_delivery_marginal": (
+                    max(0.0, cpu - idle_rates.get(viewers, 0.0) * elapsed) * 1e6 / rep["unique"]
+                    if rep["unique"]
+                    else None
+                ),
                 "server_cpu_util": cpu / elapsed,
+                # Share of the wall time the server was ready to run but had no CPU (other processes on
+                # the machine): high values mean the latency figures measure the machine, not the server.
+                "server_cpu_wait": waited / elapsed,
+                "loadavg": os.getloadavg()[0],
                 "client_cpu_util": rep["client_cpu_s"] / rep["wall_s"] if rep["wall_s"] else None,
                 "client_lag_p99_ms": rep["lag_p99_ms"],
                 "client_lag_max_ms": rep["lag_max_ms"],
@@ -915,13 +985,25 @@ def bench_server(kind: str, args, tmp: Path, server_cpus, client_cpus) -> dict:
             if profile:
                 row["profile_top"] = finish_profile(profile)
             result["load"][n] = row
-            say(f"{viewers} viewers x {args.rate:g} ev/s: p50 {fmt(row['p50_ms'])} p99 {fmt(row['p99_ms'])} ms, "
-                f"{row['deliveries_per_s']:.0f} deliveries/s, {fmt(row['cpu_us_per_delivery'])} us CPU/delivery, "
+            say(
+                f"{viewers} viewers x {args.rate:g} ev/s: p50 {fmt(row['p50_ms'])} p99 {fmt(row['p99_ms'])} ms, "
+                f"{row['deliveries_per_s']:.0f} deliveries/s, {fmt(row['cpu_us_per_delivery'])} us CPU/delivery "
+                f"({fmt(row['cpu_us_per_delivery_marginal'])} over idle), "
+                f"client lag p99 {row['client_lag_p99_ms']:.1f} ms, "
                 f"server {row['server_cpu_util'] * 100:.0f}% / client {row['client_cpu_util'] * 100:.0f}% of a core, "
-                f"missed {row['missed']}, dups {row['dups']}, threads<= {peak['threads']}, db<= {peak['db_conns']}")
+                f"missed {row['missed']}, dups {row['dups']}, threads<= {peak['threads']}, db<= {peak['db_conns']}, "
+                f"server waited for a CPU {row['server_cpu_wait'] * 100:.0f}% of the time (load {row['loadavg']:.1f})"
+                + (
+                    f", recorder emit p50 {src['emit_ms_p50']:.1f} p99 {src['emit_ms_p99']:.1f} ms, late {src['late']}"
+                    if "emit_ms_p50" in src
+                    else ""
+                )
+            )
             if row["missed"] or rep["alive"] < viewers:
-                result["errors"].append(f"N={viewers}: {row['missed']} deliveries missed, {rep['alive']} of {viewers} streams alive")
-    except Exception as exc:  # noqa: BLE001 - a failing server is reported, the others still run
+                result["errors"].append(
+                    f"N={viewers}: {row['missed']} deliveries missed, {rep['alive']} of {viewers} streams alive"
+                )
+    except Exception as exc:
         result["errors"].append(f"{type(exc).__name__}: {exc}")
         say(f"ERROR {type(exc).__name__}: {exc}")
     finally:
@@ -945,27 +1027,44 @@ def fmt(v, spec: str = ".1f") -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def start_profile(pid: int, seconds: float, tmp: Path):
+def start_profile(pid: int, label: str):
+    """py-spy record of the server until finish_profile() interrupts it."""
     spy = PEER_VENV / "bin" / "py-spy"
     if not spy.exists():
         print("py-spy not found in .venv-sse-peers; no profile", flush=True)
         return None
-    out = BENCH / "results" / f"aegis-profile-{time.strftime('%Y%m%dT%H%M%S')}.txt"
+    out = BENCH / "results" / f"aegis-profile-{label}-{time.strftime('%Y%m%dT%H%M%S')}.txt"
     out.parent.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
-        [str(spy), "record", "--pid", str(pid), "--duration", str(max(1, int(seconds) - 1)), "--rate", "200",
-         "--format", "raw", "--threads", "--output", str(out), "--nonblocking"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [
+            str(spy),
+            "record",
+            "--pid",
+            str(pid),
+            "--rate",
+            "250",
+            "--format",
+            "raw",
+            "--output",
+            str(out),
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    return proc, out
+    time.sleep(0.3)  # attached before the measured window starts
+    return proc, out, label
 
 
 def finish_profile(profile) -> list:
-    proc, out = profile
+    proc, out, label = profile
+    proc.send_signal(signal.SIGINT)
     try:
         proc.wait(timeout=60)
     except subprocess.TimeoutExpired:
         proc.kill()
+        proc.wait()
     if not out.exists():
         return [f"py-spy failed: {proc.stderr.read()[-500:]}"]
     own: dict[str, int] = {}
@@ -984,7 +1083,9 @@ def finish_profile(profile) -> list:
             incl[f] = incl.get(f, 0) + c
     top_self = sorted(own.items(), key=lambda kv: -kv[1])[:12]
     top_incl = sorted(incl.items(), key=lambda kv: -kv[1])[:15]
-    print(f"py-spy profile ({total} samples) saved to {out}")
+    if not total:
+        return []
+    print(f"py-spy profile of {label} ({total} samples) saved to {out}")
     print("  top self:")
     for f, c in top_self:
         print(f"    {c * 100 / total:5.1f}%  {f}")
@@ -1001,10 +1102,15 @@ def finish_profile(profile) -> list:
 
 def report(results: dict[str, dict], args) -> dict:
     print()
-    print(f"SSE fan-out, rate {args.rate:g} events/s total over {args.runs} run(s), {args.seconds:g} s per point, "
-          f"db {args.db}, pinned {'no' if args.no_pin else 'yes'}")
-    head = (f"{'server':<14}{'viewers':>8}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'deliv/s':>10}{'us/deliv':>10}"
-            f"{'srv cpu':>9}{'missed':>8}{'dups':>8}{'threads':>9}{'db':>5}{'KB/view':>9}{'open ms':>9}")
+    print(
+        f"SSE fan-out, rate {args.rate:g} events/s total over {args.runs} run(s), {args.seconds:g} s per point, "
+        f"db {args.db}, pinned {'no' if args.no_pin else 'yes'}"
+    )
+    head = (
+        f"{'server':<14}{'viewers':>8}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
+        f"{'deliv/s':>10}{'us/deliv':>10}{'us marg':>9}"
+        f"{'srv cpu':>9}{'cpuwait':>8}{'missed':>8}{'dups':>8}{'threads':>9}{'db':>5}{'KB/view':>9}{'open ms':>9}"
+    )
     print(head)
     print("-" * len(head))
     for kind, res in results.items():
@@ -1013,23 +1119,47 @@ def report(results: dict[str, dict], args) -> dict:
             load = res["load"].get(n, {})
             threads = load.get("peak_threads", idle.get("threads"))
             dbc = load.get("peak_db_conns", idle.get("db_conns"))
-            print(f"{kind:<14}{n:>8}{fmt(load.get('p50_ms')):>9}{fmt(load.get('p99_ms')):>9}{fmt(load.get('max_ms')):>9}"
-                  f"{fmt(load.get('deliveries_per_s'), '.0f'):>10}{fmt(load.get('cpu_us_per_delivery')):>10}"
-                  f"{fmt(load['server_cpu_util'] * 100 if load else None, '.0f') + '%' if load else '-':>9}"
-                  f"{fmt(load.get('missed'), 'd'):>8}{fmt(load.get('dups'), 'd'):>8}{fmt(threads, 'd'):>9}"
-                  f"{fmt(dbc, 'd'):>5}{fmt(idle.get('rss_kb_per_viewer')):>9}{fmt(idle.get('open_cost_ms'), '.3f'):>9}")
+            print(
+                f"{kind:<14}{n:>8}{fmt(load.get('p50_ms')):>9}{fmt(load.get('p99_ms')):>9}{fmt(load.get('max_ms')):>9}"
+                f"{fmt(load.get('deliveries_per_s'), '.0f'):>10}{fmt(load.get('cpu_us_per_delivery')):>10}"
+                f"{fmt(load.get('cpu_us_per_delivery_marginal')):>9}"
+                f"{fmt(load['server_cpu_util'] * 100 if load else None, '.0f') + '%' if load else '-':>9}"
+                f"{fmt(load['server_cpu_wait'] * 100 if load else None, '.0f') + '%' if load else '-':>8}"
+                f"{fmt(load.get('missed'), 'd'):>8}{fmt(load.get('dups'), 'd'):>8}{fmt(threads, 'd'):>9}"
+                f"{fmt(dbc, 'd'):>5}{fmt(idle.get('rss_kb_per_viewer')):>9}{fmt(idle.get('open_cost_ms'), '.3f'):>9}"
+            )
         if "first_event_ms" in res:
-            print(f"{'':<14}first frame on an idle server: p50 {fmt(res['first_event_ms'], '.2f')} ms; "
-                  f"baseline {res.get('base', {}).get('threads', '-')} threads, {res.get('base', {}).get('db_conns', '-')} db conns")
+            print(
+                f"{'':<14}first frame on an idle server: p50 {fmt(res['first_event_ms'], '.2f')} ms; "
+                f"baseline {res.get('base', {}).get('threads', '-')} threads, "
+                f"{res.get('base', {}).get('db_conns', '-')} db conns"
+            )
         for e in res["errors"]:
             print(f"{'':<14}! {e}")
-    print("(threads/db: peak during load, or idle where no load ran; KB/view and open ms: idle phase, 0 -> N viewers)")
+    print(
+        "(srv cpu: server CPU in % of a core; cpuwait: % of the time the server was runnable but another process\n"
+        " had the CPU (machine noise); us marg: CPU per delivery over the server's idle burn with the same viewers;\n"
+        " threads/db: peak"
+        " during load, or idle where no load ran; KB/view and open ms: idle phase, 0 -> N viewers, open ms\n"
+        " net of the idle burn)"
+    )
 
     # Client health: if the client saturates its core, latency figures are the client's.
-    worst_client = max((l.get("client_cpu_util") or 0 for r in results.values() for l in r["load"].values()), default=0)
-    worst_lag = max((l.get("client_lag_p99_ms") or 0 for r in results.values() for l in r["load"].values()), default=0)
-    print(f"viewer processes: busiest at {worst_client * 100:.0f}% of a core, event-loop lag p99 <= {worst_lag:.1f} ms"
-          + ("  (WARNING: the client may be limiting)" if worst_client > 0.85 else ""))
+    for kind, res in results.items():
+        lags = [row.get("client_lag_p99_ms") or 0 for row in res["load"].values()]
+        utils = [row.get("client_cpu_util") or 0 for row in res["load"].values()]
+        if lags:
+            print(
+                f"viewer process during {kind}: at most {max(utils) * 100:.0f}% of a core, "
+                f"event-loop lag p99 <= {max(lags):.1f} ms"
+            )
+    rows = [row for r in results.values() for row in r["load"].values()]
+    worst_client = max((row.get("client_cpu_util") or 0 for row in rows), default=0)
+    worst_lag = max((row.get("client_lag_p99_ms") or 0 for row in rows), default=0)
+    print(
+        f"viewer processes: busiest at {worst_client * 100:.0f}% of a core, event-loop lag p99 <= {worst_lag:.1f} ms"
+        + ("  (WARNING: the client may be limiting)" if worst_client > 0.85 else "")
+    )
 
     aegis = results.get("aegis", {"idle": {}, "load": {}})
     star = results.get("sse-starlette", {"idle": {}, "load": {}})
@@ -1055,9 +1185,15 @@ def report(results: dict[str, dict], args) -> dict:
 
     def flat(key_idle: str, key_load: str) -> tuple[int | None, int | None]:
         small = aegis["load"].get(small_n, {}).get(key_load, get(aegis, "idle", small_n, key_idle))
-        large = max(
-            v for v in (get(aegis, "idle", large_n, key_idle), aegis["load"].get(large_n, {}).get(key_load)) if v is not None
-        ) if large_n is not None and aegis["idle"].get(large_n) else None
+        large = (
+            max(
+                v
+                for v in (get(aegis, "idle", large_n, key_idle), aegis["load"].get(large_n, {}).get(key_load))
+                if v is not None
+            )
+            if large_n is not None and aegis["idle"].get(large_n)
+            else None
+        )
         return small, large
 
     thr_small, thr_large = flat("threads", "peak_threads")
@@ -1069,26 +1205,43 @@ def report(results: dict[str, dict], args) -> dict:
     def verdict(name: str, ok: bool | None, detail: str) -> None:
         print(f"  {'PASS' if ok else ('FAIL' if ok is not None else 'N/A ')}  {name}: {detail}")
 
-    verdict("CPU per delivery <= 0.7 x sse-starlette", None if cpu_ratio is None else cpu_ratio <= CPU_RATIO_MAX,
-            f"{fmt(cpu_a)} vs {fmt(cpu_s)} us at {ref_n} viewers = {fmt(cpu_ratio, '.2f')}x "
-            f"(django-eventstream {fmt(cpu_e)} us)")
-    verdict("RSS per idle viewer <= 20 KB", None if rss_kb is None else rss_kb <= RSS_KB_MAX,
-            f"{fmt(rss_kb)} KB at {large_n} viewers")
+    verdict(
+        "CPU per delivery <= 0.7 x sse-starlette",
+        None if cpu_ratio is None else cpu_ratio <= CPU_RATIO_MAX,
+        f"{fmt(cpu_a)} vs {fmt(cpu_s)} us at {ref_n} viewers = {fmt(cpu_ratio, '.2f')}x "
+        f"(django-eventstream {fmt(cpu_e)} us)",
+    )
+    verdict(
+        "RSS per idle viewer <= 20 KB",
+        None if rss_kb is None else rss_kb <= RSS_KB_MAX,
+        f"{fmt(rss_kb)} KB at {large_n} viewers",
+    )
     if small_n is not None and large_n is not None and small_n != large_n:
-        verdict("threads flat", None if thr_large is None else thr_large - thr_small <= 1,
-                f"{thr_small} at {small_n} -> {thr_large} at {large_n} viewers")
-        verdict("DB connections flat", None if db_large is None else db_large - db_small <= 0,
-                f"{db_small} at {small_n} -> {db_large} at {large_n} viewers")
+        verdict(
+            "threads flat",
+            None if thr_large is None else thr_large - thr_small <= 1,
+            f"{thr_small} at {small_n} -> {thr_large} at {large_n} viewers",
+        )
+        verdict(
+            "DB connections flat",
+            None if db_large is None else db_large - db_small <= 0,
+            f"{db_small} at {small_n} -> {db_large} at {large_n} viewers",
+        )
     else:
         verdict("threads / DB connections flat", None, "needs two viewer counts")
     for n, limit in P99_TARGETS.items():
         p99 = get(aegis, "load", n, "p99_ms")
         rate_ok = args.rate >= 10
-        verdict(f"p99 <= {limit:g} ms at {n} viewers x 10 ev/s",
-                None if p99 is None or not rate_ok else p99 <= limit,
-                f"{fmt(p99)} ms" if p99 is not None else "not measured in this run")
-    verdict("opening a stream <= 1 ms server CPU", None if open_ms is None else open_ms <= OPEN_MS_MAX,
-            f"{fmt(open_ms, '.3f')} ms (over {large_n} opens)")
+        verdict(
+            f"p99 <= {limit:g} ms at {n} viewers x 10 ev/s",
+            None if p99 is None or not rate_ok else p99 <= limit,
+            f"{fmt(p99)} ms" if p99 is not None else "not measured in this run",
+        )
+    verdict(
+        "opening a stream <= 1 ms server CPU",
+        None if open_ms is None else open_ms <= OPEN_MS_MAX,
+        f"{fmt(open_ms, '.3f')} ms (over {large_n} opens)",
+    )
 
     summary = {
         "bench": "sse_fanout",
@@ -1102,6 +1255,7 @@ def report(results: dict[str, dict], args) -> dict:
         "p99_ms_by_viewers": {n: aegis["load"][n]["p99_ms"] for n in load_ns},
         "deliveries_per_s": get(aegis, "load", ref_n, "deliveries_per_s"),
         "cpu_us_per_delivery": cpu_a,
+        "cpu_us_per_delivery_marginal": get(aegis, "load", ref_n, "cpu_us_per_delivery_marginal"),
         "cpu_us_per_delivery_sse_starlette": cpu_s,
         "cpu_us_per_delivery_eventstream": cpu_e,
         "cpu_ratio_vs_sse_starlette": cpu_ratio,
@@ -1119,22 +1273,42 @@ def report(results: dict[str, dict], args) -> dict:
         "open_cost_ms_sse_starlette": get(star, "idle", large_n, "open_cost_ms"),
         "open_cost_ms_eventstream": get(es, "idle", large_n, "open_cost_ms"),
         "first_event_ms": aegis.get("first_event_ms"),
-        "missed": sum(l.get("missed", 0) for l in aegis["load"].values()),
+        "missed": sum(row.get("missed", 0) for row in aegis["load"].values()),
         "errors": {k: r["errors"] for k, r in results.items() if r["errors"]},
         "pass": {
             "cpu_ratio": None if cpu_ratio is None else cpu_ratio <= CPU_RATIO_MAX,
             "rss_per_viewer": None if rss_kb is None else rss_kb <= RSS_KB_MAX,
             "threads_flat": None if thr_large is None or small_n == large_n else thr_large - thr_small <= 1,
             "db_flat": None if db_large is None or small_n == large_n else db_large - db_small <= 0,
-            **{f"p99_{n}": (None if get(aegis, "load", n, "p99_ms") is None else get(aegis, "load", n, "p99_ms") <= lim)
-               for n, lim in P99_TARGETS.items()},
+            **{
+                f"p99_{n}": (
+                    None if get(aegis, "load", n, "p99_ms") is None else get(aegis, "load", n, "p99_ms") <= lim
+                )
+                for n, lim in P99_TARGETS.items()
+            },
             "open_cost": None if open_ms is None else open_ms <= OPEN_MS_MAX,
         },
         "matrix": {
-            k: {str(n): {key: (round(v, 3) if isinstance(v, float) else v) for key, v in row.items()
-                         if key in ("p50_ms", "p99_ms", "cpu_us_per_delivery", "deliveries_per_s", "missed", "dups",
-                                    "peak_threads", "peak_db_conns")}
-                for n, row in r["load"].items()}
+            k: {
+                str(n): {
+                    key: (round(v, 3) if isinstance(v, float) else v)
+                    for key, v in row.items()
+                    if key
+                    in (
+                        "p50_ms",
+                        "p99_ms",
+                        "cpu_us_per_delivery",
+                        "cpu_us_per_delivery_marginal",
+                        "deliveries_per_s",
+                        "missed",
+                        "dups",
+                        "peak_threads",
+                        "peak_db_conns",
+                        "server_cpu_wait",
+                    )
+                }
+                for n, row in r["load"].items()
+            }
             for k, r in results.items()
         },
     }

@@ -33,7 +33,7 @@ class Schedule:
 
     def __init__(self, rate: float, seconds: float, runs: int) -> None:
         self.rate = rate
-        self.total = max(1, int(round(rate * seconds)))
+        self.total = max(1, round(rate * seconds))
         self.runs = max(1, runs)
         self.start = time.monotonic()
         self.published = 0
