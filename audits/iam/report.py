@@ -88,7 +88,6 @@ def to_sarif(run_meta: dict, findings: list[dict], rules: dict) -> str:
         "runs": [{
             "tool": {"driver": {
                 "name": TOOL_NAME,
-                "semanticVersion": REPORT_SCHEMA_VERSION,
                 "rules": [_rule(rule_id, rules.get(rule_id)) for rule_id in rule_ids],
             }},
             "automationDetails": {"id": _automation_id(run_meta)},
