@@ -128,7 +128,7 @@ def new_run(request: HttpRequest) -> HttpResponse:
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = _get_run(request, pk)
     if request.htmx and request.htmx.target == "findings":
-        return render(request, "audits/run_detail.html#findings", _results_context(request, run))
+        return render(request, "audits/run_detail.html#findings", {"run": run, **_results_context(request, run)})
     # Rows are built from plain values: no model instances, no JSON decoding per event.
     events = list(run.events.values_list("seq", "type", "message", "progress", "created"))
     findings = list(Finding.objects.filter(run=run).defer("evidence", "detail", "remediation", "controls"))

@@ -32,15 +32,22 @@ def humanize_key(key: str) -> str:
     return str(key).replace("_", " ")
 
 
+BANDS = ("critical", "high", "medium", "low")
+
+
 @register.filter
-def band(score: int | None) -> str:
-    """The colour band of a risk score when the result does not name one."""
-    if score is None:
+def band(score) -> str:
+    """The colour band of a risk score (the engine's thresholds), or a band name passed through."""
+    if isinstance(score, str) and score.lower() in BANDS:
+        return score.lower()
+    try:
+        value = int(score)
+    except (TypeError, ValueError):
         return "none"
-    if score >= 75:
+    if value >= 75:
         return "critical"
-    if score >= 50:
+    if value >= 50:
         return "high"
-    if score >= 25:
+    if value >= 20:
         return "medium"
     return "low"

@@ -1,0 +1,139 @@
+"""The run page, its results block, findings filters, finding detail and the replay page."""
+
+import pytest
+
+from audits.models import AuditRun, Finding
+from audits.recorder import Recorder
+from tests.helpers import make_run
+from tests.view_helpers import make_completed_run, make_finding
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def test_it_renders_history_with_seqs_types_and_live_stats(client, alice):
+    run = make_run(alice, status=AuditRun.Status.RUNNING)
+    recorder = Recorder(run.pk)
+    recorder.emit("thinking", "Prioritizing roles", 20)
+    recorder.emit("finding", "Admin role", 30, {"finding": make_finding("x", severity="critical")})
+    client.force_login(alice)
+    text = client.get(f"/audits/{run.pk}/").text
+    assert 'class="event ev-thinking" data-seq="1"' in text
+    assert 'class="event ev-finding sev-critical" data-seq="2"' in text
+    assert 'id="stat-critical">1<' in text
+    assert '<progress id="progress" max="100" value="30"' in text
+    assert 'data-control="pause">' in text  # a running audit can be paused...
+    assert 'data-control="resume" hidden' in text  # ...not resumed
+    assert 'hx-trigger="aegis:complete from:body"' in text
+
+
+def test_it_renders_results_directly_for_a_finished_run(client, alice):
+    run = make_completed_run(alice, [make_finding("a", severity="critical"), make_finding("b")])
+    client.force_login(alice)
+    text = client.get(f"/audits/{run.pk}/").text
+    assert 'id="results"' in text and "aegis:complete" not in text
+    assert 'class="gauge band-high"' in text and 'stroke-dasharray="64 100"' in text
+    assert "Finding a" in text and "Finding b" in text
+    assert "Access is least privilege" in text and "not evaluated" in text
+    assert 'data-control="cancel" hidden' in text
+
+
+def test_it_serves_the_results_partial_to_htmx(client, alice):
+    run = make_completed_run(alice, [make_finding("a")])
+    client.force_login(alice)
+    response = client.get(f"/audits/{run.pk}/results", **HTMX)
+    assert response.text.lstrip().startswith('<section id="results"')
+    assert "<html" not in response.text
+    assert client.get(f"/audits/{run.pk}/results")["Location"] == f"/audits/{run.pk}/#results"
+
+
+def test_it_reads_the_result_from_the_complete_event_before_the_worker_stores_it(client, alice):
+    run = make_completed_run(alice, [make_finding("a")], risk_score=77)
+    AuditRun.objects.filter(pk=run.pk).update(result=None, status=AuditRun.Status.RUNNING)
+    client.force_login(alice)
+    assert 'stroke-dasharray="77 100"' in client.get(f"/audits/{run.pk}/results", **HTMX).text
+
+
+def test_it_filters_findings_with_real_links_and_an_htmx_partial(client, alice):
+    run = make_completed_run(alice, [
+        make_finding("crit-role", severity="critical", category="privilege_escalation"),
+        make_finding("low-user", severity="low", principal_name="deploy-bot", controls={"hipaa": ["164.312"]}),
+    ], frameworks=("pci_dss", "hipaa"))
+    client.force_login(alice)
+    page = client.get(f"/audits/{run.pk}/?severity=critical").text
+    table = page.split('<section id="findings"')[1]
+    assert "Finding crit-role" in table and "Finding low-user" not in table
+    partial = client.get(f"/audits/{run.pk}/?q=deploy", HTTP_HX_TARGET="findings", **HTMX).text
+    assert partial.lstrip().startswith('<section id="findings"')
+    assert "Finding low-user" in partial and "Finding crit-role" not in partial
+    by_framework = client.get(f"/audits/{run.pk}/?framework=hipaa", HTTP_HX_TARGET="findings", **HTMX).text
+    assert "Finding low-user" in by_framework and "Finding crit-role" not in by_framework
+    by_category = client.get(f"/audits/{run.pk}/?category=privilege_escalation", HTTP_HX_TARGET="findings", **HTMX)
+    assert "Finding crit-role" in by_category.text and "Finding low-user" not in by_category.text
+    assert f'href="/audits/{run.pk}/?severity=high#findings"' in page
+
+
+def test_it_shows_a_findings_statements_and_escalation_path(client, alice):
+    evidence = {"method": "CreatePolicyVersion", "how": "Replace a policy with one granting *",
+                "actions": ["iam:CreatePolicyVersion"],
+                "statements": [{"policy": "Dev", "sid": "S1", "statement": {"Action": "iam:Create*"}}]}
+    run = make_completed_run(alice, [make_finding("esc", evidence=evidence, title="<img src=x> escalation")])
+    finding = Finding.objects.get(run=run)
+    client.force_login(alice)
+    page = client.get(f"/audits/{run.pk}/findings/{finding.pk}/").text
+    assert "CreatePolicyVersion" in page and "Replace a policy with one granting *" in page
+    assert "&quot;iam:Create*&quot;" in page and "Scope the policy down." in page
+    assert "&lt;img src=x&gt; escalation" in page and "<img src=x>" not in page
+    partial = client.get(f"/audits/{run.pk}/findings/{finding.pk}/", **HTMX).text
+    assert partial.lstrip().startswith("<article") and "<html" not in partial
+
+
+def test_it_escapes_names_from_aws_data(client, alice):
+    run = make_completed_run(alice, [make_finding("f", principal_name="<script>alert(1)</script>")])
+    client.force_login(alice)
+    text = client.get(f"/audits/{run.pk}/").text
+    assert "<script>alert(1)</script>" not in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+
+
+def test_it_has_a_replay_page_following_the_replay_stream(client, alice):
+    run = make_completed_run(alice, [])
+    client.force_login(alice)
+    text = client.get(f"/audits/{run.pk}/playback?speed=16").text
+    assert f'data-events-url="/audits/{run.pk}/replay?speed=16"' in text
+    assert f'href="/audits/{run.pk}/playback?speed=4"' in text
+    assert client.get(f"/audits/{run.pk}/playback?speed=abc").status_code == 200
+
+
+def test_it_has_no_inline_scripts_or_styles(client, alice):
+    run = make_completed_run(alice, [make_finding("a")])
+    client.force_login(alice)
+    finding = Finding.objects.get(run=run)
+    for url in ("/audits/", "/audits/new", f"/audits/{run.pk}/", f"/audits/{run.pk}/playback",
+                f"/audits/{run.pk}/findings/{finding.pk}/", f"/audits/{run.pk}/compare", "/audits/connections/"):
+        text = client.get(url).text
+        assert " style=" not in text, url
+        assert "<script>" not in text and "<style" not in text, url
+        assert " on" + "click=" not in text, url
+
+
+def test_it_hides_every_run_page_from_strangers(client, alice, bob, reviewer):
+    run = make_completed_run(alice, [make_finding("a")])
+    finding = Finding.objects.get(run=run)
+    urls = [f"/audits/{run.pk}/results", f"/audits/{run.pk}/playback", f"/audits/{run.pk}/compare",
+            f"/audits/{run.pk}/findings/{finding.pk}/", f"/audits/{run.pk}/export/log.txt"]
+    client.force_login(bob)
+    for url in urls:
+        assert client.get(url, **HTMX).status_code == 404, url
+    client.force_login(reviewer)
+    assert client.get(f"/audits/{run.pk}/playback").status_code == 200
+
+
+def test_it_refuses_the_wrong_methods_on_run_pages(client, alice):
+    run = make_completed_run(alice, [make_finding("a")])
+    finding = Finding.objects.get(run=run)
+    client.force_login(alice)
+    for url in (f"/audits/{run.pk}/results", f"/audits/{run.pk}/playback", f"/audits/{run.pk}/compare",
+                f"/audits/{run.pk}/findings/{finding.pk}/", f"/audits/{run.pk}/export/log.txt"):
+        assert client.post(url).status_code == 405, url
