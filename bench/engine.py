@@ -65,6 +65,7 @@ def main() -> int:
     cloudsplaining = measured.get("cloudsplaining scan")
     summary["cloudsplaining_s"] = round(cloudsplaining[0], 3) if cloudsplaining else None
     summary["speedup_vs_cloudsplaining"] = round(cloudsplaining[0] / ours[0], 1) if cloudsplaining else None
+    summary["speedup_vs_cloudsplaining_cpu"] = round(cloudsplaining[1] / ours[1], 1) if cloudsplaining else None
     parliament = measured.get("parliament")
     summary["parliament_s"] = round(parliament[0], 3) if parliament else None
 
