@@ -61,6 +61,7 @@ class Account:
                 if arn not in self.policies and arn not in _KNOWN_AWS_DOCS:
                     self.missing_policies.add(arn)
         self._statements: dict[str, tuple[Statement, ...]] = {}
+        self._doc_keys: dict[int, str] = {}  # by id(): documents live as long as the snapshot
         self._perms: dict[tuple, Permissions] = {}
 
     @staticmethod
@@ -96,7 +97,7 @@ class Account:
         out = []
         for holder in holders:
             for name, doc in holder.inline:
-                out.append((name, compile_policy(doc, name)))
+                out.append((name, compile_policy(doc, name, self.doc_key(doc))))
             for arn in holder.managed:
                 out.append((arn, self.managed_statements(arn)))
         return out
@@ -115,6 +116,14 @@ class Account:
         holders = [principal, *self.member_groups(principal)] if principal.type == "user" else [principal]
         parts: list[str] = []
         for holder in holders:
-            parts.extend(f"i:{name}:{content_key(doc) if isinstance(doc, dict) else ''}" for name, doc in holder.inline)
+            parts.extend(f"i:{name}:{self.doc_key(doc)}" for name, doc in holder.inline)
             parts.extend(f"m:{arn}" for arn in holder.managed)
         return (principal.type, tuple(parts), principal.boundary or "")
+
+    def doc_key(self, doc: object) -> str:
+        if not isinstance(doc, dict):
+            return ""
+        found = self._doc_keys.get(id(doc))
+        if found is None:
+            found = self._doc_keys[id(doc)] = content_key(doc)
+        return found

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from audits.iam import credentials, escalation, risks, trust
 from audits.iam.account import Account, Principal, is_aws_managed
 from audits.iam.checks import AUTHZ, CHECKS, CRED_REPORT, PASSWORD, make_finding
-from audits.iam.policy import Permissions, Statement, compile_policy
+from audits.iam.policy import Permissions, Statement, arn_matches, compile_policy
 
 UNUSED_DAYS = 90
 CLOUDSHELL_ARN = "arn:aws:iam::aws:policy/AWSCloudShellFullAccess"
@@ -20,6 +21,26 @@ SUPPORT_ARN = "arn:aws:iam::aws:policy/AWSSupportAccess"
 SECURITY_AUDIT_ARN = "arn:aws:iam::aws:policy/SecurityAudit"
 ADMIN_NAME = re.compile(r"admin|root|power|super|owner|break.?glass|full.?access|prod", re.IGNORECASE)
 _TYPE_ORDER = {"user": 0, "role": 1, "group": 2, "policy": 3, "account": 4}
+
+
+class _AssumeGrant(NamedTuple):
+    resource: str
+    not_resource: bool
+    conditioned: bool
+
+    def matches(self, arn: str) -> bool:
+        return arn_matches(self.resource, arn) != self.not_resource
+
+
+def _may_name_role(pattern: str) -> bool:
+    """Whether a Resource pattern could match some IAM role ARN, judged by its text before any wildcard."""
+    literal = re.split(r"[*?]", pattern, maxsplit=1)[0]
+    if "arn:aws:iam::".startswith(literal):
+        return True
+    parts = literal.split(":", 5)
+    if parts[:3] != ["arn", "aws", "iam"]:
+        return False
+    return len(parts) < 6 or parts[5].startswith("role/") or "role/".startswith(parts[5])
 
 
 @dataclass
@@ -41,7 +62,9 @@ class Analysis:
         self._methods_cache: dict[int, frozenset[str]] = {}
         self.admins = {p.arn for p in self.principals() if self.account.permissions(p).is_admin()}
         self.targets = self._escalation_targets()
-        self.edges = self._assume_edges()
+        self._assume_graph()
+        self.admin_hops = self._hops(sorted(a for a, kind in self.targets.items() if kind == "admin"))
+        self.escalate_hops = self._hops(sorted(a for a, kind in self.targets.items() if kind != "admin"))
 
     # --- data availability ------------------------------------------------------------------------------------
 
@@ -85,11 +108,20 @@ class Analysis:
         return [*self.account.users, *self.account.roles, *self.account.groups]
 
     def policy_principals(self) -> list[Principal]:
-        """Customer-managed policies, and AWS-managed ones attached to something other than service-linked roles."""
+        """Customer-managed policies, and AWS-managed ones in use by something other than service-linked roles.
+
+        AttachmentCount above the attachments we can see means holders outside the export: counted as in use.
+        """
         arns = [p["Arn"] for p in self.snapshot.policies if not is_aws_managed(p["Arn"])]
-        arns += sorted({arn for arn, holders in self.account.attachments.items() if is_aws_managed(arn)
-                        and arn in self.account.policies and any(not h.service_linked for h in holders)})
+        arns += [p["Arn"] for p in self.snapshot.policies if is_aws_managed(p["Arn"]) and (
+            any(not h.service_linked for h in self.account.attachments.get(p["Arn"], ()))
+            or self.attachment_count(p["Arn"]) > len(self.account.attachments.get(p["Arn"], ())))]
         return [self.account.managed_policy_principal(arn) for arn in arns]
+
+    def attachment_count(self, arn: str) -> int:
+        declared = self.account.policies.get(arn, {}).get("AttachmentCount")
+        seen = len(self.account.attachments.get(arn, ()))
+        return max(declared, seen) if isinstance(declared, int) else seen
 
     def plan(self) -> list[Step]:
         steps = [self._step(p) for p in (*self.principals(), *self.policy_principals())]
@@ -103,7 +135,7 @@ class Analysis:
         priority, reasons = 0, []
         if p.type == "policy":
             perms = Permissions.of(list(self.account.managed_statements(p.arn)))
-            holders = len(self.account.attachments.get(p.arn, ()))
+            holders = self.attachment_count(p.arn)
             if perms.is_admin():
                 priority += 100
                 reasons.append("grants '*:*'")
@@ -154,44 +186,71 @@ class Analysis:
                 out[role.arn] = "can escalate"
         return out
 
-    def _assume_edges(self) -> dict[str, list[escalation.Edge]]:
-        by_arn: dict[str, list[tuple[Principal, trust.Trusted]]] = {}
-        by_account: dict[str, list[tuple[Principal, trust.Trusted]]] = {}
-        assumers = [p for p in (*self.account.users, *self.account.roles)
-                    if self.account.permissions(p).resource_grants("sts:assumerole")]
-        relevant = set(self.targets) | {p.arn for p in assumers}
+    def _assume_graph(self) -> None:
+        """Who may assume which role, indexed for the backwards search in escalation.nearest.
+
+        A same-account trust naming a principal's ARN needs no identity permission; a trust of the whole account
+        (or of '*') needs sts:AssumeRole allowed on the role. Principals are grouped by the statements that
+        allow and deny them sts:AssumeRole, so ten thousand roles with one policy are matched once, not each.
+        """
+        roles_by_name = {r.name: r for r in self.account.roles}
+        self._explicit: dict[str, list[tuple[str, bool]]] = {}  # role -> [(trusted principal, conditioned)]
+        self._account_trust: dict[str, bool] = {}  # role -> conditioned, for account-root or '*' trusts
         for role in self.account.roles:
-            if role.arn not in relevant or role.service_linked:
+            if role.service_linked:
                 continue
             for t in trust.trusted(role.entry):
                 if t.kind == "aws" and (t.value.endswith(":root") or t.value.isdigit()):
-                    by_account.setdefault(t.account, []).append((role, t))
+                    if t.account == self.account_id or not self.account_id:
+                        self._account_trust[role.arn] = self._account_trust.get(role.arn, True) and bool(
+                            t.condition_keys)
                 elif t.kind == "aws":
-                    by_arn.setdefault(t.value, []).append((role, t))
+                    source = self._principal_arn(t.value, roles_by_name)
+                    if source in self.account.by_arn:
+                        self._explicit.setdefault(role.arn, []).append((source, bool(t.condition_keys)))
                 elif t.kind == "any":
-                    by_account.setdefault("*", []).append((role, t))
-        edges: dict[str, list[escalation.Edge]] = {}
-        # A same-account trust naming the principal's ARN needs no identity permission; an account-root trust does.
-        for arn, entries in by_arn.items():
-            source = self.account.by_arn.get(arn)
-            if source is None:
-                continue
-            perms = self.account.permissions(source)
-            for role, t in entries:
-                if role.arn != arn and not perms.denied_on("sts:assumerole", role.arn):
-                    edges.setdefault(arn, []).append(escalation.Edge(arn, role.arn, bool(t.condition_keys)))
-        for source in assumers:
-            perms = self.account.permissions(source)
-            grants = perms.resource_grants("sts:assumerole")
-            account = trust.account_of(source.arn)
-            for role, t in (*by_account.get(account, ()), *by_account.get("*", ())):
-                if role.arn == source.arn or perms.denied_on("sts:assumerole", role.arn):
+                    self._account_trust[role.arn] = self._account_trust.get(role.arn, True) and bool(t.condition_keys)
+        self._groups: dict[tuple, list[str]] = {}
+        for p in (*self.account.users, *self.account.roles):
+            perms = self.account.permissions(p)
+            grants = tuple(_AssumeGrant(r, s.not_resource, bool(s.condition))
+                           for s in perms.resource_grants("sts:assumerole") for r in s.resources
+                           if s.not_resource or _may_name_role(r))
+            if grants:
+                denies = tuple(sorted({r for d in perms.denies if d.matches("sts:assumerole") and not d.condition
+                                       for r in d.resources}))
+                self._groups.setdefault((tuple(sorted(set(grants))), denies), []).append(p.arn)
+
+    def _predecessors(self, role_arn: str, expanded: set[tuple]) -> list[tuple[str, bool]]:
+        out = []
+        for source, conditioned in self._explicit.get(role_arn, ()):
+            if not self.account.permissions(self.account.by_arn[source]).denied_on("sts:assumerole", role_arn):
+                out.append((source, conditioned))
+        if role_arn in self._account_trust:
+            for key, members in self._groups.items():
+                if key in expanded:
                     continue
-                matching = [s for s in grants if s.resource_matches(role.arn)]
-                if matching:
-                    conditioned = bool(t.condition_keys) or all(s.condition for s in matching)
-                    edges.setdefault(source.arn, []).append(escalation.Edge(source.arn, role.arn, conditioned))
-        return edges
+                grants, denies = key
+                matching = [g for g in grants if g.matches(role_arn)]
+                if matching and not any(arn_matches(d, role_arn) for d in denies):
+                    # BFS reaches every member at this same distance: the group never needs matching again.
+                    expanded.add(key)
+                    conditioned = self._account_trust[role_arn] or all(g.conditioned for g in matching)
+                    out.extend((m, conditioned) for m in members if m != role_arn)
+        return out
+
+    def _hops(self, targets: list[str]) -> dict[str, escalation.Hop]:
+        expanded: set[tuple] = set()
+        return escalation.nearest(targets, lambda arn: self._predecessors(arn, expanded))
+
+    @staticmethod
+    def _principal_arn(value: str, roles_by_name: dict[str, Principal]) -> str:
+        """An assumed-role session ARN stands for its role."""
+        if ":assumed-role/" in value:
+            role = roles_by_name.get(value.split(":assumed-role/", 1)[1].split("/", 1)[0])
+            if role is not None:
+                return role.arn
+        return value
 
     # --- findings for one principal -----------------------------------------------------------------------------
 
@@ -208,8 +267,9 @@ class Analysis:
     def _policy_specs(self, p: Principal) -> list[risks.Spec]:
         holders = self.account.attachments.get(p.arn, [])
         perms = Permissions.of(list(self.account.managed_statements(p.arn)))
-        attached = {"attached_to": [h.name for h in holders[:50]], "attachment_count": len(holders)}
-        specs = risks.policy_specs(perms, p.arn, attached=bool(holders) or is_aws_managed(p.arn))
+        count = self.attachment_count(p.arn)
+        attached = {"attached_to": [h.name for h in holders[:50]], "attachment_count": count}
+        specs = risks.policy_specs(perms, p.arn, attached=count > 0)
         return [s._replace(evidence={**s.evidence, **attached}) for s in specs]
 
     def _principal_specs(self, p: Principal) -> list[risks.Spec]:
@@ -240,7 +300,7 @@ class Analysis:
             single |= self._methods_of(stmts)
         specs = risks.principal_specs(perms, p.type, single)
         for name, doc in p.inline:
-            stmts = compile_policy(doc, name)
+            stmts = compile_policy(doc, name, self.account.doc_key(doc))
             inline = Permissions([s for s in stmts if s.effect == "Allow"], perms.denies, perms.boundary)
             specs.extend(risks.policy_specs(inline, name))
         return specs
@@ -253,18 +313,19 @@ class Analysis:
         return found
 
     def _path_specs(self, p: Principal) -> list[risks.Spec]:
-        specs = []
-        for path in escalation.find_paths(self.edges, set(self.targets), p.arn):
-            target = path[-1].target
-            kind = self.targets[target]
-            hops = [p.ref] + [self.account.by_arn[e.target].ref for e in path]
-            text = " -> ".join(f"{h['type']} {h['name']}" for h in hops) + f" ({kind})"
-            severity = "critical" if kind == "admin" else "high"
-            specs.append(risks.Spec("assume_role_escalation", "", target,
-                                    f"Can become a more privileged role: {text}.",
-                                    {"path": text, "hops": hops, "target_kind": kind},
-                                    any(e.conditioned for e in path), severity))
-        return specs
+        """At most one path per principal: to the nearest administrator role, else to the nearest escalator."""
+        for hops, kind, severity in ((self.admin_hops, "admin", "critical"),
+                                     (self.escalate_hops, "can escalate", "high")):
+            path = escalation.path_from(p.arn, hops)
+            if not path:
+                continue
+            chain = [p.ref] + [self.account.by_arn[arn].ref for arn, _ in path]
+            text = " -> ".join(f"{h['type']} {h['name']}" for h in chain) + f" ({kind})"
+            return [risks.Spec("assume_role_escalation", "", kind,
+                               f"Can become a more privileged role: {text}.",
+                               {"path": text, "hops": chain, "target": path[-1][0], "target_kind": kind},
+                               any(c for _, c in path), severity)]
+        return []
 
     def _usage_specs(self, p: Principal) -> list[risks.Spec]:
         specs = []

@@ -137,7 +137,7 @@ def _control_index() -> dict[str, dict[str, list[str]]]:
 
 
 def controls_for(check_id: str) -> dict[str, list[str]]:
-    return {fw: list(ids) for fw, ids in _control_index().get(check_id, {}).items()}
+    return {fw: ids.copy() for fw, ids in _control_index().get(check_id, {}).items()}
 
 
 def evaluate(frameworks: Iterable[str], findings: list[dict], evaluated: set[str]) -> dict[str, dict]:

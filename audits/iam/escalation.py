@@ -8,6 +8,7 @@ requirements; a requirement is met by any one of its actions.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from audits.iam.policy import ActionGrant, Permissions
@@ -161,6 +162,14 @@ class MethodHit:
 
 
 def methods(perms: Permissions) -> list[MethodHit]:
+    """Memoized on the Permissions object: shared by every principal holding the same policies."""
+    found = perms.cache.get("methods")
+    if found is None:
+        found = perms.cache["methods"] = _methods(perms)
+    return found  # type: ignore[return-value]
+
+
+def _methods(perms: Permissions) -> list[MethodHit]:
     granted = perms.grants(ESCALATION_ACTIONS)
     hits = []
     for method in METHODS:
@@ -192,27 +201,34 @@ def method_evidence(hit: MethodHit) -> dict:
 
 
 @dataclass(frozen=True)
-class Edge:
-    source: str  # principal ARN
-    target: str  # role ARN
+class Hop:
+    target: str  # the role this principal assumes next on its shortest way to a target
     conditioned: bool
 
 
-def find_paths(edges: dict[str, list[Edge]], targets: set[str], start: str, max_hops: int = 4) -> list[list[Edge]]:
-    """Shortest assume-role path from start to each reachable target (BFS; deterministic by edge order)."""
-    seen = {start}
-    queue: deque[tuple[str, list[Edge]]] = deque([(start, [])])
-    found = []
+def nearest(targets: list[str], predecessors: Callable[[str], Iterable[tuple[str, bool]]]) -> dict[str, Hop]:
+    """Multi-source BFS backwards from the targets: for every principal that can reach one, its next hop.
+
+    One pass for the whole account (O(nodes + edges)), instead of a search from every principal.
+    """
+    hops: dict[str, Hop] = {}
+    visited = set(targets)
+    queue = deque(targets)
     while queue:
-        node, path = queue.popleft()
-        if len(path) >= max_hops:
-            continue
-        for edge in edges.get(node, ()):
-            if edge.target in seen:
-                continue
-            seen.add(edge.target)
-            new_path = [*path, edge]
-            if edge.target in targets:
-                found.append(new_path)
-            queue.append((edge.target, new_path))
-    return found
+        node = queue.popleft()
+        for source, conditioned in predecessors(node):
+            if source not in visited:
+                visited.add(source)
+                hops[source] = Hop(node, conditioned)
+                queue.append(source)
+    return hops
+
+
+def path_from(start: str, hops: dict[str, Hop], limit: int = 10) -> list[tuple[str, bool]]:
+    path = []
+    node = start
+    while node in hops and len(path) < limit:
+        hop = hops[node]
+        path.append((hop.target, hop.conditioned))
+        node = hop.target
+    return path

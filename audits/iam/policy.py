@@ -57,20 +57,17 @@ class Statement:
     not_resource: bool
     condition: dict
     raw: dict
+    broad: bool  # NotResource, or a Resource that is "*" or a whole resource type
 
     def matches(self, action: str) -> bool:
         return (action in self.actions) != self.not_action
-
-    @property
-    def broad(self) -> bool:
-        return self.not_resource or any(is_broad_resource(r) for r in self.resources)
 
     @property
     def all_actions(self) -> bool:
         return not self.not_action and ("*" in self.patterns or "*:*" in self.patterns)
 
     def resource_matches(self, arn: str) -> bool:
-        hit = any(_arn_pattern(r).match(arn) for r in self.resources)
+        hit = any(arn_matches(r, arn) for r in self.resources)
         return hit != self.not_resource
 
     def hits(self, candidates: frozenset[str]) -> frozenset[str]:
@@ -78,6 +75,14 @@ class Statement:
 
 
 _PATTERNS: dict[str, re.Pattern[str]] = {}
+
+
+def arn_matches(pattern: str, arn: str) -> bool:
+    if pattern == "*":
+        return True
+    if "*" not in pattern and "?" not in pattern:
+        return pattern == arn
+    return _arn_pattern(pattern).match(arn) is not None
 
 
 def _arn_pattern(text: str) -> re.Pattern[str]:
@@ -95,11 +100,11 @@ def content_key(doc: dict) -> str:
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def compile_policy(doc: dict | None, label: str) -> tuple[Statement, ...]:
+def compile_policy(doc: dict | None, label: str, content: str | None = None) -> tuple[Statement, ...]:
     """Compiled once per (content, label): ten thousand roles sharing an inline policy pay for it once."""
     if not isinstance(doc, dict):
         return ()
-    key = (content_key(doc), label)
+    key = (content if content is not None else content_key(doc), label)
     found = _COMPILED.get(key)
     if found is None:
         found = tuple(s for i, raw in enumerate(as_list(doc.get("Statement"))) if (s := _statement(raw, label, i)))
@@ -126,6 +131,7 @@ def _statement(raw: Any, label: str, index: int) -> Statement | None:
         policy=label, sid=str(raw.get("Sid", "") or f"#{index}"), effect=effect, patterns=patterns,
         actions=ds.expand_all(patterns), not_action=not_action, resources=resources,
         not_resource=not_resource, condition=condition or {}, raw=raw,
+        broad=not_resource or any(is_broad_resource(r) for r in resources),
     )
 
 
@@ -143,6 +149,7 @@ class Permissions:
     denies: list[Statement]
     boundary: tuple[Statement, ...] | None = None
     _memo: dict[str, ActionGrant | None] = field(default_factory=dict, repr=False)
+    cache: dict[str, object] = field(default_factory=dict, repr=False)  # derived results other modules memoize
 
     @classmethod
     def of(cls, statements: list[Statement], boundary: tuple[Statement, ...] | None = None) -> Permissions:

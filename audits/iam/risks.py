@@ -89,7 +89,7 @@ def policy_specs(perms: Permissions, label: str, *, attached: bool = True) -> li
             {"methods": [escalation.method_evidence(h) for h in hits]},
             conditioned=all(h.conditioned for h in hits),
         ))
-    assume = perms.grant("sts:assumerole")
+    assume = None if admin else perms.grant("sts:assumerole")
     if assume and any("*" in s.resources for s in assume.statements):
         specs.append(Spec("policy_permissive_role_assumption", label, "",
                           "Allows sts:AssumeRole on '*': every role that trusts this account can be assumed.",
