@@ -107,6 +107,12 @@ def test_it_runs_through_call_command(tmp_path):
     assert exc.value.returncode == 1
 
 
+def test_it_reads_a_snapshot_from_standard_input(monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(json.dumps(EMPTY).encode())))
+    code, out, _ = audit("--snapshot", "-", "--quiet")
+    assert code == 0 and json.loads(out)["run"]["snapshot_name"] == "stdin"
+
+
 def test_it_prints_no_traceback_through_manage_py(tmp_path):
     bad = write(tmp_path, {"RoleDetailList": [{"RoleName": "x", "Arn": "arn:aws:iam::1:role/x"}]})
     proc = subprocess.run([sys.executable, "manage.py", "audit", "--snapshot", bad], cwd=ROOT, capture_output=True,

@@ -24,7 +24,8 @@ class InputError(Exception):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--snapshot", metavar="FILE", help="get-account-authorization-details output or a bundle")
+    source.add_argument("--snapshot", metavar="FILE",
+                        help="get-account-authorization-details output or a bundle; - reads standard input")
     source.add_argument("--live", action="store_true", help="read the account through boto3's credential chain")
     source.add_argument("--demo", action="store_true", help="audit the bundled demo account")
     parser.add_argument("--role-arn", help="with --live: assume this role first")
@@ -127,6 +128,12 @@ def _snapshot(options: argparse.Namespace, stderr: TextIO) -> tuple[Any, str]:
             return collect_snapshot(session, lambda message: stderr.write(f"warning: {message}\n")), "live"
         except CollectionError as exc:
             raise InputError(str(exc)) from None
+    if options.snapshot == "-":  # `aws iam get-account-authorization-details | manage.py audit --snapshot -`
+        data = sys.stdin.buffer.read(MAX_SNAPSHOT_BYTES + 1)  # one byte over is enough to refuse it
+        try:
+            return load_snapshot(data), "stdin"
+        except SnapshotError as exc:
+            raise InputError(f"stdin: {exc}") from None
     path = Path(options.snapshot)
     try:
         size = path.stat().st_size
