@@ -86,6 +86,10 @@ class Stats:
 
     def reset(self) -> None:
         self.hist: dict[int, int] = {}  # latency in 0.1 ms bins
+        # Per event: when the first and the last viewer got it, and when it was recorded.
+        self.first_rx: dict[int, float] = {}
+        self.last_rx: dict[int, float] = {}
+        self.t_rec: dict[int, float] = {}
         self.unique = 0
         self.dups = 0
         self.bytes = 0
@@ -193,6 +197,10 @@ class Viewer(asyncio.Protocol):
                 continue
             self.last_n = n
             stats.unique += 1
+            if n not in stats.first_rx:
+                stats.first_rx[n] = now
+                stats.t_rec[n] = float(t)
+            stats.last_rx[n] = now
             b = int((now - float(t)) * 10000.0)
             if b < 0:
                 b = 0
@@ -323,6 +331,9 @@ class ClientProc:
         alive = sum(1 for v, c in self.viewers if not c.done())
         return {
             "hist": s.hist,
+            "first_rx": s.first_rx,
+            "last_rx": s.last_rx,
+            "t_rec": s.t_rec,
             "unique": s.unique,
             "dups": s.dups,
             "bytes": s.bytes,
@@ -419,6 +430,7 @@ def run_aegis_recorder(rate: float, seconds: float, run_ids: list[int]) -> None:
     sys.stdin.readline()
     total = max(1, round(rate * seconds))
     emit_ms: list[float] = []
+    committed: dict[int, float] = {}
     late = 0
     start = time.monotonic()
     for i in range(total):
@@ -429,7 +441,9 @@ def run_aegis_recorder(rate: float, seconds: float, run_ids: list[int]) -> None:
             late += 1
         t = time.time()
         recorders[i % len(recorders)].emit("progress", MESSAGE, 50, {"t_rec": t, "bench_n": i})
-        emit_ms.append((time.time() - t) * 1000)
+        done = time.time()
+        committed[i] = done
+        emit_ms.append((done - t) * 1000)
     emit_ms.sort()
     print(
         json.dumps(
@@ -439,6 +453,7 @@ def run_aegis_recorder(rate: float, seconds: float, run_ids: list[int]) -> None:
                 "emit_ms_p50": emit_ms[len(emit_ms) // 2],
                 "emit_ms_p99": emit_ms[int(len(emit_ms) * 0.99)],
                 "elapsed_s": time.monotonic() - start,
+                "committed": committed,
             }
         ),
         flush=True,
@@ -477,8 +492,16 @@ def cpu_sched_s(pid: int) -> float:
 
 
 def runqueue_wait_s(pid: int) -> float:
-    """Seconds the live threads spent runnable but waiting for a CPU: other load on the machine."""
-    return _schedstat(pid, 1)
+    """Seconds the main thread (the event loop) spent runnable but waiting for a CPU.
+
+    With the server pinned to its own CPU this is other load on the machine, plus the server's
+    own threads where it has them (their sum would count threads queueing for each other).
+    """
+    try:
+        with open(f"/proc/{pid}/task/{pid}/schedstat") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (FileNotFoundError, ProcessLookupError, ValueError, IndexError):
+        return 0.0
 
 
 class CpuMark:
@@ -792,11 +815,23 @@ class Clients:
     def report(self) -> dict:
         res = self._all([{"cmd": "report"}] * len(self.procs))
         hist: dict[int, int] = {}
+        first_rx: dict[int, float] = {}
+        last_rx: dict[int, float] = {}
+        t_rec: dict[int, float] = {}
         for r in res:
             for k, v in r["hist"].items():
                 hist[int(k)] = hist.get(int(k), 0) + v
+            for k, v in r["first_rx"].items():
+                first_rx[int(k)] = min(v, first_rx.get(int(k), v))
+            for k, v in r["last_rx"].items():
+                last_rx[int(k)] = max(v, last_rx.get(int(k), v))
+            for k, v in r["t_rec"].items():
+                t_rec[int(k)] = v
         return {
             "hist": hist,
+            "first_rx": first_rx,
+            "last_rx": last_rx,
+            "t_rec": t_rec,
             "unique": sum(r["unique"] for r in res),
             "dups": sum(r["dups"] for r in res),
             "bytes": sum(r["bytes"] for r in res),
@@ -821,6 +856,25 @@ class Clients:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+
+
+def latency_split(rep: dict, committed: dict | None) -> dict:
+    """Per event: record->commit (Aegis recorder), commit->first viewer (wake-up and the first
+    write), first->last viewer (the fan-out itself). Peers publish in memory: commit = record."""
+    commit, wake, spread = [], [], []
+    committed = {int(k): v for k, v in (committed or {}).items()}
+    for n, first in rep["first_rx"].items():
+        t_rec = rep["t_rec"][n]
+        done = committed.get(n, t_rec)
+        commit.append((done - t_rec) * 1000)
+        wake.append((first - done) * 1000)
+        spread.append((rep["last_rx"][n] - first) * 1000)
+    out = {}
+    for name, values in (("commit", commit), ("wake", wake), ("spread", spread)):
+        values.sort()
+        out[f"{name}_p50_ms"] = pct(values, 0.5)
+        out[f"{name}_p99_ms"] = pct(values, 0.99)
+    return out
 
 
 def percentile_hist(hist: dict[int, int], q: float) -> float | None:
@@ -947,6 +1001,7 @@ def bench_server(kind: str, args, tmp: Path, server_cpus, client_cpus) -> dict:
             waited = runqueue_wait_s(pid) - wait0
             rep = clients.report()
             published = src.get("published") or 0
+            row_split = latency_split(rep, src.get("committed"))
             expected = published * viewers / max(1, args.runs)
             hist = rep["hist"]
             row = {
@@ -980,7 +1035,8 @@ def bench_server(kind: str, args, tmp: Path, server_cpus, client_cpus) -> dict:
                 "frame_bytes": rep["data_bytes"] / max(1, rep["unique"] + rep["dups"]),
                 "alive_after": rep["alive"],
                 **{f"peak_{k}": v for k, v in peak.items()},
-                "source": {k: v for k, v in src.items() if k != "done"},
+                **row_split,
+                "source": {k: v for k, v in src.items() if k not in ("done", "committed")},
             }
             if profile:
                 row["profile_top"] = finish_profile(profile)
@@ -998,6 +1054,12 @@ def bench_server(kind: str, args, tmp: Path, server_cpus, client_cpus) -> dict:
                     if "emit_ms_p50" in src
                     else ""
                 )
+            )
+            say(
+                "  where the time goes (p50/p99 ms): record->committed "
+                f"{fmt(row['commit_p50_ms'])}/{fmt(row['commit_p99_ms'])}, "
+                f"committed->first viewer {fmt(row['wake_p50_ms'])}/{fmt(row['wake_p99_ms'])}, "
+                f"first->last viewer {fmt(row['spread_p50_ms'])}/{fmt(row['spread_p99_ms'])}"
             )
             if row["missed"] or rep["alive"] < viewers:
                 result["errors"].append(
@@ -1305,6 +1367,10 @@ def report(results: dict[str, dict], args) -> dict:
                         "peak_threads",
                         "peak_db_conns",
                         "server_cpu_wait",
+                        "commit_p50_ms",
+                        "wake_p50_ms",
+                        "spread_p50_ms",
+                        "spread_p99_ms",
                     )
                 }
                 for n, row in r["load"].items()
