@@ -269,7 +269,7 @@ class Analysis:
         perms = Permissions.of(list(self.account.managed_statements(p.arn)))
         count = self.attachment_count(p.arn)
         attached = {"attached_to": [h.name for h in holders[:50]], "attachment_count": count}
-        specs = risks.policy_specs(perms, p.arn, attached=count > 0)
+        specs = risks.policy_specs(perms, p.arn, attached=count > 0, aws_managed=is_aws_managed(p.arn))
         return [s._replace(evidence={**s.evidence, **attached}) for s in specs]
 
     def _principal_specs(self, p: Principal) -> list[risks.Spec]:

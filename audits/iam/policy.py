@@ -208,6 +208,11 @@ class Permissions:
             actions = {a for a in actions if _boundary_allows(self.boundary, a)}
         return frozenset(actions), [s for s in stmts if any(s.matches(a) for a in actions)] if actions else []
 
+    def read_only(self) -> bool:
+        """Every allowed action is at List or Read level."""
+        readable = ds.actions_at_level("L") | ds.actions_at_level("R")
+        return all(not s.not_action and s.actions <= readable for s in self.allows)
+
     def is_admin(self) -> bool:
         star = any(s.all_actions and s.broad and not s.condition for s in self.allows)
         if not star:

@@ -70,8 +70,14 @@ def _wildcard_grants(perms: Permissions, service: str) -> list[Statement]:
     return [s for s in perms.allows if not s.not_action and f"{service}:*" in s.patterns and "*" in s.resources]
 
 
-def policy_specs(perms: Permissions, label: str, *, attached: bool = True) -> list[Spec]:
-    """What one policy (with the Denies and boundary of its holder, for inline policies) allows on its own."""
+def policy_specs(perms: Permissions, label: str, *, attached: bool = True, aws_managed: bool = False) -> list[Spec]:
+    """What one policy (with the Denies and boundary of its holder, for inline policies) allows on its own.
+
+    AWS-managed read-only policies (ReadOnlyAccess, SecurityAudit, …) do read data by design: choosing one is an
+    access decision reviewed on the principal, not a defect of the policy, so they raise nothing here.
+    """
+    if aws_managed and perms.read_only():
+        return []
     specs: list[Spec] = []
     admin = perms.is_admin()
     if admin:

@@ -1,0 +1,149 @@
+import time
+from pathlib import Path
+
+import pytest
+
+from audits.iam import CHECKS, FRAMEWORKS, AuditOutcome, ResumeState, run_audit
+from audits.iam.snapshot import load_snapshot
+from tests.iam.builders import OTHER, allow, audit, doc, healthy, managed, role, trust_doc, user
+
+SAMPLES = Path("/work/shared/samples")
+AUTHZ_SAMPLES = sorted(p for p in SAMPLES.glob("*.json") if "authorization-details" in p.name or "example" in p.name)
+
+
+def busy_account():
+    admin = managed("AdministratorAccess", doc(allow("*")), aws=True)
+    keys = managed("keys", doc(allow("iam:CreateAccessKey")))
+    users = [user(f"dev{i}", policies=(keys,)) for i in range(6)] + [user("boss", policies=(admin,))]
+    roles = [role("ProdAdmin", policies=(admin,)), role("ext", trust=trust_doc({"AWS": f"arn:aws:iam::{OTHER}:root"}))]
+    return healthy(users=users, roles=roles, policies=[admin, keys], password_policy=None)
+
+
+def test_it_exports_the_contract():
+    assert callable(run_audit) and CHECKS and set(FRAMEWORKS) >= {"cis"}
+    assert AuditOutcome("completed", {}).status == "completed"
+
+
+def test_it_emits_events_in_contract_order_with_monotonic_progress():
+    events, outcome = audit(busy_account(), frameworks=("cis",))
+    kinds = [e[0] for e in events]
+    assert kinds[0] == "start" and 2 <= events[0][2] <= 5
+    assert kinds[-1] == "complete" and events[-1][2] == 100
+    progress = [e[2] for e in events]
+    assert progress == sorted(progress)
+    assert {"progress", "thinking", "finding", "principal", "stats"} <= set(kinds)
+    assert any(e[1].startswith("Discovering IAM principals: 7 users, 4 roles, 0 groups, 4 policies") for e in events)
+    assert outcome.status == "completed" and outcome.result == events[-1][3]["result"]
+
+
+def test_it_plans_administrators_first_and_says_why():
+    events, _ = audit(busy_account())
+    thinking = [e[1] for e in events if e[0] == "thinking"]
+    expected = "Discovered 7 users. Prioritizing 'boss' first: AdministratorAccess attached"
+    assert any(t.startswith(expected) for t in thinking)
+    first = next(e for e in events if e[0] == "principal")
+    assert first[3]["principal"]["name"] in ("boss", "ProdAdmin", "AdministratorAccess")
+
+
+def test_it_emits_a_principal_event_after_its_findings():
+    events, _ = audit(busy_account())
+    pending = []
+    for kind, _message, _progress, payload in events:
+        if kind == "finding":
+            pending.append(payload["finding"])
+        elif kind == "principal":
+            assert all(f["principal_arn"] == payload["principal"]["arn"] for f in pending)
+            assert sum(payload["counts"].values()) == len(pending)
+            assert payload["checkpoint"] == {"principals_done": payload["index"]}
+            pending = []
+
+
+def test_it_produces_complete_finding_dicts():
+    events, _ = audit(busy_account())
+    found = [e[3]["finding"] for e in events if e[0] == "finding"]
+    keys = {"check_id", "category", "severity", "principal_arn", "principal_type", "principal_name", "policy",
+            "title", "detail", "evidence", "remediation", "controls", "fingerprint"}
+    for f in found:
+        assert keys <= set(f)
+    assert len({f["fingerprint"] for f in found}) == len(found)
+
+
+def test_it_summarises_the_result():
+    _, outcome = audit(busy_account(), frameworks=("cis", "nist_800_53"))
+    r = outcome.result
+    assert r["success"] is True and 0 <= r["risk_score"] <= 100
+    assert r["risk_band"] in ("low", "medium", "high", "critical")
+    summary = r["audit_summary"]
+    assert summary["principals"] == {"users": 7, "roles": 4, "groups": 0, "policies": 4}
+    assert summary["findings"] == sum(summary["by_severity"].values()) == sum(summary["by_category"].values())
+    assert r["frameworks"] == ["cis", "nist_800_53"] and set(r["compliance"]) == {"cis", "nist_800_53"}
+    assert r["top_risks"][0]["severity"] == "critical"
+    assert any(p["id"].startswith("shared_risky_policy") for p in r["patterns"])
+
+
+def test_it_warns_about_missing_data():
+    snap = busy_account()
+    snap.credential_report = None
+    events, _ = audit(snap)
+    warnings = [e[1] for e in events if e[0] == "warning"]
+    assert any("credential report" in w for w in warnings)
+
+
+def test_it_rejects_unknown_frameworks():
+    with pytest.raises(ValueError, match="unknown frameworks"):
+        audit(busy_account(), frameworks=("iso27001",))
+
+
+def run_with_control(snap, commands, resume=None):
+    events = []
+    queue = list(commands)
+    outcome = run_audit(snap, lambda *e: events.append(e), resume=resume,
+                        control=lambda: queue.pop(0) if queue else None)
+    return events, outcome
+
+
+@pytest.mark.parametrize("command", ["pause", "cancel"])
+def test_it_stops_at_a_checkpoint_when_told(command):
+    events, outcome = run_with_control(busy_account(), [None, None, command])
+    assert outcome == AuditOutcome("paused" if command == "pause" else "cancelled", None)
+    assert events[-1][0] == ("paused" if command == "pause" else "cancelled")
+    assert events[-1][3] == {"checkpoint": {"principals_done": 3}}
+    assert not any(e[0] == "complete" for e in events)
+
+
+def test_it_resumes_where_it_paused_without_repeating_anything():
+    snap = busy_account()
+    _, full = run_with_control(snap, [])
+    first, _ = run_with_control(snap, [None, None, None, "pause"])
+    done_findings = [e[3]["finding"] for e in first if e[0] == "finding"]
+    state = ResumeState(principals_done=4, findings=done_findings, progress=first[-1][2])
+    second, outcome = run_with_control(busy_account(), [], resume=state)
+    assert second[0][0] == "resumed" and second[0][1].startswith("Resuming at principal 5/")
+    assert second[0][2] >= state.progress
+    assert [e[2] for e in second] == sorted(e[2] for e in second)
+    later = [e[3]["finding"]["fingerprint"] for e in second if e[0] == "finding"]
+    assert not set(later) & {f["fingerprint"] for f in done_findings}
+    assert outcome.result == full.result
+    assert len(done_findings) + len(later) == full.result["audit_summary"]["findings"]
+
+
+def test_it_is_deterministic_across_runs():
+    a, _ = audit(busy_account())
+    b, _ = audit(busy_account())
+    assert [(e[0], e[1]) for e in a] == [(e[0], e[1]) for e in b]
+
+
+@pytest.mark.parametrize("path", AUTHZ_SAMPLES, ids=lambda p: p.name)
+def test_it_audits_every_sample(path):
+    snap = load_snapshot(path.read_bytes())
+    _, outcome = audit(snap, frameworks=tuple(FRAMEWORKS))
+    assert outcome.status == "completed"
+    assert outcome.result["audit_summary"]["principals"]["roles"] == len(snap.roles)
+
+
+def test_it_audits_cloudsplainings_example_quickly():
+    snap = load_snapshot((SAMPLES / "cloudsplaining__examples_files_example.json").read_bytes())
+    audit(snap)  # warm the action index
+    started = time.perf_counter()
+    audit(snap, frameworks=tuple(FRAMEWORKS))
+    assert time.perf_counter() - started < 1.0
