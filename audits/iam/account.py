@@ -62,6 +62,7 @@ class Account:
                     self.missing_policies.add(arn)
         self._statements: dict[str, tuple[Statement, ...]] = {}
         self._doc_keys: dict[int, str] = {}  # by id(): documents live as long as the snapshot
+        self.compiled: dict[tuple[str, str], tuple[Statement, ...]] = {}  # per audit, so a worker never grows
         self._perms: dict[tuple, Permissions] = {}
 
     @staticmethod
@@ -85,7 +86,7 @@ class Account:
             policy = self.policies.get(arn)
             doc = default_document(policy) if policy else _KNOWN_AWS_DOCS.get(arn)
             label = policy["PolicyName"] if policy else arn.rsplit("/", 1)[-1]
-            found = self._statements[arn] = compile_policy(doc, label)
+            found = self._statements[arn] = compile_policy(doc, label, memo=self.compiled)
         return found
 
     def member_groups(self, principal: Principal) -> list[Principal]:
@@ -97,7 +98,7 @@ class Account:
         out = []
         for holder in holders:
             for name, doc in holder.inline:
-                out.append((name, compile_policy(doc, name, self.doc_key(doc))))
+                out.append((name, self.compile_inline(name, doc)))
             for arn in holder.managed:
                 out.append((arn, self.managed_statements(arn)))
         return out
@@ -127,3 +128,6 @@ class Account:
         if found is None:
             found = self._doc_keys[id(doc)] = content_key(doc)
         return found
+
+    def compile_inline(self, name: str, doc: object) -> tuple[Statement, ...]:
+        return compile_policy(doc, name, self.doc_key(doc), memo=self.compiled) if isinstance(doc, dict) else ()

@@ -7,8 +7,10 @@ resume on another worker: the plan is deterministic for a snapshot, so `principa
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from audits.iam import compliance, patterns, scoring
@@ -46,8 +48,31 @@ class _Progress:
         self.emit_fn(kind, message, self.value, payload or {})
 
 
+@contextmanager
+def _fewer_full_collections() -> Iterator[None]:
+    """Defer full (generation-2) garbage collections while an audit runs, then restore the thresholds.
+
+    An audit builds a large, long-lived, acyclic heap (snapshot, compiled policies, findings); each full
+    collection re-walks all of it, which made a 10,000-role audit cost 2.2x a 5,000-role one instead of 2.0x
+    (0.7 s of 2.6 s in three full passes). Young-generation collections still run, so cyclic garbage made by
+    the emit callback (ORM objects) is reclaimed as usual.
+    """
+    thresholds = gc.get_threshold()
+    gc.set_threshold(thresholds[0], thresholds[1], max(thresholds[2], 1000))
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+
+
 def run_audit(snapshot, emit: Emit, *, frameworks: Sequence[str] = (), resume: ResumeState | None = None,
               control: Callable[[], str | None] = lambda: None) -> AuditOutcome:
+    with _fewer_full_collections():
+        return _run(snapshot, emit, frameworks, resume, control)
+
+
+def _run(snapshot, emit: Emit, frameworks: Sequence[str], resume: ResumeState | None,
+         control: Callable[[], str | None]) -> AuditOutcome:
     unknown = [f for f in frameworks if f not in compliance.FRAMEWORKS]
     if unknown:
         raise ValueError(f"unknown frameworks: {', '.join(unknown)}")

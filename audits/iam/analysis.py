@@ -13,7 +13,7 @@ from typing import NamedTuple
 from audits.iam import credentials, escalation, risks, trust
 from audits.iam.account import Account, Principal, is_aws_managed
 from audits.iam.checks import AUTHZ, CHECKS, CRED_REPORT, PASSWORD, make_finding
-from audits.iam.policy import Permissions, Statement, arn_matches, compile_policy
+from audits.iam.policy import Permissions, Statement, arn_matches
 
 UNUSED_DAYS = 90
 CLOUDSHELL_ARN = "arn:aws:iam::aws:policy/AWSCloudShellFullAccess"
@@ -300,7 +300,7 @@ class Analysis:
             single |= self._methods_of(stmts)
         specs = risks.principal_specs(perms, p.type, single)
         for name, doc in p.inline:
-            stmts = compile_policy(doc, name, self.account.doc_key(doc))
+            stmts = self.account.compile_inline(name, doc)
             inline = Permissions([s for s in stmts if s.effect == "Allow"], perms.denies, perms.boundary)
             specs.extend(risks.policy_specs(inline, name))
         return specs

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from audits.iam import actions as ds
@@ -58,6 +59,7 @@ class Statement:
     condition: dict
     raw: dict
     broad: bool  # NotResource, or a Resource that is "*" or a whole resource type
+    evidence: dict  # shared by every finding citing this statement (findings are read, never edited)
 
     def matches(self, action: str) -> bool:
         return (action in self.actions) != self.not_action
@@ -74,9 +76,6 @@ class Statement:
         return candidates - self.actions if self.not_action else candidates & self.actions
 
 
-_PATTERNS: dict[str, re.Pattern[str]] = {}
-
-
 def arn_matches(pattern: str, arn: str) -> bool:
     if pattern == "*":
         return True
@@ -85,30 +84,27 @@ def arn_matches(pattern: str, arn: str) -> bool:
     return _arn_pattern(pattern).match(arn) is not None
 
 
+@lru_cache(maxsize=16384)
 def _arn_pattern(text: str) -> re.Pattern[str]:
-    found = _PATTERNS.get(text)
-    if found is None:
-        found = re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in text) + r"\Z")
-        _PATTERNS[text] = found
-    return found
-
-
-_COMPILED: dict[tuple[str, str], tuple[Statement, ...]] = {}
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in text) + r"\Z")
 
 
 def content_key(doc: dict) -> str:
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def compile_policy(doc: dict | None, label: str, content: str | None = None) -> tuple[Statement, ...]:
-    """Compiled once per (content, label): ten thousand roles sharing an inline policy pay for it once."""
+def compile_policy(doc: dict | None, label: str, content: str | None = None,
+                   memo: dict[tuple[str, str], tuple[Statement, ...]] | None = None) -> tuple[Statement, ...]:
+    """With a memo (one per audit), each (content, label) compiles once: ten thousand roles sharing an inline
+    policy pay for it once, and equal policies share Statement objects, which later caches key on."""
     if not isinstance(doc, dict):
         return ()
-    key = (content if content is not None else content_key(doc), label)
-    found = _COMPILED.get(key)
+    key = (content if content is not None else content_key(doc), label) if memo is not None else None
+    found = memo.get(key) if memo is not None else None
     if found is None:
         found = tuple(s for i, raw in enumerate(as_list(doc.get("Statement"))) if (s := _statement(raw, label, i)))
-        _COMPILED[key] = found
+        if memo is not None:
+            memo[key] = found
     return found
 
 
@@ -132,6 +128,7 @@ def _statement(raw: Any, label: str, index: int) -> Statement | None:
         actions=ds.expand_all(patterns), not_action=not_action, resources=resources,
         not_resource=not_resource, condition=condition or {}, raw=raw,
         broad=not_resource or any(is_broad_resource(r) for r in resources),
+        evidence={"policy": label, "sid": str(raw.get("Sid", "") or f"#{index}"), "statement": raw},
     )
 
 
@@ -244,7 +241,7 @@ def statement_evidence(stmts: tuple[Statement, ...] | list[Statement], limit: in
         if id(s) in seen:
             continue
         seen.add(id(s))
-        out.append({"policy": s.policy, "sid": s.sid, "statement": s.raw})
+        out.append(s.evidence)
         if len(out) >= limit:
             break
     return out
