@@ -58,6 +58,13 @@ class Analysis:
         self.account_id = snapshot.account_id or ""
         self.report_rows = {r.get("arn"): r for r in snapshot.credential_report or ()}
         self.report_by_name = {r.get("user"): r for r in snapshot.credential_report or ()}
+        # Users the credential report knows but the export does not (a trimmed or older export): their
+        # credentials are still checked, as users holding no policies we can see.
+        known = {u.arn for u in self.account.users} | {u.name for u in self.account.users}
+        self.report_only_users = [
+            Principal("user", r["user"], r.get("arn") or r["user"]) for r in snapshot.credential_report or ()
+            if r.get("user") and r["user"] != "<root_account>" and r.get("arn") not in known and r["user"] not in known
+        ]
         self._spec_cache: dict[tuple, list[risks.Spec]] = {}
         self._methods_cache: dict[int, frozenset[str]] = {}
         self.admins = {p.arn for p in self.principals() if self.account.permissions(p).is_admin()}
@@ -96,6 +103,10 @@ class Analysis:
         if snap.password_policy is None and not getattr(snap, "password_policy_known", True):
             out.append(("Password policy unknown (not in the snapshot): password policy checks not evaluated.",
                         {"detail": "password_policy missing"}))
+        if self.report_only_users:
+            names = [u.name for u in self.report_only_users]
+            out.append((f"{len(names)} user(s) of the credential report are not in the authorization details; "
+                        "only their credentials are checked.", {"detail": {"users": names[:50]}}))
         if self.account.missing_policies:
             missing = sorted(self.account.missing_policies)
             out.append((f"{len(missing)} attached managed policies are not in the snapshot; their permissions "
@@ -105,7 +116,7 @@ class Analysis:
     # --- the plan -----------------------------------------------------------------------------------------------
 
     def principals(self) -> list[Principal]:
-        return [*self.account.users, *self.account.roles, *self.account.groups]
+        return [*self.account.users, *self.report_only_users, *self.account.roles, *self.account.groups]
 
     def policy_principals(self) -> list[Principal]:
         """Customer-managed policies, and AWS-managed ones in use by something other than service-linked roles.
@@ -145,8 +156,7 @@ class Analysis:
             return Step(p, priority, ", ".join(reasons) or "managed policy")
         if p.arn in self.admins:
             priority += 100
-            via = sorted({s.policy for s in self.account.permissions(p).allows if s.all_actions})
-            reasons.append(f"{', '.join(via) or 'admin policy'} attached")
+            reasons.append(self._admin_reason(p))
         elif p.arn in self.targets:
             priority += 50
             reasons.append("can escalate privileges")
@@ -160,6 +170,15 @@ class Analysis:
         if p.service_linked:
             priority -= 10
         return Step(p, priority, ", ".join(reasons) or "no admin signal")
+
+    def _admin_reason(self, p: Principal) -> str:
+        managed = {self.account.managed_statements(arn)[0].policy for arn in p.managed
+                   if any(s.all_actions for s in self.account.managed_statements(arn))}
+        inline = {name for name, _ in p.inline}
+        via = sorted({s.policy for s in self.account.permissions(p).allows if s.all_actions})
+        parts = [f"{v} attached" if v in managed else f"inline policy '{v}' grants '*:*'" if v in inline
+                 else f"'*:*' through group policy {v}" for v in via]
+        return ", ".join(parts) or "administrator access"
 
     def _last_used(self, p: Principal) -> int | None:
         if p.type == "role":

@@ -1,3 +1,4 @@
+import json
 import time
 from pathlib import Path
 
@@ -147,3 +148,22 @@ def test_it_audits_cloudsplainings_example_quickly():
     started = time.perf_counter()
     audit(snap, frameworks=tuple(FRAMEWORKS))
     assert time.perf_counter() - started < 1.0
+
+
+def test_it_audits_the_cloudmapper_account_with_its_credential_report():
+    prefix = "cloudmapper__account-data_demo_us-east-1_iam-get-"
+    def sample(name):
+        return json.loads((SAMPLES / f"{prefix}{name}.json").read_text())
+
+    bundle = {"authorization_details": sample("account-authorization-details"),
+              "credential_report": sample("credential-report"), "account_summary": sample("account-summary"),
+              "collected_at": "2019-06-01T00:00:00Z"}
+    events, outcome = audit(load_snapshot(bundle), frameworks=("cis",))
+    found = {(e[3]["finding"]["check_id"], e[3]["finding"]["principal_name"]) for e in events if e[0] == "finding"}
+    assert {("root_access_keys", "123456789012"), ("console_user_without_mfa", "user"),
+            ("access_key_never_used", "auditor_tmp"), ("trust_any_principal", "bad_role"),
+            ("role_admin_access", "bad_role")} <= found
+    assert ("root_mfa_disabled", "123456789012") not in found
+    assert any("not in the authorization details" in e[1] for e in events if e[0] == "warning")
+    cis = {c["id"]: c["status"] for c in outcome.result["compliance"]["cis"]["controls"]}
+    assert cis["1.4"] == "fail" and cis["1.5"] == "pass" and cis["1.8"] == "not_evaluated"
