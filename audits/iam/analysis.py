@@ -172,12 +172,17 @@ class Analysis:
         return Step(p, priority, ", ".join(reasons) or "no admin signal")
 
     def _admin_reason(self, p: Principal) -> str:
-        managed = {self.account.managed_statements(arn)[0].policy for arn in p.managed
-                   if any(s.all_actions for s in self.account.managed_statements(arn))}
-        inline = {name for name, _ in p.inline}
-        via = sorted({s.policy for s in self.account.permissions(p).allows if s.all_actions})
-        parts = [f"{v} attached" if v in managed else f"inline policy '{v}' grants '*:*'" if v in inline
-                 else f"'*:*' through group policy {v}" for v in via]
+        """Which policy gives '*:*', in words: attached, inline, or through which group."""
+        holders = [p, *self.account.member_groups(p)] if p.type == "user" else [p]
+        parts = []
+        for holder in holders:
+            via = "" if holder is p else f" (via group {holder.name})"
+            for arn in holder.managed:
+                if any(s.all_actions for s in self.account.managed_statements(arn)):
+                    parts.append(f"{arn.rsplit('/', 1)[-1]} attached{via}")
+            for name, doc in holder.inline:
+                if any(s.all_actions for s in self.account.compile_inline(name, doc)):
+                    parts.append(f"inline policy '{name}' grants '*:*'{via}")
         return ", ".join(parts) or "administrator access"
 
     def _last_used(self, p: Principal) -> int | None:

@@ -70,6 +70,14 @@ def _wildcard_grants(perms: Permissions, service: str) -> list[Statement]:
     return [s for s in perms.allows if not s.not_action and f"{service}:*" in s.patterns and "*" in s.resources]
 
 
+def _still_writes(perms: Permissions, wildcard: str) -> bool:
+    """A 'service:*' whose write and permission actions are all denied is a read grant, not a wildcard."""
+    changing = ds.expand(wildcard) - ds.actions_at_level("L") - ds.actions_at_level("R")
+    if not perms.denies:
+        return True
+    return bool(perms.grants(changing)) if changing else False
+
+
 def policy_specs(perms: Permissions, label: str, *, attached: bool = True, aws_managed: bool = False) -> list[Spec]:
     """What one policy (with the Denies and boundary of its holder, for inline policies) allows on its own.
 
@@ -136,7 +144,7 @@ def _category_specs(perms: Permissions, label: str) -> list[Spec]:
                               {"count": len(actions), "services": services, "actions": shown[:_SAMPLE],
                                "statements": statement_evidence(stmts)}))
     wildcards = sorted({p for s in perms.allows if not s.not_action for p in s.patterns
-                        if p.endswith(":*") and p != "*:*"})
+                        if p.endswith(":*") and p != "*:*" and _still_writes(perms, p)})
     if wildcards:
         stmts = [s for s in perms.allows if any(p in wildcards for p in s.patterns)]
         specs.append(Spec("policy_service_wildcard", label, "",
@@ -166,11 +174,18 @@ def principal_specs(perms: Permissions, kind: str, single_policy_methods: set[st
                           f"Has full administrator access through {', '.join(via)}.",
                           {"policies": via, "statements": statement_evidence(stmts)}))
         return specs  # every escalation method is moot for an administrator
+    # One finding per combination of policies, naming each method it enables with the statements behind it.
+    by_combination: dict[tuple[str, ...], list[escalation.MethodHit]] = {}
     for hit in escalation.methods(perms):
         if hit.method.name in single_policy_methods or len(hit.policies) < 2:
             continue
-        specs.append(Spec("principal_privilege_escalation", "", hit.method.name,
-                          f"Can escalate privileges via {hit.method.name} ({hit.method.how}) by combining "
-                          f"{', '.join(sorted(hit.policies))}.",
-                          escalation.method_evidence(hit), hit.conditioned))
+        by_combination.setdefault(tuple(sorted(hit.policies)), []).append(hit)
+    for combination, hits in by_combination.items():
+        names = [h.method.name for h in hits]
+        shown = ", ".join(names[:4]) + (f" (+{len(names) - 4} more)" if len(names) > 4 else "")
+        how = f" ({hits[0].method.how})" if len(hits) == 1 else ""
+        specs.append(Spec("principal_privilege_escalation", "", "+".join(combination),
+                          f"Can escalate privileges via {shown}{how} by combining {', '.join(combination)}.",
+                          {"policies": list(combination), "methods": [escalation.method_evidence(h) for h in hits]},
+                          all(h.conditioned for h in hits)))
     return specs

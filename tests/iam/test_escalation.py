@@ -99,9 +99,20 @@ def test_it_finds_escalation_that_needs_two_policies():
     run = managed("run", doc(allow("ec2:RunInstances")))
     found = [f for f in findings(healthy(users=[user("dev", policies=(passrole, run))], policies=[passrole, run]))
              if f["check_id"] == "principal_privilege_escalation"]
-    assert [f["evidence"]["method"] for f in found] == ["CreateEC2WithExistingIP"]
-    assert "passrole" in found[0]["detail"] and "run" in found[0]["detail"]
-    assert found[0]["evidence"]["statements"]
+    [f] = found
+    assert [m["method"] for m in f["evidence"]["methods"]] == ["CreateEC2WithExistingIP"]
+    assert f["evidence"]["policies"] == ["passrole", "run"]
+    assert f["evidence"]["methods"][0]["statements"]
+
+
+def test_it_groups_combined_methods_by_the_policies_combined():
+    passrole = managed("passrole", doc(allow("iam:PassRole")))
+    compute = managed("compute", doc(allow(["ec2:RunInstances", "lambda:CreateFunction", "lambda:InvokeFunction"])))
+    [f] = [f for f in findings(healthy(users=[user("dev", policies=(passrole, compute))],
+                                       policies=[passrole, compute]))
+           if f["check_id"] == "principal_privilege_escalation"]
+    assert {m["method"] for m in f["evidence"]["methods"]} == {"CreateEC2WithExistingIP",
+                                                              "PassExistingRoleToNewLambdaThenInvoke"}
 
 
 def test_it_does_not_repeat_single_policy_escalation_on_the_principal():

@@ -32,6 +32,18 @@ def test_it_flags_the_risky_policy_and_not_its_decoy(check_id, risky, decoy):
     assert policy_hits(doc(decoy), check_id) == []
 
 
+def test_it_does_not_call_a_service_wildcard_whose_changes_are_denied_a_wildcard():
+    guarded = doc(allow("iam:*"), {"Effect": "Deny", "NotAction": ["iam:Get*", "iam:List*"], "Resource": "*"})
+    assert policy_hits(guarded, "policy_service_wildcard") == []
+    assert len(policy_hits(doc(allow("iam:*"), deny("iam:DeleteRole")), "policy_service_wildcard")) == 1
+
+
+def test_it_leaves_security_audit_alone_despite_odd_dataset_levels():
+    audit_doc = doc(allow(["quicksight:Describe*", "iot:List*", "ec2:Describe*", "s3:GetBucket*", "iam:Get*"]))
+    assert policy_hits(audit_doc, "policy_resource_exposure", aws=True) == []
+    assert len(policy_hits(audit_doc, "policy_resource_exposure")) == 1  # the same grant, customer-managed
+
+
 def test_it_lets_a_deny_in_the_policy_cancel_the_risk():
     assert policy_hits(doc(allow("s3:GetObject"), deny("s3:GetObject")), "policy_data_exfiltration") == []
 
