@@ -90,8 +90,8 @@ def _run(snapshot, emit: Emit, frameworks: Sequence[str], resume: ResumeState | 
     else:
         done = max(0, min(resume.principals_done, total))
         findings = list(resume.findings)
-        out("resumed", f"Resuming at principal {done + 1}/{total}", None,
-            {"checkpoint": {"principals_done": done}})
+        where = f"at principal {done + 1}/{total}" if done < total else f"after all {total} principals"
+        out("resumed", f"Resuming {where}", None, {"checkpoint": {"principals_done": done}})
     seen = {f["fingerprint"] for f in findings}
     counts = Counter(f["severity"] for f in findings)
     stats_every = max(5, total // 50)

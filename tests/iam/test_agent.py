@@ -167,3 +167,39 @@ def test_it_audits_the_cloudmapper_account_with_its_credential_report():
     assert any("not in the authorization details" in e[1] for e in events if e[0] == "warning")
     cis = {c["id"]: c["status"] for c in outcome.result["compliance"]["cis"]["controls"]}
     assert cis["1.4"] == "fail" and cis["1.5"] == "pass" and cis["1.8"] == "not_evaluated"
+
+
+def test_it_finishes_a_run_interrupted_after_its_last_principal():
+    snap = busy_account()
+    events, full = audit(snap)
+    done = [e[3]["finding"] for e in events if e[0] == "finding"]
+    total = next(e for e in events if e[0] == "principal")[3]["total"]
+    resumed, outcome = run_with_control(snap, [], resume=ResumeState(total, done, 95))
+    assert [e[0] for e in resumed[:1]] == ["resumed"] and "after all" in resumed[0][1]
+    assert not [e for e in resumed if e[0] in ("finding", "principal")]
+    assert outcome.result == full.result
+
+
+def test_it_keeps_fingerprints_stable_across_runs():
+    snap = load_snapshot((SAMPLES / "cloudsplaining__examples_files_example.json").read_bytes())
+    first = {e[3]["finding"]["fingerprint"] for e in audit(snap)[0] if e[0] == "finding"}
+    again = load_snapshot((SAMPLES / "cloudsplaining__examples_files_example.json").read_bytes())
+    second = [e[3]["finding"]["fingerprint"] for e in audit(again)[0] if e[0] == "finding"]
+    assert set(second) == first and len(second) == len(first)
+
+
+def test_it_survives_odd_but_possible_documents():
+    odd = {"Statement": [
+        {"Effect": "allow", "Action": 123, "Resource": None},
+        {"Effect": "Allow", "NotAction": "iam:*", "NotResource": ["arn:aws:s3:::x"]},
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*", "Condition": ["not", "a", "dict"]},
+        {"Effect": "Deny", "Action": [], "Resource": "*"},
+        "not a statement",
+    ]}
+    weird_trust = {"Statement": [{"Effect": "Allow", "Principal": {"AWS": 123456789012}, "Action": "sts:AssumeRole"},
+                                 {"Effect": "Allow", "Principal": ["*"], "Action": ["sts:AssumeRole"]},
+                                 {"Effect": "Allow", "Principal": {"Federated": "accounts.google.com"},
+                                  "Action": "sts:AssumeRoleWithWebIdentity", "Condition": {"Null": "x"}}]}
+    r = role("odd", trust=weird_trust, inline={"odd": odd}, last_used="not a date")
+    _, outcome = audit(healthy(users=[user("u", inline={"odd": odd})], roles=[r]), frameworks=tuple(FRAMEWORKS))
+    assert outcome.status == "completed"

@@ -94,3 +94,10 @@ def test_it_parses_credential_report_dates():
     assert credentials.parse_time("N/A") is None
     assert credentials.parse_time("2026-01-01T00:00:00+00:00").year == 2026
     assert credentials.parse_time("2026-01-01T00:00:00Z").tzinfo is not None
+
+
+def test_it_leaves_admins_with_mfa_alone():
+    admin = managed("AdministratorAccess", doc(allow("*")), aws=True)
+    snap = healthy(users=[user("boss", policies=(admin,))], policies=[admin])
+    assert hits(snap, "admin_without_mfa") == []
+    assert len(hits(snap, "user_admin_access")) == 1

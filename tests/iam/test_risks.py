@@ -116,3 +116,14 @@ def test_it_flags_users_with_their_own_policies():
     snap = healthy(users=[user("direct", policies=(pol,)), user("grouped", groups=("g",))],
                    groups=[group("g", policies=(pol,))], policies=[pol])
     assert [f["principal_name"] for f in hits(snap, "user_attached_policies")] == ["direct"]
+
+
+def test_it_does_not_call_power_users_or_guarded_admins_administrators():
+    power = managed("PowerUserAccess", doc({"Effect": "Allow", "NotAction": ["iam:*", "organizations:*"],
+                                            "Resource": "*"}), aws=True)
+    admin = managed("AdministratorAccess", doc(allow("*")), aws=True)
+    guard = managed("guard", doc(deny(["iam:*", "organizations:*"])))
+    snap = healthy(users=[user("power", policies=(power,)), user("guarded", groups=("g",))],
+                   groups=[group("g", policies=(admin, guard))], policies=[power, admin, guard])
+    assert hits(snap, "user_admin_access") == []
+    assert hits(snap, "group_admin_access") == []
