@@ -58,8 +58,12 @@ class Account:
         for p in (*self.users, *self.roles, *self.groups):
             for arn in p.managed:
                 self.attachments.setdefault(arn, []).append(p)
-                if arn not in self.policies and arn not in _KNOWN_AWS_DOCS:
+                if not self.knows(arn):
                     self.missing_policies.add(arn)
+            if p.boundary and not self.knows(p.boundary):
+                # An unknown boundary is ignored rather than read as "allows nothing": an audit should over-report.
+                self.missing_policies.add(p.boundary)
+                p.boundary = None
         self._statements: dict[str, tuple[Statement, ...]] = {}
         self._doc_keys: dict[int, str] = {}  # by id(): documents live as long as the snapshot
         self.compiled: dict[tuple[str, str], tuple[Statement, ...]] = {}  # per audit, so a worker never grows
@@ -75,6 +79,9 @@ class Account:
             groups=list(entry.get("GroupList") or []),
             boundary=boundary.get("PermissionsBoundaryArn"),
         )
+
+    def knows(self, arn: str) -> bool:
+        return arn in self.policies or arn in _KNOWN_AWS_DOCS
 
     def managed_policy_principal(self, arn: str) -> Principal:
         policy = self.policies.get(arn, {})

@@ -5,7 +5,8 @@ Formula:
   2. Within a category, findings are sorted heaviest first and the k-th (k = 0, 1, …) counts w * 0.75**k:
      diminishing returns, so 200 confused-deputy warnings cannot outweigh one administrator without MFA.
      A category contributes at most 30.
-  3. score = min(100, round(sum of categories)); any critical finding raises the score to at least 50.
+  3. score = min(100, round(sum of categories)); any critical finding raises the score to at least 50, any
+     high finding to at least 20, so one administrator without MFA is never filed under "low".
 Bands: critical >= 75, high >= 50, medium >= 20, else low.
 """
 
@@ -15,6 +16,7 @@ WEIGHTS = {"critical": 10.0, "high": 5.0, "medium": 2.0, "low": 0.5, "info": 0.0
 DECAY = 0.75
 CATEGORY_CAP = 30.0
 CRITICAL_FLOOR = 50
+HIGH_FLOOR = 20
 
 
 def score(findings: list[dict]) -> int:
@@ -26,8 +28,11 @@ def score(findings: list[dict]) -> int:
         weights.sort(reverse=True)
         total += min(CATEGORY_CAP, sum(w * DECAY**k for k, w in enumerate(weights)))
     result = min(100, round(total))
-    if any(f["severity"] == "critical" for f in findings):
+    severities = {f["severity"] for f in findings}
+    if "critical" in severities:
         result = max(result, CRITICAL_FLOOR)
+    elif "high" in severities:
+        result = max(result, HIGH_FLOOR)
     return result
 
 

@@ -127,3 +127,10 @@ def test_it_does_not_call_power_users_or_guarded_admins_administrators():
                    groups=[group("g", policies=(admin, guard))], policies=[power, admin, guard])
     assert hits(snap, "user_admin_access") == []
     assert hits(snap, "group_admin_access") == []
+
+
+def test_it_ignores_a_boundary_missing_from_the_export():
+    admin = managed("AdministratorAccess", doc(allow("*")), aws=True)
+    ghost = {"PolicyName": "ghost", "Arn": "arn:aws:iam::111122223333:policy/ghost"}
+    bounded = role("bounded", policies=(admin,), boundary=ghost)
+    assert len(hits(healthy(roles=[bounded], policies=[admin]), "role_admin_access")) == 1

@@ -30,3 +30,8 @@ def test_it_caps_at_100():
 
 def test_it_documents_its_formula():
     assert "diminishing" in scoring.__doc__ and "Bands" in scoring.__doc__
+
+
+def test_it_puts_any_high_at_least_in_the_medium_band():
+    assert scoring.band(scoring.score([f("high")])) == "medium"
+    assert scoring.band(scoring.score([f("medium")])) == "low"
