@@ -120,7 +120,7 @@ class AuditRunAdmin(admin.ModelAdmin):
     def replay_link(self, run: AuditRun) -> str:
         if not run.is_finished:
             return "—"
-        return format_html('<a href="{}">Replay</a>', reverse("audits:run", args=[run.pk]) + "?replay=1")
+        return format_html('<a href="{}">Replay</a>', reverse("audits:playback", args=[run.pk]))
 
     def save_model(self, request, obj: AuditRun, form, change) -> None:
         if "review_state" in form.changed_data or "review_notes" in form.changed_data:
