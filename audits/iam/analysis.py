@@ -13,7 +13,7 @@ from typing import NamedTuple
 from audits.iam import credentials, escalation, risks, trust
 from audits.iam.account import Account, Principal, is_aws_managed
 from audits.iam.checks import AUTHZ, CHECKS, CRED_REPORT, PASSWORD, make_finding
-from audits.iam.policy import Permissions, Statement, arn_matches
+from audits.iam.policy import Permissions, Statement, arn_matches, statement_evidence
 
 UNUSED_DAYS = 90
 CLOUDSHELL_ARN = "arn:aws:iam::aws:policy/AWSCloudShellFullAccess"
@@ -72,6 +72,12 @@ class Analysis:
         self._assume_graph()
         self.admin_hops = self._hops(sorted(a for a, kind in self.targets.items() if kind == "admin"))
         self.escalate_hops = self._hops(sorted(a for a, kind in self.targets.items() if kind != "admin"))
+        self.admin_roles_by_service: dict[str, list[Principal]] = {}
+        for r in self.account.roles:
+            if r.arn in self.admins and not r.service_linked:
+                for t in trust.trusted(r.entry):
+                    if t.kind == "service":
+                        self.admin_roles_by_service.setdefault(t.value, []).append(r)
 
     # --- data availability ------------------------------------------------------------------------------------
 
@@ -337,7 +343,9 @@ class Analysis:
         return found
 
     def _path_specs(self, p: Principal) -> list[risks.Spec]:
-        """At most one path per principal: to the nearest administrator role, else to the nearest escalator."""
+        """The nearest administrator reachable by assuming roles (else the nearest escalating role), and an
+        administrator role that iam:PassRole lets the principal hand to a service it can make run code."""
+        specs = []
         for hops, kind, severity in ((self.admin_hops, "admin", "critical"),
                                      (self.escalate_hops, "can escalate", "high")):
             path = escalation.path_from(p.arn, hops)
@@ -345,11 +353,39 @@ class Analysis:
                 continue
             chain = [p.ref] + [self.account.by_arn[arn].ref for arn, _ in path]
             text = " -> ".join(f"{h['type']} {h['name']}" for h in chain) + f" ({kind})"
-            return [risks.Spec("assume_role_escalation", "", kind,
-                               f"Can become a more privileged role: {text}.",
-                               {"path": text, "hops": chain, "target": path[-1][0], "target_kind": kind},
-                               any(c for _, c in path), severity)]
-        return []
+            specs.append(risks.Spec("assume_role_escalation", "", kind,
+                                    f"Can become a more privileged role: {text}.",
+                                    {"path": text, "hops": chain, "target": path[-1][0], "target_kind": kind},
+                                    any(c for _, c in path), severity))
+            break
+        passed = self._pass_role_path(p)
+        if passed:
+            specs.append(passed)
+        return specs
+
+    def _pass_role_path(self, p: Principal) -> risks.Spec | None:
+        if not self.admin_roles_by_service:
+            return None
+        perms = self.account.permissions(p)
+        passing = perms.resource_grants("iam:passrole")
+        if not passing:
+            return None
+        for hit in escalation.methods(perms):
+            for service in hit.method.passes_to:
+                for role in self.admin_roles_by_service.get(service, ()):
+                    grants = [s for s in passing if s.resource_matches(role.arn)]
+                    if not grants or perms.denied_on("iam:passrole", role.arn):
+                        continue
+                    text = (f"{p.type} {p.name} -> passes role {role.name} to {service} via {hit.method.name} "
+                            "(admin)")
+                    evidence = {"path": text, "hops": [p.ref, role.ref], "target": role.arn, "target_kind": "admin",
+                                "method": escalation.method_evidence(hit),
+                                "passrole_statements": statement_evidence(grants)}
+                    conditioned = hit.conditioned or all(s.condition for s in grants)
+                    return risks.Spec("assume_role_escalation", "", "passrole",
+                                      f"Can act as an administrator role: {text}.", evidence, conditioned,
+                                      "critical")
+        return None
 
     def _usage_specs(self, p: Principal) -> list[risks.Spec]:
         specs = []

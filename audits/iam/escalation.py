@@ -13,12 +13,31 @@ from dataclasses import dataclass
 
 from audits.iam.policy import ActionGrant, Permissions
 
+# Which service principal runs what a PassRole method creates, keyed by the creating action's service.
+PASS_TARGETS = {
+    "ec2": ("ec2.amazonaws.com",), "autoscaling": ("ec2.amazonaws.com",), "lambda": ("lambda.amazonaws.com",),
+    "glue": ("glue.amazonaws.com",), "cloudformation": ("cloudformation.amazonaws.com",),
+    "datapipeline": ("datapipeline.amazonaws.com", "elasticmapreduce.amazonaws.com"),
+    "sagemaker": ("sagemaker.amazonaws.com",), "codebuild": ("codebuild.amazonaws.com",),
+    "ecs": ("ecs-tasks.amazonaws.com",), "apprunner": ("tasks.apprunner.amazonaws.com",),
+    "bedrock-agentcore": ("bedrock-agentcore.amazonaws.com",), "batch": ("ecs-tasks.amazonaws.com",),
+    "elasticmapreduce": ("elasticmapreduce.amazonaws.com", "ec2.amazonaws.com"), "states": ("states.amazonaws.com",),
+}
+
 
 @dataclass(frozen=True)
 class Method:
     name: str
     requires: tuple[tuple[str, ...], ...]
     how: str
+
+    @property
+    def passes_to(self) -> tuple[str, ...]:
+        """Service principals a role passed by this method must trust (empty for methods without PassRole)."""
+        if ("iam:passrole",) not in self.requires:
+            return ()
+        services = {a.partition(":")[0] for req in self.requires for a in req} - {"iam", "dynamodb"}
+        return tuple(sorted({svc for s in services for svc in PASS_TARGETS.get(s, ())}))
 
 
 def _m(name: str, how: str, *requires: str | tuple[str, ...]) -> Method:

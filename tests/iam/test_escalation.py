@@ -192,3 +192,19 @@ def test_it_follows_role_chains_in_example_json(example_findings):
     assert paths["privesc-AssumeRole-starting-role"] == (
         "role privesc-AssumeRole-starting-role -> role privesc-AssumeRole-intermediate-role"
         " -> role privesc-AssumeRole-ending-role (admin)")
+
+
+def test_it_reports_passing_an_admin_role_to_a_service():
+    admin = managed("AdministratorAccess", doc(allow("*")), aws=True)
+    lambda_admin = role("LambdaAdmin", policies=(admin,), trust=trust_doc({"Service": "lambda.amazonaws.com"}))
+    dev = user("dev", inline={"deploy": doc(allow(["iam:PassRole", "lambda:CreateFunction",
+                                                   "lambda:InvokeFunction"]))})
+    scoped = user("scoped", inline={"deploy": doc(
+        allow(["lambda:CreateFunction", "lambda:InvokeFunction"]),
+        allow("iam:PassRole", "arn:aws:iam::111122223333:role/app-*"))})
+    found = [f for f in findings(healthy(users=[dev, scoped], roles=[lambda_admin], policies=[admin]))
+             if f["check_id"] == "assume_role_escalation"]
+    assert [f["principal_name"] for f in found] == ["dev"]
+    assert found[0]["evidence"]["path"] == (
+        "user dev -> passes role LambdaAdmin to lambda.amazonaws.com via PassExistingRoleToNewLambdaThenInvoke (admin)")
+    assert found[0]["severity"] == "critical"
