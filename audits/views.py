@@ -2,6 +2,7 @@ import json
 from collections import Counter, defaultdict
 from datetime import UTC
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -16,7 +17,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from audits import compare, exports, runner, streaming
 from audits.forms import ConnectionForm, FindingFilterForm, NewAuditForm
-from audits.hub import run_db
 from audits.models import FRAMEWORK_CHOICES, SEVERITIES, AuditRun, AwsConnection, Finding
 
 RUNS_PER_PAGE = 20
@@ -30,6 +30,11 @@ def _get_run(request: HttpRequest, pk: int) -> AuditRun:
     """The run if the user may see it; strangers get a 404 whether or not it exists."""
     if request.user.is_staff:
         return get_object_or_404(AuditRun, pk=pk)
+    return get_object_or_404(AuditRun, pk=pk, owner=request.user)
+
+
+def _get_own_run(request: HttpRequest, pk: int) -> AuditRun:
+    """For actions that change a run: staff review runs, they do not pause or cancel them for owners."""
     return get_object_or_404(AuditRun, pk=pk, owner=request.user)
 
 
@@ -103,7 +108,7 @@ def new_run(request: HttpRequest) -> HttpResponse:
     form = NewAuditForm(request.POST or None, request.FILES or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        fields = {"owner": request.user, "source": data["source"], "frameworks": data["frameworks"]}
+        fields: dict = {}
         if data["source"] == AuditRun.Source.SNAPSHOT:
             fields.update(
                 snapshot=form.snapshot.to_dict(),
@@ -112,10 +117,12 @@ def new_run(request: HttpRequest) -> HttpResponse:
             )
         elif data["source"] == AuditRun.Source.CONNECTION:
             fields.update(connection=data["connection"], account_id=data["connection"].account_id)
-        with transaction.atomic():
-            run = AuditRun.objects.create(**fields)
-            runner.enqueue(run)
-        return redirect(run)
+        try:
+            run = runner.start_run(request.user, source=data["source"], frameworks=data["frameworks"], **fields)
+        except runner.TooManyActiveRunsError as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect(run)
     status = 400 if request.method == "POST" else 200
     return render(request, "audits/new_run.html", {"form": form}, status=status)
 
@@ -376,12 +383,12 @@ async def _stream_view(request: HttpRequest, pk: int, kind: str) -> HttpResponse
     try:
         after = streaming.parse_after(request.headers.get("Last-Event-ID"), request.GET.get("after"))
         if kind == "events":
-            opening = await run_db(streaming.open_stream, user, pk, after)
+            opening = await sync_to_async(streaming.open_stream)(user, pk, after)
             if opening.finished and not opening.backlog:
                 return HttpResponse(status=204)
             return _sse_response(streaming.live_frames(opening))
         speed = streaming.parse_speed(request.GET.get("speed"))
-        replay = await run_db(streaming.open_replay, user, pk, after)
+        replay = await sync_to_async(streaming.open_replay)(user, pk, after)
         return _sse_response(streaming.replay_frames(replay, speed))
     except streaming.StreamError as exc:
         return HttpResponse(exc.message + "\n", status=exc.status, content_type="text/plain; charset=utf-8")
@@ -401,7 +408,7 @@ async def run_replay(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def pause_run(request: HttpRequest, pk: int) -> HttpResponse:
-    run = _get_run(request, pk)
+    run = _get_own_run(request, pk)
     updated = AuditRun.objects.filter(pk=run.pk, status=AuditRun.Status.RUNNING).update(control="pause")
     if not updated:
         messages.error(request, "Only a running audit can be paused.")
@@ -411,7 +418,7 @@ def pause_run(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def resume_run(request: HttpRequest, pk: int) -> HttpResponse:
-    run = _get_run(request, pk)
+    run = _get_own_run(request, pk)
     resumable = [AuditRun.Status.PAUSED, AuditRun.Status.INTERRUPTED]
     with transaction.atomic():
         updated = AuditRun.objects.filter(pk=run.pk, status__in=resumable).update(
@@ -427,7 +434,7 @@ def resume_run(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def cancel_run(request: HttpRequest, pk: int) -> HttpResponse:
-    run = _get_run(request, pk)
+    run = _get_own_run(request, pk)
     with transaction.atomic():
         # A run no worker is executing is cancelled here; a running one at its next checkpoint.
         idle = [AuditRun.Status.QUEUED, AuditRun.Status.PAUSED, AuditRun.Status.INTERRUPTED]
