@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import NamedTuple
 
 from audits.iam import credentials, escalation, risks, trust
 from audits.iam.account import Account, Principal, is_aws_managed
-from audits.iam.checks import AUTHZ, CHECKS, CRED_REPORT, PASSWORD, make_finding
-from audits.iam.policy import Permissions, Statement, arn_matches, statement_evidence
+from audits.iam.checks import AUTHZ, CHECKS, CRED_REPORT, PASSWORD, Spec, make_finding
+from audits.iam.paths import Paths
+from audits.iam.policy import Permissions, Statement
 
 UNUSED_DAYS = 90
 CLOUDSHELL_ARN = "arn:aws:iam::aws:policy/AWSCloudShellFullAccess"
@@ -21,26 +21,6 @@ SUPPORT_ARN = "arn:aws:iam::aws:policy/AWSSupportAccess"
 SECURITY_AUDIT_ARN = "arn:aws:iam::aws:policy/SecurityAudit"
 ADMIN_NAME = re.compile(r"admin|root|power|super|owner|break.?glass|full.?access|prod", re.IGNORECASE)
 _TYPE_ORDER = {"user": 0, "role": 1, "group": 2, "policy": 3, "account": 4}
-
-
-class _AssumeGrant(NamedTuple):
-    resource: str
-    not_resource: bool
-    conditioned: bool
-
-    def matches(self, arn: str) -> bool:
-        return arn_matches(self.resource, arn) != self.not_resource
-
-
-def _may_name_role(pattern: str) -> bool:
-    """Whether a Resource pattern could match some IAM role ARN, judged by its text before any wildcard."""
-    literal = re.split(r"[*?]", pattern, maxsplit=1)[0]
-    if "arn:aws:iam::".startswith(literal):
-        return True
-    parts = literal.split(":", 5)
-    if parts[:3] != ["arn", "aws", "iam"]:
-        return False
-    return len(parts) < 6 or parts[5].startswith("role/") or "role/".startswith(parts[5])
 
 
 @dataclass
@@ -65,19 +45,10 @@ class Analysis:
             Principal("user", r["user"], r.get("arn") or r["user"]) for r in snapshot.credential_report or ()
             if r.get("user") and r["user"] != "<root_account>" and r.get("arn") not in known and r["user"] not in known
         ]
-        self._spec_cache: dict[tuple, list[risks.Spec]] = {}
+        self._spec_cache: dict[tuple, list[Spec]] = {}
         self._methods_cache: dict[int, frozenset[str]] = {}
         self.admins = {p.arn for p in self.principals() if self.account.permissions(p).is_admin()}
-        self.targets = self._escalation_targets()
-        self._assume_graph()
-        self.admin_hops = self._hops(sorted(a for a, kind in self.targets.items() if kind == "admin"))
-        self.escalate_hops = self._hops(sorted(a for a, kind in self.targets.items() if kind != "admin"))
-        self.admin_roles_by_service: dict[str, list[Principal]] = {}
-        for r in self.account.roles:
-            if r.arn in self.admins and not r.service_linked:
-                for t in trust.trusted(r.entry):
-                    if t.kind == "service":
-                        self.admin_roles_by_service.setdefault(t.value, []).append(r)
+        self.paths = Paths(self.account, self.account_id, self.admins)
 
     # --- data availability ------------------------------------------------------------------------------------
 
@@ -163,7 +134,7 @@ class Analysis:
         if p.arn in self.admins:
             priority += 100
             reasons.append(self._admin_reason(p))
-        elif p.arn in self.targets:
+        elif p.arn in self.paths.targets:
             priority += 50
             reasons.append("can escalate privileges")
         if ADMIN_NAME.search(p.name):
@@ -206,82 +177,6 @@ class Analysis:
 
     # --- escalation graph ---------------------------------------------------------------------------------------
 
-    def _escalation_targets(self) -> dict[str, str]:
-        """Roles worth reaching: administrators, and roles that can escalate by themselves."""
-        out = {}
-        for role in self.account.roles:
-            if role.arn in self.admins:
-                out[role.arn] = "admin"
-            elif not role.service_linked and escalation.methods(self.account.permissions(role)):
-                out[role.arn] = "can escalate"
-        return out
-
-    def _assume_graph(self) -> None:
-        """Who may assume which role, indexed for the backwards search in escalation.nearest.
-
-        A same-account trust naming a principal's ARN needs no identity permission; a trust of the whole account
-        (or of '*') needs sts:AssumeRole allowed on the role. Principals are grouped by the statements that
-        allow and deny them sts:AssumeRole, so ten thousand roles with one policy are matched once, not each.
-        """
-        roles_by_name = {r.name: r for r in self.account.roles}
-        self._explicit: dict[str, list[tuple[str, bool]]] = {}  # role -> [(trusted principal, conditioned)]
-        self._account_trust: dict[str, bool] = {}  # role -> conditioned, for account-root or '*' trusts
-        for role in self.account.roles:
-            if role.service_linked:
-                continue
-            for t in trust.trusted(role.entry):
-                if t.kind == "aws" and (t.value.endswith(":root") or t.value.isdigit()):
-                    if t.account == self.account_id or not self.account_id:
-                        self._account_trust[role.arn] = self._account_trust.get(role.arn, True) and bool(
-                            t.condition_keys)
-                elif t.kind == "aws":
-                    source = self._principal_arn(t.value, roles_by_name)
-                    if source in self.account.by_arn:
-                        self._explicit.setdefault(role.arn, []).append((source, bool(t.condition_keys)))
-                elif t.kind == "any":
-                    self._account_trust[role.arn] = self._account_trust.get(role.arn, True) and bool(t.condition_keys)
-        self._groups: dict[tuple, list[str]] = {}
-        for p in (*self.account.users, *self.account.roles):
-            perms = self.account.permissions(p)
-            grants = tuple(_AssumeGrant(r, s.not_resource, bool(s.condition))
-                           for s in perms.resource_grants("sts:assumerole") for r in s.resources
-                           if s.not_resource or _may_name_role(r))
-            if grants:
-                denies = tuple(sorted({r for d in perms.denies if d.matches("sts:assumerole") and not d.condition
-                                       for r in d.resources}))
-                self._groups.setdefault((tuple(sorted(set(grants))), denies), []).append(p.arn)
-
-    def _predecessors(self, role_arn: str, expanded: set[tuple]) -> list[tuple[str, bool]]:
-        out = []
-        for source, conditioned in self._explicit.get(role_arn, ()):
-            if not self.account.permissions(self.account.by_arn[source]).denied_on("sts:assumerole", role_arn):
-                out.append((source, conditioned))
-        if role_arn in self._account_trust:
-            for key, members in self._groups.items():
-                if key in expanded:
-                    continue
-                grants, denies = key
-                matching = [g for g in grants if g.matches(role_arn)]
-                if matching and not any(arn_matches(d, role_arn) for d in denies):
-                    # BFS reaches every member at this same distance: the group never needs matching again.
-                    expanded.add(key)
-                    conditioned = self._account_trust[role_arn] or all(g.conditioned for g in matching)
-                    out.extend((m, conditioned) for m in members if m != role_arn)
-        return out
-
-    def _hops(self, targets: list[str]) -> dict[str, escalation.Hop]:
-        expanded: set[tuple] = set()
-        return escalation.nearest(targets, lambda arn: self._predecessors(arn, expanded))
-
-    @staticmethod
-    def _principal_arn(value: str, roles_by_name: dict[str, Principal]) -> str:
-        """An assumed-role session ARN stands for its role."""
-        if ":assumed-role/" in value:
-            role = roles_by_name.get(value.split(":assumed-role/", 1)[1].split("/", 1)[0])
-            if role is not None:
-                return role.arn
-        return value
-
     # --- findings for one principal -----------------------------------------------------------------------------
 
     def findings(self, p: Principal) -> list[dict]:
@@ -294,7 +189,7 @@ class Analysis:
         return [make_finding(s.check_id, p.ref, policy=s.policy, discriminator=s.discriminator, detail=s.detail,
                              evidence=s.evidence, conditioned=s.conditioned, severity=s.severity) for s in specs]
 
-    def _policy_specs(self, p: Principal) -> list[risks.Spec]:
+    def _policy_specs(self, p: Principal) -> list[Spec]:
         holders = self.account.attachments.get(p.arn, [])
         perms = Permissions.of(list(self.account.managed_statements(p.arn)))
         count = self.attachment_count(p.arn)
@@ -302,28 +197,28 @@ class Analysis:
         specs = risks.policy_specs(perms, p.arn, attached=count > 0, aws_managed=is_aws_managed(p.arn))
         return [s._replace(evidence={**s.evidence, **attached}) for s in specs]
 
-    def _principal_specs(self, p: Principal) -> list[risks.Spec]:
+    def _principal_specs(self, p: Principal) -> list[Spec]:
         key = self.account.permission_key(p)
         specs = self._spec_cache.get(key)
         if specs is None:
             specs = self._spec_cache[key] = self._permission_specs(p)
         specs = list(specs)
         if any(arn == CLOUDSHELL_ARN for arn in p.managed):
-            specs.append(risks.Spec("cloudshell_full_access", CLOUDSHELL_ARN, "",
+            specs.append(Spec("cloudshell_full_access", CLOUDSHELL_ARN, "",
                                     "AWSCloudShellFullAccess is attached directly.", {"policy": CLOUDSHELL_ARN}))
         if p.type == "user" and (p.inline or p.managed):
             names = [n for n, _ in p.inline] + [a.rsplit("/", 1)[-1] for a in p.managed]
-            specs.append(risks.Spec("user_attached_policies", "", "",
+            specs.append(Spec("user_attached_policies", "", "",
                                     f"{len(names)} policy(ies) attached directly: {', '.join(names[:6])}.",
                                     {"inline": [n for n, _ in p.inline], "managed": p.managed}))
         if p.type == "role":
             specs.extend(trust.trust_specs(p.entry, self.account_id, p.managed))
         if p.type in ("user", "role") and p.arn not in self.admins:
-            specs.extend(self._path_specs(p))
+            specs.extend(self.paths.specs(p))
         specs.extend(self._usage_specs(p))
         return specs
 
-    def _permission_specs(self, p: Principal) -> list[risks.Spec]:
+    def _permission_specs(self, p: Principal) -> list[Spec]:
         perms = self.account.permissions(p)
         single: set[str] = set()
         for _label, stmts in self.account.sources(p):
@@ -342,52 +237,7 @@ class Analysis:
             self._methods_cache[id(stmts)] = found
         return found
 
-    def _path_specs(self, p: Principal) -> list[risks.Spec]:
-        """The nearest administrator reachable by assuming roles (else the nearest escalating role), and an
-        administrator role that iam:PassRole lets the principal hand to a service it can make run code."""
-        specs = []
-        for hops, kind, severity in ((self.admin_hops, "admin", "critical"),
-                                     (self.escalate_hops, "can escalate", "high")):
-            path = escalation.path_from(p.arn, hops)
-            if not path:
-                continue
-            chain = [p.ref] + [self.account.by_arn[arn].ref for arn, _ in path]
-            text = " -> ".join(f"{h['type']} {h['name']}" for h in chain) + f" ({kind})"
-            specs.append(risks.Spec("assume_role_escalation", "", kind,
-                                    f"Can become a more privileged role: {text}.",
-                                    {"path": text, "hops": chain, "target": path[-1][0], "target_kind": kind},
-                                    any(c for _, c in path), severity))
-            break
-        passed = self._pass_role_path(p)
-        if passed:
-            specs.append(passed)
-        return specs
-
-    def _pass_role_path(self, p: Principal) -> risks.Spec | None:
-        if not self.admin_roles_by_service:
-            return None
-        perms = self.account.permissions(p)
-        passing = perms.resource_grants("iam:passrole")
-        if not passing:
-            return None
-        for hit in escalation.methods(perms):
-            for service in hit.method.passes_to:
-                for role in self.admin_roles_by_service.get(service, ()):
-                    grants = [s for s in passing if s.resource_matches(role.arn)]
-                    if not grants or perms.denied_on("iam:passrole", role.arn):
-                        continue
-                    text = (f"{p.type} {p.name} -> passes role {role.name} to {service} via {hit.method.name} "
-                            "(admin)")
-                    evidence = {"path": text, "hops": [p.ref, role.ref], "target": role.arn, "target_kind": "admin",
-                                "method": escalation.method_evidence(hit),
-                                "passrole_statements": statement_evidence(grants)}
-                    conditioned = hit.conditioned or all(s.condition for s in grants)
-                    return risks.Spec("assume_role_escalation", "", "passrole",
-                                      f"Can act as an administrator role: {text}.", evidence, conditioned,
-                                      "critical")
-        return None
-
-    def _usage_specs(self, p: Principal) -> list[risks.Spec]:
+    def _usage_specs(self, p: Principal) -> list[Spec]:
         specs = []
         admin = p.arn in self.admins
         if p.type == "role" and not p.service_linked and "RoleLastUsed" in p.entry:
@@ -398,7 +248,7 @@ class Analysis:
             if idle is not None and idle >= UNUSED_DAYS:
                 what = f"last used {days} days ago" if days is not None else f"never used ({created} days old)"
                 check = "dormant_admin" if admin else "unused_role"
-                specs.append(risks.Spec(check, "", "", f"Role {what}.",
+                specs.append(Spec(check, "", "", f"Role {what}.",
                                         {"last_used": last, "create_date": p.entry.get("CreateDate"),
                                          "days": idle}))
         if p.type == "user":
@@ -412,15 +262,15 @@ class Analysis:
                 specs.extend(user)
         return specs
 
-    def _account_specs(self) -> list[risks.Spec]:
+    def _account_specs(self) -> list[Spec]:
         snap = self.snapshot
         specs = credentials.root_specs(snap.credential_report, snap.account_summary, self.now)
         if snap.password_policy is not None or getattr(snap, "password_policy_known", True):
             specs.extend(credentials.password_specs(snap.password_policy))
         attached = {arn for p in self.account.roles for arn in p.managed}
         if SUPPORT_ARN not in attached:
-            specs.append(risks.Spec("no_support_role", "", "", "No role has AWSSupportAccess attached.", {}))
+            specs.append(Spec("no_support_role", "", "", "No role has AWSSupportAccess attached.", {}))
         if SECURITY_AUDIT_ARN not in attached:
-            specs.append(risks.Spec("no_security_audit_role", "", "", "No role has SecurityAudit attached.", {}))
+            specs.append(Spec("no_security_audit_role", "", "", "No role has SecurityAudit attached.", {}))
         return specs
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 CATEGORIES = (
@@ -238,6 +238,18 @@ _ALL = [
 ]
 
 CHECKS: dict[str, Check] = {c.id: c for c in _ALL}
+
+
+class Spec(NamedTuple):
+    """A check hit before it is tied to a principal: principals with identical policies share their specs."""
+
+    check_id: str
+    policy: str
+    discriminator: str
+    detail: str
+    evidence: dict
+    conditioned: bool = False
+    severity: str | None = None
 
 
 def lower(severity: str) -> str:

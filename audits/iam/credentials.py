@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from audits.iam.risks import Spec
+from audits.iam.checks import Spec
 
 KEY_MAX_AGE_DAYS = 90
 UNUSED_DAYS = 45

@@ -6,11 +6,9 @@ rather than findings, so principals with identical permissions share one analysi
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from audits.iam import actions as ds
 from audits.iam import escalation
-from audits.iam.checks import CHECKS, lower
+from audits.iam.checks import CHECKS, Spec, lower
 from audits.iam.policy import ActionGrant, Permissions, Statement, statement_evidence
 
 # Read actions that return data or secrets (Cloudsplaining's set plus RDS snapshot copies).
@@ -47,16 +45,6 @@ DEFENSE_EVASION_ACTIONS = frozenset({
 })
 # Our own expectations: a role an attacker reaches through admin is covered by the admin finding.
 _SAMPLE = 15
-
-
-class Spec(NamedTuple):
-    check_id: str
-    policy: str
-    discriminator: str
-    detail: str
-    evidence: dict
-    conditioned: bool = False
-    severity: str | None = None
 
 
 def _named(grants: dict[str, ActionGrant]) -> tuple[list[str], list[Statement], bool]:

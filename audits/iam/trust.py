@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from audits.iam.checks import Spec
 from audits.iam.policy import as_list
-from audits.iam.risks import Spec
 
 _ACCOUNT = re.compile(r"^(?:arn:aws[\w-]*:iam::)?(\d{12})(?::|$)")
 # Conditions that pin who may assume across accounts (any one is enough to call the trust protected).
