@@ -181,7 +181,9 @@ def _result(analysis: Analysis, findings: list[dict], found_patterns: list[dict]
     by_severity = Counter(f["severity"] for f in findings)
     by_category = Counter(f["category"] for f in findings)
     order = {s: i for i, s in enumerate(SEVERITIES)}
-    top = sorted(findings, key=lambda f: (order[f["severity"]], f["category"], f["principal_name"]))[:10]
+    # Fully ordered, so a resumed run (whose earlier findings come back from storage) reports the same top risks.
+    top = sorted(findings, key=lambda f: (order[f["severity"]], f["category"], f["principal_name"],
+                                          f["fingerprint"]))[:10]
     return {
         "success": True,
         "risk_score": score,

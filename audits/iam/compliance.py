@@ -150,7 +150,7 @@ def evaluate(frameworks: Iterable[str], findings: list[dict], evaluated: set[str
         fw = FRAMEWORKS[key]
         controls = []
         for control in fw["controls"]:
-            hits = [fp for c in control["checks"] for fp in by_check.get(c, ())]
+            hits = sorted({fp for c in control["checks"] for fp in by_check.get(c, ())})
             if hits:
                 status = "fail"
             elif any(c in evaluated for c in control["checks"]):
