@@ -42,8 +42,10 @@ def is_broad_resource(resource: str) -> bool:
     service, rest = parts[2], parts[5]
     if rest == "*":
         return True
-    # For S3 the resource part is a bucket name, so "bucket/*" is one bucket's objects: scoped.
-    return service != "s3" and bool(_TYPE_WILDCARD.match(rest))
+    if service == "s3":
+        # The resource part is a bucket name: "bucket/*" is one bucket's objects (scoped), "*/*" every object.
+        return rest.startswith("*")
+    return bool(_TYPE_WILDCARD.match(rest))
 
 
 @dataclass(frozen=True, eq=False)

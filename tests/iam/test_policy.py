@@ -89,6 +89,8 @@ def test_it_tells_broad_resources_from_scoped_ones():
     assert is_broad_resource("*")
     assert is_broad_resource("arn:aws:iam::111122223333:role/*")
     assert is_broad_resource("arn:aws:s3:::*")
+    assert is_broad_resource("arn:aws:s3:::*/*")
+    assert is_broad_resource("arn:aws:secretsmanager:*:*:secret:*")
     assert not is_broad_resource("arn:aws:s3:::bucket/*")
     assert not is_broad_resource("arn:aws:iam::111122223333:role/app-*")
 
