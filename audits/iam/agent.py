@@ -99,6 +99,8 @@ def _run(snapshot, emit: Emit, frameworks: Sequence[str], resume: ResumeState | 
     for index in range(done, total):
         step = steps[index]
         p = step.principal
+        if index == 0 or steps[index - 1].tier != step.tier:
+            out("thinking", _tier_intro(steps, index), None)
         mine = Counter()
         for finding in analysis.findings(p):
             if finding["fingerprint"] in seen:
@@ -160,6 +162,21 @@ def _announce(out: _Progress, analysis: Analysis, steps: list[Step]) -> None:
     urgent = [s for s in steps if s.priority >= 100]
     out("thinking", f"Plan: {len(steps)} principals; {len(urgent)} with administrator access go first, then "
                     "escalation candidates, admin-like names and recently used ones; account-level checks last.", 9)
+
+
+_TIER_INTROS = {
+    "admin": "Starting with the {n} principal(s) holding administrator access: a compromise of any is total.",
+    "escalation": "Next, {n} principal(s) that can escalate their privileges: one step away from admin.",
+    "signals": "Then {n} principal(s) with weaker signals: admin-like names, recent use, wide attachment.",
+    "rest": "Now the remaining {n} principal(s), by name.",
+    "account": "Finally the account itself: root user, password policy, support and audit roles.",
+}
+
+
+def _tier_intro(steps: list[Step], index: int) -> str:
+    tier = steps[index].tier
+    n = sum(1 for s in steps[index:] if s.tier == tier)
+    return _TIER_INTROS[tier].format(n=n)
 
 
 def _summary(counts: Counter) -> str:

@@ -29,6 +29,16 @@ class Step:
     priority: int
     reason: str
 
+    @property
+    def tier(self) -> str:
+        if self.principal.type == "account":
+            return "account"
+        if self.priority >= 100:
+            return "admin"
+        if self.priority >= 50:
+            return "escalation"
+        return "signals" if self.priority > 0 else "rest"
+
 
 class Analysis:
     def __init__(self, snapshot) -> None:
@@ -69,7 +79,15 @@ class Analysis:
                         "root_mfa_disabled": "AccountMFAEnabled"}[k] in snap.account_summary}
         if not root_row:
             out.discard("root_recently_used")
+        if not self.role_usage_known:
+            out.discard("unused_role")
         return out
+
+    @property
+    def role_usage_known(self) -> bool:
+        """Exports made before AWS added RoleLastUsed (or trimmed ones) cannot tell an unused role from a busy one."""
+        roles = [r for r in self.account.roles if not r.service_linked]
+        return not roles or any("RoleLastUsed" in r.entry for r in roles)
 
     def warnings(self) -> list[tuple[str, dict]]:
         out = []
@@ -80,6 +98,9 @@ class Analysis:
         if snap.password_policy is None and not getattr(snap, "password_policy_known", True):
             out.append(("Password policy unknown (not in the snapshot): password policy checks not evaluated.",
                         {"detail": "password_policy missing"}))
+        if not self.role_usage_known:
+            out.append(("No RoleLastUsed data in the snapshot: unused-role checks not evaluated.",
+                        {"detail": "RoleLastUsed missing"}))
         if self.report_only_users:
             names = [u.name for u in self.report_only_users]
             out.append((f"{len(names)} user(s) of the credential report are not in the authorization details; "
@@ -127,6 +148,9 @@ class Analysis:
             if perms.is_admin():
                 priority += 100
                 reasons.append("grants '*:*'")
+            elif escalation.methods(perms):
+                priority += 50
+                reasons.append("allows privilege escalation")
             if holders:
                 priority += min(holders, 20)
                 reasons.append(f"attached to {holders} principal(s)")
@@ -134,7 +158,7 @@ class Analysis:
         if p.arn in self.admins:
             priority += 100
             reasons.append(self._admin_reason(p))
-        elif p.arn in self.paths.targets:
+        elif escalation.methods(self.account.permissions(p)):
             priority += 50
             reasons.append("can escalate privileges")
         if ADMIN_NAME.search(p.name):

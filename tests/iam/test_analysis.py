@@ -45,3 +45,12 @@ def test_it_warns_about_attached_policies_missing_from_the_export():
     u["AttachedManagedPolicies"] = [missing]
     warnings = Analysis(healthy(users=[u])).warnings()
     assert any("not in the snapshot" in w for w, _ in warnings)
+
+
+def test_it_does_not_call_roles_unused_without_last_used_data():
+    r = role("old", created="2020-01-01T00:00:00Z")
+    del r["RoleLastUsed"]
+    analysis = Analysis(snapshot(roles=[r]))
+    assert "unused_role" not in analysis.evaluated_checks()
+    assert any("RoleLastUsed" in w for w, _ in analysis.warnings())
+    assert hits(snapshot(roles=[r]), "unused_role") == []
