@@ -187,14 +187,15 @@ class Permissions:
             return None
         return ActionGrant(tuple(stmts), conditioned)
 
-    def level_grants(self, level: str) -> tuple[frozenset[str], list[Statement]]:
-        """Unconditioned actions of one access level allowed on unrestricted resources (for broad categories)."""
+    def level_grants(self, level: str, *, conditioned: bool = False) -> tuple[frozenset[str], list[Statement]]:
+        """Actions of one access level allowed on unrestricted resources (for the broad categories); only
+        unconditioned grants unless asked."""
         candidates = ds.actions_at_level(level)
         actions: set[str] = set()
         stmts = []
         resourceless = ds.resourceless_actions()
         for s in self.allows:
-            if s.condition:
+            if s.condition and not conditioned:
                 continue
             hit = s.hits(candidates) if s.broad else s.hits(candidates) & resourceless
             if hit:

@@ -123,6 +123,10 @@ def _category_specs(perms: Permissions, label: str) -> list[Spec]:
         ("policy_infrastructure_modification", "W", "write"),
     ):
         actions, stmts = perms.level_grants(level)
+        mitigated = False
+        if not actions:
+            actions, stmts = perms.level_grants(level, conditioned=True)
+            mitigated = bool(actions)
         if actions:
             shown = sorted(ds.display(a) for a in actions)
             services = sorted({a.partition(":")[0] for a in actions})
@@ -130,7 +134,7 @@ def _category_specs(perms: Permissions, label: str) -> list[Spec]:
                               f"Allows {len(actions)} {what} actions on unrestricted resources across "
                               f"{len(services)} service(s) ({', '.join(services[:6])}).",
                               {"count": len(actions), "services": services, "actions": shown[:_SAMPLE],
-                               "statements": statement_evidence(stmts)}))
+                               "statements": statement_evidence(stmts)}, mitigated))
     wildcards = sorted({p for s in perms.allows if not s.not_action for p in s.patterns
                         if p.endswith(":*") and p != "*:*" and _still_writes(perms, p)})
     if wildcards:

@@ -134,3 +134,9 @@ def test_it_ignores_a_boundary_missing_from_the_export():
     ghost = {"PolicyName": "ghost", "Arn": "arn:aws:iam::111122223333:policy/ghost"}
     bounded = role("bounded", policies=(admin,), boundary=ghost)
     assert len(hits(healthy(roles=[bounded], policies=[admin]), "role_admin_access")) == 1
+
+
+def test_it_rates_a_conditioned_broad_grant_lower_instead_of_dropping_it():
+    cond = {"StringEquals": {"aws:PrincipalTag/team": "storage"}}
+    [f] = policy_hits(doc(allow("s3:PutBucketPolicy", Condition=cond)), "policy_resource_exposure")
+    assert f["severity"] == "medium" and f["conditioned"]
