@@ -128,12 +128,12 @@ def _category_specs(perms: Permissions, label: str) -> list[Spec]:
             actions, stmts = perms.level_grants(level, conditioned=True)
             mitigated = bool(actions)
         if actions:
-            shown = sorted(ds.display(a) for a in actions)
+            shown = [ds.display(a) for a in sorted(actions)[:_SAMPLE]]
             services = sorted({a.partition(":")[0] for a in actions})
             specs.append(Spec(check_id, label, "",
                               f"Allows {len(actions)} {what} actions on unrestricted resources across "
                               f"{len(services)} service(s) ({', '.join(services[:6])}).",
-                              {"count": len(actions), "services": services, "actions": shown[:_SAMPLE],
+                              {"count": len(actions), "services": services, "actions": shown,
                                "statements": statement_evidence(stmts)}, mitigated))
     wildcards = sorted({p for s in perms.allows if not s.not_action for p in s.patterns
                         if p.endswith(":*") and p != "*:*" and _still_writes(perms, p)})
