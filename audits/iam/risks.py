@@ -91,10 +91,10 @@ def policy_specs(perms: Permissions, label: str, *, attached: bool = True, aws_m
             {"methods": [escalation.method_evidence(h) for h in hits]},
             conditioned=all(h.conditioned for h in hits),
         ))
-    assume = None if admin else perms.grant("sts:assumerole")
-    if assume and any("*" in s.resources for s in assume.statements):
+    assume = None if admin else perms.grant("sts:assumerole")  # granted only on '*' or every role ('role/*')
+    if assume:
         specs.append(Spec("policy_permissive_role_assumption", label, "",
-                          "Allows sts:AssumeRole on '*': every role that trusts this account can be assumed.",
+                          "Allows sts:AssumeRole on every role: each role that trusts this account can be assumed.",
                           {"statements": statement_evidence(assume.statements)}, assume.conditioned))
     if not admin:
         specs.extend(_category_specs(perms, label))

@@ -33,3 +33,24 @@ def test_it_spots_admins_unused_for_months():
     [p] = [p for p in find_patterns(findings(healthy(roles=[idle, busy], policies=[admin])))
            if p["id"] == "dormant_admins"]
     assert p["principals"] == ["OldAdmin"]
+
+
+def test_it_spots_mfa_missing_across_console_users():
+    from tests.iam.builders import report_row
+
+    users = [user("a"), user("b"), user("c")]
+    report = [report_row("<root_account>"), report_row("a", mfa_active="false"), report_row("b", mfa_active="false"),
+              report_row("c")]
+    [p] = [p for p in find_patterns(findings(healthy(users=users, report=report))) if p["id"] == "mfa_not_enforced"]
+    assert p["principals"] == ["a", "b"]
+    one = [report_row("<root_account>"), report_row("a", mfa_active="false"), report_row("b"), report_row("c")]
+    assert not [p for p in find_patterns(findings(healthy(users=users, report=one))) if p["id"] == "mfa_not_enforced"]
+
+
+def test_it_spots_widespread_escalation():
+    keys = managed("keys", doc(allow("iam:CreateAccessKey")))
+    users = [user(f"u{i}", inline={"k": doc(allow("iam:CreateAccessKey"))}) for i in range(3)]
+    [p] = [p for p in find_patterns(findings(healthy(users=users, policies=[keys])))
+           if p["id"] == "widespread_escalation"]
+    assert p["principals"] == ["u0", "u1", "u2"]
+    assert not [p for p in find_patterns(findings(healthy(users=users[:2]))) if p["id"] == "widespread_escalation"]

@@ -140,3 +140,8 @@ def test_it_rates_a_conditioned_broad_grant_lower_instead_of_dropping_it():
     cond = {"StringEquals": {"aws:PrincipalTag/team": "storage"}}
     [f] = policy_hits(doc(allow("s3:PutBucketPolicy", Condition=cond)), "policy_resource_exposure")
     assert f["severity"] == "medium" and f["conditioned"]
+
+
+def test_it_counts_every_role_of_an_account_as_permissive_role_assumption():
+    assert len(policy_hits(doc(allow("sts:AssumeRole", "arn:aws:iam::*:role/*")),
+                           "policy_permissive_role_assumption")) == 1
