@@ -199,8 +199,6 @@ class Analysis:
     def _report_row(self, p: Principal) -> dict | None:
         return self.report_rows.get(p.arn) or self.report_by_name.get(p.name)
 
-    # --- escalation graph ---------------------------------------------------------------------------------------
-
     # --- findings for one principal -----------------------------------------------------------------------------
 
     def findings(self, p: Principal) -> list[dict]:
@@ -229,12 +227,12 @@ class Analysis:
         specs = list(specs)
         if any(arn == CLOUDSHELL_ARN for arn in p.managed):
             specs.append(Spec("cloudshell_full_access", CLOUDSHELL_ARN, "",
-                                    "AWSCloudShellFullAccess is attached directly.", {"policy": CLOUDSHELL_ARN}))
+                              "AWSCloudShellFullAccess is attached directly.", {"policy": CLOUDSHELL_ARN}))
         if p.type == "user" and (p.inline or p.managed):
             names = [n for n, _ in p.inline] + [a.rsplit("/", 1)[-1] for a in p.managed]
             specs.append(Spec("user_attached_policies", "", "",
-                                    f"{len(names)} policy(ies) attached directly: {', '.join(names[:6])}.",
-                                    {"inline": [n for n, _ in p.inline], "managed": p.managed}))
+                              f"{len(names)} policy(ies) attached directly: {', '.join(names[:6])}.",
+                              {"inline": [n for n, _ in p.inline], "managed": p.managed}))
         if p.type == "role":
             specs.extend(trust.trust_specs(p.entry, self.account_id, p.managed))
         if p.type in ("user", "role") and p.arn not in self.admins:
@@ -273,8 +271,7 @@ class Analysis:
                 what = f"last used {days} days ago" if days is not None else f"never used ({created} days old)"
                 check = "dormant_admin" if admin else "unused_role"
                 specs.append(Spec(check, "", "", f"Role {what}.",
-                                        {"last_used": last, "create_date": p.entry.get("CreateDate"),
-                                         "days": idle}))
+                                  {"last_used": last, "create_date": p.entry.get("CreateDate"), "days": idle}))
         if p.type == "user":
             row = self._report_row(p)
             if row is not None:

@@ -138,10 +138,9 @@ class Paths:
                 continue
             chain = [p.ref] + [self.account.by_arn[arn].ref for arn, _ in path]
             text = " -> ".join(f"{h['type']} {h['name']}" for h in chain) + f" ({kind})"
-            specs.append(Spec("assume_role_escalation", "", kind,
-                                    f"Can become a more privileged role: {text}.",
-                                    {"path": text, "hops": chain, "target": path[-1][0], "target_kind": kind},
-                                    any(c for _, c in path), severity))
+            specs.append(Spec("assume_role_escalation", "", kind, f"Can become a more privileged role: {text}.",
+                              {"path": text, "hops": chain, "target": path[-1][0], "target_kind": kind},
+                              any(c for _, c in path), severity))
             break
         passed = self._pass_role_path(p)
         if passed:
@@ -168,7 +167,6 @@ class Paths:
                                 "passrole_statements": statement_evidence(grants)}
                     conditioned = hit.conditioned or all(s.condition for s in grants)
                     return Spec("assume_role_escalation", "", "passrole",
-                                      f"Can act as an administrator role: {text}.", evidence, conditioned,
-                                      "critical")
+                                f"Can act as an administrator role: {text}.", evidence, conditioned, "critical")
         return None
 
