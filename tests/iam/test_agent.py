@@ -146,9 +146,10 @@ def test_it_audits_every_sample(path):
 def test_it_audits_cloudsplainings_example_quickly():
     snap = load_snapshot((SAMPLES / "cloudsplaining__examples_files_example.json").read_bytes())
     audit(snap)  # warm the action index
-    started = time.perf_counter()
-    audit(snap, frameworks=tuple(FRAMEWORKS))
-    assert time.perf_counter() - started < 1.0
+    started = time.process_time()  # CPU time: a busy CI machine must not make this flaky
+    events, _ = audit(snap, frameworks=tuple(FRAMEWORKS))
+    assert time.process_time() - started < 1.0
+    json.dumps(events)  # every payload is JSON-able as emitted
 
 
 def test_it_audits_the_cloudmapper_account_with_its_credential_report():
