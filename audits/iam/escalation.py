@@ -222,7 +222,9 @@ def method_evidence(hit: MethodHit) -> dict:
 @dataclass(frozen=True)
 class Hop:
     target: str  # the role this principal assumes next on its shortest way to a target
-    conditioned: bool
+    conditioned: bool  # this hop, or any after it, holds only under a condition
+    goal: str  # the target at the end of the way
+    remaining: int  # hops from here to the goal, this one included
 
 
 def nearest(targets: list[str], predecessors: Callable[[str], Iterable[tuple[str, bool]]]) -> dict[str, Hop]:
@@ -235,19 +237,21 @@ def nearest(targets: list[str], predecessors: Callable[[str], Iterable[tuple[str
     queue = deque(targets)
     while queue:
         node = queue.popleft()
+        after = hops.get(node)
         for source, conditioned in predecessors(node):
             if source not in visited:
                 visited.add(source)
-                hops[source] = Hop(node, conditioned)
+                hops[source] = Hop(node, conditioned or bool(after and after.conditioned),
+                                   after.goal if after else node, after.remaining + 1 if after else 1)
                 queue.append(source)
     return hops
 
 
-def path_from(start: str, hops: dict[str, Hop], limit: int = 10) -> list[tuple[str, bool]]:
+def path_from(start: str, hops: dict[str, Hop], limit: int = 6) -> list[str]:
+    """The first `limit` roles on start's way to its goal (the goal is hops[start].goal)."""
     path = []
     node = start
     while node in hops and len(path) < limit:
-        hop = hops[node]
-        path.append((hop.target, hop.conditioned))
-        node = hop.target
+        node = hops[node].target
+        path.append(node)
     return path

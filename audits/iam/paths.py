@@ -95,6 +95,16 @@ class Paths:
                 denies = tuple(sorted({r for d in perms.denies if d.matches("sts:assumerole") and not d.condition
                                        for r in d.resources}))
                 self._groups.setdefault((tuple(sorted(set(grants))), denies), []).append(p.arn)
+        # Groups that name roles exactly are found by ARN; only wildcard groups are tried against every role.
+        self._exact: dict[str, list[tuple]] = {}
+        self._wildcard: list[tuple] = []
+        for key in self._groups:
+            grants = key[0]
+            if all(not g.not_resource and "*" not in g.resource and "?" not in g.resource for g in grants):
+                for g in grants:
+                    self._exact.setdefault(g.resource, []).append(key)
+            else:
+                self._wildcard.append(key)
 
     def _predecessors(self, role_arn: str, expanded: set[tuple]) -> list[tuple[str, bool]]:
         out = []
@@ -102,10 +112,11 @@ class Paths:
             if not self.account.permissions(self.account.by_arn[source]).denied_on("sts:assumerole", role_arn):
                 out.append((source, conditioned))
         if role_arn in self._account_trust:
-            for key, members in self._groups.items():
+            for key in (*self._exact.get(role_arn, ()), *self._wildcard):
                 if key in expanded:
                     continue
                 grants, denies = key
+                members = self._groups[key]
                 matching = [g for g in grants if g.matches(role_arn)]
                 if matching and not any(arn_matches(d, role_arn) for d in denies):
                     # BFS reaches every member at this same distance: the group never needs matching again.
@@ -133,14 +144,20 @@ class Paths:
         specs = []
         for hops, kind, severity in ((self.admin_hops, "admin", "critical"),
                                      (self.escalate_hops, "can escalate", "high")):
-            path = escalation.path_from(p.arn, hops)
-            if not path:
+            first = hops.get(p.arn)
+            if first is None:
                 continue
-            chain = [p.ref] + [self.account.by_arn[arn].ref for arn, _ in path]
-            text = " -> ".join(f"{h['type']} {h['name']}" for h in chain) + f" ({kind})"
+            shown = escalation.path_from(p.arn, hops)
+            chain = [p.ref] + [self.account.by_arn[arn].ref for arn in shown]
+            names = [f"{h['type']} {h['name']}" for h in chain]
+            if shown[-1] != first.goal:  # a long chain: show its start and its end
+                skipped = first.remaining - len(shown) - 1
+                names += [f"... {skipped} more hop(s)", f"role {self.account.by_arn[first.goal].name}"]
+                chain.append(self.account.by_arn[first.goal].ref)
+            text = " -> ".join(names) + f" ({kind})"
             specs.append(Spec("assume_role_escalation", "", kind, f"Can become a more privileged role: {text}.",
-                              {"path": text, "hops": chain, "target": path[-1][0], "target_kind": kind},
-                              any(c for _, c in path), severity))
+                              {"path": text, "hops": chain, "length": first.remaining, "target": first.goal,
+                               "target_kind": kind}, first.conditioned, severity))
             break
         passed = self._pass_role_path(p)
         if passed:

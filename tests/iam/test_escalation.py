@@ -208,3 +208,17 @@ def test_it_reports_passing_an_admin_role_to_a_service():
     assert found[0]["evidence"]["path"] == (
         "user dev -> passes role LambdaAdmin to lambda.amazonaws.com via PassExistingRoleToNewLambdaThenInvoke (admin)")
     assert found[0]["severity"] == "critical"
+
+
+def test_it_shortens_long_role_chains_but_keeps_their_length():
+    admin = managed("AdministratorAccess", doc(allow("*")), aws=True)
+    account_trust = trust_doc({"AWS": "arn:aws:iam::111122223333:root"})
+    roles = [role(f"r{i}", trust=account_trust,
+                  inline={"next": doc(allow("sts:AssumeRole", f"arn:aws:iam::111122223333:role/r{i + 1}"))})
+             for i in range(9)]
+    roles.append(role("r9", trust=account_trust, policies=(admin,)))
+    [f] = [f for f in findings(healthy(roles=roles, policies=[admin]))
+           if f["check_id"] == "assume_role_escalation" and f["principal_name"] == "r0"]
+    assert f["evidence"]["length"] == 9
+    assert f["evidence"]["path"] == ("role r0 -> role r1 -> role r2 -> role r3 -> role r4 -> role r5 -> role r6"
+                                     " -> ... 2 more hop(s) -> role r9 (admin)")
