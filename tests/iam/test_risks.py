@@ -145,3 +145,11 @@ def test_it_rates_a_conditioned_broad_grant_lower_instead_of_dropping_it():
 def test_it_counts_every_role_of_an_account_as_permissive_role_assumption():
     assert len(policy_hits(doc(allow("sts:AssumeRole", "arn:aws:iam::*:role/*")),
                            "policy_permissive_role_assumption")) == 1
+
+
+def test_it_applies_a_groups_deny_to_its_members():
+    admin = managed("AdministratorAccess", doc(allow("*")), aws=True)
+    guard = managed("no-iam", doc(deny("iam:*")))
+    snap = healthy(users=[user("ops", policies=(admin,), groups=("guarded",))],
+                   groups=[group("guarded", policies=(guard,))], policies=[admin, guard])
+    assert hits(snap, "user_admin_access") == []
