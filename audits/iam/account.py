@@ -31,12 +31,23 @@ class Principal:
         return self.type == "role" and str(self.entry.get("Path", "")).startswith("/aws-service-role/")
 
 
+def dicts_of(value: object) -> list[dict]:
+    """The dict items of a list field (or a lone dict); anything else is no items."""
+    if isinstance(value, dict):
+        return [value]
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
 def is_aws_managed(arn: str) -> bool:
     return ":aws:policy/" in arn
 
 
 def default_document(policy: dict) -> dict | None:
-    versions = policy.get("PolicyVersionList") or []
+    versions = dicts_of(policy.get("PolicyVersionList"))
     default_id = policy.get("DefaultVersionId")
     for v in versions:
         if v.get("IsDefaultVersion") or (default_id and v.get("VersionId") == default_id):
@@ -47,7 +58,7 @@ def default_document(policy: dict) -> dict | None:
 class Account:
     def __init__(self, snapshot) -> None:
         self.snapshot = snapshot
-        self.policies: dict[str, dict] = {p["Arn"]: p for p in snapshot.policies}
+        self.policies: dict[str, dict] = {p["Arn"]: p for p in snapshot.policies if isinstance(p.get("Arn"), str)}
         self.users = [self._principal("user", u, "UserName", "UserPolicyList") for u in snapshot.users]
         self.roles = [self._principal("role", r, "RoleName", "RolePolicyList") for r in snapshot.roles]
         self.groups = [self._principal("group", g, "GroupName", "GroupPolicyList") for g in snapshot.groups]
@@ -71,13 +82,17 @@ class Account:
 
     @staticmethod
     def _principal(kind: str, entry: dict, name_key: str, inline_key: str) -> Principal:
-        boundary = entry.get("PermissionsBoundary") or {}
+        # A field of the wrong type (an uploaded file may hold anything the loader lets through) counts as absent.
+        boundary = dicts_of(entry.get("PermissionsBoundary"))
         return Principal(
-            type=kind, name=entry[name_key], arn=entry["Arn"], entry=entry,
-            inline=[(i.get("PolicyName", "inline"), i.get("PolicyDocument")) for i in entry.get(inline_key) or []],
-            managed=[m["PolicyArn"] for m in entry.get("AttachedManagedPolicies") or [] if m.get("PolicyArn")],
-            groups=list(entry.get("GroupList") or []),
-            boundary=boundary.get("PermissionsBoundaryArn"),
+            type=kind, name=str(entry[name_key]), arn=str(entry["Arn"]), entry=entry,
+            inline=[(text(i.get("PolicyName")) or "inline", i.get("PolicyDocument"))
+                    for i in dicts_of(entry.get(inline_key))],
+            managed=[m["PolicyArn"] for m in dicts_of(entry.get("AttachedManagedPolicies"))
+                     if isinstance(m.get("PolicyArn"), str) and m["PolicyArn"]],
+            groups=[g for g in entry.get("GroupList") or () if isinstance(g, str)]
+            if isinstance(entry.get("GroupList"), list) else [],
+            boundary=text(boundary[0].get("PermissionsBoundaryArn")) or None if boundary else None,
         )
 
     def knows(self, arn: str) -> bool:
@@ -85,14 +100,15 @@ class Account:
 
     def managed_policy_principal(self, arn: str) -> Principal:
         policy = self.policies.get(arn, {})
-        return Principal("policy", policy.get("PolicyName") or arn.rsplit("/", 1)[-1], arn, entry=policy)
+        return Principal("policy", text(policy.get("PolicyName")) or arn.rsplit("/", 1)[-1], arn, entry=policy)
 
     def managed_statements(self, arn: str) -> tuple[Statement, ...]:
         found = self._statements.get(arn)
         if found is None:
             policy = self.policies.get(arn)
             doc = default_document(policy) if policy else _KNOWN_AWS_DOCS.get(arn)
-            label = policy["PolicyName"] if policy else arn.rsplit("/", 1)[-1]
+            label = text(policy.get("PolicyName")) if policy else ""
+            label = label or arn.rsplit("/", 1)[-1]
             found = self._statements[arn] = compile_policy(doc, label, memo=self.compiled)
         return found
 

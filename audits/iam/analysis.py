@@ -188,7 +188,7 @@ class Analysis:
 
     def _last_used(self, p: Principal) -> int | None:
         if p.type == "role":
-            return credentials.days_since((p.entry.get("RoleLastUsed") or {}).get("LastUsedDate"), self.now)
+            return credentials.days_since(_last_used_date(p), self.now)
         row = self._report_row(p)
         if p.type != "user" or row is None:
             return None
@@ -263,7 +263,7 @@ class Analysis:
         specs = []
         admin = p.arn in self.admins
         if p.type == "role" and not p.service_linked and "RoleLastUsed" in p.entry:
-            last = (p.entry.get("RoleLastUsed") or {}).get("LastUsedDate")
+            last = _last_used_date(p)
             days = credentials.days_since(last, self.now)
             created = credentials.days_since(p.entry.get("CreateDate"), self.now)
             idle = days if days is not None else created
@@ -295,3 +295,8 @@ class Analysis:
             specs.append(Spec("no_security_audit_role", "", "", "No role has SecurityAudit attached.", {}))
         return specs
 
+
+
+def _last_used_date(role: Principal) -> object:
+    last_used = role.entry.get("RoleLastUsed")
+    return last_used.get("LastUsedDate") if isinstance(last_used, dict) else None

@@ -12,8 +12,8 @@ INACTIVE_DAYS = 90
 ROOT_RECENT_DAYS = 30
 
 
-def parse_time(value: str | None) -> datetime | None:
-    if not value or value in ("N/A", "no_information", "not_supported"):
+def parse_time(value: object) -> datetime | None:
+    if not isinstance(value, str) or value in ("", "N/A", "no_information", "not_supported"):
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -22,7 +22,7 @@ def parse_time(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def days_since(value: str | None, now: datetime) -> int | None:
+def days_since(value: object, now: datetime) -> int | None:
     when = parse_time(value)
     return None if when is None else (now - when).days
 
@@ -116,11 +116,11 @@ def password_specs(policy: dict | None) -> list[Spec]:
         return [Spec("password_policy_missing", "", "", "The account has no password policy: IAM's defaults "
                       "allow 8-character passwords with no complexity, reuse or expiry rule.", {})]
     specs = []
-    length = int(policy.get("MinimumPasswordLength") or 0)
+    length = _number(policy.get("MinimumPasswordLength"))
     if length < 14:
         specs.append(Spec("password_min_length", "", "", f"Minimum password length is {length}.",
                           {"MinimumPasswordLength": length}))
-    reuse = int(policy.get("PasswordReusePrevention") or 0)
+    reuse = _number(policy.get("PasswordReusePrevention"))
     if reuse < 24:
         specs.append(Spec("password_reuse", "", "", f"Password reuse prevention remembers {reuse} password(s).",
                           {"PasswordReusePrevention": reuse}))
@@ -130,12 +130,22 @@ def password_specs(policy: dict | None) -> list[Spec]:
                           ("password_require_lowercase", "RequireLowercaseCharacters")):
         if not policy.get(key):
             specs.append(Spec(check_id, "", "", f"{key} is false.", {key: bool(policy.get(key))}))
-    age = int(policy.get("MaxPasswordAge") or 0) if policy.get("ExpirePasswords", True) else 0
+    age = _number(policy.get("MaxPasswordAge")) if policy.get("ExpirePasswords", True) else 0
     if not age or age > 90:
         specs.append(Spec("password_expiry", "", "",
                           "Passwords never expire." if not age else f"Passwords expire after {age} days.",
                           {"MaxPasswordAge": age or None}))
     return specs
+
+
+def _number(value: object) -> int:
+    """A password-policy number; anything that is not one counts as unset (0), the weakest reading."""
+    if isinstance(value, bool):
+        return 0
+    try:
+        return int(value) if isinstance(value, int | float | str) else 0
+    except (ValueError, OverflowError):
+        return 0
 
 
 def now_of(collected_at: str | None) -> datetime:

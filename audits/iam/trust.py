@@ -41,8 +41,8 @@ def trusted(role: dict) -> list[Trusted]:
         if not any(str(a).lower() in _ASSUME or str(a).lower().startswith("sts:assumerole")
                    for a in as_list(st.get("Action"))):
             continue
-        keys = frozenset(k.lower() for op in (st.get("Condition") or {}).values() if isinstance(op, dict)
-                         for k in op)
+        condition = st.get("Condition") if isinstance(st.get("Condition"), dict) else {}
+        keys = frozenset(str(k).lower() for op in condition.values() if isinstance(op, dict) for k in op)
         principal = st.get("Principal")
         if principal == "*":
             out.append(Trusted("any", "*", "", keys, st))
@@ -66,7 +66,7 @@ def _provider(value: str) -> str:
 
 def trust_specs(role: dict, own_account: str, attached: list[str]) -> list[Spec]:
     """Findings on one role's trust policy. Service-linked roles are AWS's to manage and are skipped."""
-    if str(role.get("Path", "")).startswith("/aws-service-role/"):
+    if str(role.get("Path", "")).startswith("/aws-service-role/"):  # str(): a malformed Path is just not one
         return []
     specs = []
     for t in trusted(role):
@@ -110,9 +110,10 @@ def trust_specs(role: dict, own_account: str, attached: list[str]) -> list[Spec]
 
 def _condition_values(statement: dict, key: str) -> list[str]:
     out = []
-    for op in (statement.get("Condition") or {}).values():
+    condition = statement.get("Condition") if isinstance(statement.get("Condition"), dict) else {}
+    for op in condition.values():
         if isinstance(op, dict):
             for k, v in op.items():
-                if k.lower() == key:
+                if str(k).lower() == key:
                     out.extend(str(x) for x in as_list(v))
     return out

@@ -205,3 +205,16 @@ def test_it_survives_odd_but_possible_documents():
     r = role("odd", trust=weird_trust, inline={"odd": odd}, last_used="not a date")
     _, outcome = audit(healthy(users=[user("u", inline={"odd": odd})], roles=[r]), frameworks=tuple(FRAMEWORKS))
     assert outcome.status == "completed"
+
+
+def test_it_treats_fields_of_the_wrong_type_as_absent():
+    u = user("u")
+    u.update(AttachedManagedPolicies=["x", {"PolicyArn": ["y"]}], GroupList=[{"a": 1}, "missing"],
+             PermissionsBoundary="x", UserPolicyList=[{"PolicyName": ["p"], "PolicyDocument": doc(allow("*"))}])
+    r = role("r", trust={"Statement": [{"Effect": "Allow", "Principal": {"AWS": [{"x": 1}]},
+                                        "Action": "sts:AssumeRole", "Condition": ["x"]}]})
+    r["RoleLastUsed"] = "yesterday"
+    r["CreateDate"] = 20240101
+    snap = healthy(users=[u], roles=[r], password_policy={"MinimumPasswordLength": "abc", "MaxPasswordAge": [90]})
+    _, outcome = audit(snap, frameworks=tuple(FRAMEWORKS))
+    assert outcome.status == "completed"
