@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import InterfaceError, OperationalError, connection
 
 from audits import frames
 from audits.models import AuditEvent, AuditRun
@@ -28,12 +28,20 @@ log = logging.getLogger(__name__)
 _db_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="aegis-hub-db")
 
 
-async def run_db[T](fn: Callable[..., T], *args: Any) -> T:
-    def call() -> T:
-        close_old_connections()
+def _call_with_reconnect[T](fn: Callable[..., T], *args: Any) -> T:
+    # The pool's connections stay open between calls (reopening one cost more than the query);
+    # a connection the database dropped is replaced once.
+    try:
+        return fn(*args)
+    except (InterfaceError, OperationalError):
+        if connection.in_atomic_block:
+            raise
+        connection.close()
         return fn(*args)
 
-    return await asyncio.get_running_loop().run_in_executor(_db_pool, call)
+
+async def run_db[T](fn: Callable[..., T], *args: Any) -> T:
+    return await asyncio.get_running_loop().run_in_executor(_db_pool, _call_with_reconnect, fn, *args)
 
 
 @dataclass(eq=False)

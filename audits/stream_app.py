@@ -9,14 +9,13 @@ costs a few KB and no thread. Everything else goes to Django untouched.
 import asyncio
 import re
 from http.cookies import SimpleCookie
-from importlib import import_module
 from urllib.parse import parse_qs
 
 from django.conf import settings
-from django.contrib.auth import get_user
 from django.contrib.auth.models import AnonymousUser
 
 from audits.hub import run_db
+from audits.stream_auth import user_for_session
 from audits.streaming import (
     StreamError,
     live_frames,
@@ -37,23 +36,11 @@ SSE_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
 ]
 
-_session_engine = import_module(settings.SESSION_ENGINE)
-
-
-class _SessionOnly:
-    """Just enough of a request for django.contrib.auth.get_user()."""
-
-    def __init__(self, session) -> None:
-        self.session = session
-
-
 def user_for_credentials(session_key: str | None, token: str | None):
     """A bearer token, when sent, decides alone; otherwise Django's session cookie does."""
     if token is not None:
         return user_for_token(token) or AnonymousUser()
-    if not session_key:
-        return AnonymousUser()
-    return get_user(_SessionOnly(_session_engine.SessionStore(session_key)))
+    return user_for_session(session_key)
 
 
 def _headers(scope) -> dict[bytes, bytes]:

@@ -152,3 +152,27 @@ def test_it_continues_a_live_stream_after_a_reconnect(server, alice):
     recorder.emit("complete", "done", 100, {"result": {}})
     _, rest = read_stream(url, session_cookie(alice), headers={"Last-Event-ID": str(first[-1]["seq"])})
     assert [d["seq"] for d in first + rest] == list(range(1, 8))
+
+
+def test_it_drops_sessions_the_way_django_does(server, alice):
+    run = make_finished_run(alice, count=2)
+    url = f"{server}/audits/{run.pk}/events"
+    cookies = session_cookie(alice)
+    assert httpx.get(url, cookies=cookies).status_code == 200
+    alice.set_password("a-new-password-456")  # changing the password ends other sessions
+    alice.save()
+    assert httpx.get(url, cookies=cookies).status_code == 401
+    fresh = session_cookie(alice)
+    alice.is_active = False
+    alice.save()
+    assert httpx.get(url, cookies=fresh).status_code == 401
+
+
+def test_it_refuses_an_expired_session(server, alice):
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    run = make_finished_run(alice, count=2)
+    cookies = session_cookie(alice)
+    Session.objects.filter(session_key=cookies["sessionid"]).update(expire_date=timezone.now())
+    assert httpx.get(f"{server}/audits/{run.pk}/events", cookies=cookies).status_code == 401
