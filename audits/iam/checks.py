@@ -6,6 +6,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from audits.iam.compliance import controls_for
+
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 CATEGORIES = (
     "admin_access", "privilege_escalation", "data_exfiltration", "resource_exposure", "credentials_exposure",
@@ -264,8 +266,6 @@ def make_finding(check_id: str, principal: dict, *, detail: str, evidence: Any, 
                  discriminator: str = "", severity: str | None = None, conditioned: bool = False,
                  title: str | None = None) -> dict:
     """principal = {"type", "name", "arn"}. A conditioned grant is rated one severity lower and says so."""
-    from audits.iam.compliance import controls_for  # compliance imports the catalog; import late, once
-
     check = CHECKS[check_id]
     severity = severity or check.severity
     if conditioned:
