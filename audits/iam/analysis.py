@@ -57,7 +57,8 @@ class Analysis:
         ]
         self._spec_cache: dict[tuple, list[Spec]] = {}
         self._methods_cache: dict[int, frozenset[str]] = {}
-        self.admins = {p.arn for p in self.principals() if self.account.permissions(p).is_admin()}
+        self.admins = {p.arn for p in self.principals()
+                       if not p.service_linked and self.account.permissions(p).is_admin()}
         self.paths = Paths(self.account, self.account_id, self.admins)
 
     # --- data availability ------------------------------------------------------------------------------------
@@ -220,6 +221,8 @@ class Analysis:
         return [s._replace(evidence={**s.evidence, **attached}) for s in specs]
 
     def _principal_specs(self, p: Principal) -> list[Spec]:
+        if p.service_linked:
+            return []  # AWS defines and maintains service-linked roles: nothing in them is the account's to fix
         key = self.account.permission_key(p)
         specs = self._spec_cache.get(key)
         if specs is None:

@@ -1,5 +1,5 @@
 from audits.iam.analysis import Analysis
-from tests.iam.builders import allow, doc, findings, healthy, hits, managed, role, snapshot, user
+from tests.iam.builders import allow, doc, findings, healthy, hits, managed, role, snapshot, trust_doc, user
 
 
 def test_it_flags_roles_unused_for_months():
@@ -54,3 +54,14 @@ def test_it_does_not_call_roles_unused_without_last_used_data():
     assert "unused_role" not in analysis.evaluated_checks()
     assert any("RoleLastUsed" in w for w, _ in analysis.warnings())
     assert hits(snapshot(roles=[r]), "unused_role") == []
+
+
+def test_it_raises_nothing_on_service_linked_roles():
+    broad = managed("AWSOrganizationsServiceTrustPolicy", doc(allow(["iam:*", "organizations:*"])), aws=True)
+    slr = role("AWSServiceRoleForOrganizations", path="/aws-service-role/organizations.amazonaws.com/",
+               policies=(broad,), inline={"x": doc(allow("*"))},
+               trust=trust_doc({"Service": "organizations.amazonaws.com"}))
+    snap = healthy(roles=[slr], policies=[broad])
+    assert [f for f in findings(snap)
+            if f["principal_name"] in ("AWSServiceRoleForOrganizations", "AWSOrganizationsServiceTrustPolicy")] == []
+    assert Analysis(snap).plan()[0].principal.name != "AWSServiceRoleForOrganizations"
