@@ -143,6 +143,8 @@ class Analysis:
 
     def _step(self, p: Principal) -> Step:
         priority, reasons = 0, []
+        if p.service_linked:
+            return Step(p, 0, "service-linked role, defined by AWS")
         if p.type == "policy":
             perms = Permissions.of(list(self.account.managed_statements(p.arn)))
             holders = self.attachment_count(p.arn)
@@ -169,8 +171,6 @@ class Analysis:
         if last is not None and last <= 30:
             priority += 10
             reasons.append(f"used {last} day(s) ago")
-        if p.service_linked:
-            priority -= 10
         return Step(p, priority, ", ".join(reasons) or "no admin signal")
 
     def _admin_reason(self, p: Principal) -> str:
