@@ -140,7 +140,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 # an idle stream, and how often the hub polls the events table when it cannot LISTEN.
 AEGIS_SSE_RETRY_MS = envint("AEGIS_SSE_RETRY_MS", 2000)
 AEGIS_SSE_HEARTBEAT_S = envint("AEGIS_SSE_HEARTBEAT_S", 15)
-AEGIS_HUB_POLL_MS = envint("AEGIS_HUB_POLL_MS", 20)
+AEGIS_HUB_POLL_MS = envint("AEGIS_HUB_POLL_MS", 10)
 
 # No inline script or style anywhere: IAM data is hostile input, and this is the last line.
 SECURE_CSP = {

@@ -112,10 +112,10 @@ def _events_between(run_id: int, after: int, upto: int) -> list[bytes]:
 
 
 async def live_frames(opening: Opening) -> AsyncIterator[bytes]:
-    """retry, the stored backlog, then new frames as the hub gets them, until the run ends."""
-    yield frames.retry_frame(settings.AEGIS_SSE_RETRY_MS)
-    for frame in opening.backlog:
-        yield frame
+    """retry, the stored backlog, then new frames as the hub gets them, until the run ends.
+
+    Frames that are ready together go out as one chunk: one write per viewer, not per event."""
+    yield frames.retry_frame(settings.AEGIS_SSE_RETRY_MS) + b"".join(opening.backlog)
     if opening.finished:
         return
     hub = get_hub()
@@ -127,12 +127,10 @@ async def live_frames(opening: Opening) -> AsyncIterator[bytes]:
         while True:
             if channel.base_seq > sent:
                 # The channel started after our backlog read: fill the gap from the table.
-                for frame in await run_db(_events_between, opening.run_id, sent, channel.base_seq):
-                    yield frame
+                yield b"".join(await run_db(_events_between, opening.run_id, sent, channel.base_seq))
                 sent = channel.base_seq
             if channel.last_seq > sent:
-                for frame in channel.frames_after(sent):
-                    yield frame
+                yield b"".join(channel.frames_after(sent))
                 sent = channel.last_seq
                 heartbeat = channel.heartbeat
             if channel.finished and sent >= channel.last_seq:
