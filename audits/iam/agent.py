@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from audits.iam import compliance, patterns, scoring
+from audits.iam import actions, compliance, patterns, scoring
 from audits.iam.analysis import Analysis, Step
 from audits.iam.checks import CATEGORIES, SEVERITIES
 
@@ -80,6 +80,8 @@ def _run(snapshot, emit: Emit, frameworks: Sequence[str], resume: ResumeState | 
     if resume is None:
         out("start", "Audit started - Initializing agent...", 3)
         out("progress", "Loading snapshot...", 5)
+    if resume is None:
+        out("progress", f"Loading IAM action dataset ({actions.describe()})...", 6)
     analysis = Analysis(snapshot)
     steps = analysis.plan()
     total = len(steps)
