@@ -1,3 +1,4 @@
+import json
 import re
 
 from django import forms
@@ -47,9 +48,17 @@ class NewAuditForm(forms.Form):
         from audits.iam.snapshot import SnapshotError, load_snapshot
 
         try:
-            return load_snapshot(upload.read())
+            snapshot = load_snapshot(upload.read())
+            # The bundle is stored in a JSON column, which has no NaN or Infinity.
+            json.dumps(snapshot.to_dict(), allow_nan=False)
         except SnapshotError as exc:
             self.add_error("snapshot_file", str(exc))
+        except ValueError:
+            self.add_error("snapshot_file", "Snapshot contains NaN or Infinity, which JSON does not allow.")
+        except (TypeError, AttributeError, RecursionError):
+            self.add_error("snapshot_file", "Snapshot could not be read: expected a JSON object at the top level.")
+        else:
+            return snapshot
         return None
 
 
@@ -74,7 +83,12 @@ class FindingFilterForm(forms.Form):
     severity = forms.ChoiceField(required=False)
     category = forms.ChoiceField(required=False)
     framework = forms.ChoiceField(required=False)
-    q = forms.CharField(required=False, max_length=200, label="Principal")
+    q = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Principal",
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Principal name or ARN"}),
+    )
 
     def __init__(self, data, *, categories: list[str], frameworks: list[str]) -> None:
         super().__init__(data)

@@ -160,6 +160,8 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "stats": [(sev, counts.get(sev, 0)) for sev in LIVE_SEVERITIES],
         "live_findings": findings[::-1],
         "framework_names": _framework_names(run),
+        # Staff may review anyone's run, but only its owner pauses, resumes or cancels it.
+        "can_control": run.owner_id == request.user.pk,
     }
     if run.is_finished or _stored_result(run) is not None:
         context.update(_results_context(request, run))

@@ -80,3 +80,26 @@ def test_it_keeps_json_snapshots_out_of_the_page(client, alice):
     client.post("/audits/new", {"source": "snapshot", "snapshot_file": upload("a.json", json.dumps(bundle).encode())})
     run = AuditRun.objects.get()
     assert "UserDetailList" not in client.get(f"/audits/{run.pk}/").text
+
+
+def test_it_says_when_too_many_audits_are_running(client, alice, settings):
+    settings.AEGIS_MAX_ACTIVE_RUNS = 1
+    client.force_login(alice)
+    client.post("/audits/new", {"source": "demo"})
+    response = client.post("/audits/new", {"source": "demo"})
+    assert response.status_code == 400
+    assert "the limit is 1" in response.text
+    assert AuditRun.objects.count() == 1
+
+
+NAN_USER = (b'{"UserDetailList": [{"UserName": "a", "Arn": "arn:aws:iam::123456789012:user/a", "Score": NaN}], '
+            b'"GroupDetailList": [], "RoleDetailList": [], "Policies": []}')
+
+
+@pytest.mark.parametrize("content", [b"null", b"42", NAN_USER])
+def test_it_never_fails_on_a_strange_snapshot(client, alice, content):
+    client.force_login(alice)
+    response = client.post("/audits/new", {"source": "snapshot", "snapshot_file": upload("x.json", content)})
+    assert response.status_code == 400
+    assert 'id="snapshot-error"' in response.text
+    assert not AuditRun.objects.exists()

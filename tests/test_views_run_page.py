@@ -137,3 +137,11 @@ def test_it_refuses_the_wrong_methods_on_run_pages(client, alice):
     for url in (f"/audits/{run.pk}/results", f"/audits/{run.pk}/playback", f"/audits/{run.pk}/compare",
                 f"/audits/{run.pk}/findings/{finding.pk}/", f"/audits/{run.pk}/export/log.txt"):
         assert client.post(url).status_code == 405, url
+
+
+def test_it_shows_run_controls_to_the_owner_only(client, alice, reviewer):
+    run = make_run(alice, status=AuditRun.Status.RUNNING)
+    client.force_login(reviewer)
+    assert "data-control=" not in client.get(f"/audits/{run.pk}/").text
+    client.force_login(alice)
+    assert 'data-control="pause"' in client.get(f"/audits/{run.pk}/").text

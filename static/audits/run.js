@@ -41,9 +41,18 @@
     jump.hidden = follow || unseen === 0;
     jumpCount.textContent = unseen ? String(unseen) + " new ·" : "";
   }
+  // Only the reader scrolling up stops following: a scroll event we caused can arrive after
+  // more rows were appended, when the list is briefly not at the bottom any more.
+  var lastTop = 0;
   timeline.addEventListener("scroll", function () {
-    follow = atBottom();
-    if (follow) unseen = 0;
+    var top = timeline.scrollTop;
+    if (atBottom()) {
+      follow = true;
+      unseen = 0;
+    } else if (top < lastTop - 2) {
+      follow = false;
+    }
+    lastTop = top;
     updateJump();
   });
   jump.addEventListener("click", function () {
@@ -168,11 +177,12 @@
   var retries = 0;
   var done = FINISHED[root.dataset.status] && mode === "live";
 
-  function finish(type) {
+  function finish() {
     done = true;
     if (source) source.close();
     setConn("finished", "finished");
-    if (mode === "live" && type === "complete" && window.htmx && document.querySelector("#results[hx-get]")) {
+    // Results (or what a failed or cancelled run found) replace the placeholder.
+    if (mode === "live" && window.htmx && document.querySelector("#results[hx-get]")) {
       window.htmx.trigger(document.body, "aegis:complete");
     }
   }
@@ -189,7 +199,7 @@
       var data;
       try { data = JSON.parse(event.data); } catch (e) { return; }
       handle(data);
-      if (TERMINAL[data.type]) finish(data.type);
+      if (TERMINAL[data.type]) finish();
     };
     source.onerror = function () {
       if (done) return;
