@@ -270,7 +270,12 @@ def make_finding(check_id: str, principal: dict, *, detail: str, evidence: Any, 
     severity = severity or check.severity
     if conditioned:
         severity = lower(severity)
-        detail += " Mitigated: the grant applies only under a condition (see evidence); rated one level lower."
+        found = _conditions(evidence)
+        keys = sorted({k for c in found for op in c["condition"].values() if isinstance(op, dict) for k in op})
+        detail += (" Mitigated: the grant applies only under a condition"
+                   + (f" ({', '.join(keys[:4])})" if keys else "") + "; rated one level lower.")
+        if found and isinstance(evidence, dict):
+            evidence = {**evidence, "conditions": found}
     return {
         "check_id": check_id,
         "category": check.category,
@@ -287,3 +292,22 @@ def make_finding(check_id: str, principal: dict, *, detail: str, evidence: Any, 
         "conditioned": conditioned,
         "fingerprint": fingerprint(check_id, principal["arn"], policy, discriminator),
     }
+
+
+def _conditions(evidence: Any, limit: int = 5) -> list[dict]:
+    """The Condition blocks of the statements cited in a finding's evidence, in order, once each."""
+    found: list[dict] = []
+    stack = [evidence]
+    while stack and len(found) < limit:
+        node = stack.pop(0)
+        if isinstance(node, dict):
+            statement = node.get("statement")
+            if isinstance(statement, dict) and isinstance(statement.get("Condition"), dict):
+                entry = {"policy": node.get("policy", ""), "sid": node.get("sid", ""),
+                         "condition": statement["Condition"]}
+                if entry not in found:
+                    found.append(entry)
+            stack.extend(v for v in node.values() if isinstance(v, dict | list))
+        elif isinstance(node, list):
+            stack.extend(v for v in node if isinstance(v, dict | list))
+    return found

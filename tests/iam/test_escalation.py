@@ -129,7 +129,8 @@ def test_it_rates_conditioned_escalation_one_level_lower():
     [f] = [f for f in findings(healthy(users=[user("dev", policies=(pol,))], policies=[pol]))
            if f["check_id"] == "policy_privilege_escalation"]
     assert f["severity"] == "medium"
-    assert "condition" in f["detail"]
+    assert "condition (aws:RequestedRegion)" in f["detail"]
+    assert f["evidence"]["conditions"] == [{"policy": "cond", "sid": "#0", "condition": cond}]
 
 
 def test_it_reports_the_path_to_an_admin_role():
