@@ -127,6 +127,9 @@ def test_it_filters_findings_in_place_with_htmx(server, alice, open_page, artifa
     page.wait_for_selector("#finding-panel article")
     assert "Scope the policy down." in page.text_content("#finding-panel")
     page.screenshot(path=artifacts / "results-filtered.png", full_page=True)
+    phone = open_page(server, alice, width=390, height=844)
+    phone.goto(f"/audits/{run.pk}/")
+    phone.screenshot(path=artifacts / "run-phone.png", full_page=True)
 
 
 def test_it_shows_the_dashboard(server, alice, open_page, artifacts):
