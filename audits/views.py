@@ -275,7 +275,8 @@ EVIDENCE_SHOWN = {"statements", "statement", "methods", "method", "how", "action
 def _evidence(evidence) -> dict:
     """Split a finding's evidence into granting statements, escalation steps and the rest, for display."""
     if not isinstance(evidence, dict):
-        return {"statements": [], "path": [], "other_evidence": [("evidence", _pretty(evidence))] if evidence else []}
+        shown = [("evidence", _pretty(evidence), not _is_plain(evidence))] if evidence else []
+        return {"statements": [], "path": [], "other_evidence": shown}
     statements: list[dict] = []
 
     def add(items) -> None:
@@ -299,11 +300,20 @@ def _evidence(evidence) -> dict:
                 add(method.get("statements"))
     for step in evidence.get("escalation_path") or evidence.get("path") or []:
         path.append({"method": "", "how": step if isinstance(step, str) else _pretty(step), "actions": []})
-    other = [(key, _pretty(value)) for key, value in evidence.items() if key not in EVIDENCE_SHOWN]
+    other = [(key, _pretty(value), not _is_plain(value)) for key, value in evidence.items()
+             if key not in EVIDENCE_SHOWN]
     return {"statements": statements, "path": path, "other_evidence": other}
 
 
+def _is_plain(value) -> bool:
+    """A scalar or a flat list of scalars reads better as text than as JSON."""
+    scalars = str | int | float | bool | None
+    return isinstance(value, scalars) or (isinstance(value, list) and all(isinstance(v, scalars) for v in value))
+
+
 def _pretty(value) -> str:
+    if isinstance(value, list) and _is_plain(value):
+        return ", ".join(str(v) for v in value)
     if isinstance(value, str | int | float):
         return str(value)
     return json.dumps(value, indent=2, sort_keys=True, default=str)

@@ -145,3 +145,13 @@ def test_it_shows_run_controls_to_the_owner_only(client, alice, reviewer):
     assert "data-control=" not in client.get(f"/audits/{run.pk}/").text
     client.force_login(alice)
     assert 'data-control="pause"' in client.get(f"/audits/{run.pk}/").text
+
+
+def test_it_shows_plain_evidence_as_text_and_the_rest_as_json(client, alice):
+    evidence = {"policies": ["AdministratorAccess", "PowerUser"], "key": {"age_days": 400}}
+    run = make_completed_run(alice, [make_finding("e", evidence=evidence)])
+    finding = Finding.objects.get(run=run)
+    client.force_login(alice)
+    page = client.get(f"/audits/{run.pk}/findings/{finding.pk}/").text
+    assert '<span class="mono">AdministratorAccess, PowerUser</span>' in page
+    assert "&quot;age_days&quot;: 400" in page

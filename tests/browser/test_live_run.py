@@ -65,6 +65,10 @@ def test_it_shows_a_demo_audit_live_and_swaps_in_the_results(server, slow_worker
     page.evaluate("() => document.getElementById('findings').scrollIntoView()")
     page.screenshot(path=artifacts / "run-findings.png")
     assert page.is_hidden("#jump")  # the reader never scrolled up, so the timeline kept following
+    page.click("#findings tbody a >> nth=0")
+    page.wait_for_selector("#finding-panel article")
+    page.evaluate("() => document.getElementById('finding-panel').scrollIntoView()")
+    page.screenshot(path=artifacts / "finding-detail.png")
     assert not [e for e in page.errors if "Content Security Policy" in e], page.errors
 
 
@@ -90,7 +94,7 @@ def test_it_continues_live_after_a_reload_mid_run(server, slow_worker, alice, op
     assert history < run.last_seq  # the rest arrived live after the reload
 
 
-def test_it_replays_a_finished_run(server, alice, open_page):
+def test_it_replays_a_finished_run(server, alice, open_page, artifacts):
     run = make_finished_run(alice, count=12, gap_s=0.5)
     page = open_page(server, alice)
     response = page.goto(f"/audits/{run.pk}/playback?speed=16")
@@ -99,6 +103,7 @@ def test_it_replays_a_finished_run(server, alice, open_page):
     assert seqs(page) == list(range(1, 13))
     assert page.text_content("#progress-value") == "100"
     assert page.get_attribute("#conn", "data-state") == "finished"
+    page.screenshot(path=artifacts / "replay.png")
     page.click(f"a[href='/audits/{run.pk}/playback?speed=4']")
     page.wait_for_selector(f"{ROWS}.ev-complete", timeout=20_000)
     assert seqs(page) == list(range(1, 13))
