@@ -16,6 +16,7 @@ import binascii
 import csv
 import io
 import json
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -155,7 +156,7 @@ def _parse_json(data: bytes | bytearray | str) -> Any:
     if not data.strip():
         raise SnapshotError("Snapshot is empty")
     try:
-        parsed = json.loads(data)
+        parsed = json.loads(data, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         raise SnapshotError(f"Snapshot is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
     except RecursionError:
@@ -166,16 +167,30 @@ def _parse_json(data: bytes | bytearray | str) -> Any:
 
 
 def _check_depth(root: Any) -> None:
-    """Iterative, so a hostile document cannot exhaust the stack while being measured."""
+    """Iterative, so a hostile document cannot exhaust the stack while being measured.
+
+    Also refuses NaN and infinities in an already-parsed document: they are not JSON, and the
+    portal could not store them."""
     stack = [(root, 1)]
     while stack:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
             raise SnapshotError(f"Snapshot is nested too deeply (more than {MAX_DEPTH} levels)")
-        children = node.values() if isinstance(node, dict) else node
+        if isinstance(node, dict):
+            children = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
         for child in children:
             if isinstance(child, dict | list):
                 stack.append((child, depth + 1))
+            elif isinstance(child, float) and not math.isfinite(child):
+                raise SnapshotError("Snapshot contains NaN or Infinity, which are not valid JSON numbers")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise SnapshotError(f"Snapshot contains {name}, which is not valid JSON")
 
 
 def _kind(value: Any) -> str:
@@ -255,7 +270,7 @@ def _document(doc: Any, path: str) -> dict:
             if not text.startswith("{"):
                 raise SnapshotError(f"{path} is URL-encoded but does not decode to a JSON policy document")
         try:
-            doc = json.loads(text)
+            doc = json.loads(text, parse_constant=_refuse_constant)
         except (json.JSONDecodeError, RecursionError):
             raise SnapshotError(f"{path} is not valid JSON") from None
         _check_depth(doc)

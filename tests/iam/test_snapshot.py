@@ -167,3 +167,20 @@ def test_it_refuses_deep_nesting_without_a_traceback(depth):
 
 def test_it_accepts_64_levels():
     load_snapshot(json.dumps(details(Tags=json.loads("[" * 63 + "]" * 63))))
+
+
+@pytest.mark.parametrize("raw", [b"null", b"true", b"42", b"[]"])
+def test_it_refuses_a_top_level_value_that_is_not_an_object(raw):
+    with pytest.raises(SnapshotError, match="JSON object at the top level"):
+        load_snapshot(raw)
+
+
+@pytest.mark.parametrize("raw", [b'{"UserDetailList": [NaN]}', b'{"x": Infinity}', b'{"x": -Infinity}'])
+def test_it_refuses_nan_and_infinity_in_text(raw):
+    with pytest.raises(SnapshotError, match="not valid JSON"):
+        load_snapshot(raw)
+
+
+def test_it_refuses_nan_in_an_already_parsed_document():
+    with pytest.raises(SnapshotError, match="NaN or Infinity"):
+        load_snapshot({"UserDetailList": [], "GroupDetailList": [], "RoleDetailList": [], "Policies": [float("nan")]})
