@@ -24,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-EXAMPLE = Path("/work/shared/samples/cloudsplaining__examples_files_example.json")
+EXAMPLE = ROOT / "tests" / "iam" / "data" / "samples" / "cloudsplaining__examples_files_example.json"
 PEERS_VENV = ROOT / ".venv-peers"
 PEERS_REQUIREMENTS = ROOT / "bench" / "requirements-engine-peers.txt"
 PYTHON = sys.executable

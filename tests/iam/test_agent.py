@@ -8,7 +8,7 @@ from audits.iam import CHECKS, FRAMEWORKS, AuditOutcome, ResumeState, run_audit
 from audits.iam.snapshot import load_snapshot
 from tests.iam.builders import OTHER, allow, audit, doc, healthy, managed, role, trust_doc, user
 
-SAMPLES = Path("/work/shared/samples")
+SAMPLES = Path(__file__).parent / "data" / "samples"
 AUTHZ_SAMPLES = sorted(p for p in SAMPLES.glob("*.json") if "authorization-details" in p.name or "example" in p.name)
 
 

@@ -3,7 +3,7 @@ from pathlib import Path
 
 from audits.iam.checks import CATEGORIES, CHECKS, SEVERITIES, fingerprint, make_finding
 
-PROWLER = Path("/work/shared/reference/prowler_aws_iam_checks.txt")
+PROWLER = Path(__file__).parent / "data" / "prowler_aws_iam_checks.txt"
 # Prowler checks IAM data (authorization details, credential report, password policy, summary) cannot answer.
 NOT_ANSWERABLE = {
     "iam_check_saml_providers_sts",  # needs ListSAMLProviders

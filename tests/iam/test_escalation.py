@@ -7,7 +7,7 @@ from audits.iam.policy import Permissions, compile_policy
 from audits.iam.snapshot import load_snapshot
 from tests.iam.builders import allow, deny, doc, findings, healthy, managed, role, trust_doc, user
 
-SAMPLES = Path("/work/shared/samples")
+SAMPLES = Path(__file__).parent / "data" / "samples"
 
 # What `cloudsplaining scan` 0.9.1 (default exclusions) flags for privilege escalation on example.json.
 CLOUDSPLAINING_AWS = {"AmazonEC2FullAccess", "AWSLambdaFullAccess", "IAMFullAccess", "PowerUserAccess"}

@@ -7,7 +7,7 @@ import pytest
 
 from audits.iam.snapshot import DEMO_PATH, MAX_SNAPSHOT_BYTES, SnapshotError, load_demo_snapshot, load_snapshot
 
-SAMPLES = Path("/work/shared/samples")
+SAMPLES = Path(__file__).parent / "data" / "samples"
 DATA = Path(__file__).parent / "data"
 EXAMPLE = SAMPLES / "cloudsplaining__examples_files_example.json"
 CLOUDMAPPER = SAMPLES / "cloudmapper__account-data_demo_us-east-1_iam-get-account-authorization-details.json"
