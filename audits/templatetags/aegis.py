@@ -1,5 +1,6 @@
 from django import template
 
+from audits.iam import scoring
 from audits.models import FRAMEWORK_CHOICES
 
 register = template.Library()
@@ -44,10 +45,4 @@ def band(score) -> str:
         value = int(score)
     except (TypeError, ValueError):
         return "none"
-    if value >= 75:
-        return "critical"
-    if value >= 50:
-        return "high"
-    if value >= 20:
-        return "medium"
-    return "low"
+    return scoring.band(value)
