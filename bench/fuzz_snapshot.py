@@ -447,6 +447,9 @@ def upload_field_name() -> str:
     return "snapshot" if "snapshot" in names else names[0]
 
 
+FILE_FIELD_MESSAGES = ("The submitted file is empty.", "No file was submitted.")
+
+
 def classify_upload(client, content: bytes, field: str, name: str = "snapshot.json") -> tuple[str, str]:
     """POST /audits/new with the file: a redirect to the new run, or a 400 naming the problem beside the field."""
     import html
@@ -474,8 +477,13 @@ def classify_upload(client, content: bytes, field: str, name: str = "snapshot.js
     except Exception as exc:
         return "crash", f"load_snapshot raised {type(exc).__name__}"
     page = html.unescape(response.content.decode())
+    # Django's own FileField checks come first (an empty file, no file); their messages are clear too.
+    for message in FILE_FIELD_MESSAGES:
+        if message in page:
+            return "error", message
     if not isinstance(expected, str):
-        return "crash", "a loadable snapshot was refused with a 400"
+        shown = re.findall(r'class="errorlist[^"]*"[^>]*>(.*?)</ul>', page, re.S)
+        return "crash", f"a loadable snapshot was refused with a 400: {' | '.join(shown)[:200]!r}"
     if expected not in page:
         return "crash", f"the 400 page does not show the loader's message {expected[:120]!r}"
     return "error", expected

@@ -5,7 +5,6 @@ snapshot the engine can audit, or a SnapshotError with a short, plain message; n
 uncaught exception. The strategies live in bench/fuzz_snapshot.py; derandomize keeps CI repeatable.
 """
 
-import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -30,24 +29,16 @@ FUZZ = settings(
                            HealthCheck.function_scoped_fixture],
 )
 
-# Inputs the fuzzing found that crash today (kept as explicit examples so they are always tried).
-NULL_DOCUMENT = b"null"  # audits/iam/snapshot.py _check_depth iterates a top-level null/true/false/number
+# Inputs the fuzzing found crashing (kept as explicit examples so they are always tried).
+NULL_DOCUMENT = b"null"  # load_snapshot raised TypeError (a 500 on upload)
+# Accepted, then not storable in the run's JSON column (a 500 on upload).
 NAN_IN_ENTRY = (b'{"UserDetailList": [{"Arn": "arn:aws:iam::123456789012:user/a", "X": NaN}],'
                 b' "GroupDetailList": [], "RoleDetailList": [], "Policies": []}')  # fmt: skip
+# Made run_audit raise until the engine read wrongly typed fields as absent.
 STRING_ATTACHMENT = {
     "UserDetailList": [{"Arn": "arn:aws:iam::123456789012:user/a", "UserName": "a", "AttachedManagedPolicies": ["x"]}],
     "GroupDetailList": [], "RoleDetailList": [], "Policies": [],
 }  # fmt: skip
-
-KNOWN_LOADER_BUGS = (
-    "known: load_snapshot raises TypeError on a top-level null/boolean/number (snapshot.py _check_depth), and "
-    "accepts NaN/Infinity, which the portal then fails to store in its JSON column (a 500 on upload)"
-)
-KNOWN_ENGINE_BUGS = (
-    "known: the loader accepts entries whose AttachedManagedPolicies, GroupList, RoleLastUsed, Principal, Action "
-    "or credential fields have the wrong type, and run_audit then raises (account.py _principal, member_groups, "
-    "analysis.py _last_used, trust.py trusted, credentials.py parse_time, policy.py compile_policy)"
-)
 
 
 def test_it_calls_a_message_clear_only_when_it_is():
@@ -55,7 +46,6 @@ def test_it_calls_a_message_clear_only_when_it_is():
     assert unclear("") and unclear("x" * 1000) and unclear("a\nb") and unclear("'NoneType' object is not iterable")
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_LOADER_BUGS)
 @FUZZ
 @given(snapshot_inputs)
 @example(NULL_DOCUMENT)
@@ -65,7 +55,6 @@ def test_it_loads_any_input_or_names_the_problem(case):
     assert outcome in ("accepted", "error"), detail
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_ENGINE_BUGS)
 @FUZZ
 @given(st.one_of(encoded(mutated_demo()), encoded(shaped_snapshots())))
 @example(STRING_ATTACHMENT)
@@ -74,7 +63,6 @@ def test_it_audits_every_snapshot_it_accepts(case):
     assert outcome in ("accepted", "error"), detail
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_LOADER_BUGS)
 @settings(FUZZ, max_examples=150)
 @given(snapshot_inputs)
 @example(NULL_DOCUMENT)
