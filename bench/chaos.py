@@ -52,17 +52,33 @@ def parse_args() -> argparse.Namespace:
 async def chaos(viewers: list[Viewer], target: int, per_run_s: float, workers: int, deadline: float) -> int:
     """Abort random open connections until `target` disconnects, spread over the audits' remaining time."""
     done = 0
+    started = time.monotonic()
     while done < target and time.monotonic() < deadline:
         active = [v for v in viewers if not v.done]
         if not active:
             break
-        runs_left = len({v.run_id for v in active})
-        remaining_s = max(2.0, runs_left / workers * per_run_s)
+        # Time left, from how far the audits have got so far (a guess from the demo's size at first).
+        share = _share_done(viewers)
+        elapsed = time.monotonic() - started
+        if share > 0.05 and elapsed > 2:
+            remaining_s = elapsed * (1 - share) / share
+        else:
+            remaining_s = len({v.run_id for v in active}) / workers * per_run_s
+        remaining_s = max(1.0, remaining_s)
         await asyncio.sleep(random.expovariate((target - done) / (remaining_s * 0.4)))
         open_now = [v for v in active if v.connected]
         if open_now and random.choice(open_now).cut():
             done += 1
     return done
+
+
+def _share_done(viewers: list[Viewer]) -> float:
+    """Mean progress of the audits (0..1), from the latest event each run's viewers have seen."""
+    best: dict[int, int] = {}
+    for viewer in viewers:
+        seen = 100 if viewer.done else (viewer.events[-1].get("progress", 0) if viewer.events else 0)
+        best[viewer.run_id] = max(best.get(viewer.run_id, 0), seen)
+    return sum(best.values()) / (100 * len(best)) if best else 0.0
 
 
 async def main_async(args, runs: list[tuple[int, str]], ports: list[int]) -> tuple[list[Viewer], int, float]:
