@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from aegis_site.env import envint
-from audits.models import AuditRun, Finding
+from audits.models import AuditEvent, AuditRun, Finding
 from audits.recorder import ClaimLostError, Recorder
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,10 @@ def _execute_claimed(run_id: int, token: str) -> str:
         _finish(run_id, AuditRun.Status.FAILED, claim=token, error=message)
         return "failed"
     if outcome.status == "completed":
-        result = outcome.result or {}
+        # The run keeps the result its complete event carried (after suppressions), so the page,
+        # the stream and the exports can never disagree.
+        recorded = AuditEvent.objects.filter(run_id=run_id, type="complete").values_list("payload", flat=True).last()
+        result = (recorded or {}).get("result") or outcome.result or {}
         _finish(
             run_id,
             AuditRun.Status.COMPLETED,
