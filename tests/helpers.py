@@ -173,3 +173,18 @@ def wait_for_other_sessions_to_close(timeout: float = 10) -> None:
             if cursor.fetchone()[0] == 0:
                 return
             time.sleep(0.1)
+
+
+def wait_for(predicate, timeout: float = 60, step: float = 0.05, what: str = "condition"):
+    """Poll until predicate() is truthy and return its value; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"{what} not met within {timeout}s")
+
+
+def status_of(run: AuditRun) -> str:
+    return AuditRun.objects.values_list("status", flat=True).get(pk=run.pk)

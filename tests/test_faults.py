@@ -24,23 +24,11 @@ from audits.iam.snapshot import load_demo_snapshot
 from audits.models import AuditEvent, AuditRun, Finding
 from audits.recorder import Recorder
 from bench._harness import Viewer, compare, follow_in_thread, table_events
-from tests.helpers import free_port, make_run, session_cookie, start_server, start_worker, stop
+from tests.helpers import free_port, make_run, session_cookie, start_server, start_worker, status_of, stop, wait_for
 
 IS_POSTGRES = connection.vendor == "postgresql"
 
 
-def wait_for(predicate, timeout: float = 60, step: float = 0.05, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"{what} not met within {timeout}s")
-
-
-def status_of(run: AuditRun) -> str:
-    return AuditRun.objects.values_list("status", flat=True).get(pk=run.pk)
 
 
 def principals_done(run: AuditRun) -> int:

@@ -1,29 +1,16 @@
 """A demo audit end to end: real worker process, real server, real viewer."""
 
-import time
 from collections import Counter
 
 import pytest
 
 from audits import runner
 from audits.models import AuditEvent, AuditRun, Finding
-from tests.helpers import read_stream, session_cookie
+from tests.helpers import read_stream, session_cookie, status_of, wait_for
 
 pytestmark = pytest.mark.server
 
 
-def wait_for(predicate, timeout: float = 120, step: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError("condition not met in time")
-
-
-def status_of(run: AuditRun) -> str:
-    return AuditRun.objects.values_list("status", flat=True).get(pk=run.pk)
 
 
 def assert_clean_log(run: AuditRun) -> list[AuditEvent]:
