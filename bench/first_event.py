@@ -13,7 +13,6 @@ import argparse
 import json
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,24 +23,10 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench._harness import free_port, wait_for_port  # noqa: E402
+
 PY = sys.executable
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"server did not start on {port}")
 
 
 def main() -> None:
@@ -82,7 +67,7 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     timings: list[float] = []
     try:
-        wait_port(port)
+        wait_for_port(port, server)
         time.sleep(1.0)  # let the worker finish starting
         with httpx.Client(base_url=base, timeout=30) as client:
             page = client.get("/accounts/login/")

@@ -33,7 +33,6 @@ import os
 import re
 import resource
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,6 +41,9 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench._harness import free_port, wait_for_port  # noqa: E402
+
 BENCH = ROOT / "bench"
 PEERS = BENCH / "peers"
 MAIN_PY = ROOT / ".venv" / "bin" / "python"
@@ -552,25 +554,6 @@ def sample(pid: int, db: str, db_path: str | None) -> dict:
 # --------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode} before listening")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"server did not listen on {port} within {timeout:.0f}s")
-
-
 def ensure_peer_venv() -> None:
     req = BENCH / "requirements-peers.txt"
     stamp = PEER_VENV / ".requirements-peers.txt"
@@ -667,7 +650,7 @@ class Server:
         self.proc = subprocess.Popen(
             cmd, cwd=cwd, env=self.env, stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=pre
         )
-        wait_port(self.port, self.proc)
+        wait_for_port(self.port, self.proc)
 
     @property
     def pid(self) -> int:
