@@ -11,7 +11,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from aegis_site.env import envint
-from audits.models import AuditEvent, AuditRun, Finding
+from audits.iam.scoring import band, score
+from audits.models import AuditEvent, AuditRun, Finding, Suppression
 from audits.recorder import ClaimLostError, Recorder
 
 log = logging.getLogger(__name__)
@@ -185,9 +186,6 @@ def _paced(emit):
 
 def _with_suppressions(emit, run_id: int, account_id: str):
     """Marks findings a reviewer accepted (unexpired) and keeps them out of the final score."""
-    from audits.iam.scoring import band, score
-    from audits.models import Suppression
-
     accepted = set(
         Suppression.objects.filter(account_id=account_id, expires_at__gt=timezone.now()).values_list(
             "fingerprint", flat=True
@@ -203,13 +201,13 @@ def _with_suppressions(emit, run_id: int, account_id: str):
             payload["finding"] = finding | {"suppressed": True}
             message = f"{message} (suppressed: accepted risk)"
         if type == "complete" and payload.get("result"):
-            payload["result"] = _rescore(payload["result"], run_id, accepted, score, band)
+            payload["result"] = _rescore(payload["result"], run_id, accepted)
         return emit(type, message, progress, payload)
 
     return emit_with
 
 
-def _rescore(result: dict, run_id: int, accepted: set[str], score, band) -> dict:
+def _rescore(result: dict, run_id: int, accepted: set[str]) -> dict:
     kept = [f.to_dict() for f in Finding.objects.filter(run_id=run_id).exclude(fingerprint__in=accepted)]
     suppressed = Finding.objects.filter(run_id=run_id, fingerprint__in=accepted).count()
     new_score = score(kept)
