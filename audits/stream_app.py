@@ -16,15 +16,7 @@ from django.contrib.auth.models import AnonymousUser
 
 from audits.hub import run_db
 from audits.stream_auth import user_for_session
-from audits.streaming import (
-    StreamError,
-    live_frames,
-    open_replay,
-    open_stream,
-    parse_after,
-    parse_speed,
-    replay_frames,
-)
+from audits.streaming import StreamError, body_for, open_kind, parse_after, parse_speed
 from audits.tokens import bearer, user_for_token
 
 STREAM_PATH = re.compile(r"^(?:/api/v1)?/audits/(?P<run_id>[0-9]{1,18})/(?P<kind>events|replay)/?$")
@@ -60,12 +52,8 @@ def _session_key(headers: dict[bytes, bytes]) -> str | None:
     return morsel.value if morsel else None
 
 
-def _opener(kind: str, after: int):
-    def open_for(session_key: str | None, token: str | None, run_id: int):
-        user = user_for_credentials(session_key, token)
-        return (open_stream if kind == "events" else open_replay)(user, run_id, after)
-
-    return open_for
+def _open(kind: str, session_key: str | None, token: str | None, run_id: int, after: int):
+    return open_kind(kind, user_for_credentials(session_key, token), run_id, after)
 
 
 async def stream_app(scope, receive, send, match: re.Match) -> None:
@@ -83,20 +71,16 @@ async def stream_app(scope, receive, send, match: re.Match) -> None:
         token = bearer(authorization.decode("latin-1")) if authorization else None
         if authorization and token is None:
             raise StreamError(401, "Unsupported Authorization header: use 'Bearer <token>'.")
-        opening = await run_db(_opener(kind, after), _session_key(headers), token, int(match["run_id"]))
+        opening = await run_db(_open, kind, _session_key(headers), token, int(match["run_id"]), after)
     except StreamError as exc:
         await _plain(send, exc.status, exc.message)
         return
 
-    if kind == "events":
-        if opening.finished and not opening.backlog:
-            # 204 tells EventSource the stream is over, so a finished run is not re-polled forever.
-            await send({"type": "http.response.start", "status": 204, "headers": []})
-            await send({"type": "http.response.body", "body": b""})
-            return
-        body = live_frames(opening)
-    else:
-        body = replay_frames(opening, speed)
+    body = body_for(kind, opening, speed)
+    if body is None:
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+        return
 
     await receive()  # the (empty) GET body; the next receive() only returns on disconnect
     await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})

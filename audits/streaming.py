@@ -168,3 +168,18 @@ async def replay_frames(opening: ReplayOpening, speed: float) -> AsyncIterator[b
                 await asyncio.sleep(gap / speed)
         previous = created
         yield frame
+
+
+def open_kind(kind: str, user, run_id: int, after: int) -> Opening | ReplayOpening:
+    """The DB half of opening either stream path ("events" or "replay"); run it off the event loop."""
+    return (open_stream if kind == "events" else open_replay)(user, run_id, after)
+
+
+def body_for(kind: str, opening: Opening | ReplayOpening, speed: float) -> AsyncIterator[bytes] | None:
+    """The frames to send; None when a finished run has nothing left, which is answered with 204
+    because that tells EventSource the stream is over (instead of re-polling a finished run forever)."""
+    if kind == "replay":
+        return replay_frames(opening, speed)
+    if opening.finished and not opening.backlog:
+        return None
+    return live_frames(opening)

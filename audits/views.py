@@ -394,16 +394,12 @@ async def _stream_view(request: HttpRequest, pk: int, kind: str) -> HttpResponse
     user = await request.auser()
     try:
         after = streaming.parse_after(request.headers.get("Last-Event-ID"), request.GET.get("after"))
-        if kind == "events":
-            opening = await sync_to_async(streaming.open_stream)(user, pk, after)
-            if opening.finished and not opening.backlog:
-                return HttpResponse(status=204)
-            return _sse_response(streaming.live_frames(opening))
-        speed = streaming.parse_speed(request.GET.get("speed"))
-        replay = await sync_to_async(streaming.open_replay)(user, pk, after)
-        return _sse_response(streaming.replay_frames(replay, speed))
+        speed = streaming.parse_speed(request.GET.get("speed")) if kind == "replay" else 1.0
+        opening = await sync_to_async(streaming.open_kind)(kind, user, pk, after)
     except streaming.StreamError as exc:
         return HttpResponse(exc.message + "\n", status=exc.status, content_type="text/plain; charset=utf-8")
+    body = streaming.body_for(kind, opening, speed)
+    return HttpResponse(status=204) if body is None else _sse_response(body)
 
 
 async def run_events(request: HttpRequest, pk: int) -> HttpResponse:
