@@ -67,8 +67,17 @@ class AuditRun(models.Model):
         PAUSE = "pause", "Pause requested"
         CANCEL = "cancel", "Cancel requested"
 
+    class Kind(models.TextChoices):
+        ACCOUNT = "account", "Account"
+        ORGANIZATION = "organization", "Organization"
+
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="audit_runs")
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.DEMO)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.ACCOUNT)
+    # An organization audit is a parent run; each member account is a child run of its own.
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
+    # A retry is a new run of the same input; it links back to the run it retries.
+    retry_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries")
     connection = models.ForeignKey(
         AwsConnection, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
     )
@@ -114,6 +123,8 @@ class AuditRun(models.Model):
             models.Index(fields=["owner", "-created"], name="run_owner_created"),
             # Workers and the stale-run sweep look runs up by status.
             models.Index(fields=["status"], name="run_status"),
+            # An organization page: a parent's children by status.
+            models.Index(fields=["parent", "status"], name="run_parent_status"),
         ]
 
     def __str__(self) -> str:
@@ -146,6 +157,9 @@ class AuditEvent(models.Model):
     message = models.TextField()
     progress = models.PositiveSmallIntegerField(default=0)
     payload = models.JSONField(default=dict, blank=True)
+    # Copied from the payload at write time so the timeline filters without decoding JSON.
+    severity = models.CharField(max_length=8, blank=True)
+    principal_arn = models.CharField(max_length=512, blank=True)
     created = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -188,6 +202,8 @@ class Finding(models.Model):
     detail = models.TextField(blank=True)
     evidence = models.JSONField(default=dict, blank=True)
     remediation = models.TextField(blank=True)
+    # The concrete change: {"summary", "cli": [...], "policy": {...}, "terraform": str, "docs": [{"title", "url"}]}.
+    fix = models.JSONField(default=dict, blank=True)
     controls = models.JSONField(default=dict, blank=True)
     # Same account, same issue -> same fingerprint in every run; used to compare runs.
     fingerprint = models.CharField(max_length=64)
@@ -211,7 +227,7 @@ class Finding(models.Model):
 
     FIELDS = (
         "check_id", "category", "severity", "principal_arn", "principal_type", "principal_name",
-        "policy", "title", "detail", "evidence", "remediation", "controls", "fingerprint",
+        "policy", "title", "detail", "evidence", "remediation", "fix", "controls", "fingerprint",
     )  # fmt: skip
 
     def to_dict(self) -> dict:
@@ -219,8 +235,15 @@ class Finding(models.Model):
 
 
 class Suppression(models.Model):
-    """A reviewer accepted a finding's risk on one account until an expiry date."""
+    """A reviewer accepted a finding's risk on one account until an expiry date.
 
+    It belongs to the owner of the run it was accepted on: only that owner's later runs of the account inherit it,
+    whatever account id another user's upload claims."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="suppressions"
+    )
+    run = models.ForeignKey("AuditRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     account_id = models.CharField(max_length=12)
     fingerprint = models.CharField(max_length=64)
     check_id = models.CharField(max_length=80, blank=True)
@@ -235,6 +258,8 @@ class Suppression(models.Model):
         indexes = [
             # Finishing a run looks up the unexpired suppressions of its account.
             models.Index(fields=["account_id", "expires_at"], name="suppression_account_expiry"),
+            # Finishing a run looks up its owner's unexpired suppressions of the account.
+            models.Index(fields=["owner", "account_id", "expires_at"], name="suppression_owner_account"),
         ]
 
     def __str__(self) -> str:
@@ -252,6 +277,13 @@ class ApiToken(models.Model):
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=12)
     token_hash = models.CharField(max_length=64, unique=True)
+
+    class Scope(models.TextChoices):
+        READ = "read", "Read-only"
+        WRITE = "write", "Read and write"
+
+    scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.READ)
+    expires_at = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(default=timezone.now)
     last_used = models.DateTimeField(null=True, blank=True)
     revoked = models.DateTimeField(null=True, blank=True)
@@ -261,3 +293,30 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}...)"
+
+
+class RunInput(models.Model):
+    """A run's input snapshot, gzip-compressed JSON, kept out of the run row.
+
+    Lists, pages, the admin and every event write touch the run row; none of them may drag a 40 MB snapshot
+    along. Only the worker that audits the run reads this."""
+
+    run = models.OneToOneField(AuditRun, on_delete=models.CASCADE, primary_key=True, related_name="input")
+    data = models.BinaryField()
+    size_bytes = models.PositiveBigIntegerField(default=0)  # uncompressed
+    sha256 = models.CharField(max_length=64, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Input of run #{self.run_id} ({self.size_bytes} bytes)"
+
+
+class UserSettings(models.Model):
+    """Per-user preferences: where to announce finished runs."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="aegis_settings")
+    # Slack-compatible incoming webhook, called when a run finishes with new critical or high findings.
+    webhook_url = models.URLField(max_length=500, blank=True)
+
+    def __str__(self) -> str:
+        return f"Settings of {self.user}"

@@ -94,6 +94,7 @@ def _store_finding(run_id: int, seq: int, finding: dict) -> None:
         values[name] = values[name] or ""
     values["evidence"] = values["evidence"] if values["evidence"] is not None else {}
     values["controls"] = values["controls"] or {}
+    values["fix"] = values["fix"] or {}
     values["title"] = (values["title"] or values["check_id"])[:300]
     Finding.objects.create(run_id=run_id, seq=seq, **values)
 
