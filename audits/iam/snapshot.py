@@ -18,6 +18,7 @@ import io
 import json
 import math
 import re
+import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,11 @@ INLINE_KEY = {"UserDetailList": "UserPolicyList", "GroupDetailList": "GroupPolic
               "RoleDetailList": "RolePolicyList"}
 
 _ACCOUNT_IN_ARN = re.compile(r"^arn:aws[\w-]*:iam::(\d{12}):")
+# Text no later step can carry: lone surrogates (from JSON escapes such as "\ud800") cannot be encoded as UTF-8 for
+# the stream, the exports or PostgreSQL, and NUL is refused by PostgreSQL's text and jsonb. Both become U+FFFD.
+_UNSAFE_TEXT = re.compile("[\x00\ud800-\udfff]")
+# Python refuses to convert integers longer than this between text and int (CVE-2020-10735); JSON has no such limit.
+_MAX_INT_DIGITS = sys.get_int_max_str_digits() or 4300
 
 
 class SnapshotError(ValueError):
@@ -91,8 +97,7 @@ def load_snapshot(data: bytes | str | dict, *, source: str = "snapshot") -> Acco
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}")
     if isinstance(data, dict):
-        top = data
-        _check_depth(top)
+        top = _checked(data)
     elif isinstance(data, bytes | bytearray | str):
         top = _parse_json(data)
     else:
@@ -162,15 +167,27 @@ def _parse_json(data: bytes | bytearray | str) -> Any:
     except RecursionError:
         # The C parser gives up on very deep input before we could count it.
         raise SnapshotError(f"Snapshot is nested too deeply (more than {MAX_DEPTH} levels)") from None
-    _check_depth(parsed)
-    return parsed
+    except ValueError:  # the only other ValueError json.loads raises: an integer past Python's digit limit
+        raise SnapshotError(_TOO_MANY_DIGITS) from None
+    return _checked(parsed)
 
 
-def _check_depth(root: Any) -> None:
+_TOO_MANY_DIGITS = f"Snapshot contains a number with more than {_MAX_INT_DIGITS} digits, which no IAM value has"
+
+
+def _checked(root: Any) -> Any:
+    """The document after its structural checks, with unsafe text replaced (a copy only when there was some)."""
+    return _safe_text(root) if _check_depth(root) else root
+
+
+def _check_depth(root: Any) -> bool:
     """Iterative, so a hostile document cannot exhaust the stack while being measured.
 
-    Also refuses NaN and infinities in an already-parsed document: they are not JSON, and the
-    portal could not store them."""
+    Also refuses NaN, infinities and integers too long to print in an already-parsed document: they are not JSON
+    the portal could store. Returns whether any key or string holds unsafe text (see _UNSAFE_TEXT)."""
+    unsafe = False
+    # Bits per decimal digit is log2(10) < 3.33, so fewer bits than this always fits the digit limit.
+    max_bits = int(_MAX_INT_DIGITS * 3.32)
     stack = [(root, 1)]
     while stack:
         node, depth = stack.pop()
@@ -178,6 +195,7 @@ def _check_depth(root: Any) -> None:
             raise SnapshotError(f"Snapshot is nested too deeply (more than {MAX_DEPTH} levels)")
         if isinstance(node, dict):
             children = node.values()
+            unsafe = unsafe or any(_is_unsafe(key) for key in node)
         elif isinstance(node, list):
             children = node
         else:
@@ -185,8 +203,29 @@ def _check_depth(root: Any) -> None:
         for child in children:
             if isinstance(child, dict | list):
                 stack.append((child, depth + 1))
+            elif isinstance(child, str):
+                unsafe = unsafe or _is_unsafe(child)
             elif isinstance(child, float) and not math.isfinite(child):
                 raise SnapshotError("Snapshot contains NaN or Infinity, which are not valid JSON numbers")
+            elif isinstance(child, int) and child.bit_length() > max_bits:
+                raise SnapshotError(_TOO_MANY_DIGITS)
+    return unsafe or _is_unsafe(root)
+
+
+def _is_unsafe(text: Any) -> bool:
+    # isascii() is a flag check, so the common all-ASCII string costs one membership test for NUL.
+    return isinstance(text, str) and ("\x00" in text or (not text.isascii() and _UNSAFE_TEXT.search(text) is not None))
+
+
+def _safe_text(node: Any) -> Any:
+    """A copy with every unsafe character in keys and strings replaced by U+FFFD (depth is already checked)."""
+    if isinstance(node, str):
+        return _UNSAFE_TEXT.sub("\ufffd", node)
+    if isinstance(node, dict):
+        return {_safe_text(key): _safe_text(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_safe_text(item) for item in node]
+    return node
 
 
 def _refuse_constant(name: str) -> Any:
@@ -273,7 +312,9 @@ def _document(doc: Any, path: str) -> dict:
             doc = json.loads(text, parse_constant=_refuse_constant)
         except (json.JSONDecodeError, RecursionError):
             raise SnapshotError(f"{path} is not valid JSON") from None
-        _check_depth(doc)
+        except ValueError:
+            raise SnapshotError(f"{path}: {_TOO_MANY_DIGITS[len('Snapshot ') :]}") from None
+        doc = _checked(doc)
     if not isinstance(doc, dict):
         raise SnapshotError(f"{path} must be a policy document object, not {_kind(doc)}")
     statements = doc.get("Statement", [])
@@ -323,11 +364,18 @@ def _credential_report(value: Any) -> list[dict] | None:
 
 
 def parse_credential_csv(text: str) -> list[dict]:
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    _check_report_columns(reader.fieldnames or ())
+    # Reading the header can fail too (a field over csv.field_size_limit(), 128 KB by default), so both are
+    # inside the try. The limit stays: it is process-wide, and no real credential report has such a field.
+    reader = csv.DictReader(io.StringIO(_safe_text(text.lstrip("\ufeff"))))
     try:
+        _check_report_columns(reader.fieldnames or ())
         return [{k: v or "" for k, v in row.items() if k is not None} for row in reader]
     except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise SnapshotError(
+                f"credential_report has a field longer than {csv.field_size_limit() // 1024} KB; "
+                "a credential report's fields are short: is this the right file?"
+            ) from None
         raise SnapshotError(f"credential_report is not valid CSV: {exc}") from None
 
 
