@@ -167,6 +167,8 @@ def _parse_json(data: bytes | bytearray | str) -> Any:
     except RecursionError:
         # The C parser gives up on very deep input before we could count it.
         raise SnapshotError(f"Snapshot is nested too deeply (more than {MAX_DEPTH} levels)") from None
+    except SnapshotError:  # from _refuse_constant: already names the problem
+        raise
     except ValueError:  # the only other ValueError json.loads raises: an integer past Python's digit limit
         raise SnapshotError(_TOO_MANY_DIGITS) from None
     return _checked(parsed)
@@ -312,6 +314,8 @@ def _document(doc: Any, path: str) -> dict:
             doc = json.loads(text, parse_constant=_refuse_constant)
         except (json.JSONDecodeError, RecursionError):
             raise SnapshotError(f"{path} is not valid JSON") from None
+        except SnapshotError:
+            raise
         except ValueError:
             raise SnapshotError(f"{path}: {_TOO_MANY_DIGITS[len('Snapshot ') :]}") from None
         doc = _checked(doc)
