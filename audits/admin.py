@@ -42,6 +42,7 @@ class FindingInline(ReadOnlyInline):
 def _accept_risk_link(finding: Finding) -> str:
     query = urlencode(
         {
+            "run": finding.run_id,
             "account_id": finding.run.account_id,
             "fingerprint": finding.fingerprint,
             "check_id": finding.check_id,
@@ -184,6 +185,8 @@ class SuppressionAdmin(admin.ModelAdmin):
     list_filter = ("expires_at",)
     search_fields = ("account_id", "fingerprint", "check_id", "title")
     readonly_fields = ("created_by", "created")
+    # Ids, not drop-downs of every run and user; the owner is taken from the run when one is given.
+    raw_id_fields = ("run", "owner")
 
     @admin.display(boolean=True, description="Active")
     def active(self, suppression: Suppression) -> bool:
@@ -192,6 +195,10 @@ class SuppressionAdmin(admin.ModelAdmin):
     def save_model(self, request, obj: Suppression, form, change) -> None:
         if not change:
             obj.created_by = request.user
+        if obj.run_id is not None:
+            # Accepted on a run: it belongs to that run's owner and account, whatever the form said.
+            run = AuditRun.objects.only("owner_id", "account_id").get(pk=obj.run_id)
+            obj.owner_id, obj.account_id = run.owner_id, run.account_id
         super().save_model(request, obj, form, change)
 
 

@@ -7,7 +7,7 @@ import uuid
 from datetime import timedelta
 
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import Q
+from django.db.models import Q, Subquery
 from django.utils import timezone
 
 from aegis_site.env import envint
@@ -186,10 +186,13 @@ def _paced(emit):
 
 def _with_suppressions(emit, run_id: int, account_id: str):
     """Marks findings a reviewer accepted (unexpired) and keeps them out of the final score."""
+    # Only the run owner's own accepted risks: an upload declares its account id itself, so matching on the
+    # account alone would hand one tenant's suppressions to anyone who claims the account.
+    owner = AuditRun.objects.filter(pk=run_id).values("owner_id")[:1]
     accepted = set(
-        Suppression.objects.filter(account_id=account_id, expires_at__gt=timezone.now()).values_list(
-            "fingerprint", flat=True
-        )
+        Suppression.objects.filter(
+            owner_id=Subquery(owner), account_id=account_id, expires_at__gt=timezone.now()
+        ).values_list("fingerprint", flat=True)
     ) if account_id else set()  # fmt: skip
     if not accepted:
         return emit
