@@ -1,5 +1,6 @@
 """Small, strict readers for configuration from the environment."""
 
+import ipaddress
 import os
 
 from django.core.exceptions import ImproperlyConfigured
@@ -35,3 +36,16 @@ def envlist(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def envnetworks(name: str) -> list[str]:
+    """A comma-separated list of IP addresses or CIDR networks, checked here so a typo fails at start."""
+    entries = envlist(name, [])
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name} must list IP addresses or networks (10.0.0.0/8), not {entry!r}"
+            ) from None
+    return entries

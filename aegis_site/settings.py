@@ -8,7 +8,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
-from aegis_site.env import envbool, envint, envlist
+from aegis_site.env import envbool, envint, envlist, envnetworks
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -156,12 +156,36 @@ SECURE_CSP = {
     "form-action": [CSP.SELF],
 }
 
-# Login throttling and the per-user limit on audits running at once.
+# Sign-in throttling (the scheme is described in audits/auth_views.py): failures allowed per name and address,
+# per address for all names, the window they are counted in, and the wait after a failure on a name under attack.
 AEGIS_LOGIN_FAILURES_ALLOWED = envint("AEGIS_LOGIN_FAILURES_ALLOWED", 5)
+AEGIS_LOGIN_ADDRESS_FAILURES_ALLOWED = envint("AEGIS_LOGIN_ADDRESS_FAILURES_ALLOWED", 20)
 AEGIS_LOGIN_LOCKOUT_S = envint("AEGIS_LOGIN_LOCKOUT_S", 900)
+AEGIS_LOGIN_SLOW_S = envint("AEGIS_LOGIN_SLOW_S", 60)
+# The reverse proxies in front of the portal (addresses or CIDR networks). Only requests arriving from one of them
+# have their client taken from X-Forwarded-For (the right-most hop that is not a proxy); none by default, so a
+# client cannot pick its own address. The same list is handed to uvicorn by `manage.py runportal`.
+AEGIS_TRUSTED_PROXIES = envnetworks("AEGIS_TRUSTED_PROXIES")
 AEGIS_MAX_ACTIVE_RUNS = envint("AEGIS_MAX_ACTIVE_RUNS", 3)
 # The demo account audits in milliseconds; this pause after each principal lets people watch it.
 AEGIS_DEMO_STEP_MS = envint("AEGIS_DEMO_STEP_MS", 60)
+# `manage.py ensure_demo_user` sets this password on the `demo` login (empty: a random one, printed once).
+AEGIS_DEMO_PASSWORD = os.environ.get("AEGIS_DEMO_PASSWORD", "")
+# Where `manage.py runportal` (and so `make run`) listens; the usual HOST and PORT variables of a platform.
+AEGIS_HOST = os.environ.get("HOST", "127.0.0.1")
+AEGIS_PORT = envint("PORT", 8000)
+
+# Workers: a running audit's heartbeat, and how long without one before a web process's sweep takes the run back
+# (requeued when AEGIS_AUTO_RESUME, else marked interrupted for its owner to resume).
+AEGIS_HEARTBEAT_S = envint("AEGIS_HEARTBEAT_S", 10)
+AEGIS_STALE_AFTER_S = envint("AEGIS_STALE_AFTER_S", 45)
+AEGIS_AUTO_RESUME = envbool("AEGIS_AUTO_RESUME", True)
+if AEGIS_STALE_AFTER_S <= AEGIS_HEARTBEAT_S:
+    raise ImproperlyConfigured("AEGIS_STALE_AFTER_S must be longer than AEGIS_HEARTBEAT_S, or live runs look dead")
+
+# The AWS principal that customers' audit roles trust (shown in each connection's trust policy). Set it to the
+# account or role Aegis runs as; the placeholder makes the trust policy obviously incomplete until then.
+AEGIS_AWS_PRINCIPAL_ARN = os.environ.get("AEGIS_AWS_PRINCIPAL_ARN", "arn:aws:iam::<your-aegis-account>:root")
 
 # Shared by every process (login throttling must count across web processes).
 CACHES = {

@@ -1,6 +1,6 @@
-import os
 import secrets
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
@@ -10,7 +10,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         User = get_user_model()  # noqa: N806
-        wanted = os.environ.get("AEGIS_DEMO_PASSWORD", "")
+        wanted = settings.AEGIS_DEMO_PASSWORD
         user = User.objects.filter(username="demo").first()
         if user is not None:
             if wanted and not user.check_password(wanted):

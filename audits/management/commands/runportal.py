@@ -1,11 +1,11 @@
 """Start the web server and the task worker together; stop both on Ctrl-C or SIGTERM."""
 
-import os
 import signal
 import subprocess
 import sys
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 
@@ -14,7 +14,16 @@ def server_command(host: str, port: int, workers: int = 1) -> list[str]:
         sys.executable, "-m", "uvicorn", "aegis_site.asgi:application",
         "--host", host, "--port", str(port), "--workers", str(workers),
         "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--timeout-graceful-shutdown", "3",
+        *proxy_options(settings.AEGIS_TRUSTED_PROXIES),
     ]  # fmt: skip
+
+
+def proxy_options(proxies: list[str]) -> list[str]:
+    # uvicorn's own default trusts X-Forwarded-For from 127.0.0.1 and ::1 (or $FORWARDED_ALLOW_IPS), so anything
+    # on the host could name its own client address. It believes the header only from the proxies the settings name.
+    if not proxies:
+        return ["--no-proxy-headers"]
+    return ["--proxy-headers", "--forwarded-allow-ips", ",".join(proxies)]
 
 
 def worker_command() -> list[str]:
@@ -25,8 +34,8 @@ class Command(BaseCommand):
     help = "Run the ASGI server (uvicorn) and the task worker (db_worker) until interrupted."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--host", default=settings.AEGIS_HOST)
+        parser.add_argument("--port", type=int, default=settings.AEGIS_PORT)
         parser.add_argument("--workers", type=int, default=1, help="task workers to start")
 
     def handle(self, *args, host: str, port: int, workers: int, **options) -> None:
