@@ -18,7 +18,9 @@ RIGHT = "alice-pw-123"
 
 
 @pytest.fixture(autouse=True)
-def fresh_counts():
+def fresh_counts(settings):
+    # A fast hasher: these tests sign in dozens of times (autouse runs before the people are made).
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # The database cache is not part of any test's rollback: start every test from zero.
     cache.clear()
     yield
