@@ -3,14 +3,13 @@
 import logging
 import threading
 import time
-import uuid
-from datetime import timedelta
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import Q, Subquery
+from django.db.models import Subquery
 from django.utils import timezone
 
-from aegis_site.env import envint
+from audits import run_status
 from audits.iam.scoring import band, score
 from audits.models import AuditEvent, AuditRun, Finding, Suppression
 from audits.recorder import ClaimLostError, Recorder
@@ -24,10 +23,8 @@ class AuditInputError(Exception):
 
 # How often the engine's checkpoints ask the database whether the owner pressed pause or cancel.
 CONTROL_CHECK_S = 0.25
-# The worker touches the run this often; a run untouched for STALE_AFTER_S has lost its worker.
-# Both come from the environment so fault tests (and operators) can shorten them.
-HEARTBEAT_S = envint("AEGIS_HEARTBEAT_S", 10)
-STALE_AFTER_S = envint("AEGIS_STALE_AFTER_S", 45)
+# For a short transition only: the watchdog (moving to audits/stream/) still imports it from here.
+requeue_stale_runs = run_status.requeue_stale_runs
 
 
 class TooManyActiveRunsError(Exception):
@@ -36,8 +33,6 @@ class TooManyActiveRunsError(Exception):
 
 def start_run(owner, *, source: str, frameworks: list[str], **fields) -> AuditRun:
     """Create a run and queue it, within the owner's limit of audits running at once."""
-    from django.conf import settings
-
     limit = settings.AEGIS_MAX_ACTIVE_RUNS
     with transaction.atomic():
         active = AuditRun.objects.filter(
@@ -49,29 +44,8 @@ def start_run(owner, *, source: str, frameworks: list[str], **fields) -> AuditRu
                 "wait for one to finish or cancel one."
             )
         run = AuditRun.objects.create(owner=owner, source=source, frameworks=frameworks, **fields)
-        enqueue(run)
+        run_status.enqueue(run.pk)
     return run
-
-
-def enqueue(run: AuditRun) -> None:
-    """Queue the run once the surrounding transaction commits, so a worker can see it."""
-    run_id = run.pk
-    transaction.on_commit(lambda: _enqueue_id(run_id))
-
-
-def claim(run_id: int) -> str | None:
-    """queued -> running with a conditional UPDATE: 1 row means this worker owns the run.
-
-    Returns the claim token the recorder must present, or None when another worker has it."""
-    now = timezone.now()
-    token = uuid.uuid4().hex
-    claimed = AuditRun.objects.filter(pk=run_id, status=AuditRun.Status.QUEUED).update(
-        status=AuditRun.Status.RUNNING, claim=token, heartbeat=now
-    )
-    if not claimed:
-        return None
-    AuditRun.objects.filter(pk=run_id, started__isnull=True).update(started=now)
-    return token
 
 
 class Heartbeat(threading.Thread):
@@ -83,12 +57,10 @@ class Heartbeat(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
-        from django.db import connection
-
         try:
-            while not self.stopped.wait(HEARTBEAT_S):
+            while not self.stopped.wait(settings.AEGIS_HEARTBEAT_S):
                 try:
-                    AuditRun.objects.filter(pk=self.run_id, claim=self.token).update(heartbeat=timezone.now())
+                    run_status.beat(self.run_id, self.token)
                 except Exception:  # a brief DB outage must not kill the beat
                     log.warning("heartbeat for run %s failed", self.run_id, exc_info=True)
                     connection.close()
@@ -97,7 +69,7 @@ class Heartbeat(threading.Thread):
 
 
 def execute(run_id: int) -> str:
-    token = claim(run_id)
+    token = run_status.claim(run_id)
     if token is None:
         return "skipped: not queued"
     heartbeat = Heartbeat(run_id, token)
@@ -122,14 +94,14 @@ def _execute_claimed(run_id: int, token: str) -> str:
         if not expected:
             log.exception("audit %s failed", run_id)
         recorder.emit("error", message, 100, {"error": message})
-        _finish(run_id, AuditRun.Status.FAILED, claim=token, error=message)
+        run_status.fail(run_id, message, claim=token)
         return "failed"
     if outcome.status == "completed":
         # The run keeps the result its complete event carried (after suppressions), so the page,
         # the stream and the exports can never disagree.
         recorded = AuditEvent.objects.filter(run_id=run_id, type="complete").values_list("payload", flat=True).last()
         result = (recorded or {}).get("result") or outcome.result or {}
-        _finish(
+        run_status.finish(
             run_id,
             AuditRun.Status.COMPLETED,
             claim=token,
@@ -138,9 +110,9 @@ def _execute_claimed(run_id: int, token: str) -> str:
             account_id=(result.get("audit_summary") or {}).get("account_id", "") or run.account_id,
         )
     elif outcome.status == "paused":
-        AuditRun.objects.filter(pk=run_id, claim=token).update(status=AuditRun.Status.PAUSED, control="")
+        run_status.mark_paused(run_id, token)
     elif outcome.status == "cancelled":
-        _finish(run_id, AuditRun.Status.CANCELLED, claim=token)
+        run_status.finish(run_id, AuditRun.Status.CANCELLED, claim=token)
     return outcome.status
 
 
@@ -169,8 +141,6 @@ def _drive(run: AuditRun, recorder: Recorder):
 
 def _paced(emit):
     """The demo account audits in a few milliseconds; pace it per principal so people can watch it."""
-    from django.conf import settings
-
     step_s = settings.AEGIS_DEMO_STEP_MS / 1000
     if step_s <= 0:
         return emit
@@ -274,54 +244,3 @@ def _describe_failure(exc: Exception) -> tuple[str, bool]:
     if isinstance(exc, (SnapshotError, CollectionError, AuditInputError)):
         return f"Error: {exc}", True
     return "Error: the audit stopped on an internal error; it has been logged for the operators.", False
-
-
-def _finish(run_id: int, status: str, *, claim: str | None = None, **changes) -> None:
-    runs = AuditRun.objects.filter(pk=run_id).filter(~Q(status__in=AuditRun.FINISHED))
-    if claim is not None:
-        runs = runs.filter(claim=claim)
-    runs.update(status=status, finished=timezone.now(), control="", **changes)
-
-
-def cancel_idle(run_id: int) -> None:
-    """Cancel a run that no worker holds: record the event and end it, keeping what it found."""
-    with transaction.atomic():
-        idle = [AuditRun.Status.QUEUED, AuditRun.Status.PAUSED, AuditRun.Status.INTERRUPTED]
-        if AuditRun.objects.select_for_update().filter(pk=run_id, status__in=idle).exists():
-            Recorder(run_id).emit("cancelled", "Audit cancelled by the user.", None, {})
-            _finish(run_id, AuditRun.Status.CANCELLED)
-
-
-def requeue_stale_runs(auto_resume: bool = True) -> list[int]:
-    """Runs whose worker stopped beating are resumed elsewhere (or marked interrupted).
-
-    Safe to call from every web process at once: the conditional UPDATE lets one of them win."""
-    cutoff = timezone.now() - timedelta(seconds=STALE_AFTER_S)
-    stale = list(
-        AuditRun.objects.filter(status=AuditRun.Status.RUNNING, heartbeat__lt=cutoff).values_list("pk", flat=True)
-    )
-    taken: list[int] = []
-    for run_id in stale:
-        with transaction.atomic():
-            target = AuditRun.Status.QUEUED if auto_resume else AuditRun.Status.INTERRUPTED
-            moved = AuditRun.objects.filter(pk=run_id, status=AuditRun.Status.RUNNING, heartbeat__lt=cutoff).update(
-                status=target, claim=""
-            )
-            if not moved:
-                continue
-            note = (
-                "The worker running this audit stopped responding; resuming from the last checkpoint."
-                if auto_resume
-                else "The worker running this audit stopped responding; resume it to continue."
-            )
-            Recorder(run_id).emit("warning", note, None, {"interrupted": True})
-            if auto_resume:
-                transaction.on_commit(lambda run_id=run_id: _enqueue_id(run_id))
-            taken.append(run_id)
-    return taken
-
-
-def _enqueue_id(run_id: int) -> None:
-    from audits.tasks import execute_audit
-
-    execute_audit.enqueue(run_id)

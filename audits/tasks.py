@@ -1,9 +1,10 @@
 from django.tasks import task
 
-from audits import runner
-
 
 @task()
 def execute_audit(run_id: int) -> str:
     """Run (or resume) one audit; a run already claimed elsewhere is left alone."""
+    # Imported here: the runner queues work through run_status, which imports this module.
+    from audits import runner
+
     return runner.execute(run_id)

@@ -7,7 +7,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -15,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from audits import compare, exports, runner, streaming
+from audits import compare, exports, run_status, runner, streaming
 from audits.forms import ConnectionForm, FindingFilterForm, NewAuditForm
 from audits.models import FRAMEWORK_CHOICES, SEVERITIES, AuditRun, AwsConnection, Finding
 
@@ -417,8 +416,7 @@ async def run_replay(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def pause_run(request: HttpRequest, pk: int) -> HttpResponse:
     run = _get_own_run(request, pk)
-    updated = AuditRun.objects.filter(pk=run.pk, status=AuditRun.Status.RUNNING).update(control="pause")
-    if not updated:
+    if not run_status.pause(run.pk):
         messages.error(request, "Only a running audit can be paused.")
     return redirect(run)
 
@@ -427,14 +425,7 @@ def pause_run(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def resume_run(request: HttpRequest, pk: int) -> HttpResponse:
     run = _get_own_run(request, pk)
-    resumable = [AuditRun.Status.PAUSED, AuditRun.Status.INTERRUPTED]
-    with transaction.atomic():
-        updated = AuditRun.objects.filter(pk=run.pk, status__in=resumable).update(
-            status=AuditRun.Status.QUEUED, control=""
-        )
-        if updated:
-            runner.enqueue(run)
-    if not updated:
+    if not run_status.resume(run.pk):
         messages.error(request, "Only a paused or interrupted audit can be resumed.")
     return redirect(run)
 
@@ -443,13 +434,9 @@ def resume_run(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def cancel_run(request: HttpRequest, pk: int) -> HttpResponse:
     run = _get_own_run(request, pk)
-    with transaction.atomic():
-        # A run no worker is executing is cancelled here; a running one at its next checkpoint.
-        idle = [AuditRun.Status.QUEUED, AuditRun.Status.PAUSED, AuditRun.Status.INTERRUPTED]
-        if AuditRun.objects.filter(pk=run.pk, status__in=idle).update(control="cancel"):
-            runner.cancel_idle(run.pk)
-        elif not AuditRun.objects.filter(pk=run.pk, status=AuditRun.Status.RUNNING).update(control="cancel"):
-            messages.error(request, "This audit has already finished.")
+    # A run no worker is executing is cancelled here; a running one at its next checkpoint.
+    if not run_status.cancel(run.pk):
+        messages.error(request, "This audit has already finished.")
     return redirect(run)
 
 

@@ -67,7 +67,7 @@ def main() -> int:
         stack.prepare()
         from django.db import connection
 
-        from audits import runner
+        from audits import run_status
         from audits.models import AuditEvent, AuditRun
 
         ports = [stack.start_server() for _ in range(args.servers)]
@@ -82,7 +82,7 @@ def main() -> int:
 
         def start_runs() -> None:
             for run in runs:
-                runner.enqueue(run)  # outside a transaction: the task is queued at once
+                run_status.enqueue(run.pk)  # outside a transaction: the task is queued at once
             for _ in range(args.workers):
                 stack.start_worker()
             connection.close()

@@ -18,7 +18,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from audits import runner
+from audits import run_status, runner
 from audits.iam import run_audit
 from audits.iam.snapshot import load_demo_snapshot
 from audits.models import AuditEvent, AuditRun, Finding
@@ -89,10 +89,10 @@ def port_of(url: str) -> int:
 
 
 @pytest.mark.server
-def test_it_resumes_a_killed_workers_run_from_its_checkpoint_without_duplicates(server, alice, monkeypatch):
+def test_it_resumes_a_killed_workers_run_from_its_checkpoint_without_duplicates(server, alice, settings):
     frameworks = ["cis", "soc2"]
     # The sweep that the web processes run every few seconds, with a short threshold for the test.
-    monkeypatch.setattr(runner, "STALE_AFTER_S", 2)
+    settings.AEGIS_STALE_AFTER_S = 2
     paced = {"AEGIS_DEMO_STEP_MS": "80", "AEGIS_HEARTBEAT_S": "1"}
     first = start_worker(paced)
     second = None
@@ -101,7 +101,7 @@ def test_it_resumes_a_killed_workers_run_from_its_checkpoint_without_duplicates(
         viewers = [Viewer(run_id=run.pk, ports=[port_of(server)], cookie=session_cookie(alice)["sessionid"])]
         watching = follow_in_thread(viewers, timeout=150)
         wait_for(lambda: principals_done(run) >= 5, what="5 principals analysed")
-        assert runner.requeue_stale_runs() == [], "a run whose worker is alive was taken away"
+        assert run_status.requeue_stale_runs() == [], "a run whose worker is alive was taken away"
         claim_before = AuditRun.objects.values_list("claim", flat=True).get(pk=run.pk)
 
         os.kill(first.pid, signal.SIGKILL)
@@ -112,7 +112,7 @@ def test_it_resumes_a_killed_workers_run_from_its_checkpoint_without_duplicates(
         assert 5 <= done_at_kill < len(reference(frameworks)[1]), "the worker was not killed mid-audit"
 
         second = start_worker(paced)
-        taken = wait_for(runner.requeue_stale_runs, timeout=30, step=0.25, what="the stale run noticed")
+        taken = wait_for(run_status.requeue_stale_runs, timeout=30, step=0.25, what="the stale run noticed")
         assert taken == [run.pk]
         wait_for(lambda: status_of(run) in AuditRun.FINISHED, timeout=120, what="the resumed run finished")
         watching.join(30)

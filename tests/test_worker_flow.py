@@ -4,7 +4,7 @@ from collections import Counter
 
 import pytest
 
-from audits import runner
+from audits import run_status, runner
 from audits.models import AuditEvent, AuditRun, Finding
 from tests.helpers import read_stream, session_cookie, status_of, wait_for
 
@@ -52,7 +52,7 @@ def test_it_pauses_and_resumes_without_duplicates(transactional_db, worker, alic
     paused_at = AuditEvent.objects.filter(run=run).last()
     assert paused_at.type == "paused"
     AuditRun.objects.filter(pk=run.pk).update(status=AuditRun.Status.QUEUED)
-    runner._enqueue_id(run.pk)
+    run_status.enqueue(run.pk)
     wait_for(lambda: status_of(run) == AuditRun.Status.COMPLETED)
     events = assert_clean_log(run)
     types = [e.type for e in events]
@@ -74,6 +74,6 @@ def test_it_cancels_and_keeps_what_it_found(transactional_db, worker, alice):
 
 def test_it_never_runs_one_audit_twice(transactional_db, alice):
     run = AuditRun.objects.create(owner=alice, source="demo")
-    assert runner.claim(run.pk) is not None
-    assert runner.claim(run.pk) is None
+    assert run_status.claim(run.pk) is not None
+    assert run_status.claim(run.pk) is None
     assert runner.execute(run.pk) == "skipped: not queued"

@@ -1,0 +1,125 @@
+"""Every change of a run's status, each a conditional UPDATE whose row count says whether it happened.
+
+Views, the worker (runner, tasks) and the web processes' stale-run sweep all come here, so two of them racing on one
+run (a cancel against a finishing worker, two sweeps at once) can never both win:
+
+    queued --claim--> running --mark_paused--> paused --resume--> queued
+    running --finish/fail--> completed | failed | cancelled
+    queued | paused | interrupted --cancel--> cancelled          running --cancel--> (control) --> cancelled
+    running, silent past AEGIS_STALE_AFTER_S --requeue--> queued | interrupted
+"""
+
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from audits import tasks
+from audits.models import AuditRun
+from audits.recorder import Recorder
+
+Status = AuditRun.Status
+IDLE = [Status.QUEUED, Status.PAUSED, Status.INTERRUPTED]
+RESUMABLE = [Status.PAUSED, Status.INTERRUPTED]
+
+
+def enqueue(run_id: int) -> None:
+    """Queue the run for a worker once the surrounding transaction commits (at once outside one)."""
+    transaction.on_commit(lambda: tasks.execute_audit.enqueue(run_id))
+
+
+def claim(run_id: int) -> str | None:
+    """queued -> running: returns the claim token the worker's writes must carry, or None if another worker has it."""
+    now = timezone.now()
+    token = uuid.uuid4().hex
+    if not AuditRun.objects.filter(pk=run_id, status=Status.QUEUED).update(
+        status=Status.RUNNING, claim=token, heartbeat=now
+    ):
+        return None
+    AuditRun.objects.filter(pk=run_id, started__isnull=True).update(started=now)
+    return token
+
+
+def beat(run_id: int, token: str) -> None:
+    AuditRun.objects.filter(pk=run_id, claim=token).update(heartbeat=timezone.now())
+
+
+def pause(run_id: int) -> bool:
+    """Ask a running audit to pause at its next checkpoint; False when it is not running."""
+    return bool(AuditRun.objects.filter(pk=run_id, status=Status.RUNNING).update(control="pause"))
+
+
+def mark_paused(run_id: int, token: str) -> None:
+    """The worker stopped at a checkpoint because it was asked to; it keeps nothing but the checkpoint."""
+    AuditRun.objects.filter(pk=run_id, claim=token, status=Status.RUNNING).update(status=Status.PAUSED, control="")
+
+
+def resume(run_id: int) -> bool:
+    """paused | interrupted -> queued, and queue it; False when the run is in neither state."""
+    with transaction.atomic():
+        resumed = AuditRun.objects.filter(pk=run_id, status__in=RESUMABLE).update(status=Status.QUEUED, control="")
+        if resumed:
+            enqueue(run_id)
+    return bool(resumed)
+
+
+def cancel(run_id: int) -> bool:
+    """Cancel now if no worker holds the run, else at the running worker's next checkpoint; False once finished."""
+    with transaction.atomic():
+        if AuditRun.objects.filter(pk=run_id, status__in=IDLE).update(control="cancel"):
+            cancel_idle(run_id)
+            return True
+        return bool(AuditRun.objects.filter(pk=run_id, status=Status.RUNNING).update(control="cancel"))
+
+
+def cancel_idle(run_id: int) -> None:
+    """Cancel a run that no worker holds: record the event and end it, keeping what it found."""
+    with transaction.atomic():
+        if AuditRun.objects.select_for_update().filter(pk=run_id, status__in=IDLE).exists():
+            Recorder(run_id).emit("cancelled", "Audit cancelled by the user.", None, {})
+            finish(run_id, Status.CANCELLED)
+
+
+def finish(run_id: int, status: str, *, claim: str | None = None, **changes) -> bool:
+    """Any unfinished run -> a finished status; with a claim, only while this worker still holds the run."""
+    runs = AuditRun.objects.filter(pk=run_id).filter(~Q(status__in=AuditRun.FINISHED))
+    if claim is not None:
+        runs = runs.filter(claim=claim)
+    return bool(runs.update(status=status, finished=timezone.now(), control="", **changes))
+
+
+def fail(run_id: int, message: str, *, claim: str | None = None) -> bool:
+    return finish(run_id, Status.FAILED, claim=claim, error=message)
+
+
+def requeue(run_id: int, cutoff, auto_resume: bool) -> bool:
+    """running with no heartbeat since cutoff -> queued (resumed elsewhere) or interrupted (for the owner)."""
+    with transaction.atomic():
+        target = Status.QUEUED if auto_resume else Status.INTERRUPTED
+        if not AuditRun.objects.filter(pk=run_id, status=Status.RUNNING, heartbeat__lt=cutoff).update(
+            status=target, claim=""
+        ):
+            return False
+        note = (
+            "The worker running this audit stopped responding; resuming from the last checkpoint."
+            if auto_resume
+            else "The worker running this audit stopped responding; resume it to continue."
+        )
+        Recorder(run_id).emit("warning", note, None, {"interrupted": True})
+        if auto_resume:
+            enqueue(run_id)
+    return True
+
+
+def requeue_stale_runs(auto_resume: bool | None = None) -> list[int]:
+    """Runs whose worker stopped beating are resumed elsewhere (or marked interrupted).
+
+    Safe to call from every web process at once: the conditional UPDATE lets one of them win each run."""
+    if auto_resume is None:
+        auto_resume = settings.AEGIS_AUTO_RESUME
+    cutoff = timezone.now() - timedelta(seconds=settings.AEGIS_STALE_AFTER_S)
+    stale = AuditRun.objects.filter(status=Status.RUNNING, heartbeat__lt=cutoff).values_list("pk", flat=True)
+    return [run_id for run_id in list(stale) if requeue(run_id, cutoff, auto_resume)]

@@ -1,0 +1,106 @@
+"""Run status changes: one module, each change a conditional UPDATE that only one caller can win."""
+
+import ast
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
+
+from audits import run_status
+from audits.models import AuditEvent, AuditRun
+from tests.helpers import ROOT, make_run
+
+pytestmark = pytest.mark.django_db
+
+Status = AuditRun.Status
+
+
+def queued_tasks() -> list[list]:
+    return [row.args_kwargs["args"] for row in DBTaskResult.objects.filter(task_path="audits.tasks.execute_audit")]
+
+
+def status(run: AuditRun) -> str:
+    return AuditRun.objects.values_list("status", flat=True).get(pk=run.pk)
+
+
+def test_it_lets_only_one_worker_claim_a_run(alice):
+    run = make_run(alice)
+    token = run_status.claim(run.pk)
+    assert token and run_status.claim(run.pk) is None
+    run.refresh_from_db()
+    assert (run.status, run.claim) == (Status.RUNNING, token) and run.started and run.heartbeat
+
+
+def test_it_finishes_only_for_the_worker_holding_the_claim(alice):
+    run = make_run(alice)
+    token = run_status.claim(run.pk)
+    assert not run_status.finish(run.pk, Status.COMPLETED, claim="someone-else")
+    assert status(run) == Status.RUNNING
+    assert run_status.fail(run.pk, "Error: it broke", claim=token)
+    run.refresh_from_db()
+    assert (run.status, run.error) == (Status.FAILED, "Error: it broke") and run.finished
+    assert not run_status.finish(run.pk, Status.COMPLETED), "a finished run was finished again"
+
+
+def test_it_pauses_only_a_running_run_and_resumes_it_through_the_queue(alice, django_capture_on_commit_callbacks):
+    run = make_run(alice)
+    assert not run_status.pause(run.pk)
+    token = run_status.claim(run.pk)
+    assert run_status.pause(run.pk)
+    run_status.mark_paused(run.pk, token)
+    assert status(run) == Status.PAUSED
+    with django_capture_on_commit_callbacks(execute=True):
+        assert run_status.resume(run.pk)
+    assert status(run) == Status.QUEUED and queued_tasks() == [[run.pk]]
+    assert not run_status.resume(run.pk), "a queued run was resumed twice"
+
+
+def test_it_cancels_an_idle_run_at_once_and_a_running_one_at_its_checkpoint(alice):
+    idle, running = make_run(alice), make_run(alice)
+    run_status.claim(running.pk)
+    assert run_status.cancel(idle.pk) and run_status.cancel(running.pk)
+    assert status(idle) == Status.CANCELLED
+    assert AuditEvent.objects.get(run=idle).type == "cancelled"
+    running.refresh_from_db()
+    assert (running.status, running.control) == (Status.RUNNING, "cancel")
+    assert not run_status.cancel(idle.pk), "a finished run was cancelled"
+
+
+@pytest.mark.parametrize(("auto_resume", "becomes", "queued"), [(True, Status.QUEUED, True),
+                                                                (False, Status.INTERRUPTED, False)])  # fmt: skip
+def test_it_takes_back_runs_whose_worker_went_silent(alice, settings, django_capture_on_commit_callbacks,
+                                                     auto_resume, becomes, queued):  # fmt: skip
+    settings.AEGIS_AUTO_RESUME = auto_resume
+    settings.AEGIS_STALE_AFTER_S = 30
+    silent, alive = make_run(alice), make_run(alice)
+    run_status.claim(silent.pk)
+    run_status.claim(alive.pk)
+    AuditRun.objects.filter(pk=silent.pk).update(heartbeat=timezone.now() - timedelta(seconds=31))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert run_status.requeue_stale_runs() == [silent.pk]
+        assert run_status.requeue_stale_runs() == [], "a second sweep took the run again"
+    assert (status(silent), status(alive)) == (becomes, Status.RUNNING)
+    warning = AuditEvent.objects.get(run=silent)
+    assert warning.type == "warning" and warning.payload == {"interrupted": True}
+    assert queued_tasks() == ([[silent.pk]] if queued else [])
+
+
+def module_imports(path: str) -> set[str]:
+    """What a module imports at its top level (imports inside functions run later and make no cycle)."""
+    tree = ast.parse((ROOT / path).read_text())
+    names = set()
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom):
+            names |= {f"{node.module}.{alias.name}" for alias in node.names} | {node.module or ""}
+        elif isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+    return names
+
+
+def test_it_keeps_the_runner_and_the_task_module_apart():
+    # The runner queues work through run_status only; the task module reaches the runner only when a task runs.
+    runner_source = (ROOT / "audits/runner.py").read_text()
+    assert "audits.tasks" not in runner_source and "import tasks" not in runner_source
+    assert not {"audits.runner", "audits.runner.execute"} & module_imports("audits/tasks.py")
+    assert "audits.tasks" in module_imports("audits/run_status.py")
