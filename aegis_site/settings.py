@@ -88,9 +88,7 @@ else:
                 # next seq is serialised across processes instead of failing with "database is locked".
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
-                "init_command": (
-                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;"
-                ),
+                "init_command": ("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;"),
             },
             # A file (not :memory:) so server and worker processes in the tests share it; one per
             # test session so parallel sessions never delete each other's database.

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from tests.helpers import free_port, make_user, start_server, start_worker, stop, wait_for_other_sessions_to_close
@@ -41,3 +43,19 @@ def worker(transactional_db):
     proc = start_worker()
     yield proc
     stop(proc)
+
+
+def running_under_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    # Locally a missing Chromium or Playwright skips the browser tests; under CI that would pass a suite that never
+    # drove a browser, so a skipped browser test is a failure there.
+    report = yield
+    if report.skipped and running_under_ci() and item.get_closest_marker("browser") and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"browser test skipped while CI is set; CI must run the browser tests ({reason})"
+    return report

@@ -71,8 +71,9 @@ def test_it_replaces_lone_surrogates_and_nul_in_keys_and_values():
 
 def test_it_replaces_them_in_an_already_parsed_document_and_inside_string_documents():
     doc = export()
-    doc["RoleDetailList"][0]["RolePolicyList"][0]["PolicyDocument"] = '{"Statement": [{"Sid": "\\ud83d", ' \
-        '"Effect": "Allow", "Action": "*", "Resource": "*"}]}'
+    doc["RoleDetailList"][0]["RolePolicyList"][0]["PolicyDocument"] = (
+        '{"Statement": [{"Sid": "\\ud83d", "Effect": "Allow", "Action": "*", "Resource": "*"}]}'
+    )
     doc["RoleDetailList"][0]["Description"] = "lone \udfff"
     role = load_snapshot(doc).roles[0]
     assert role["RolePolicyList"][0]["PolicyDocument"]["Statement"][0]["Sid"] == "\ufffd"

@@ -20,6 +20,7 @@ import math
 import re
 import sys
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,10 +34,17 @@ DEMO_PATH = Path(__file__).parent / "data" / "demo_account.json"
 
 LISTS = ("UserDetailList", "GroupDetailList", "RoleDetailList", "Policies")
 # Which key names each entry, and where its policy documents live: (list key, document key).
-NAME_KEY = {"UserDetailList": "UserName", "GroupDetailList": "GroupName", "RoleDetailList": "RoleName",
-            "Policies": "PolicyName"}
-INLINE_KEY = {"UserDetailList": "UserPolicyList", "GroupDetailList": "GroupPolicyList",
-              "RoleDetailList": "RolePolicyList"}
+NAME_KEY = {
+    "UserDetailList": "UserName",
+    "GroupDetailList": "GroupName",
+    "RoleDetailList": "RoleName",
+    "Policies": "PolicyName",
+}
+INLINE_KEY = {
+    "UserDetailList": "UserPolicyList",
+    "GroupDetailList": "GroupPolicyList",
+    "RoleDetailList": "RolePolicyList",
+}
 
 _ACCOUNT_IN_ARN = re.compile(r"^arn:aws[\w-]*:iam::(\d{12}):")
 # Text no later step can carry: lone surrogates (from JSON escapes such as "\ud800") cannot be encoded as UTF-8 for
@@ -195,6 +203,7 @@ def _check_depth(root: Any) -> bool:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
             raise SnapshotError(f"Snapshot is nested too deeply (more than {MAX_DEPTH} levels)")
+        children: Iterable[Any]
         if isinstance(node, dict):
             children = node.values()
             unsafe = unsafe or any(_is_unsafe(key) for key in node)
@@ -335,10 +344,7 @@ def _document(doc: Any, path: str) -> dict:
 def _account_from_arns(lists: dict[str, list[dict]]) -> str:
     # The most common account among the account's own principals and customer-managed policies.
     counts = Counter(
-        match.group(1)
-        for key in LISTS
-        for entry in lists[key]
-        if (match := _ACCOUNT_IN_ARN.match(entry["Arn"]))
+        match.group(1) for key in LISTS for entry in lists[key] if (match := _ACCOUNT_IN_ARN.match(entry["Arn"]))
     )
     return counts.most_common(1)[0][0] if counts else ""
 
