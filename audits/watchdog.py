@@ -3,7 +3,8 @@
 import asyncio
 import logging
 
-from aegis_site.env import envbool
+from django.conf import settings
+
 from audits.hub import run_db
 from audits.runner import requeue_stale_runs
 
@@ -12,7 +13,7 @@ SWEEP_EVERY_S = 15
 
 
 async def watch_stale_runs() -> None:
-    auto_resume = envbool("AEGIS_AUTO_RESUME", True)
+    auto_resume = settings.AEGIS_AUTO_RESUME
     while True:
         try:
             taken = await run_db(requeue_stale_runs, auto_resume)
