@@ -5,6 +5,7 @@ import subprocess
 
 import httpx
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.test import RequestFactory
 
@@ -74,6 +75,15 @@ def test_it_keeps_case_apart_where_the_user_model_does(client, alice):
     for _ in range(5):
         sign_in(client, "ALICE")
     assert sign_in(client, "alice", RIGHT).status_code == 302
+
+
+def test_it_ignores_case_where_the_user_model_does(client, alice, monkeypatch):
+    # A model whose natural-key lookup ignores case signs `ALICE` in as alice: then the failures are alice's.
+    manager = get_user_model()._default_manager
+    monkeypatch.setattr(manager, "get_by_natural_key", lambda name: manager.get(username__iexact=name))
+    for _ in range(5):
+        sign_in(client, "ALICE")
+    assert sign_in(client, "alice", RIGHT).status_code == 429
 
 
 def test_it_ignores_x_forwarded_for_unless_proxies_are_named(client, settings):
