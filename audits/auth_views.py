@@ -63,6 +63,8 @@ def sign_in_name(raw: str) -> str:
     """Whom a sign-in with this name would try: the account's id if one matches, else the normalised name."""
     user_model = get_user_model()
     name = user_model.normalize_username(UsernameField().to_python(raw) or "")[:150]
+    if "\x00" in name:  # no account has one, and PostgreSQL refuses it in a query (the form refuses it too)
+        return f"name:{name}"
     try:
         user = user_model._default_manager.get_by_natural_key(name)
     except user_model.DoesNotExist:
@@ -79,15 +81,19 @@ class Keys:
 
     @classmethod
     def of(cls, request: HttpRequest) -> "Keys":
-        # Hashed: cache keys must be short and plain whatever a client sends as its name.
-        who = f"{sign_in_name(request.POST.get('username', ''))}|{client_address(request)}"
-        name, address = (hashlib.sha256(part.encode()).hexdigest()[:32] for part in who.rsplit("|", 1))
+        name = _digest(sign_in_name(request.POST.get("username", "")))
+        address = _digest(client_address(request))
         return cls(
             pair=f"login-fail:pair:{name}:{address}",
             address=f"login-fail:ip:{address}",
             name=f"login-fail:name:{name}",
             slow=f"login-slow:{name}:{address}",
         )
+
+
+def _digest(text: str) -> str:
+    # Cache keys must be short and plain whatever a client sends as its name.
+    return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:32]
 
 
 def _count(key: str) -> None:

@@ -86,6 +86,11 @@ def test_it_ignores_case_where_the_user_model_does(client, alice, monkeypatch):
     assert sign_in(client, "alice", RIGHT).status_code == 429
 
 
+def test_it_answers_a_name_with_a_nul_character_as_a_failed_sign_in(client, alice):
+    response = sign_in(client, "ali\x00ce", RIGHT)
+    assert response.status_code == 200 and "_auth_user_id" not in client.session
+
+
 def test_it_ignores_x_forwarded_for_unless_proxies_are_named(client, settings):
     settings.AEGIS_LOGIN_ADDRESS_FAILURES_ALLOWED = 3
     for i in range(3):
