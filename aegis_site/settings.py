@@ -164,6 +164,7 @@ AEGIS_LOGIN_SLOW_S = envint("AEGIS_LOGIN_SLOW_S", 60)
 # have their client taken from X-Forwarded-For (the right-most hop that is not a proxy); none by default, so a
 # client cannot pick its own address. The same list is handed to uvicorn by `manage.py runportal`.
 AEGIS_TRUSTED_PROXIES = envnetworks("AEGIS_TRUSTED_PROXIES")
+# How many audits one user may have queued or running at once.
 AEGIS_MAX_ACTIVE_RUNS = envint("AEGIS_MAX_ACTIVE_RUNS", 3)
 # The demo account audits in milliseconds; this pause after each principal lets people watch it.
 AEGIS_DEMO_STEP_MS = envint("AEGIS_DEMO_STEP_MS", 60)
