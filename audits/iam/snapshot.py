@@ -50,6 +50,7 @@ _ACCOUNT_IN_ARN = re.compile(r"^arn:aws[\w-]*:iam::(\d{12}):")
 # Text no later step can carry: lone surrogates (from JSON escapes such as "\ud800") cannot be encoded as UTF-8 for
 # the stream, the exports or PostgreSQL, and NUL is refused by PostgreSQL's text and jsonb. Both become U+FFFD.
 _UNSAFE_TEXT = re.compile("[\x00\ud800-\udfff]")
+_UNSAFE_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
 # Python refuses to convert integers longer than this between text and int (CVE-2020-10735); JSON has no such limit.
 _MAX_INT_DIGITS = sys.get_int_max_str_digits() or 4300
 
@@ -179,23 +180,26 @@ def _parse_json(data: bytes | bytearray | str) -> Any:
         raise
     except ValueError:  # the only other ValueError json.loads raises: an integer past Python's digit limit
         raise SnapshotError(_TOO_MANY_DIGITS) from None
-    return _checked(parsed)
+    # Strict UTF-8 and JSON put no surrogate or NUL in the text itself, only \u escapes can: without one of those
+    # escapes (the usual case, one regex pass in C) the walk need not look at every string.
+    return _checked(parsed, scan_text=_UNSAFE_TEXT.search(data) is not None or _UNSAFE_ESCAPE.search(data) is not None)
 
 
 _TOO_MANY_DIGITS = f"Snapshot contains a number with more than {_MAX_INT_DIGITS} digits, which no IAM value has"
 
 
-def _checked(root: Any) -> Any:
+def _checked(root: Any, scan_text: bool = True) -> Any:
     """The document after its structural checks, with unsafe text replaced (a copy only when there was some)."""
-    return _safe_text(root) if _check_depth(root) else root
+    return _safe_text(root) if _check_depth(root, scan_text) else root
 
 
-def _check_depth(root: Any) -> bool:
+def _check_depth(root: Any, scan_text: bool = True) -> bool:
     """Iterative, so a hostile document cannot exhaust the stack while being measured.
 
     Also refuses NaN, infinities and integers too long to print in an already-parsed document: they are not JSON
     the portal could store. Returns whether any key or string holds unsafe text (see _UNSAFE_TEXT)."""
-    unsafe = False
+    # With nothing to look for, start as if already found: the `or` below then skips every string check.
+    unsafe = not scan_text
     # Bits per decimal digit is log2(10) < 3.33, so fewer bits than this always fits the digit limit.
     max_bits = int(_MAX_INT_DIGITS * 3.32)
     stack = [(root, 1)]
@@ -220,7 +224,7 @@ def _check_depth(root: Any) -> bool:
                 raise SnapshotError("Snapshot contains NaN or Infinity, which are not valid JSON numbers")
             elif isinstance(child, int) and child.bit_length() > max_bits:
                 raise SnapshotError(_TOO_MANY_DIGITS)
-    return unsafe or _is_unsafe(root)
+    return scan_text and (unsafe or _is_unsafe(root))
 
 
 def _is_unsafe(text: Any) -> bool:
