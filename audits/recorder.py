@@ -73,6 +73,8 @@ class Recorder:
                 message=message,
                 progress=progress,
                 payload=payload,
+                severity=_severity(finding),
+                principal_arn=_principal_arn(payload),
                 created=timezone.now(),
             )
             if finding:
@@ -85,6 +87,18 @@ class Recorder:
             AuditRun.objects.filter(pk=self.run_id).update(**changes)
             _notify(self.run_id, seq)
         return event
+
+
+def _severity(finding: dict | None) -> str:
+    severity = (finding or {}).get("severity")
+    return severity if isinstance(severity, str) and len(severity) <= 8 else ""
+
+
+def _principal_arn(payload: dict) -> str:
+    """The finding's principal, else the principal a checkpoint event names."""
+    finding, principal = payload.get("finding"), payload.get("principal")
+    arn = (finding or {}).get("principal_arn") or (principal.get("arn") if isinstance(principal, dict) else None)
+    return arn[:512] if isinstance(arn, str) else ""
 
 
 def _store_finding(run_id: int, seq: int, finding: dict) -> None:

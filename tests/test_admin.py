@@ -47,12 +47,16 @@ def test_it_lists_filters_and_searches_runs(admin_client, alice):
 def test_it_shows_events_and_findings_read_only_and_escaped(admin_client, alice):
     run = make_finished_run(alice, count=3)
     Recorder(run.pk).emit("finding", "<script>alert(1)</script>", 100, {"finding": _finding("b" * 64, "arn:x")})
-    response = admin_client.get(f"/admin/audits/auditrun/{run.pk}/change/")
-    assert response.status_code == 200
-    assert "<script>alert(1)</script>" not in response.text
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in response.text
-    assert "Admin on &lt;b&gt;x&lt;/b&gt;" in response.text
-    assert "Suppress…" in response.text
+    page = admin_client.get(f"/admin/audits/auditrun/{run.pk}/change/").text
+    assert f'href="/admin/audits/finding/?run={run.pk}">1 findings' in page
+    assert f'href="/admin/audits/auditevent/?run={run.pk}">4 events' in page
+    events = admin_client.get(f"/admin/audits/auditevent/?run={run.pk}")
+    assert events.status_code == 200 and len(events.context["cl"].result_list) == 4
+    assert "<script>alert(1)</script>" not in events.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in events.text
+    findings = admin_client.get(f"/admin/audits/finding/?run={run.pk}").text
+    assert "Admin on &lt;b&gt;x&lt;/b&gt;" in findings
+    assert "Suppress…" in findings and "account_id=" in findings
 
 
 def test_it_records_who_reviewed_with_an_action(admin_client, alice):
