@@ -22,7 +22,8 @@ def max_upload_bytes() -> int:
 
 def too_large_message(limit: int | None = None) -> str:
     limit = max_upload_bytes() if limit is None else limit
-    return f"The snapshot file is larger than the {limit / 1024 / 1024:.0f} MB limit; upload a smaller export."
+    shown = f"{limit / 1024 / 1024:g} MB" if limit >= 1024 * 1024 else f"{limit / 1024:.0f} KB"
+    return f"The snapshot file is larger than the {shown} limit; upload a smaller export."
 
 
 class LimitedTemporaryFileUploadHandler(TemporaryFileUploadHandler):
