@@ -92,3 +92,24 @@ def test_it_fails_a_bad_large_upload_with_the_loaders_message(alice, content, me
     run.refresh_from_db()
     assert run.status == AuditRun.Status.FAILED and message in run.error
     assert "internal error" not in run.error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_moves_stored_snapshots_out_of_the_run_row_when_migrating():
+    from django.db.migrations.executor import MigrationExecutor
+
+    before, after = [("audits", "0003_session_schema")], [("audits", "0004_move_snapshot_to_runinput")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    try:
+        old = executor.loader.project_state(before).apps
+        owner = old.get_model("auth", "User").objects.create(username="migrated")
+        bundle = {"account_id": "123456789012", "authorization_details": {"RoleDetailList": [], "Policies": []}}
+        run = old.get_model("audits", "AuditRun").objects.create(owner=owner, source="snapshot", snapshot=bundle)
+        bare = old.get_model("audits", "AuditRun").objects.create(owner=owner, source="demo")
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(after)
+    assert json.loads(input_bytes(run.pk)) == bundle
+    assert RunInput.objects.get(pk=run.pk).size_bytes == len(input_bytes(run.pk))
+    assert input_bytes(bare.pk) is None
