@@ -4,52 +4,88 @@ from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.db import connection
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from audits.models import FRAMEWORK_CHOICES, ApiToken, AuditEvent, AuditRun, AwsConnection, Finding, Suppression
+from audits.models import (
+    FRAMEWORK_CHOICES,
+    ApiToken,
+    AuditEvent,
+    AuditRun,
+    AwsConnection,
+    Finding,
+    RunInput,
+    Suppression,
+)
 
 
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = False
+class EvidenceAdmin(admin.ModelAdmin):
+    """Runs, their events and findings are evidence: nobody adds or deletes them here.
+
+    Retention is `manage.py purge_runs --older-than DAYS`. Without the delete permission the admin also drops
+    its "Delete selected" action."""
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
 
-class EventInline(ReadOnlyInline):
-    model = AuditEvent
-    fields = ("seq", "type", "progress", "message", "created")
-    readonly_fields = fields
+class RunFilter(admin.SimpleListFilter):
+    """?run=<id> from a run's change page; offers only the chosen run, never a list of every run."""
+
+    title = "audit"
+    parameter_name = "run"
+
+    def lookups(self, request, model_admin):
+        value = self.value()
+        return [(value, f"Audit #{value}")] if value and value.isdigit() else []
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value is None:
+            return queryset
+        return queryset.filter(run_id=int(value)) if value.isdigit() else queryset.none()
 
 
-class FindingInline(ReadOnlyInline):
-    model = Finding
-    fields = ("severity", "category", "check_id", "principal_name", "title", "suppressed", "accept_risk")
-    readonly_fields = fields
+class RunLogAdmin(EvidenceAdmin):
+    """A run's events or findings, read-only, in pages; the run is shown by id, never loaded per row."""
 
-    @admin.display(description="Accept risk")
-    def accept_risk(self, finding: Finding) -> str:
-        return _accept_risk_link(finding)
+    list_filter: tuple = (RunFilter,)
+    list_select_related = False
+    list_per_page = 100
+    # No COUNT(*) over the whole table on every page: only the filtered count is shown.
+    show_full_result_count = False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Audit", ordering="run_id")
+    def run_link(self, row) -> str:
+        return format_html('<a href="{}">#{}</a>', reverse("admin:audits_auditrun_change", args=[row.run_id]),
+                           row.run_id)  # fmt: skip
 
 
 def _accept_risk_link(finding: Finding) -> str:
+    # run_account_id is annotated by FindingAdmin.get_queryset: no query per finding.
     query = urlencode(
         {
             "run": finding.run_id,
-            "account_id": finding.run.account_id,
+            "account_id": finding.run_account_id,  # type: ignore[attr-defined]
             "fingerprint": finding.fingerprint,
             "check_id": finding.check_id,
             "title": finding.title[:300],
         }
     )
     return format_html('<a href="{}?{}">Suppress…</a>', reverse("admin:audits_suppression_add"), query)
+
+
+def _changelist_link(model: str, run: AuditRun, count: int, noun: str) -> str:
+    url = reverse(f"admin:audits_{model}_changelist") + "?" + urlencode({"run": run.pk})
+    return format_html('<a href="{}">{} {}</a>', url, count, noun)
 
 
 class RiskBandFilter(admin.SimpleListFilter):
@@ -87,7 +123,7 @@ class FrameworkFilter(admin.SimpleListFilter):
 
 
 @admin.register(AuditRun)
-class AuditRunAdmin(admin.ModelAdmin):
+class AuditRunAdmin(EvidenceAdmin):
     list_display = (
         "id", "owner", "source", "account_id", "status", "risk_score", "frameworks", "review_state", "created",
         "replay_link",
@@ -98,24 +134,50 @@ class AuditRunAdmin(admin.ModelAdmin):
     list_select_related = ("owner",)
     readonly_fields = (
         "owner", "source", "connection", "frameworks", "status", "progress", "risk_score", "account_id",
-        "snapshot_name", "created", "started", "finished", "heartbeat", "last_seq", "checkpoint", "error",
-        "result", "reviewer", "reviewed_at", "replay_link",
+        "snapshot_name", "input_size", "created", "started", "finished", "heartbeat", "last_seq", "checkpoint",
+        "error", "result_summary", "reviewer", "reviewed_at", "replay_link", "findings_link", "events_link",
     )  # fmt: skip
     fieldsets = (
         ("Run", {"fields": ("owner", "source", "connection", "account_id", "frameworks", "status", "progress",
-                            "risk_score", "created", "started", "finished", "error", "replay_link")}),
+                            "risk_score", "created", "started", "finished", "error", "replay_link",
+                            "findings_link", "events_link")}),
         ("Review", {"fields": ("review_state", "review_notes", "reviewer", "reviewed_at")}),
-        ("Internals", {"classes": ("collapse",), "fields": ("snapshot_name", "last_seq", "checkpoint", "heartbeat",
-                                                             "result")}),
+        ("Internals", {"classes": ("collapse",), "fields": ("snapshot_name", "input_size", "last_seq", "checkpoint",
+                                                             "heartbeat", "result_summary")}),
     )  # fmt: skip
-    inlines = [FindingInline, EventInline]
+    # Events and findings are linked to their paged, filtered lists, not inlined (1,000-row inlines made this
+    # page 110,000 px tall and loaded every row).
     actions = ["mark_approved", "mark_follow_up", "mark_unreviewed"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).defer("snapshot")
+        # The result (every finding of a large account) is only summarised on the change page.
+        return super().get_queryset(request).defer("result", "checkpoint")
 
-    def has_add_permission(self, request) -> bool:
-        return False  # runs are started from the portal, where input is validated
+    def get_object(self, request, object_id, from_field=None):
+        # The change page summarises the result, so it loads it, for this one run only.
+        run = super().get_object(request, object_id, from_field)
+        if run is not None:
+            run.refresh_from_db(fields=["result", "checkpoint"])
+        return run
+
+    @admin.display(description="Findings")
+    def findings_link(self, run: AuditRun) -> str:
+        return _changelist_link("finding", run, run.findings.count(), "findings")
+
+    @admin.display(description="Events")
+    def events_link(self, run: AuditRun) -> str:
+        return _changelist_link("auditevent", run, run.last_seq, "events")
+
+    @admin.display(description="Input snapshot")
+    def input_size(self, run: AuditRun) -> str:
+        size = RunInput.objects.filter(run_id=run.pk).values_list("size_bytes", flat=True).first()
+        return "—" if size is None else f"{size / 1024 / 1024:.1f} MB"
+
+    @admin.display(description="Result")
+    def result_summary(self, run: AuditRun) -> str:
+        result = run.result or {}
+        shown = {key: value for key, value in result.items() if not isinstance(value, list | dict)}
+        return ", ".join(f"{key}: {value}" for key, value in shown.items()) or "—"
 
     @admin.display(description="Replay")
     def replay_link(self, run: AuditRun) -> str:
@@ -148,31 +210,21 @@ class AuditRunAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ("run", "seq", "type", "progress", "message", "created")
-    list_filter = ("type",)
-    search_fields = ("message",)
-    list_select_related = ("run",)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False  # the stored log is evidence: read-only
+class AuditEventAdmin(RunLogAdmin):
+    list_display = ("run_link", "seq", "type", "severity", "progress", "message", "created")
+    list_filter = (RunFilter, "type", "severity")
+    search_fields = ("message", "principal_arn")
+    ordering = ("-run_id", "seq")
 
 
 @admin.register(Finding)
-class FindingAdmin(admin.ModelAdmin):
-    list_display = ("run", "severity", "category", "check_id", "principal_name", "title", "suppressed", "accept")
-    list_filter = ("severity", "category", "suppressed")
-    search_fields = ("principal_arn", "title", "check_id", "run__account_id")
-    list_select_related = ("run",)
+class FindingAdmin(RunLogAdmin):
+    list_display = ("run_link", "severity", "category", "check_id", "principal_name", "title", "suppressed", "accept")
+    list_filter = (RunFilter, "severity", "category", "suppressed")
+    search_fields = ("principal_arn", "title", "check_id")
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(run_account_id=F("run__account_id"))
 
     @admin.display(description="Accept risk")
     def accept(self, finding: Finding) -> str:
@@ -210,5 +262,21 @@ class AwsConnectionAdmin(admin.ModelAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ("name", "user", "prefix", "created", "last_used", "revoked")
+    list_display = ("name", "user", "prefix", "scope", "created", "expires_at", "last_used", "revoked")
     readonly_fields = ("user", "name", "prefix", "token_hash", "created", "last_used")
+    actions = ["revoke"]
+
+    def has_add_permission(self, request) -> bool:
+        # A token is shown once to the user who creates it; made here it would have no secret (and an empty
+        # hash, which the second one collided with: a 500). The changelist says where to create one.
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        self.message_user(request, "API tokens are created by each user on their API tokens page; here you can "
+                                   "see and revoke them.", messages.INFO)  # fmt: skip
+        return super().changelist_view(request, extra_context)
+
+    @admin.action(description="Revoke selected tokens")
+    def revoke(self, request, queryset) -> None:
+        count = queryset.filter(revoked__isnull=True).update(revoked=timezone.now())
+        self.message_user(request, f"{count} token(s) revoked.", messages.SUCCESS)

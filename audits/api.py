@@ -43,7 +43,7 @@ def token_required(view: Callable) -> Callable:
 
 
 def _visible_run(request: HttpRequest, pk: int) -> AuditRun | None:
-    runs = AuditRun.objects.defer("snapshot")
+    runs = AuditRun.objects.all()
     if not request.user.is_staff:
         runs = runs.filter(owner=request.user)
     return runs.filter(pk=pk).first()
@@ -72,7 +72,7 @@ def run_json(request: HttpRequest, run: AuditRun) -> dict:
 def runs(request: HttpRequest) -> JsonResponse:
     if request.method == "POST":
         return _start(request)
-    page = Paginator(AuditRun.objects.filter(owner=request.user).defer("snapshot", "result"), 50)
+    page = Paginator(AuditRun.objects.filter(owner=request.user).defer("result"), 50)
     try:
         current = page.page(int(request.GET.get("page", "1")))
     except ValueError:

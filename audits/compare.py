@@ -25,7 +25,7 @@ def previous_run(run: AuditRun) -> AuditRun | None:
             created__lt=run.created,
         )
         .exclude(pk=run.pk)
-        .defer("snapshot", "result")
+        .defer("result")
         .order_by("-created")
         .first()
     )

@@ -89,8 +89,7 @@ class AuditRun(models.Model):
     risk_score = models.PositiveSmallIntegerField(null=True, blank=True)
     result = models.JSONField(null=True, blank=True)
     account_id = models.CharField(max_length=12, blank=True)
-    # The input as a bundle dict, so any worker can run or resume the audit from the same data.
-    snapshot = models.JSONField(null=True, blank=True, editable=False)
+    # The input itself lives in RunInput (audits.run_inputs), so this row stays small.
     snapshot_name = models.CharField(max_length=200, blank=True)
     # Last recorded seq; the recorder increments it in the same transaction as the insert.
     last_seq = models.PositiveIntegerField(default=0)

@@ -193,12 +193,13 @@ def _rescore(result: dict, run_id: int, accepted: set[str]) -> dict:
 
 
 def load_snapshot_for(run: AuditRun, recorder: Recorder):
-    from audits.iam.snapshot import load_demo_snapshot, load_snapshot
+    from audits import run_inputs
+    from audits.iam.snapshot import load_demo_snapshot
 
     if run.source == AuditRun.Source.DEMO:
         return load_demo_snapshot()
-    if run.snapshot is not None:
-        return load_snapshot(run.snapshot, source="live" if run.source == AuditRun.Source.CONNECTION else "snapshot")
+    if run_inputs.has_input(run.pk):
+        return run_inputs.load_input(run.pk)
     if run.source == AuditRun.Source.CONNECTION:
         from audits.iam.collect import collect_snapshot, session_for
 
@@ -209,7 +210,8 @@ def load_snapshot_for(run: AuditRun, recorder: Recorder):
         session = session_for(connection.role_arn, connection.external_id)
         snapshot = collect_snapshot(session, lambda text: recorder.emit("warning", text, None, {}))
         # Stored so a resumed run audits the same data, on whichever worker picks it up.
-        AuditRun.objects.filter(pk=run.pk).update(snapshot=snapshot.to_dict(), account_id=snapshot.account_id)
+        run_inputs.store_input(run, snapshot)
+        AuditRun.objects.filter(pk=run.pk).update(account_id=snapshot.account_id)
         return snapshot
     raise AuditInputError("this audit has no snapshot to analyse.")
 

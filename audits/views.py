@@ -7,14 +7,16 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from audits import compare, exports, run_status, runner, streaming
+from audits import compare, exports, run_inputs, run_status, runner, streaming, uploads
 from audits.forms import ConnectionForm, FindingFilterForm, NewAuditForm
 from audits.models import FRAMEWORK_CHOICES, SEVERITIES, AuditRun, AwsConnection, Finding
 
@@ -50,7 +52,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
     counts = {sev: Count("findings", filter=Q(findings__severity=sev)) for sev in LIVE_SEVERITIES}
     runs = (
         AuditRun.objects.filter(owner=request.user)
-        .defer("snapshot", "result", "checkpoint")
+        .defer("result", "checkpoint")
         .select_related("connection")
         .annotate(**counts)
         .order_by("-created", "-pk")
@@ -101,23 +103,38 @@ def _trends(user) -> list[dict]:
 # --- new audit ---------------------------------------------------------------------------------------------------
 
 
+@csrf_exempt  # checked by _new_run once the upload handler is in place (it must be set before POST is read)
 @login_required
 @require_http_methods(["GET", "POST"])
 def new_run(request: HttpRequest) -> HttpResponse:
+    if uploads.read_limited(request):
+        # Nothing is stored or changed, so this answer needs no CSRF check: it names the limit.
+        form = NewAuditForm({"source": AuditRun.Source.SNAPSHOT}, {}, user=request.user,
+                            refused_upload=uploads.too_large_message())  # fmt: skip
+        form.is_valid()
+        return render(request, "audits/new_run.html", {"form": form}, status=413)
+    return _new_run(request)
+
+
+@csrf_protect
+def _new_run(request: HttpRequest) -> HttpResponse:
     form = NewAuditForm(request.POST or None, request.FILES or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         fields: dict = {}
+        packed = None
         if data["source"] == AuditRun.Source.SNAPSHOT:
-            fields.update(
-                snapshot=form.snapshot.to_dict(),
-                snapshot_name=data["snapshot_file"].name[:200],
-                account_id=form.snapshot.account_id,
-            )
+            upload = data["snapshot_file"]
+            # Compressed from the temporary file before the transaction, so no write lock waits on it.
+            packed = run_inputs.pack_input(upload)
+            fields.update(snapshot_name=upload.name[:200], account_id=form.snapshot.account_id if form.snapshot else "")
         elif data["source"] == AuditRun.Source.CONNECTION:
             fields.update(connection=data["connection"], account_id=data["connection"].account_id)
         try:
-            run = runner.start_run(request.user, source=data["source"], frameworks=data["frameworks"], **fields)
+            with transaction.atomic():
+                run = runner.start_run(request.user, source=data["source"], frameworks=data["frameworks"], **fields)
+                if packed is not None:
+                    run_inputs.save_input(run, packed)
         except runner.TooManyActiveRunsError as exc:
             form.add_error(None, str(exc))
         else:

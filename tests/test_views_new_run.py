@@ -7,6 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from audits.iam.snapshot import DEMO_PATH
 from audits.models import AuditRun, AwsConnection
+from audits.run_inputs import input_bytes, load_input
 
 pytestmark = pytest.mark.django_db
 
@@ -30,8 +31,9 @@ def test_it_stores_an_uploaded_snapshot_and_its_name(client, alice):
     run = AuditRun.objects.get()
     assert response["Location"] == f"/audits/{run.pk}/"
     assert run.source == "snapshot" and run.snapshot_name == "prod.json"
-    assert run.snapshot["authorization_details"]["UserDetailList"]
-    assert run.account_id == run.snapshot["account_id"]
+    stored = json.loads(input_bytes(run.pk))
+    assert stored == json.loads(DEMO_PATH.read_bytes())
+    assert run.account_id == load_input(run.pk).account_id != ""
 
 
 def test_it_shows_a_snapshot_error_beside_the_field(client, alice):
