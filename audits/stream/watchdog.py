@@ -3,16 +3,17 @@
 import asyncio
 import logging
 
-from aegis_site.env import envbool
-from audits.hub import run_db
+from django.conf import settings
+
 from audits.runner import requeue_stale_runs
+from audits.stream.db import run_db
 
 log = logging.getLogger(__name__)
 SWEEP_EVERY_S = 15
 
 
 async def watch_stale_runs() -> None:
-    auto_resume = envbool("AEGIS_AUTO_RESUME", True)
+    auto_resume = settings.AEGIS_AUTO_RESUME
     while True:
         try:
             taken = await run_db(requeue_stale_runs, auto_resume)
