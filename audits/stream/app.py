@@ -49,7 +49,7 @@ async def stream_app(scope, receive, send, found: re.Match) -> None:
     body = reply.body if reply is not None else None
     if body is None:
         content = response.content if not response.streaming else b""
-        if content:
+        if response.status_code != 204:
             headers.append((b"content-length", str(len(content)).encode()))
         await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
         await send({"type": "http.response.body", "body": content})
@@ -68,6 +68,7 @@ async def stream_app(scope, receive, send, found: re.Match) -> None:
 async def _pump(body: serve.StreamBody, receive, send) -> None:
     """Send frames until the body ends or the client goes away."""
     task = asyncio.current_task()
+    assert task is not None  # an ASGI app always runs in a task
     gone = False
 
     def on_disconnect(_fut) -> None:

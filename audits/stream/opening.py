@@ -61,6 +61,7 @@ def parse_speed(raw: str | None) -> float:
 
 @dataclass
 class RunState:
+    viewer_id: int
     pk: int
     owner_id: int
     status: str
@@ -85,7 +86,7 @@ def visible_run(identity: Identity, run_id: int) -> RunState:
     # Strangers get the same answer whether the run exists or not.
     if row is None or not may_see(user, row[0]):
         raise StreamError(404, "No such audit.")
-    return RunState(run_id, *row)
+    return RunState(user.pk, run_id, *row)
 
 
 @dataclass
@@ -115,7 +116,7 @@ def open_live(identity: Identity, run_id: int, after: int) -> Opening:
     # beyond the real log, and every viewer of the run would wait for seqs that never come.
     after = min(after, run.last_seq)
     backlog, last, finished = _stored_after(run, after)
-    return Opening(run_id, identity.user.pk, after, backlog, last, finished)
+    return Opening(run_id, run.viewer_id, after, backlog, last, finished)
 
 
 def _events_between(run_id: int, after: int, upto: int) -> list[bytes]:
@@ -175,7 +176,7 @@ def open_replay(identity: Identity, run_id: int, after: int) -> ReplayOpening:
     run = visible_run(identity, run_id)
     if not run.is_finished:
         raise StreamError(409, "Replay is available once the audit has finished.")
-    return ReplayOpening(run_id, identity.user.pk, after)
+    return ReplayOpening(run_id, run.viewer_id, after)
 
 
 def _replay_page(run_id: int, after: int) -> list[tuple[int, float, bytes]]:
@@ -195,6 +196,7 @@ async def _pause(seconds: float, grant: Grant) -> None:
 async def replay_frames(opening: ReplayOpening, speed: float, lease: Lease, read: DbRunner) -> AsyncIterator[bytes]:
     grant = lease.grant
     try:
+        get_hub()  # its heartbeat re-checks this replay's access
         yield frames.retry_frame(settings.AEGIS_SSE_RETRY_MS)
         previous: float | None = None
         after = opening.after
