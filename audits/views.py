@@ -17,11 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from audits import compare, exports, runner
 from audits.forms import ConnectionForm, FindingFilterForm, NewAuditForm
 from audits.models import FRAMEWORK_CHOICES, SEVERITIES, AuditRun, AwsConnection, Finding
-from audits.stream import serve
-from audits.stream.db import in_request_thread
-from audits.stream.errors import StreamError
-from audits.stream.frames import utf8
-from audits.stream.opening import parse_speed
+from audits.stream import frames, serve
 
 RUNS_PER_PAGE = 20
 FINDINGS_PER_PAGE = 50
@@ -347,8 +343,8 @@ def run_compare(request: HttpRequest, pk: int) -> HttpResponse:
 def run_playback(request: HttpRequest, pk: int) -> HttpResponse:
     run = _get_run(request, pk)
     try:
-        speed = int(parse_speed(request.GET.get("speed") or "1"))
-    except StreamError:
+        speed = int(serve.parse_speed(request.GET.get("speed") or "1"))
+    except serve.StreamError:
         speed = 1
     return render(
         request,
@@ -376,7 +372,7 @@ def run_export(request: HttpRequest, pk: int, name: str) -> HttpResponse:
         if not isinstance(body, str | bytes):
             body = json.dumps(body, indent=2, ensure_ascii=False, default=str)
         if isinstance(body, str):
-            body = utf8(body)  # a lone surrogate in IAM text must not turn the download into a 500
+            body = frames.utf8(body)  # a lone surrogate in IAM text must not turn the download into a 500
         response = HttpResponse(body, content_type=exports.CONTENT_TYPES[name])
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
@@ -388,7 +384,7 @@ def run_export(request: HttpRequest, pk: int, name: str) -> HttpResponse:
 async def _stream_view(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
     # The ASGI entry point serves these paths with the lean stream app; this view serves the
     # same answers when Django is reached another way (runserver, the test client).
-    return serve.response_for(await serve.answer(request, kind, pk, read=in_request_thread))
+    return serve.response_for(await serve.answer(request, kind, pk, read=serve.in_request_thread))
 
 
 async def run_events(request: HttpRequest, pk: int) -> HttpResponse:

@@ -596,6 +596,8 @@ class Server:
                 SECRET_KEY="bench",
                 ALLOWED_HOSTS="127.0.0.1,localhost",
                 PYTHONPATH=str(ROOT),
+                # Every viewer here shares one session, standing in for thousands of people.
+                AEGIS_MAX_STREAMS_PER_USER="1000000",
             )
             if self.args.db == "postgres":
                 env["DATABASE_URL"] = self.args.database_url

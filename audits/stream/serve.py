@@ -14,12 +14,15 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
 from audits.stream import access
 from audits.stream.auth import Credential
-from audits.stream.db import DbRunner, run_db, run_replay_db
+from audits.stream.db import DbRunner, in_request_thread, run_db, run_replay_db
 from audits.stream.errors import StreamError
 from audits.stream.opening import body_for, is_empty, open_kind, parse_after, parse_speed
 from audits.tokens import bearer
 
 log = logging.getLogger(__name__)
+
+# What Django's fallback views need from here, besides answer() and response_for().
+__all__ = ["StreamError", "answer", "in_request_thread", "parse_speed", "response_for"]
 
 
 class StreamBody:
