@@ -47,11 +47,13 @@ async def stream_app(scope, receive, send, found: re.Match) -> None:
     _security.process_response(request, response)
     headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in response.items()]
     body = reply.body if reply is not None else None
+    content = response.content if body is None and not response.streaming else b""
+    status = response.status_code
+    del request, response, reply  # an open stream keeps only its body (RSS per idle viewer)
     if body is None:
-        content = response.content if not response.streaming else b""
-        if response.status_code != 204:
+        if status != 204:
             headers.append((b"content-length", str(len(content)).encode()))
-        await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": content})
         return
     try:
