@@ -139,6 +139,12 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 AEGIS_SSE_RETRY_MS = envint("AEGIS_SSE_RETRY_MS", 2000)
 AEGIS_SSE_HEARTBEAT_S = envint("AEGIS_SSE_HEARTBEAT_S", 15)
 AEGIS_HUB_POLL_MS = envint("AEGIS_HUB_POLL_MS", 10)
+# Limits on streams: open streams per account in one web process (more get a 429), and how long
+# a connection may take to send its request headers before it is closed (slowloris).
+AEGIS_MAX_STREAMS_PER_USER = envint("AEGIS_MAX_STREAMS_PER_USER", 20)
+AEGIS_HEADER_TIMEOUT_S = envint("AEGIS_HEADER_TIMEOUT_S", 10)
+# A web process requeues (true) or marks interrupted (false) the runs whose worker died.
+AEGIS_AUTO_RESUME = envbool("AEGIS_AUTO_RESUME", True)
 
 # No inline script or style anywhere: IAM data is hostile input, and this is the last line.
 SECURE_CSP = {

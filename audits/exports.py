@@ -3,6 +3,7 @@
 import json
 
 from audits.models import AuditRun, Finding, format_ts
+from audits.stream.frames import utf8
 
 LOG_FORMATS = ("log.txt", "log.ndjson")
 FINDING_FORMATS = ("findings.json", "findings.csv", "findings.sarif")
@@ -20,12 +21,13 @@ def log_lines(run: AuditRun):
     rows = run.events.order_by("seq").values_list("created", "type", "progress", "message")
     for created, type_, progress, message in rows.iterator(chunk_size=1000):
         text = " ".join(message.splitlines())
-        yield f"{format_ts(created)}\t{type_}\t{progress:>3}%\t{text}\n"
+        yield utf8(f"{format_ts(created)}\t{type_}\t{progress:>3}%\t{text}\n")
 
 
 def log_ndjson(run: AuditRun):
     for event in run.events.order_by("seq").iterator(chunk_size=1000):
-        yield json.dumps(event.to_event_dict(), ensure_ascii=False, default=str) + "\n"
+        # Bytes, made safe here: a lone surrogate would otherwise stop the download mid-file.
+        yield utf8(json.dumps(event.to_event_dict(), ensure_ascii=False, default=str) + "\n")
 
 
 def run_meta(run: AuditRun) -> dict:

@@ -23,8 +23,6 @@ class AuditInputError(Exception):
 
 # How often the engine's checkpoints ask the database whether the owner pressed pause or cancel.
 CONTROL_CHECK_S = 0.25
-# For a short transition only: the watchdog (moving to audits/stream/) still imports it from here.
-requeue_stale_runs = run_status.requeue_stale_runs
 
 
 class TooManyActiveRunsError(Exception):

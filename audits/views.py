@@ -2,7 +2,6 @@ import json
 from collections import Counter, defaultdict
 from datetime import UTC
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -16,9 +15,10 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from audits import compare, exports, run_inputs, run_status, runner, streaming, uploads
+from audits import compare, exports, run_inputs, run_status, runner, uploads
 from audits.forms import ConnectionForm, FindingFilterForm, NewAuditForm
 from audits.models import FRAMEWORK_CHOICES, SEVERITIES, AuditRun, AwsConnection, Finding
+from audits.stream import frames, serve
 
 RUNS_PER_PAGE = 20
 FINDINGS_PER_PAGE = 50
@@ -359,8 +359,8 @@ def run_compare(request: HttpRequest, pk: int) -> HttpResponse:
 def run_playback(request: HttpRequest, pk: int) -> HttpResponse:
     run = _get_run(request, pk)
     try:
-        speed = int(streaming.parse_speed(request.GET.get("speed") or "1"))
-    except streaming.StreamError:
+        speed = int(serve.parse_speed(request.GET.get("speed") or "1"))
+    except serve.StreamError:
         speed = 1
     return render(
         request,
@@ -387,6 +387,8 @@ def run_export(request: HttpRequest, pk: int, name: str) -> HttpResponse:
             return HttpResponse("This export is not available yet.\n", status=503, content_type="text/plain")
         if not isinstance(body, str | bytes):
             body = json.dumps(body, indent=2, ensure_ascii=False, default=str)
+        if isinstance(body, str):
+            body = frames.utf8(body)  # a lone surrogate in IAM text must not turn the download into a 500
         response = HttpResponse(body, content_type=exports.CONTENT_TYPES[name])
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
@@ -395,27 +397,10 @@ def run_export(request: HttpRequest, pk: int, name: str) -> HttpResponse:
 # --- streams -----------------------------------------------------------------------------------------------------
 
 
-def _sse_response(body) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(body, content_type="text/event-stream; charset=utf-8")
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"
-    return response
-
-
 async def _stream_view(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
     # The ASGI entry point serves these paths with the lean stream app; this view serves the
-    # same bytes when Django is reached another way (runserver, the test client).
-    if request.method != "GET":
-        return HttpResponse("Method not allowed: use GET.\n", status=405, content_type="text/plain")
-    user = await request.auser()
-    try:
-        after = streaming.parse_after(request.headers.get("Last-Event-ID"), request.GET.get("after"))
-        speed = streaming.parse_speed(request.GET.get("speed")) if kind == "replay" else 1.0
-        opening = await sync_to_async(streaming.open_kind)(kind, user, pk, after)
-    except streaming.StreamError as exc:
-        return HttpResponse(exc.message + "\n", status=exc.status, content_type="text/plain; charset=utf-8")
-    body = streaming.body_for(kind, opening, speed)
-    return HttpResponse(status=204) if body is None else _sse_response(body)
+    # same answers when Django is reached another way (runserver, the test client).
+    return serve.response_for(await serve.answer(request, kind, pk, read=serve.in_request_thread))
 
 
 async def run_events(request: HttpRequest, pk: int) -> HttpResponse:

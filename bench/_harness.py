@@ -63,9 +63,13 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 60) -> Non
     raise RuntimeError(f"nothing listened on {port} within {timeout}s")
 
 
+# The uvicorn protocol production serves with (audits.stream.protocol: a header-read deadline).
+AEGIS_HTTP = "audits.stream.protocol:HttpToolsWithHeaderTimeout"
+
+
 def server_cmd(port: int) -> list[str]:
     return [PYTHON, "-m", "uvicorn", "aegis_site.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-            "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
+            "--loop", "uvloop", "--http", AEGIS_HTTP, "--no-access-log", "--log-level", "warning",
             "--timeout-graceful-shutdown", "1"]  # fmt: skip
 
 

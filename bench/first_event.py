@@ -24,7 +24,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench._harness import free_port, wait_for_port  # noqa: E402
+from bench._harness import AEGIS_HTTP, free_port, wait_for_port  # noqa: E402
 
 PY = sys.executable
 
@@ -57,7 +57,7 @@ def main() -> None:
     log = open(tmp / "server.log", "w")  # noqa: SIM115 - lives as long as the processes
     server = subprocess.Popen(
         [PY, "-m", "uvicorn", "aegis_site.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-         "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"],
+         "--loop", "uvloop", "--http", AEGIS_HTTP, "--no-access-log", "--log-level", "warning"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     worker = subprocess.Popen(

@@ -42,7 +42,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench._harness import free_port, wait_for_port  # noqa: E402
+from bench._harness import AEGIS_HTTP, free_port, wait_for_port  # noqa: E402
 
 BENCH = ROOT / "bench"
 PEERS = BENCH / "peers"
@@ -596,6 +596,8 @@ class Server:
                 SECRET_KEY="bench",
                 ALLOWED_HOSTS="127.0.0.1,localhost",
                 PYTHONPATH=str(ROOT),
+                # Every viewer here shares one session, standing in for thousands of people.
+                AEGIS_MAX_STREAMS_PER_USER="1000000",
             )
             if self.args.db == "postgres":
                 env["DATABASE_URL"] = self.args.database_url
@@ -641,6 +643,8 @@ class Server:
             cmd = [str(PEER_PY), "-m", "uvicorn", "eventstream_site.asgi:application"]
             cwd = PEERS
         cmd += ["--host", "127.0.0.1", "--port", str(self.port), *UVICORN_FLAGS]
+        if self.kind == "aegis":  # the protocol production serves with (a header-read deadline)
+            cmd[cmd.index("httptools")] = AEGIS_HTTP
         pin_cpus = self.pin_cpus
 
         def pre() -> None:

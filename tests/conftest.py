@@ -59,3 +59,23 @@ def pytest_runtest_makereport(item, call):
         report.outcome = "failed"
         report.longrepr = f"browser test skipped while CI is set; CI must run the browser tests ({reason})"
     return report
+
+
+# A second server with a 1 s heartbeat and small stream limits, for the tests of stream re-checks and limits.
+QUICK_ENV = {"AEGIS_SSE_HEARTBEAT_S": "1", "AEGIS_MAX_STREAMS_PER_USER": "3", "AEGIS_HEADER_TIMEOUT_S": "2"}
+
+
+@pytest.fixture(scope="session")
+def _quick_server_url(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        port = free_port()
+        proc = start_server(port, QUICK_ENV)
+    yield f"http://127.0.0.1:{port}"
+    stop(proc)
+    with django_db_blocker.unblock():
+        wait_for_other_sessions_to_close()
+
+
+@pytest.fixture
+def quick_server(_quick_server_url, transactional_db):
+    return _quick_server_url

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from audits.models import AuditEvent, AuditRun
 from audits.recorder import Recorder
+from audits.stream.protocol import HTTP_PROTOCOL
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,7 +85,7 @@ def start_server(port: int, extra_env: dict[str, str] | None = None) -> subproce
     env = subprocess_env() | (extra_env or {})
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "aegis_site.asgi:application", "--host", "127.0.0.1",
-         "--port", str(port), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+         "--port", str(port), "--loop", "uvloop", "--http", HTTP_PROTOCOL, "--no-access-log",
          "--log-level", "warning", "--timeout-graceful-shutdown", "1"],
         cwd=ROOT, env=env,
     )  # fmt: skip

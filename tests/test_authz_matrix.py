@@ -1,12 +1,13 @@
 """Every URL x {anonymous, another user, owner, staff} -> the expected status, and no leaks."""
 
+import httpx
 import pytest
 from django.test import Client
 
 from audits.models import AuditRun, AwsConnection, Finding
 from audits.recorder import Recorder
 from audits.tokens import create_token
-from tests.helpers import make_finished_run
+from tests.helpers import make_finished_run, session_cookie
 
 pytestmark = pytest.mark.django_db
 
@@ -109,3 +110,20 @@ def test_it_scopes_the_api_the_same_way(world):
         else:
             ids = [r["id"] for r in listing.json()["runs"]]
             assert (run.pk in ids) == (who == "owner"), who  # the list is "my runs", even for staff
+
+
+def test_it_serves_the_stream_urls_the_same_from_the_real_server(server, world):
+    """Production serves the stream URLs with the lean app, not the Django views the test client reaches."""
+    run, finding, connection, people = world
+    streams = [(url, seen) for url, seen in reads(run, finding, connection) if "/events" in url or "/replay" in url]
+    assert len(streams) == 3
+    for url, expected in streams:
+        for who, user in people.items():
+            response = httpx.get(server + url, cookies=session_cookie(user) if user else {})
+            assert response.status_code == expected[who], (who, url, response.status_code)
+            if who in ("anonymous", "stranger"):
+                assert SECRET_MARK not in response.text, (who, url)
+    for who, user in people.items():
+        headers = {"Authorization": f"Bearer {create_token(user, 'matrix')[1]}"} if user else {}
+        response = httpx.get(f"{server}/api/v1/audits/{run.pk}/events", headers=headers)
+        assert response.status_code == {"anonymous": 401, "stranger": 404, "owner": 200, "staff": 200}[who], who

@@ -5,7 +5,8 @@ import json
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from audits import frames, runner
+from audits import runner
+from audits.stream import frames
 from audits.iam.snapshot import SnapshotError, load_snapshot
 from audits.models import AuditEvent, AuditRun
 

@@ -198,6 +198,14 @@
     source.onmessage = function (event) {
       var data;
       try { data = JSON.parse(event.data); } catch (e) { return; }
+      if (data.type === "closed") {
+        // The server ended the stream because access ended (signed out, token revoked, ...): a
+        // reconnect would be refused, so stop and say why.
+        done = true;
+        source.close();
+        setConn("offline", data.message || "stream closed");
+        return;
+      }
       handle(data);
       if (TERMINAL[data.type]) finish();
     };

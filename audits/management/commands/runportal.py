@@ -8,12 +8,14 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from audits.stream.protocol import HTTP_PROTOCOL
+
 
 def server_command(host: str, port: int, workers: int = 1) -> list[str]:
     return [
         sys.executable, "-m", "uvicorn", "aegis_site.asgi:application",
         "--host", host, "--port", str(port), "--workers", str(workers),
-        "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--timeout-graceful-shutdown", "3",
+        "--loop", "uvloop", "--http", HTTP_PROTOCOL, "--no-access-log", "--timeout-graceful-shutdown", "3",
         *proxy_options(settings.AEGIS_TRUSTED_PROXIES),
     ]  # fmt: skip
 

@@ -5,8 +5,8 @@ import logging
 
 from django.conf import settings
 
-from audits.hub import run_db
-from audits.runner import requeue_stale_runs
+from audits.run_status import requeue_stale_runs
+from audits.stream.db import run_db
 
 log = logging.getLogger(__name__)
 SWEEP_EVERY_S = 15

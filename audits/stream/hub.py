@@ -11,38 +11,17 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection
+from django.db import connection
 
-from audits import frames
 from audits.models import AuditEvent, AuditRun
 from audits.recorder import NOTIFY_CHANNEL
+from audits.stream import access, frames
+from audits.stream.db import run_db
 
 log = logging.getLogger(__name__)
-
-# Thread pool shared by every hub in the process: the only place stream code touches the DB.
-_db_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="aegis-hub-db")
-
-
-def _call_with_reconnect[T](fn: Callable[..., T], *args: Any) -> T:
-    # The pool's connections stay open between calls (reopening one cost more than the query);
-    # a connection the database dropped is replaced once.
-    try:
-        return fn(*args)
-    except (InterfaceError, OperationalError):
-        if connection.in_atomic_block:
-            raise
-        connection.close()
-        return fn(*args)
-
-
-async def run_db[T](fn: Callable[..., T], *args: Any) -> T:
-    return await asyncio.get_running_loop().run_in_executor(_db_pool, _call_with_reconnect, fn, *args)
 
 
 @dataclass(eq=False)
@@ -70,15 +49,22 @@ class RunChannel:
 
 
 def _read_new_events(wanted: dict[int, int]) -> tuple[dict[int, list[tuple[int, str, bytes]]], set[int]]:
-    """Events after each run's known seq, encoded, and which of these runs are finished."""
+    """Events after each run's known seq, encoded, and which of these runs are finished.
+
+    Each run is read on its own: a run whose events cannot be read is logged and left out of this
+    refresh (its viewers wait for the next one), never taking the other runs down with it."""
     states = AuditRun.objects.filter(pk__in=wanted).values_list("pk", "last_seq", "status")
     fresh: dict[int, list[tuple[int, str, bytes]]] = {}
     finished: set[int] = set()
     for run_id, last_seq, status in states:
         known = wanted[run_id]
         if last_seq > known:
-            events = AuditEvent.objects.filter(run_id=run_id, seq__gt=known).order_by("seq")
-            fresh[run_id] = [(e.seq, e.type, frames.encode(e)) for e in events]
+            try:
+                events = AuditEvent.objects.filter(run_id=run_id, seq__gt=known).order_by("seq")
+                fresh[run_id] = [(e.seq, e.type, frames.encode(e)) for e in events]
+            except Exception:
+                log.exception("run %s: new events could not be read; retrying on the next refresh", run_id)
+                continue
         if status in AuditRun.FINISHED:
             finished.add(run_id)
     return fresh, finished
@@ -203,6 +189,14 @@ class Hub:
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(self.heartbeat_s)
+            # Every open stream's access is re-checked once per heartbeat, in one batched read;
+            # the wake below then lets the viewers whose access ended say why and close.
+            try:
+                await access.recheck_all()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("re-checking open streams failed; trying again next heartbeat")
             for channel in list(self.channels.values()):
                 channel.heartbeat += 1
                 channel.wake()
