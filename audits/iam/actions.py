@@ -211,3 +211,12 @@ def arn_format(service: str, resource_type: str) -> str:
 def arn_formats(action: str) -> tuple[str, ...]:
     service = action.lower().partition(":")[0]
     return tuple(f for t in resource_types(action) if (f := arn_format(service, t)))
+
+
+@cache
+def condition_key_names() -> frozenset[str]:
+    """Every service-specific condition key the dataset knows, lowercased ("iam:passedtoservice")."""
+    names: set[str] = set()
+    for path in (_data_dir() / "conditionKeys").glob("*.json"):
+        names.update(str(key).lower() for key in json.loads(path.read_text()))
+    return frozenset(names)

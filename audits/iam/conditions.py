@@ -78,6 +78,17 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+PRINCIPAL_KEYS = frozenset({
+    "aws:principalarn", "aws:principalaccount", "aws:principaltype", "aws:username", "aws:userid",
+    "aws:principalisawsservice", "aws:principalservicename", "aws:tokenissuetime",
+})
+
+
+def is_principal_key(key: str) -> bool:
+    """Keys whose value comes from the principal: a statement reading one decides differently per principal."""
+    return key in PRINCIPAL_KEYS or key.startswith("aws:principaltag/")
+
+
 def principal_keys(subject: Any) -> dict[str, list[str]]:
     """The request keys a principal's own record determines (lowercased names). Absent ones map to []."""
     kind = getattr(subject, "type", "user")
@@ -113,14 +124,17 @@ class Context:
     values: Mapping[str, list[str]] = field(default_factory=dict)
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     cache_key: tuple = field(init=False, repr=False)
+    shared_key: tuple = field(init=False, repr=False)  # without the principal's own keys (see is_principal_key)
 
     def __post_init__(self) -> None:
         norm = {str(k).lower(): _norm_values(v) for k, v in self.values.items()}
         now = self.now if self.now.tzinfo else self.now.replace(tzinfo=UTC)
         object.__setattr__(self, "values", norm)
         object.__setattr__(self, "now", now)
-        object.__setattr__(self, "cache_key",
-                           (tuple(sorted((k, tuple(v)) for k, v in norm.items())), now.timestamp()))
+        items = tuple(sorted((k, tuple(v)) for k, v in norm.items()))
+        object.__setattr__(self, "cache_key", (items, now.timestamp()))
+        object.__setattr__(self, "shared_key",
+                           (tuple(i for i in items if not is_principal_key(i[0])), now.timestamp()))
 
     @classmethod
     def for_subject(cls, subject: Any, now: datetime | None = None, **extra: Any) -> Context:

@@ -44,6 +44,7 @@ from audits.iam.conditions import (
     Template,
     compile_block,
     evaluate_all,
+    is_principal_key,
     principal_keys,
     resolve,
     template,
@@ -52,13 +53,6 @@ from audits.iam.conditions import (
 ALLOWED, DENIED, CONDITIONAL = "allowed", "denied", "conditional"
 KINDS = frozenset({"identity", "boundary", "resource", "scp", "rcp", "session", "trust"})
 _PRINCIPAL_KINDS = frozenset({"resource", "trust"})
-
-# Request keys whose value comes from the principal: statements using them decide differently per principal.
-_PRINCIPAL_KEYS = frozenset({
-    "aws:principalarn", "aws:principalaccount", "aws:principaltype", "aws:username", "aws:userid",
-    "aws:principalisawsservice", "aws:principalservicename", "aws:tokenissuetime",
-})
-
 
 def _as_list(value: Any) -> list:
     if value is None:
@@ -250,7 +244,7 @@ def _statement(raw: Any, source: str, index: int, kind: str) -> CompiledStatemen
     conditions = compile_block(raw.get("Condition"))
     used = {c.key for c in conditions} | {v for c in conditions for v in c.variables}
     used |= {p[0] for r in resources if r.template for p in r.template.parts if p[2]}
-    dependent = any(k in _PRINCIPAL_KEYS or k.startswith("aws:principaltag/") for k in used)
+    dependent = any(is_principal_key(k) for k in used)
     sid = str(raw.get("Sid", "") or "")
     return CompiledStatement(
         source=source, index=index, sid=sid, effect=effect, kind=kind, raw=raw, actions=patterns,
@@ -455,8 +449,8 @@ def decide(subject: Subject, action: str, resource: str, context: Context,
         identity_path = _merge(id_best, bound_best, sess_best)
 
     paths: list[tuple[tuple[Condition, ...], list[dict], str]] = []
-    is_trust = resource_policy is not None and (
-        any(s.kind == "trust" for s in resource_policy) or (not resource_policy and action.startswith("sts:assume")))
+    is_trust = resource_policy is not None and (any(s.kind == "trust" for s in resource_policy) or (
+        not resource_policy and action.startswith("sts:assumerole")))
     target_account = resource_account or arns.account_of(effective) or subject.account
     cross = principal_side and target_account != subject.account
 
@@ -525,6 +519,9 @@ def _why_not(subject: Subject, identity: _Scan, boundary: _Scan | None, session:
     return "no statement allows it"
 
 
+_MEMO_KEY = "aegis.evaluator"
+
+
 class Evaluator:
     """Compiles and evaluates with caches that live as long as this object (one per audit), so a long-lived
     worker never grows across audits. Decisions are memoised on the policies' identities, the action, the
@@ -567,11 +564,12 @@ class Evaluator:
         rcps, d5 = self._levels(subject.rcps)
         rpol, _ = self._sig(resource_policy)
         # Principal matching in a resource policy, or a statement reading a principal key: the principal itself
-        # is part of the question. Otherwise principals sharing policies share the answer.
-        who: object = subject if (resource_policy is not None or d1 or d2 or d3 or d4 or d5) \
-            else (subject.type, subject.account, subject.boundary is None)
-        key = (ident, bound, sess, scps, rcps, rpol, action.lower(), resource, context.cache_key, who,
-               resource_account)
+        # is part of the question. Otherwise principals sharing policies share the answer, even when each
+        # brings its own Context.for_subject (its principal keys are then left out of the key).
+        dependent = resource_policy is not None or d1 or d2 or d3 or d4 or d5
+        who: object = subject if dependent else (subject.type, subject.account, subject.boundary is None)
+        key = (ident, bound, sess, scps, rcps, rpol, action.lower(), resource,
+               context.cache_key if dependent else context.shared_key, who, resource_account)
         found = self._memo.get(key)
         if found is None:
             found = decide(subject, action, resource, context, resource_policy, resource_account)
@@ -581,8 +579,13 @@ class Evaluator:
 
 def evaluate(subject: Subject, action: str, resource: str = "*", context: Context | None = None,
              resource_policy: Statements | None = None, resource_account: str | None = None, *,
-             evaluator: Evaluator | None = None) -> Decision:
-    """One decision; pass an Evaluator (one per audit) to memoise across calls."""
+             evaluator: Evaluator | None = None, memo: dict | None = None) -> Decision:
+    """One decision. To memoise across calls, pass an Evaluator, or a memo dict owned by the audit (the same dict
+    as compile_policy's memo will do: the evaluator keeps its caches under one key of its own)."""
+    if evaluator is None and memo is not None:
+        evaluator = memo.get(_MEMO_KEY)
+        if evaluator is None:
+            evaluator = memo[_MEMO_KEY] = Evaluator(now=context.now if context else None)
     if evaluator is not None:
         return evaluator.evaluate(subject, action, resource, context, resource_policy, resource_account)
     return decide(subject, action, resource, context or Context(), resource_policy, resource_account)

@@ -429,3 +429,13 @@ def test_it_lists_the_resource_patterns_that_could_allow_an_action():
     assert allowed_resource_patterns(alice, "iam:PassRole") == [
         (ADMIN_ROLE, False), (f"arn:aws:iam::{ACCOUNT}:role/alice-*", False), (BOB, True)]
     assert allowed_resource_patterns(alice, "ec2:RunInstances") == []
+
+
+def test_it_shares_memoised_decisions_across_per_principal_contexts():
+    memo: dict = {}
+    shared = compile_policy(doc(allow("iam:PassRole")), "policy/shared", memo=memo)
+    one = Subject(arn=f"arn:aws:iam::{ACCOUNT}:role/a", type="role", identity=shared)
+    two = Subject(arn=f"arn:aws:iam::{ACCOUNT}:role/b", type="role", identity=shared)
+    first = evaluate(one, "iam:PassRole", ADMIN_ROLE, Context.for_subject(one, NOW), memo=memo)
+    assert evaluate(two, "iam:PassRole", ADMIN_ROLE, Context.for_subject(two, NOW), memo=memo) is first
+    assert compile_policy(doc(allow("iam:PassRole")), "policy/shared", memo=memo) is shared
