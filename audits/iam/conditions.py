@@ -489,8 +489,9 @@ def _values(raw: Any) -> tuple[str, ...]:
     return tuple(_text(v) for v in items)
 
 
-def compile_block(block: Any) -> tuple[CompiledCondition, ...]:
-    """A statement's Condition element -> its conditions (ANDed)."""
+def compile_block(block: Any, *, variables: bool = True) -> tuple[CompiledCondition, ...]:
+    """A statement's Condition element -> its conditions (ANDed). `variables` False for documents older than
+    policy version 2012-10-17, where `${...}` is plain text."""
     if not isinstance(block, dict):
         return ()
     out = []
@@ -501,16 +502,16 @@ def compile_block(block: Any) -> tuple[CompiledCondition, ...]:
         for key, raw in pairs.items():
             written = _values(raw)
             values: list[Pieces | Template] = []
-            variables: set[str] = set()
+            used: set[str] = set()
             for text in written:
-                found = template(text)
+                found = template(text) if variables else None
                 if found is None:
                     values.append(((text, False),))
                 else:
                     values.append(found)
-                    variables |= {p[0] for p in found.parts if p[2]}
+                    used |= {p[0] for p in found.parts if p[2]}
             out.append(CompiledCondition(parsed, str(key).lower(), Condition(str(operator), str(key), written),
-                                         tuple(values), frozenset(variables)))
+                                         tuple(values), frozenset(used)))
     return tuple(out)
 
 

@@ -216,14 +216,16 @@ def compile_policy(document: dict | None, source: str, *, kind: str = "identity"
     key = (_content_key(document), source, kind) if memo is not None else None
     if memo is not None and key in memo:
         return memo[key]
+    # Policy variables exist from policy version 2012-10-17 on; without a Version IAM assumes 2008-10-17.
+    variables = str(document.get("Version", "")) == "2012-10-17"
     compiled = tuple(s for i, raw in enumerate(_as_list(document.get("Statement")), start=1)
-                     if (s := _statement(raw, source, i, kind)) is not None)
+                     if (s := _statement(raw, source, i, kind, variables)) is not None)
     if memo is not None:
         memo[key] = compiled
     return compiled
 
 
-def _statement(raw: Any, source: str, index: int, kind: str) -> CompiledStatement | None:
+def _statement(raw: Any, source: str, index: int, kind: str, variables: bool) -> CompiledStatement | None:
     if not isinstance(raw, dict):
         return None
     effect = str(raw.get("Effect", "")).strip().capitalize()
@@ -235,13 +237,13 @@ def _statement(raw: Any, source: str, index: int, kind: str) -> CompiledStatemen
     patterns = tuple(str(a).strip().lower() for a in _as_list(raw["NotAction" if not_action else "Action"]))
     not_resource = "NotResource" in raw and "Resource" not in raw
     has_resource = "Resource" in raw or "NotResource" in raw
-    resources = tuple(_Resource(str(r), template(str(r)))
+    resources = tuple(_Resource(str(r), template(str(r)) if variables else None)
                       for r in _as_list(raw.get("NotResource" if not_resource else "Resource")))
     principals, not_principal = None, False
     if kind in _PRINCIPAL_KINDS:
         not_principal = "NotPrincipal" in raw and "Principal" not in raw
         principals = _Principals.parse(raw.get("NotPrincipal" if not_principal else "Principal"))
-    conditions = compile_block(raw.get("Condition"))
+    conditions = compile_block(raw.get("Condition"), variables=variables)
     used = {c.key for c in conditions} | {v for c in conditions for v in c.variables}
     used |= {p[0] for r in resources if r.template for p in r.template.parts if p[2]}
     dependent = any(is_principal_key(k) for k in used)
@@ -321,7 +323,11 @@ class _Request:
     context: Context
     derived: dict[str, list[str]]
 
+    resource_account: str = ""
+
     def lookup(self, key: str) -> Any:
+        if key == "aws:resourceaccount" and self.resource_account and key not in self.context.values:
+            return [self.resource_account]
         return self.context.lookup(key, self.subject, self.derived)
 
 
@@ -408,8 +414,11 @@ def decide(subject: Subject, action: str, resource: str, context: Context,
     action = action.strip().lower()
     resourceless = action in ds.resourceless_actions()
     effective = "*" if resourceless else (resource or "*")
+    # The resource's account is known from its ARN (or the caller), so aws:ResourceAccount is too.
+    owner = resource_account or arns.account_of(effective)
+    owner = "" if "*" in owner or "?" in owner else owner
     req = _Request(action, effective, effective == "*" and not resourceless, subject, context,
-                   principal_keys(subject))
+                   principal_keys(subject), owner)
     principal_side = subject.type in ("user", "role")
 
     identity = _scan(subject.identity, req) if principal_side else _Scan()
@@ -433,7 +442,7 @@ def decide(subject: Subject, action: str, resource: str, context: Context,
 
     # 2. Organization guardrails: every SCP level (principal side) and RCP level (resource side) must allow.
     limits: list[Condition] = []
-    for kind, levels, scans in (("SCP", subject.scps, scps), ("RCP", subject.rcps, rcps)):
+    for kind, levels, scans in (("SCP", subject.scps if principal_side else (), scps), ("RCP", subject.rcps, rcps)):
         for number, (level, scan) in enumerate(zip(levels, scans, strict=True), start=1):
             best = _least(scan.allows)
             if best is None:
@@ -451,7 +460,7 @@ def decide(subject: Subject, action: str, resource: str, context: Context,
     paths: list[tuple[tuple[Condition, ...], list[dict], str]] = []
     is_trust = resource_policy is not None and (any(s.kind == "trust" for s in resource_policy) or (
         not resource_policy and action.startswith("sts:assumerole")))
-    target_account = resource_account or arns.account_of(effective) or subject.account
+    target_account = owner or subject.account
     cross = principal_side and target_account != subject.account
 
     if rp is None:
@@ -532,7 +541,8 @@ class Evaluator:
         self.compiled: dict = {}
         self._memo: dict[tuple, Decision] = {}
         self._sigs: dict[int, tuple[object, int, bool]] = {}
-        self._sig_ids: dict[tuple[int, ...], int] = {}
+        self._sig_ids: dict[tuple, int] = {}
+        self._subjects: dict[int, tuple[Subject, int, bool]] = {}
 
     def compile(self, document: dict | None, source: str, *, kind: str = "identity") -> Statements:
         return compile_policy(document, source, kind=kind, memo=self.compiled)
@@ -554,22 +564,35 @@ class Evaluator:
         sigs = [self._sig(level) for level in levels]
         return tuple(n for n, _ in sigs), any(d for _, d in sigs)
 
-    def evaluate(self, subject: Subject, action: str, resource: str = "*", context: Context | None = None,
-                 resource_policy: Statements | None = None, resource_account: str | None = None) -> Decision:
-        context = context or self.context
+    def _subject_sig(self, subject: Subject) -> tuple[int, bool]:
+        """One number for everything about a principal that a decision depends on, when no statement reads a
+        principal key (then principals with the same policies share it), and whether one does."""
+        entry = self._subjects.get(id(subject))
+        if entry is not None and entry[0] is subject:
+            return entry[1], entry[2]
         ident, d1 = self._sig(subject.identity)
         bound, d2 = self._sig(subject.boundary)
         sess, d3 = self._sig(subject.session)
         scps, d4 = self._levels(subject.scps)
         rcps, d5 = self._levels(subject.rcps)
-        rpol, _ = self._sig(resource_policy)
+        parts = (ident, bound, sess, scps, rcps, subject.type, subject.account)
+        number = self._sig_ids.setdefault(parts, len(self._sig_ids))  # type: ignore[arg-type]
+        dependent = bool(d1 or d2 or d3 or d4 or d5)
+        self._subjects[id(subject)] = (subject, number, dependent)
+        return number, dependent
+
+    def evaluate(self, subject: Subject, action: str, resource: str = "*", context: Context | None = None,
+                 resource_policy: Statements | None = None, resource_account: str | None = None) -> Decision:
+        context = context or self.context
+        number, dependent = self._subject_sig(subject)
+        rpol = -1 if resource_policy is None else self._sig(resource_policy)[0]
         # Principal matching in a resource policy, or a statement reading a principal key: the principal itself
         # is part of the question. Otherwise principals sharing policies share the answer, even when each
         # brings its own Context.for_subject (its principal keys are then left out of the key).
-        dependent = resource_policy is not None or d1 or d2 or d3 or d4 or d5
-        who: object = subject if dependent else (subject.type, subject.account, subject.boundary is None)
-        key = (ident, bound, sess, scps, rcps, rpol, action.lower(), resource,
-               context.cache_key if dependent else context.shared_key, who, resource_account)
+        if dependent or resource_policy is not None:
+            key = (number, rpol, action, resource, context.cache_key, subject, resource_account)
+        else:
+            key = (number, rpol, action, resource, context.shared_key, None, resource_account)
         found = self._memo.get(key)
         if found is None:
             found = decide(subject, action, resource, context, resource_policy, resource_account)

@@ -439,3 +439,86 @@ def test_it_shares_memoised_decisions_across_per_principal_contexts():
     first = evaluate(one, "iam:PassRole", ADMIN_ROLE, Context.for_subject(one, NOW), memo=memo)
     assert evaluate(two, "iam:PassRole", ADMIN_ROLE, Context.for_subject(two, NOW), memo=memo) is first
     assert compile_policy(doc(allow("iam:PassRole")), "policy/shared", memo=memo) is shared
+
+
+# More of the Guide's rules
+
+
+def test_it_unions_identity_and_resource_policies_in_one_account():
+    # "Example identity-based and resource-based policy evaluation": each side grants its own actions.
+    alice = user(allow("s3:ListBucket", "arn:aws:s3:::b"))
+    bucket = stmts({"Effect": "Allow", "Principal": {"AWS": alice.arn}, "Action": "s3:GetObject",
+                    "Resource": "arn:aws:s3:::b/*"}, kind="resource")
+    assert decide(alice, "s3:ListBucket", "arn:aws:s3:::b", resource_policy=bucket).reason == \
+        "allowed by identity policy"
+    assert decide(alice, "s3:GetObject", "arn:aws:s3:::b/k", resource_policy=bucket).reason == \
+        "allowed by resource policy"
+    assert decide(alice, "s3:PutObject", "arn:aws:s3:::b/k", resource_policy=bucket).verdict == DENIED
+
+
+def test_it_limits_the_identity_side_of_a_cross_account_request_by_the_boundary():
+    eve = Subject(arn=f"arn:aws:iam::{OTHER}:user/eve", identity=stmts(allow("*")),
+                  boundary=stmts(allow("ec2:*"), kind="boundary"))
+    queue = f"arn:aws:sqs:eu-west-1:{ACCOUNT}:q"
+    policy = stmts({"Effect": "Allow", "Principal": {"AWS": eve.arn}, "Action": "sqs:*", "Resource": "*"},
+                   kind="resource")
+    got = decide(eve, "sqs:SendMessage", queue, resource_policy=policy)
+    assert got.verdict == DENIED and got.reason == "permissions boundary does not allow it"
+
+
+def test_it_carries_conditions_of_an_scp_allow():
+    region = stmts(allow("*", Condition={"StringEquals": {"aws:RequestedRegion": "eu-west-1"}}), kind="scp")
+    got = decide(user(allow("s3:*"), scps=(region,)), "s3:GetObject", "arn:aws:s3:::b/k")
+    assert got.verdict == CONDITIONAL and got.conditions[0].key == "aws:RequestedRegion"
+
+
+def test_it_negates_one_open_condition_of_a_deny_with_several():
+    alice = user(allow("*"), deny("*", Condition={"Bool": {"aws:MultiFactorAuthPresent": "false"},
+                                                  "IpAddress": {"aws:SourceIp": "0.0.0.0/0"}}))
+    got = decide(alice, "iam:PassRole", ADMIN_ROLE)
+    assert got.verdict == CONDITIONAL and len(got.conditions) == 1 and got.conditions[0].negated
+
+
+def test_it_reads_no_variables_in_documents_older_than_2012_10_17():
+    own_keys = allow("iam:CreateAccessKey", f"arn:aws:iam::{ACCOUNT}:user/${{aws:username}}")
+    old = compile_policy({"Statement": [own_keys]}, "policy/old")
+    alice = Subject(arn=f"arn:aws:iam::{ACCOUNT}:user/alice", identity=old)
+    assert decide(alice, "iam:CreateAccessKey", alice.arn).verdict == DENIED
+    assert decide(alice, "iam:CreateAccessKey", f"arn:aws:iam::{ACCOUNT}:user/${{aws:username}}").allowed
+
+
+def test_it_knows_the_resource_account_from_the_resource():
+    same = user(allow("s3:*", Condition={"StringEquals": {"aws:ResourceAccount": ACCOUNT}}))
+    assert decide(same, "sqs:SendMessage", f"arn:aws:sqs:eu-west-1:{ACCOUNT}:q").verdict == DENIED  # s3 only
+    mine = user(allow("sqs:*", Condition={"StringEquals": {"aws:ResourceAccount": ACCOUNT}}))
+    assert decide(mine, "sqs:SendMessage", f"arn:aws:sqs:eu-west-1:{ACCOUNT}:q").allowed
+    assert decide(mine, "sqs:SendMessage", "arn:aws:sqs:eu-west-1:*:q").verdict == CONDITIONAL
+
+
+def test_it_answers_a_web_identity_trust_with_its_open_claims():
+    provider = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
+    trust = stmts({"Effect": "Allow", "Principal": {"Federated": provider}, "Action": "sts:AssumeRoleWithWebIdentity",
+                   "Condition": {"StringLike": {"token.actions.githubusercontent.com:sub": "repo:org/app:*"}}},
+                  kind="trust")
+    github = Subject(arn=provider, type="federated")
+    got = decide(github, "sts:AssumeRoleWithWebIdentity", ADMIN_ROLE, resource_policy=trust)
+    assert got.verdict == CONDITIONAL
+    assert got.conditions[0].describe() == "token.actions.githubusercontent.com:sub is like repo:org/app:*"
+    other = Subject(arn=f"arn:aws:iam::{ACCOUNT}:oidc-provider/accounts.google.com", type="federated")
+    assert decide(other, "sts:AssumeRoleWithWebIdentity", ADMIN_ROLE, resource_policy=trust).verdict == DENIED
+
+
+def test_it_applies_no_scp_to_a_service_principal():
+    nothing = stmts(deny("*"), kind="scp")
+    trust = stmts({"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"},
+                  kind="trust")
+    service = Subject(arn="lambda.amazonaws.com", type="service", scps=(nothing,))
+    assert decide(service, "sts:AssumeRole", ADMIN_ROLE, resource_policy=trust).allowed
+
+
+def test_it_trusts_anyone_with_a_star_principal():
+    anyone = stmts({"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}, kind="trust")
+    stranger = Subject(arn=f"arn:aws:iam::{OTHER}:user/eve", identity=stmts(allow("sts:AssumeRole")))
+    assert decide(stranger, "sts:AssumeRole", ADMIN_ROLE, resource_policy=anyone).allowed
+    assert decide(user(), "sts:AssumeRole", ADMIN_ROLE, resource_policy=anyone).allowed
+    assert decide(Subject(arn=stranger.arn), "sts:AssumeRole", ADMIN_ROLE, resource_policy=anyone).verdict == DENIED
