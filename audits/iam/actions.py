@@ -65,15 +65,19 @@ def index() -> Index:
     except (OSError, ValueError, IndexError, TypeError, AttributeError):
         pass
     built = _build_index()
+    _write_cache(path, built)
+    return built
+
+
+def _write_cache(path: Path, data: object) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # Written to a temporary file then renamed, so a concurrent reader never sees half a file.
         with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as out:
-            json.dump(built, out, separators=(",", ":"))
+            json.dump(data, out, separators=(",", ":"))
         os.replace(out.name, path)
     except OSError:
-        pass  # a read-only home only costs the next process the 150 ms rebuild
-    return built
+        pass  # a read-only home only costs the next process the rebuild
 
 
 @cache
@@ -179,13 +183,7 @@ def _facts() -> tuple[Facts, dict[str, dict[str, str]]]:
     except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError):
         pass
     facts, formats = _build_facts()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as out:
-            json.dump({"facts": facts, "formats": formats}, out, separators=(",", ":"))
-        os.replace(out.name, path)
-    except OSError:
-        pass
+    _write_cache(path, {"facts": facts, "formats": formats})
     return facts, formats
 
 

@@ -374,24 +374,24 @@ def _match(op: _Op, request: str, policy: Pieces) -> bool:
     return False
 
 
-def _or(values: Iterable[Tri]) -> Tri:
-    result: Tri = False
+def _fold(values: Iterable[Tri], decisive: bool) -> Tri:
+    """Three-valued OR (decisive True) or AND (decisive False): one decisive value settles it, an open one
+    leaves it open unless a decisive one comes."""
+    result: Tri = not decisive
     for v in values:
-        if v is True:
-            return True
+        if v is decisive:
+            return decisive
         if v is None:
             result = None
     return result
+
+
+def _or(values: Iterable[Tri]) -> Tri:
+    return _fold(values, True)
 
 
 def _and(values: Iterable[Tri]) -> Tri:
-    result: Tri = True
-    for v in values:
-        if v is False:
-            return False
-        if v is None:
-            result = None
-    return result
+    return _fold(values, False)
 
 
 def _not(value: Tri) -> Tri:

@@ -297,3 +297,38 @@ def test_it_describes_conditions_and_their_negations():
     as_dict = Condition("StringLike", "s3:prefix", ("a*", "b*")).to_dict()
     assert as_dict["text"] == "s3:prefix is like one of a*, b*"
     assert as_dict["values"] == ["a*", "b*"] and as_dict["negated"] is False
+
+
+IF_EXISTS_CASES = [
+    ("StringEquals", "a", "a", "b"), ("StringNotEquals", "a", "b", "a"),
+    ("StringEqualsIgnoreCase", "a", "A", "b"), ("StringNotEqualsIgnoreCase", "a", "b", "A"),
+    ("StringLike", "a*", "ab", "ba"), ("StringNotLike", "a*", "ba", "ab"),
+    ("NumericEquals", "1", "1", "2"), ("NumericNotEquals", "1", "2", "1"), ("NumericLessThan", "1", "0", "1"),
+    ("NumericLessThanEquals", "1", "1", "2"), ("NumericGreaterThan", "1", "2", "1"),
+    ("NumericGreaterThanEquals", "1", "1", "0"),
+    ("DateEquals", "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"),
+    ("DateNotEquals", "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z", "2026-01-01T00:00:00Z"),
+    ("DateLessThan", "2026-01-01T00:00:00Z", "2025-12-31T00:00:00Z", "2026-01-01T00:00:00Z"),
+    ("DateLessThanEquals", "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"),
+    ("DateGreaterThan", "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z", "2026-01-01T00:00:00Z"),
+    ("DateGreaterThanEquals", "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z", "2025-12-31T00:00:00Z"),
+    ("Bool", "true", "true", "false"), ("BinaryEquals", "QQ==", "QQ==", "Qg=="),
+    ("IpAddress", "10.0.0.0/8", "10.1.2.3", "11.1.2.3"), ("NotIpAddress", "10.0.0.0/8", "11.1.2.3", "10.1.2.3"),
+    ("ArnEquals", "arn:aws:s3:::b", "arn:aws:s3:::b", "arn:aws:s3:::c"),
+    ("ArnLike", "arn:aws:s3:::b*", "arn:aws:s3:::bb", "arn:aws:s3:::cb"),
+    ("ArnNotEquals", "arn:aws:s3:::b", "arn:aws:s3:::c", "arn:aws:s3:::b"),
+    ("ArnNotLike", "arn:aws:s3:::b*", "arn:aws:s3:::cb", "arn:aws:s3:::bb"),
+]
+
+
+@pytest.mark.parametrize(("operator", "policy", "good", "bad"), IF_EXISTS_CASES)
+def test_it_evaluates_every_operator_and_its_if_exists_form(operator, policy, good, bad):
+    plain, if_exists = {operator: {"custom:key": policy}}, {f"{operator}IfExists": {"custom:key": policy}}
+    negated = "Not" in operator
+    assert holds(plain, {"custom:key": good}) is True
+    assert holds(plain, {"custom:key": bad}) is False
+    assert holds(plain, {"custom:key": None}) is negated  # absent: false, but true for the negated operators
+    assert holds(if_exists, {"custom:key": good}) is True
+    assert holds(if_exists, {"custom:key": bad}) is False
+    assert holds(if_exists, {"custom:key": None}) is True
+    assert holds(if_exists) is None  # unknown stays open
