@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-SEVERITIES = ("critical", "high", "medium", "low", "info")
+from audits.iam.checks import SEVERITIES  # the engine's one list; light to import (no dataset)
+
 FORMATS = ("json", "csv", "sarif")
 QUIET_TYPES = {"finding", "principal", "thinking", "stats"}  # too many for a log; the report has them
 
