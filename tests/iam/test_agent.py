@@ -224,8 +224,8 @@ def test_it_leaves_accepted_risks_out_of_score_counts_top_risks_and_compliance()
     from tests.iam.builders import allow, doc, healthy, managed, user
 
     admin = managed("AdministratorAccess", doc(allow("*")), aws=True)
-    snap = healthy(users=[user("boss", policies=(admin,)), user("dev", inline={"k": doc(allow("iam:CreateAccessKey"))})],
-                   policies=[admin])
+    dev = user("dev", inline={"k": doc(allow("iam:CreateAccessKey"))})
+    snap = healthy(users=[user("boss", policies=(admin,)), dev], policies=[admin])
     _, plain = audit(snap, frameworks=["cis"])
     events = []
     first = [e for e in audit(snap)[0] if e[0] == "finding"]
