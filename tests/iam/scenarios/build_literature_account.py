@@ -72,7 +72,7 @@ class Scenario:
     name: str
     method: str
     source: str
-    document: dict | None = None
+    document: dict | None = None  # None: the scenario holds no managed policy of its own
     user: str | None = POSITIVE  # expectation for the user variant, None: no user variant
     role: str | None = POSITIVE
     reason: str = ""  # near-miss / indirect: why it must stay quiet
@@ -82,6 +82,7 @@ class Scenario:
     groups: tuple[str, ...] = ()  # groups the user variant joins
     versions: list[dict] = field(default_factory=list)  # extra non-default versions of the scenario policy
     default_version: str = "v1"
+    tags: dict[str, str] = field(default_factory=dict)  # principal tags (aws:PrincipalTag/*)
 
 
 def v(number: int, document: dict) -> dict:
@@ -301,6 +302,47 @@ SCENARIOS: list[Scenario] = [
     Scenario("nm-RunInstancesAlone", "ec2:RunInstances without iam:PassRole", PMAPPER,
              doc(allow(["ec2:RunInstances", "ec2:DescribeInstances"])), user=NEAR_MISS, role=NEAR_MISS,
              reason="an instance without a passed role runs with no AWS rights"),
+    # --- variants: the same methods reached through other policy shapes (AWS docs), so a fix cannot fit one form --
+    Scenario("var-TagConditionMatches", "iam:CreateAccessKey when aws:PrincipalTag/team is platform (it is)",
+             f"{AWSDOCS}: ABAC, aws:PrincipalTag", doc(allow("iam:CreateAccessKey", Condition={
+                 "StringEquals": {"aws:PrincipalTag/team": "platform"}})), tags={"team": "platform"}),
+    Scenario("var-PassedToServiceEc2", "iam:PassRole only to ec2.amazonaws.com + ec2:RunInstances",
+             f"{AWSDOCS}: iam:PassedToService", doc(allow("iam:PassRole", Condition={
+                 "StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}), allow("ec2:RunInstances"))),
+    Scenario("var-CaseInsensitiveAction", "iam:CreateAccessKey written IAM:createACCESSkey",
+             f"{AWSDOCS}: Action (names are case-insensitive)", doc(allow("IAM:createACCESSkey"))),
+    Scenario("var-DenyOnlyWithoutMfa", "iam:CreateAccessKey; Deny * when MFA is absent (with MFA: escalates)",
+             f"{AWSDOCS}: example policy, deny access without MFA",
+             doc(allow("iam:CreateAccessKey"), deny("*", Condition={
+                 "BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}}))),
+    Scenario("var-AccessKeyOnAdminUserOnly", "iam:CreateAccessKey on exactly the admin user's ARN", RHINO + " #4",
+             doc(allow("iam:CreateAccessKey", f"{A}:user/target-admin-user"))),
+    Scenario("var-PassRoleWildcardPath", "iam:PassRole on role/target-admin-* + lambda:CreateFunction + "
+             "lambda:InvokeFunction", RHINO + " #15", doc(allow("iam:PassRole", f"{A}:role/target-admin-*"),
+                                                          allow(["lambda:CreateFunction", "lambda:InvokeFunction"]))),
+    Scenario("var-GroupManagedPassRole", "iam:PassRole + ec2:RunInstances through a group's managed policy",
+             f"{RHINO} #3; AWS groups", None, role=None, groups=("var-group-managed",)),
+    Scenario("var-UserInlinePutUserPolicy", "iam:PutUserPolicy in the user's own inline policy", RHINO + " #10",
+             None, role=None, inline={"self-service": doc(allow("iam:PutUserPolicy", f"{A}:user/${{aws:username}}"))}),
+    Scenario("var-RoleInlineAttachRolePolicy", "iam:AttachRolePolicy in the role's own inline policy",
+             RHINO + " #9", None, user=None, inline={"self-service": doc(allow("iam:AttachRolePolicy"))}),
+    Scenario("nm-TagConditionMismatch", "iam:CreateAccessKey when aws:PrincipalTag/team is platform (it is web)",
+             f"{AWSDOCS}: ABAC, aws:PrincipalTag", doc(allow("iam:CreateAccessKey", Condition={
+                 "StringEquals": {"aws:PrincipalTag/team": "platform"}})), tags={"team": "web"},
+             user=NEAR_MISS, role=NEAR_MISS, reason="its own team tag is web: the condition is known to fail"),
+    Scenario("nm-DenyNotAction", "iam:CreateAccessKey; Deny NotAction s3:*/cloudwatch:*", f"{AWSDOCS}: NotAction",
+             doc(allow("iam:CreateAccessKey"), {"Effect": "Deny", "NotAction": ["s3:*", "cloudwatch:*"],
+                                                "Resource": "*"}),
+             user=NEAR_MISS, role=NEAR_MISS, reason="the NotAction Deny denies every action outside S3 and CloudWatch"),
+    Scenario("nm-AssumeRoleEmptyRole", "sts:AssumeRole on a role trusting the root that holds no policy",
+             f"{IAMV_TT} privesc-permissive-role-trust", doc(allow("sts:AssumeRole",
+                                                                   f"{A}:role/privesc-permissive-role-trust")),
+             user=NEAR_MISS, role=NEAR_MISS, reason="the only role it may assume holds nothing"),
+    Scenario("nm-PassAdminRoleToWrongService", "iam:PassRole on the Lambda admin role + ec2:RunInstances",
+             PMAPPER + " ec2_edges", doc(allow("iam:PassRole", f"{A}:role/target-admin-lambda"),
+                                         allow("ec2:RunInstances")), user=NEAR_MISS, role=NEAR_MISS,
+             reason="the role it may pass trusts lambda.amazonaws.com only and has no instance profile: EC2 "
+                    "cannot use it, and it has no Lambda rights"),
     Scenario("nm-UpdateAssumeRoleHarmless", "iam:UpdateAssumeRolePolicy on a harmless role only", "issue 8",
              doc(allow("iam:UpdateAssumeRolePolicy", f"{A}:role/target-harmless-lambda"),
                  allow(READ_ACTIONS)),
@@ -319,6 +361,7 @@ EXTRA_POLICIES = {
     "nm-unattached-policy": READ_DOC,
     "target-read-only": READ_DOC,
     "group-inline-readonly": READ_DOC,
+    "var-groupManagedPassRoleEc2": doc(allow(["iam:PassRole", "ec2:RunInstances"])),
 }
 
 SERVICE_ADMINS = {  # admin roles a PassRole / take-over method reaches, by the service they trust
@@ -377,16 +420,21 @@ def _inline(policies: dict | None, key: str) -> dict:
     return {key: [{"PolicyName": n, "PolicyDocument": d} for n, d in (policies or {}).items()]}
 
 
-def make_user(name: str, policies=(), groups=(), inline=None, boundary=None) -> dict:
+def _tags(tags: dict | None) -> list[dict]:
+    return [{"Key": k, "Value": v} for k, v in (tags or {}).items()]
+
+
+def make_user(name: str, policies=(), groups=(), inline=None, boundary=None, tags=None) -> dict:
     return {"Path": "/", "UserName": name, "UserId": "AIDA" + _id(name), "Arn": f"{A}:user/{name}",
             "CreateDate": CREATED, "GroupList": list(groups), "AttachedManagedPolicies": _attached(policies),
-            "Tags": [], **_inline(inline, "UserPolicyList"), **_boundary(boundary)}
+            "Tags": _tags(tags), **_inline(inline, "UserPolicyList"), **_boundary(boundary)}
 
 
-def make_role(name: str, trust_doc: dict, policies=(), inline=None, boundary=None, profile: bool = False) -> dict:
+def make_role(name: str, trust_doc: dict, policies=(), inline=None, boundary=None, profile: bool = False,
+              tags=None) -> dict:
     role = {"Path": "/", "RoleName": name, "RoleId": "AROA" + _id(name), "Arn": f"{A}:role/{name}",
             "CreateDate": CREATED, "AssumeRolePolicyDocument": trust_doc,
-            "AttachedManagedPolicies": _attached(policies), "Tags": [],
+            "AttachedManagedPolicies": _attached(policies), "Tags": _tags(tags),
             "RoleLastUsed": {"LastUsedDate": "2026-11-01T00:00:00Z", "Region": "us-east-1"},
             "InstanceProfileList": [], **_inline(inline, "RolePolicyList"), **_boundary(boundary)}
     if profile:
@@ -419,15 +467,17 @@ def build() -> tuple[dict, dict]:
         expected[arn] = entry
 
     for s in SCENARIOS:
-        documents[s.name] = (s.document, s.versions, s.default_version)
-        held = (s.name, *s.extra_policies)
+        if s.document is not None:
+            documents[s.name] = (s.document, s.versions, s.default_version)
+        held = (s.name, *s.extra_policies) if s.document is not None else s.extra_policies
         if s.user:
             name = f"{s.name}-user"
-            users.append(make_user(name, held, s.groups, s.inline, s.boundary))
+            users.append(make_user(name, held, s.groups, s.inline, s.boundary, s.tags))
             expect(f"{A}:user/{name}", s.user, s.method, s.source, s.reason, held)
         if s.role:
             name = f"{s.name}-role"
-            roles.append(make_role(name, SCENARIO_TRUST, held, s.inline if s.user is None else None, s.boundary))
+            roles.append(make_role(name, SCENARIO_TRUST, held, s.inline if s.user is None else None, s.boundary,
+                                   tags=s.tags))
             expect(f"{A}:role/{name}", s.role, s.method, s.source, s.reason, held)
 
     # Targets the methods need.
@@ -471,6 +521,7 @@ def build() -> tuple[dict, dict]:
         make_group("privesc11-PutGroupPolicy-group"),
         make_group("group-inline-escalation-group", inline={"keys-for-anyone": doc(allow("iam:CreateAccessKey"))}),
         make_group("nm-deny-iam-group", inline={"no-iam": doc(deny("iam:*"))}),
+        make_group("var-group-managed", ("var-groupManagedPassRoleEc2",)),
     ]
 
     attachments: dict[str, int] = {}
