@@ -5,6 +5,8 @@ NotAction): each rule as a positive and a near-miss."""
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from audits.iam import actions as ds
 from audits.iam.conditions import Context
@@ -12,6 +14,7 @@ from audits.iam.evaluator import (
     ALLOWED,
     CONDITIONAL,
     DENIED,
+    KINDS,
     Decision,
     Evaluator,
     Subject,
@@ -532,3 +535,37 @@ def test_it_reads_action_star_as_every_action():
     assert decide(user(allow("*"), {"Effect": "Deny", "NotAction": "*", "Resource": "*"}), "*", "*").allowed
     bounded = user(allow("*"), boundary=stmts(allow(["iam:*", "s3:*"]), kind="boundary"))
     assert decide(bounded, "*", "*").reason == "permissions boundary does not allow it"
+
+
+# Hostile documents: any JSON compiles and evaluates to a decision, never an exception.
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12)
+                     | st.sampled_from(["*", "iam:*", "${aws:username}", "${", "arn:aws:iam::*:role/*", "true",
+                                        "2020-01-01", "10.0.0.0/8", ACCOUNT]),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                 max_size=3), max_leaves=12)
+_operators = st.sampled_from(["StringEquals", "ForAllValues:StringLike", "ForAnyValue:ArnLike", "BoolIfExists",
+                              "Null", "DateLessThan", "NumericGreaterThanIfExists", "IpAddress", "Bogus:Op",
+                              "StringNotEqualsIfExists", "BinaryEquals"])
+_statement = st.fixed_dictionaries({}, optional={
+    "Effect": st.sampled_from(["Allow", "Deny", "allow", 3]), "Action": _json, "NotAction": _json,
+    "Resource": _json, "NotResource": _json, "Principal": _json, "NotPrincipal": _json, "Sid": _json,
+    "Condition": st.dictionaries(_operators, st.dictionaries(
+        st.sampled_from(["aws:username", "aws:TokenIssueTime", "aws:SourceIp", "aws:PrincipalTag/team", "x:y"]),
+        _json, max_size=2), max_size=2) | _json,
+})
+
+
+@settings(max_examples=200, deadline=None, database=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(statements=st.lists(_statement | _json, max_size=4), kind=st.sampled_from(sorted(KINDS)),
+       action=st.sampled_from(["iam:PassRole", "iam:ListUsers", "*", "s3:GetObject", "new:Thing"]),
+       resource=st.sampled_from([ADMIN_ROLE, "*", "arn:aws:s3:::b/k", "not-an-arn", ""]))
+def test_it_answers_any_document_with_a_decision(statements, kind, action, resource):
+    compiled = compile_policy({"Version": "2012-10-17", "Statement": statements}, "policy/fuzz", kind=kind)
+    subject = user(allow("*"), tags={"team": "x"})
+    as_identity = Subject(arn=subject.arn, identity=compiled if kind != "trust" else ())
+    for got in (decide(as_identity, action, resource),
+                decide(subject, action, resource, resource_policy=compiled)):
+        assert got.verdict in (ALLOWED, DENIED, CONDITIONAL)
+        assert isinstance(got.to_dict()["reason"], str)
