@@ -21,12 +21,14 @@ count when the node is admin or can_privesc() finds a path to an admin.
 from __future__ import annotations
 
 import argparse
+import atexit
 import gc
 import json
 import math
 import os
 import random
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -152,6 +154,7 @@ def alternating(runs: int, commands: dict[str, list[str] | None], env: dict) -> 
 def peer_commands(example: Path, ready: set[str]) -> dict[str, list[str] | None]:
     bin_dir = PEERS_VENV / "bin"
     out_dir = Path(tempfile.mkdtemp(prefix="aegis-bench-"))
+    atexit.register(shutil.rmtree, out_dir, True)  # cloudsplaining writes ~20 MB of report per scan
     commands: dict[str, list[str] | None] = {}
     for name, tool, command in (
         ("cloudsplaining scan", "cloudsplaining",
@@ -290,14 +293,14 @@ def _held(path: Path) -> dict[str, set[str]]:
 
 
 def cloudsplaining_verdicts(path: Path) -> dict[str, bool] | None:
-    out = Path(tempfile.mkdtemp(prefix="aegis-bench-cs-"))
-    proc = subprocess.run([str(PEERS_VENV / "bin" / "cloudsplaining"), "scan", "--input-file", str(path),
-                           "--output", str(out), "--skip-open-report"], capture_output=True, text=True)
-    results = next(out.glob("iam-results-*.json"), None)
-    if results is None:
-        print(f"  ! cloudsplaining wrote no results on {path.name}: {proc.stderr.strip()[-300:]}")
-        return None
-    data = json.loads(results.read_text())
+    with tempfile.TemporaryDirectory(prefix="aegis-bench-cs-") as out:
+        proc = subprocess.run([str(PEERS_VENV / "bin" / "cloudsplaining"), "scan", "--input-file", str(path),
+                               "--output", out, "--skip-open-report"], capture_output=True, text=True)
+        results = next(Path(out).glob("iam-results-*.json"), None)
+        if results is None:
+            print(f"  ! cloudsplaining wrote no results on {path.name}: {proc.stderr.strip()[-300:]}")
+            return None
+        data = json.loads(results.read_text())
     risky = {pid for kind in ("customer_managed_policies", "aws_managed_policies", "inline_policies")
              for pid, policy in data.get(kind, {}).items() if policy.get("PrivilegeEscalation", {}).get("findings")}
 
@@ -322,8 +325,12 @@ def parliament_verdicts(path: Path) -> dict[str, bool] | None:
 
 
 def pmapper_verdicts(path: Path) -> dict[str, bool] | None:
-    proc = subprocess.run([str(PEERS_VENV / "bin" / "python"), str(Path(__file__).resolve()), "--pmapper-worker",
-                           str(path)], capture_output=True, text=True, cwd=ROOT, timeout=900)
+    try:
+        proc = subprocess.run([str(PEERS_VENV / "bin" / "python"), str(Path(__file__).resolve()), "--pmapper-worker",
+                               str(path)], capture_output=True, text=True, cwd=ROOT, timeout=900)
+    except subprocess.TimeoutExpired:
+        print(f"  ! PMapper did not finish within 900 s on {path.name}; skipped")
+        return None
     last = proc.stdout.strip().splitlines()[-1:] or [""]
     try:
         result = json.loads(last[0])

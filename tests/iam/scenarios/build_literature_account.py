@@ -458,8 +458,12 @@ def build() -> tuple[dict, dict]:
     documents: dict[str, tuple[dict, list[dict], str]] = {"AdministratorAccess": (ADMIN_DOC, [], "v1")}
     documents.update({name: (d, [], "v1") for name, d in EXTRA_POLICIES.items()})
 
-    def expect(arn: str, kind: str, method: str, source: str, reason: str = "", policies=()) -> None:
-        entry = {"expect": kind, "escalates": kind == POSITIVE, "methods": [method], "source": source,
+    def expect(arn: str, kind: str, method: str, source: str, reason: str = "", policies=(),
+               scenario: str = "") -> None:
+        # The scenario's own name after its prefix is the literature's name for it (iam-vulnerable / Rhino).
+        named = scenario.split("-", 1)[1] if "-" in scenario else ""
+        entry = {"expect": kind, "escalates": kind == POSITIVE, "methods": [method, *([named] if named else [])],
+                 "scenario": scenario or arn.rsplit("/", 1)[1], "source": source,
                  "managed_policies": sorted(ADMIN_ARN if p == "AdministratorAccess" else f"{A}:policy/{p}"
                                             for p in policies)}
         if kind != POSITIVE:
@@ -473,12 +477,12 @@ def build() -> tuple[dict, dict]:
         if s.user:
             name = f"{s.name}-user"
             users.append(make_user(name, held, s.groups, s.inline, s.boundary, s.tags))
-            expect(f"{A}:user/{name}", s.user, s.method, s.source, s.reason, held)
+            expect(f"{A}:user/{name}", s.user, s.method, s.source, s.reason, held, s.name)
         if s.role:
             name = f"{s.name}-role"
             roles.append(make_role(name, SCENARIO_TRUST, held, s.inline if s.user is None else None, s.boundary,
                                    tags=s.tags))
-            expect(f"{A}:role/{name}", s.role, s.method, s.source, s.reason, held)
+            expect(f"{A}:role/{name}", s.role, s.method, s.source, s.reason, held, s.name)
 
     # Targets the methods need.
     admin = "admin (can do every action on every resource)"
