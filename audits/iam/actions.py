@@ -160,11 +160,19 @@ def expand_all(patterns: tuple[str, ...]) -> frozenset[str]:
 Facts = dict[str, dict[str, tuple[tuple[str, ...], tuple[str, ...]]]]  # service -> action -> (types, keys)
 
 
+def _keys_of(item: dict) -> tuple[str, ...]:
+    """The condition keys of an action: its own and those of its resource types, in the dataset's order."""
+    keys = list(item.get("conditionKeys") or ())
+    for resource_type in item.get("resourceTypes") or ():
+        keys.extend(k for k in resource_type.get("conditionKeys") or () if k not in keys)
+    return tuple(keys)
+
+
 def _build_facts() -> tuple[Facts, dict[str, dict[str, str]]]:
     facts: Facts = {}
     for path in sorted((_data_dir() / "actions").glob("*.json")):
         facts[path.stem] = {
-            key: (tuple(t["name"] for t in item.get("resourceTypes") or ()), tuple(item.get("conditionKeys") or ()))
+            key: (tuple(t["name"] for t in item.get("resourceTypes") or ()), _keys_of(item))
             for key, item in json.loads(path.read_text()).items()
         }
     formats: dict[str, dict[str, str]] = {}
@@ -175,7 +183,7 @@ def _build_facts() -> tuple[Facts, dict[str, dict[str, str]]]:
 
 @cache
 def _facts() -> tuple[Facts, dict[str, dict[str, str]]]:
-    path = _cache_path(_data_version()).with_name(f"iam-facts-{_data_version()}.json")
+    path = _cache_path(_data_version()).with_name(f"iam-facts-v2-{_data_version()}.json")
     try:
         raw = json.loads(path.read_text())
         facts = {svc: {k: (tuple(v[0]), tuple(v[1])) for k, v in acts.items()} for svc, acts in raw["facts"].items()}
@@ -195,7 +203,8 @@ def resource_types(action: str) -> tuple[str, ...]:
 
 
 def condition_keys(action: str) -> tuple[str, ...]:
-    """The action-specific condition keys the dataset lists (global aws:* keys apply to every action)."""
+    """The condition keys the dataset lists for an action and its resource types (global aws:* keys apply to
+    every action besides these)."""
     service, _, name = action.lower().partition(":")
     found = _facts()[0].get(service, {}).get(name)
     return found[1] if found else ()
@@ -218,3 +227,17 @@ def condition_key_names() -> frozenset[str]:
     for path in (_data_dir() / "conditionKeys").glob("*.json"):
         names.update(str(key).lower() for key in json.loads(path.read_text()))
     return frozenset(names)
+
+
+@cache
+def never_in_request(action: str) -> frozenset[str]:
+    """Keys of the action's own service that its requests never carry, lowercased: the service's plain keys
+    (not tag templates such as iam:ResourceTag/${TagKey}, which the dataset lists unevenly) that the dataset
+    does not list for the action. A condition on one of them sees an absent key. Empty for unknown actions."""
+    service, _, name = action.lower().partition(":")
+    found = _facts()[0].get(service, {}).get(name)
+    if found is None:
+        return frozenset()
+    listed = {k.lower() for k in found[1]}
+    prefix = service + ":"
+    return frozenset(k for k in condition_key_names() if k.startswith(prefix) and "/" not in k and k not in listed)

@@ -332,8 +332,12 @@ class _Request:
     derived: dict[str, list[str]] | None = None  # the principal's keys, worked out on the first lookup
 
     def lookup(self, key: str) -> Any:
-        if key == "aws:resourceaccount" and self.resource_account and key not in self.context.values:
-            return [self.resource_account]
+        if key not in self.context.values:
+            if key == "aws:resourceaccount" and self.resource_account:
+                return [self.resource_account]
+            # iam:PassedToService exists only on iam:PassRole requests: on iam:CreateAccessKey it is absent.
+            if not key.startswith("aws:") and key in ds.never_in_request(self.action):
+                return []
         if self.derived is None:
             self.derived = principal_keys(self.subject)
         return self.context.lookup(key, self.subject, self.derived)

