@@ -435,9 +435,11 @@ class CompiledCondition:
                 return False
             return op.base.negated
 
+        base = op.base
+
         def value_ok(request: str) -> Tri:
-            hit = _or(None if p is None else _match(op.base, request, p) for p in policy)
-            return _not(hit) if op.base.negated else hit
+            hit = _or(None if p is None else _match(base, request, p) for p in policy)
+            return _not(hit) if base.negated else hit
 
         if op.set_op == "forallvalues":
             return _and(value_ok(v) for v in known)
@@ -457,28 +459,28 @@ class CompiledCondition:
         return _or(None if p is None else (_joined(p).lower() == "true") == absent for p in policy)
 
     def _range(self, known: Range, policy: list[Pieces | None]) -> Tri:
-        op = self.operator
-        assert op.base is not None
-        if op.base.family != "date" or op.set_op:
+        op, base = self.operator, self.operator.base
+        if base is None or base.family != "date" or op.set_op:
             return None
 
         def one(p: Pieces | None) -> Tri:
+            # Ordered comparisons are monotone in the key's value: the range's two ends settle them.
             if p is None:
                 return None
             when = parse_date(_joined(p))
             if when is None:
                 return False
-            if op.base.compare == "eq":
+            if base.compare == "eq":
                 if known.low <= when <= known.high:
                     return True if known.low == known.high else None
                 return False
-            low, high = _ordered(op.base.compare, known.low, when), _ordered(op.base.compare, known.high, when)
+            low, high = _ordered(base.compare, known.low, when), _ordered(base.compare, known.high, when)
             return low if low == high else None
 
         hit = _or(one(p) for p in policy)
-        result = _not(hit) if op.base.negated else hit
+        result = _not(hit) if base.negated else hit
         if known.maybe_absent:
-            absent_result = True if op.if_exists else op.base.negated
+            absent_result = True if op.if_exists else base.negated
             if result != absent_result:
                 return None
         return result

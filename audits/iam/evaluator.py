@@ -600,10 +600,9 @@ class Evaluator:
         # Principal matching in a resource policy, or a statement reading a principal key: the principal itself
         # is part of the question. Otherwise principals sharing policies share the answer, even when each
         # brings its own Context.for_subject (its principal keys are then left out of the key).
-        if dependent or resource_policy is not None:
-            key = (number, rpol, action, resource, context.cache_key, subject, resource_account)
-        else:
-            key = (number, rpol, action, resource, context.shared_key, None, resource_account)
+        shared = not dependent and resource_policy is None
+        key = (number, rpol, action, resource, context.shared_key if shared else context.cache_key,
+               None if shared else subject, resource_account)
         found = self._memo.get(key)
         if found is None:
             found = decide(subject, action, resource, context, resource_policy, resource_account)
