@@ -521,9 +521,11 @@ def _why_not(subject: Subject, identity: _Scan, boundary: _Scan | None, session:
              id_best: Any, bound_best: Any, sess_best: Any, cross: bool, is_trust: bool, account: str) -> str:
     if subject.type not in ("user", "role"):
         return "the resource policy does not name it" if rp is not None else "no resource policy allows it"
-    if id_best is not None and bound_best is None:
+    # Something grants it (the identity side, or a resource policy naming the role) but a limit cuts it.
+    granted = id_best is not None or (rp is not None and any(a[1] == "direct" for a in rp.allows) and not cross)
+    if granted and bound_best is None:
         return "permissions boundary does not allow it"
-    if id_best is not None and sess_best is None:
+    if granted and sess_best is None:
         return "session policy does not allow it"
     if cross and rp is None:
         return f"cross-account: no resource policy of account {account} allows it"

@@ -281,7 +281,7 @@ def test_it_does_not_limit_a_named_user_by_its_boundary_but_limits_a_named_role(
                     "Resource": "*"}, kind="resource")
     assert decide(user(boundary=boundary), "s3:GetObject", "arn:aws:s3:::b/k", resource_policy=bucket).allowed
     got = decide(role(boundary=boundary), "s3:GetObject", "arn:aws:s3:::b/k", resource_policy=bucket)
-    assert got.verdict == DENIED
+    assert got.verdict == DENIED and got.reason == "permissions boundary does not allow it"
     assert decide(role(), "s3:GetObject", "arn:aws:s3:::b/k", resource_policy=bucket).allowed
 
 
