@@ -46,10 +46,25 @@ def test_it_finds_the_action_names_written_in_the_engine():
     assert len(texts) > 20
 
 
+def names_an_action(text: str) -> bool:
+    """A literal name is a dataset action; a pattern matches at least one."""
+    if "*" in text or "?" in text:
+        return bool(ds.expand(text.lower()))
+    return ds.known(text)
+
+
+def unknown(found: list[tuple[str, int, str]]) -> list[str]:
+    return [f"{file}:{line}: {text}" for file, line, text in found if not names_an_action(text)]
+
+
 def test_it_knows_every_action_name_written_in_the_engine():
-    unknown = [f"{file}:{line}: {text}" for file, line, text in action_literals() if not ds.expand(text.lower())
-               or ("*" not in text and "?" not in text and not ds.known(text))]
-    assert unknown == []
+    assert unknown(action_literals()) == []
+
+
+def test_it_would_catch_a_misspelt_or_invented_action():
+    found = [("x.py", 1, "iam:PassRol"), ("x.py", 2, "sso:GetRoleCredentials"), ("x.py", 3, "iam:Pass*"),
+             ("x.py", 4, "iam:Nothing*"), ("x.py", 5, "iam:PassRole")]
+    assert unknown(found) == ["x.py:1: iam:PassRol", "x.py:2: sso:GetRoleCredentials", "x.py:4: iam:Nothing*"]
 
 
 def test_it_tells_action_names_from_condition_keys():
