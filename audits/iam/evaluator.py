@@ -280,7 +280,7 @@ class Subject:
     identity: Statements = ()
     boundary: Statements | None = None
     scps: tuple[Statements, ...] = ()  # every level (root, each OU, the account) must allow
-    rcps: tuple[Statements, ...] = ()  # same shape, for resources of the member account
+    rcps: tuple[Statements, ...] = ()  # same shape: the RCP levels of the account owning the resources asked about
     session: Statements | None = None
 
     def __post_init__(self) -> None:
