@@ -191,11 +191,11 @@ def agreement(ready: set[str]) -> dict[str, float | int | str | None]:
     summary: dict[str, float | int | str | None] = {}
     for path in [LITERATURE, *SAMPLE_EXPORTS]:
         principals = _principals(path)
+        print(f"\n## {path.name}: {len(principals)} principals")  # before the peers run: their notes belong here
         verdicts = {"aegis": aegis_verdicts(path)}
         for tool, judge in (("cloudsplaining", cloudsplaining_verdicts), ("parliament", parliament_verdicts),
                             ("pmapper", pmapper_verdicts)):
             verdicts[tool] = judge(path) if tool in ready else None
-        print(f"\n## {path.name}: {len(principals)} principals")
         if path == LITERATURE:
             summary.update(_literature_table(principals, expected, verdicts))
         else:
