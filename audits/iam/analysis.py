@@ -11,13 +11,14 @@ from dataclasses import dataclass
 
 from audits.iam import credentials, escalation, risks, trust
 from audits.iam.account import Account, Principal, is_aws_managed
-from audits.iam.authz import Authz, inline_source, unique_refs
+from audits.iam.authz import Authz, display_refs, inline_source, unique_refs
 from audits.iam.checks import AUTHZ, CHECKS, CRED_REPORT, PASSWORD, Spec, make_finding
 from audits.iam.edges import sts
 from audits.iam.graph import Escalation, Graph, unique
 from audits.iam.policy import Permissions
 
 UNUSED_DAYS = 90
+ASSUMERS_BUDGET = 25  # trust-policy evaluations per account-root trust, for the "who can assume it" evidence
 CLOUDSHELL_ARN = "arn:aws:iam::aws:policy/AWSCloudShellFullAccess"
 SUPPORT_ARN = "arn:aws:iam::aws:policy/AWSSupportAccess"
 SECURITY_AUDIT_ARN = "arn:aws:iam::aws:policy/SecurityAudit"
@@ -62,6 +63,8 @@ class Analysis:
         self.admins = set(self.graph.admin_proofs)
         self.escalating = {arn for arn, e in self.graph.escalations.items() if not e.admin}
         self._holders = self._policy_holders()
+        self._hygiene: dict[tuple, list[Spec]] = {}
+        self._alone: dict[int, Permissions] = {}  # one policy's statements on their own (memoises its grants)
 
     # --- data availability ------------------------------------------------------------------------------------
 
@@ -288,8 +291,9 @@ class Analysis:
                               f"{len(names)} policy(ies) attached directly: {', '.join(names[:6])}.",
                               {"inline": [n for n, _ in p.inline], "managed": p.managed}))
         if p.type == "role":
-            specs.extend(trust.trust_specs(p.entry, self.account_id, p.managed, self._assumers(p),
-                                           p.arn in self.graph.escalations))
+            assumers, unchecked = self._assumers(p)
+            specs.extend(trust.trust_specs(p.entry, self.account_id, p.managed, assumers,
+                                           p.arn in self.graph.escalations, unchecked))
         specs.extend(self._usage_specs(p))
         return specs
 
@@ -320,30 +324,40 @@ class Analysis:
         deny_source = self.account.permissions(principals[0]) if principals and holder.type != "group" else None
         for name, doc in holder.inline:
             stmts = self.account.compile_inline(name, doc)
-            alone = Permissions.of(list(stmts))
+            alone = self._alone.get(id(stmts))
+            if alone is None:
+                alone = self._alone[id(stmts)] = Permissions.of(list(stmts))
             specs.extend(self._grant_specs(name, alone, principals, inline_source(holder, name)))
-            hygiene = Permissions([s for s in stmts if s.effect == "Allow"],
-                                  deny_source.denies if deny_source else alone.denies,
-                                  deny_source.boundary if deny_source else None)
-            specs.extend(risks.hygiene_specs(hygiene, name, admin=alone.is_admin()))
+            # Equal inline policies under equal Denies and boundary read alike: computed once (10,000 roles
+            # sharing a handful of inline documents).
+            key = (id(stmts), tuple(map(id, deny_source.denies)) if deny_source else (),
+                   id(deny_source.boundary) if deny_source else None)
+            found = self._hygiene.get(key)
+            if found is None:
+                hygiene = Permissions([s for s in stmts if s.effect == "Allow"],
+                                      deny_source.denies if deny_source else alone.denies,
+                                      deny_source.boundary if deny_source else None)
+                found = self._hygiene[key] = risks.hygiene_specs(hygiene, name, admin=alone.is_admin())
+            specs.extend(found)
         return specs
 
-    def _assumers(self, role: Principal) -> list[str]:
-        """Who in the account can assume the role now (for trusts of the account root)."""
+    def _assumers(self, role: Principal) -> tuple[list[str], int]:
+        """Who in the account can assume the role now (for trusts of the account root), and how many candidates
+        were left unchecked."""
         if role.arn not in self.graph.nodes or not self.graph.trust_index(role).account_wide:
-            return []
-        out = []
-        for source in unique(sts.candidates(self.graph, role)):
-            if source.arn != role.arn and sts.edge(self.graph, source, role) is not None:
-                out.append(source.arn)
-        return out
+            return [], 0
+        candidates = [c for c in unique(sts.candidates(self.graph, role, everyone=True)) if c.arn != role.arn]
+        # Each answer is an evaluation against the trust policy: enough to name 50 and say "more", within a
+        # budget, so a thousand account-root trusts times a hundred broad holders stays linear.
+        out = [s.arn for s in candidates[:ASSUMERS_BUDGET] if sts.edge(self.graph, s, role) is not None]
+        return out, max(0, len(candidates) - ASSUMERS_BUDGET)
 
     def _reach_specs(self, p: Principal) -> list[Spec]:
         esc = self.graph.escalation(p.arn)
         if esc is None:
             return []
         conditions = [c.to_dict() for c in esc.proof.conditions]
-        refs = unique_refs(esc.proof.statements)[:10]
+        refs = self._refs(esc)
         if esc.admin:
             via = sorted({r.get("policy", "") for r in refs if _grants_all(r)}) or sorted(
                 {r.get("policy", "") for r in refs})
@@ -352,11 +366,20 @@ class Analysis:
                           "target_kind": "admin"}, bool(conditions))]
         return [self._escalation_spec(p, esc, refs, conditions)]
 
+    def _refs(self, esc: Escalation) -> list[dict]:
+        """The granting statements along the way, each labelled with the principal whose policy it is."""
+        nodes = self.graph.nodes
+        refs = [r for e in esc.path for r in display_refs(nodes.get(e.source), e.proof.statements)]
+        tail = self.graph.admin_proofs.get(esc.target)
+        if tail is not None:
+            refs += display_refs(nodes.get(esc.target), tail.statements)
+        return unique_refs(refs)[:10]
+
     def _escalation_spec(self, p: Principal, esc: Escalation, refs: list[dict], conditions: list[dict]) -> Spec:
-        names = {**{x.arn: f"{x.type} {x.name}" for x in self.graph.nodes.values()}}
         chain = [f"{p.type} {p.name}"]
         for e in esc.path:
-            target = names.get(e.target, e.target)
+            node = self.graph.nodes.get(e.target)
+            target = f"{node.type} {node.name}" if node is not None else e.target
             via = f" on {e.via.rsplit('/', 1)[-1]}" if e.via and e.via != e.target else ""
             chain.append(f"-[{e.method}{via}]-> {'itself' if e.target == p.arn else target}")
         text = " ".join(chain) + " (administrator)"

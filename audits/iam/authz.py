@@ -66,7 +66,20 @@ def unique_refs(refs: Iterable[dict]) -> list[dict]:
 
 
 def inline_source(p: Principal, name: str) -> str:
-    return f"{p.type}/{p.name}:inline/{name}"
+    """The label the evaluator carries for an inline policy. A user's or role's own inline policy is labelled
+    "inline/<name>" inside the engine, so principals with equal policies share compiled statements and decisions;
+    display_refs names the holder ("role/R:inline/<name>") when evidence is written."""
+    return f"group/{p.name}:inline/{name}" if p.type == "group" else f"inline/{name}"
+
+
+def display_refs(p: Principal | None, refs: Iterable[dict]) -> list[dict]:
+    out = []
+    for ref in refs:
+        policy = str(ref.get("policy", ""))
+        if p is not None and policy.startswith("inline/"):
+            ref = {**ref, "policy": f"{p.type}/{p.name}:{policy}"}
+        out.append(ref)
+    return out
 
 
 def concrete(pattern: str) -> str:
@@ -81,19 +94,36 @@ class Authz:
         self.now = now
         self.evaluator = Evaluator(now)
         self.memo = self.evaluator.compiled
+        self._compiled: dict[tuple, tuple] = {}
+        self._by_content: dict[tuple, tuple] = {}
+        self._keys: dict[str, tuple] = {}
         self._identity: dict[tuple, tuple] = {}
-        self._allows: dict[int, list] = {}  # id(identity) -> the same policies' Allow statements, pre-expanded
+        # id(identity) -> every action its Allow statements name, expanded (None: "*" or NotAction, ask the evaluator)
+        self._allows: dict[int, frozenset[str] | None] = {}
         self._boundary: dict[str, tuple] = {}
         self._subjects: dict[str, Subject] = {}
         self._patterns: dict[tuple, list[tuple[str, bool]]] = {}
         self._contexts: dict[tuple, Context] = {}
         self._admin: dict[tuple, Proof] = {}
+        self._star: dict[int, bool] = {}
         self.admin_statements = compile_policy(ADMIN_DOC, ADMIN_POLICY_ARN, kind="identity", memo=self.memo)
 
     # --- subjects -----------------------------------------------------------------------------------------------
 
     def compile(self, doc: object, source: str, kind: str = "identity") -> tuple:
-        return compile_policy(doc if isinstance(doc, dict) else None, source, kind=kind, memo=self.memo)
+        # Documents live as long as the snapshot, so their id() names them without serialising each one again.
+        key = (id(doc), source, kind)
+        found = self._compiled.get(key)
+        if found is None:
+            # Equal documents (by the content key the account already computed once per document) share
+            # statements, so principals with equal policies share identity tuples and decisions.
+            content = (self.account.doc_key(doc), source, kind)
+            found = self._by_content.get(content)
+            if found is None:
+                found = self._by_content[content] = compile_policy(doc if isinstance(doc, dict) else None, source,
+                                                                   kind=kind)
+            self._compiled[key] = found
+        return found
 
     def managed(self, arn: str, doc: object = None) -> tuple:
         if doc is None:
@@ -110,14 +140,21 @@ class Authz:
         return tuple(out)
 
     def identity(self, p: Principal) -> tuple:
-        key = self.account.permission_key(p)
+        key = self._keys.get(p.arn)
+        if key is None:
+            key = self._keys[p.arn] = self.account.permission_key(p)
         found = self._identity.get(key)
         if found is None:
             holders = [p, *self.account.member_groups(p)] if p.type == "user" else [p]
             found = self._identity[key] = tuple(s for h in holders for s in self.holder_statements(h))
             # The older compiled form expands wildcards against the dataset once, so "could any Allow match this
             # action?" is a set lookup; only then does the evaluator scan the statements.
-            self._allows[id(found)] = self.account.permissions(p).allows
+            allows = self.account.permissions(p).allows
+            self._star[id(found)] = any(s.all_actions or s.not_action for s in allows)
+            if any(s.not_action or s.all_actions for s in allows):
+                self._allows[id(found)] = None
+            else:
+                self._allows[id(found)] = frozenset().union(*(s.actions for s in allows))
         return found
 
     def boundary(self, p: Principal) -> tuple | None:
@@ -169,10 +206,7 @@ class Authz:
         found = self._patterns.get(key)
         if found is None:
             allows = self._allows.get(id(subject.identity))
-            if allows is not None and not any(s.matches(action) for s in allows):
-                found = []
-            else:
-                found = allowed_resource_patterns(subject, action)
+            found = [] if allows is not None and action not in allows else _patterns(subject, action)
             self._patterns[key] = found
         return found
 
@@ -198,6 +232,26 @@ class Authz:
                 best = decision
         return best
 
+    def may(self, subject: Subject, actions: frozenset[str]) -> bool:
+        """Could any Allow of the subject's policies match one of these actions? (set lookups, no evaluation)"""
+        self.identity_known(subject)
+        allows = self._allows.get(id(subject.identity))
+        return True if allows is None else not allows.isdisjoint(actions)
+
+    def interesting(self, subject: Subject, actions: frozenset[str]) -> frozenset[str]:
+        self.identity_known(subject)
+        allows = self._allows.get(id(subject.identity))
+        return actions if allows is None else allows & actions
+
+    def identity_known(self, subject: Subject) -> None:
+        if id(subject.identity) not in self._allows:
+            self._allows[id(subject.identity)] = None  # a "what if" identity: ask the evaluator
+
+    def denied_everywhere(self, subject: Subject, action: str) -> bool:
+        """An unconditional Deny on Resource "*" takes the action away on every resource: no need to ask each."""
+        probe = self.decide(subject, action, f"arn:aws:iam::{self.account_id or '000000000000'}:role/aegis-probe")
+        return probe.verdict == DENIED and any(_covers_everything(ref) for ref in probe.denying)
+
     def can_act_on(self, subject: Subject, action: str, resource: str,
                    extra: dict[str, str] | None = None) -> Decision | None:
         """The decision for one concrete resource, or None when denied (cheap when no statement could allow)."""
@@ -216,7 +270,10 @@ class Authz:
         return found
 
     def _admin_proof(self, subject: Subject) -> Proof:
-        if not any(_grants_everything(s) for s in subject.identity):
+        star = self._star.get(id(subject.identity))
+        if star is None:
+            star = self._star[id(subject.identity)] = any(_grants_everything(s) for s in subject.identity)
+        if not star:
             return Proof((_DENIED,))
         a = self.account_id or "000000000000"
         probes = (
@@ -244,6 +301,29 @@ class Authz:
     def admin_if_granted(self, p: Principal) -> Proof:
         """Would the principal be admin if it gave itself AdministratorAccess (its boundary still applies)?"""
         return self.admin(self.subject(p, identity=self.identity(p) + self.admin_statements))
+
+
+def _patterns(subject: Subject, action: str) -> list[tuple[str, bool]]:
+    """allowed_resource_patterns without its per-call context: the evaluator's own function is asked only when a
+    Resource uses a policy variable, which needs the principal's keys."""
+    out: dict[tuple[str, bool], None] = {}
+    for stmt in subject.identity:
+        if stmt.effect != "Allow" or not stmt.matches_action(action):
+            continue
+        if not stmt.resources:
+            out[("*", stmt.not_resource)] = None
+        for r in stmt.resources:
+            if r.template is not None:
+                return allowed_resource_patterns(subject, action)
+            out[(r.text, stmt.not_resource)] = None
+    return list(out)
+
+
+def _covers_everything(ref: dict) -> bool:
+    statement = ref.get("statement") if isinstance(ref.get("statement"), dict) else {}
+    resources = statement.get("Resource")
+    resources = resources if isinstance(resources, list) else [resources]
+    return "Condition" not in statement and "NotResource" not in statement and "*" in resources
 
 
 def _grants_everything(statement) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, NamedTuple
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
@@ -416,11 +417,19 @@ def _describe(condition: dict) -> str:
     return f"not ({text})" if condition.get("negated",) else text
 
 
-def _fix_for(finding: dict) -> dict:
-    """audits/iam/remediation.py (a colleague's) fills the fix; until it exists, or if it fails, none."""
+@cache
+def _fixer() -> Any:
     try:
         from audits.iam.remediation import fix_for
     except ImportError:
+        return None
+    return fix_for
+
+
+def _fix_for(finding: dict) -> dict:
+    """audits/iam/remediation.py (a colleague's) fills the fix; until it exists, or if it fails, none."""
+    fix_for = _fixer()
+    if fix_for is None:
         return {}
     try:
         fix = fix_for(finding)

@@ -10,7 +10,7 @@ through the index of allowed Resource patterns by action.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -28,6 +28,14 @@ SELF_ACTIONS = (
 )
 MODIFY_ACTIONS = ("iam:putrolepolicy", "iam:attachrolepolicy", "iam:putuserpolicy", "iam:attachuserpolicy",
                   "iam:createpolicyversion")
+SELF_SET, MODIFY_SET = frozenset(SELF_ACTIONS), frozenset(MODIFY_ACTIONS)
+# Actions the families look up holders for: indexed together in one pass.
+INDEXED = frozenset({
+    "sts:assumerole", "iam:passrole", "iam:updateassumerolepolicy", "iam:createaccesskey", "iam:createloginprofile",
+    "iam:updateloginprofile",
+    *(a for f in (ec2, lambda_, cloudformation, glue, sagemaker, codebuild, ecs)
+      for m in getattr(f, "TAKEOVERS", ()) for a in m.requires[0]),
+})
 
 
 @dataclass
@@ -83,7 +91,16 @@ class Graph:
             for arn in dict.fromkeys(a for h in holders for a in h.managed):
                 if not is_aws_managed(arn):
                     self.policy_holders.setdefault(arn, []).append(p)
-        self._holders: dict[str, _Holders] = {}
+        self._holders: dict[str, _Holders] = defaultdict(_Holders)
+        self._indexed: set[str] = set()
+        self._holder_sets: dict[tuple, set[str]] = {}
+        # Principals whose policies are the same objects (and read no principal key) share pattern answers.
+        self._alike: dict[tuple, list[Principal]] = {}
+        for p in self.nodes.values():
+            subject = self.subject(p)
+            dependent = any(s.subject_dependent for s in subject.identity)
+            key = (id(subject.identity), id(subject.boundary), p.arn if dependent else p.type)
+            self._alike.setdefault(key, []).append(p)
         self._trust: dict[str, tuple] = {}
         self._trust_index: dict[str, _Trust] = {}
         self._services: dict[str, frozenset[str]] = {}
@@ -150,32 +167,55 @@ class Graph:
         return True if profiles is None else bool(profiles)  # absent from the export: cannot tell, assume so
 
     def holders(self, action: str) -> _Holders:
-        found = self._holders.get(action)
-        if found is None:
-            found = self._holders[action] = _Holders()
-            for p in self.nodes.values():
-                patterns = self.authz.patterns(self.subject(p), action)
-                if patterns:
-                    found.everyone.append(p)
+        if action not in self._indexed:
+            self._index(frozenset({action} | INDEXED))
+        return self._holders[action]
+
+    def _index(self, actions: frozenset[str]) -> None:
+        """Who holds which Resource patterns for these actions: one pass over the distinct policy sets, asking
+        only about the actions each set could allow at all."""
+        actions = actions - self._indexed
+        self._indexed |= actions
+        for members in self._alike.values():
+            subject = self.subject(members[0])
+            for action in self.authz.interesting(subject, actions):
+                patterns = self.authz.patterns(subject, action)
+                if not patterns:
+                    continue
+                found = self._holders[action]
+                found.everyone.extend(members)
                 for pattern, negated in patterns:
                     if negated:
-                        found.negated.append(p)
+                        found.negated.extend(members)
                     elif "*" in pattern or "?" in pattern or "${" in pattern:
                         found.wild.setdefault(pattern.split("${", 1)[0] + "*" if "${" in pattern else pattern,
-                                              []).append(p)
+                                              []).extend(members)
                     else:
-                        found.exact.setdefault(pattern, []).append(p)
-        return found
+                        found.exact.setdefault(pattern, []).extend(members)
 
-    def candidates(self, action: str, arn: str) -> list[Principal]:
-        """Principals with an allowing statement whose Resource could match `arn` (the evaluator decides)."""
+    def candidates(self, action: str, arn: str, among: set[str] | None = None) -> list[Principal]:
+        """Principals with an allowing statement whose Resource could match `arn` (the evaluator decides);
+        `among`: only these ARNs (e.g. those that also hold the service's create action)."""
         h = self.holders(action)
-        out = list(h.exact.get(arn, ()))
-        for pattern, ps in h.wild.items():
-            if matches(pattern, arn):
-                out.extend(ps)
-        out.extend(h.negated)
-        return unique(out)
+        out: dict[str, Principal] = {}
+        groups = [h.exact.get(arn, ()), h.negated, *(ps for pattern, ps in h.wild.items() if matches(pattern, arn))]
+        for ps in groups:
+            for p in ps:
+                if (among is None or p.arn in among) and p.arn not in self.escalations:
+                    out[p.arn] = p
+        return list(out.values())
+
+    def all_candidates(self, action: str, arn: str) -> list[Principal]:
+        h = self.holders(action)
+        groups = [h.exact.get(arn, ()), h.negated, *(ps for pattern, ps in h.wild.items() if matches(pattern, arn))]
+        return unique(p for ps in groups for p in ps)
+
+    def holder_arns(self, actions: Iterable[str]) -> set[str]:
+        key = tuple(actions)
+        found = self._holder_sets.get(key)
+        if found is None:
+            found = self._holder_sets[key] = {p.arn for a in key for p in self.holders(a).everyone}
+        return found
 
     def holders_of(self, actions: Iterable[str]) -> list[Principal]:
         return unique(p for a in actions for p in self.holders(a).everyone)
@@ -190,10 +230,12 @@ class Graph:
 
     def requirements(self, p: Principal, requires: tuple[tuple[str, ...], ...]) -> tuple[Proof, tuple[str, ...]] | None:
         """Every requirement met on a resource of p's choosing (an alternative per tuple), or None."""
+        subject = self.subject(p)
+        if not self.authz.may(subject, frozenset(requires[0])):
+            return None
         key = (p.arn, requires)
         if key in self._requirements:
             return self._requirements[key]
-        subject = self.subject(p)
         decisions, chosen = [], []
         for alternatives in requires:
             options = [(a, d) for a in alternatives
@@ -216,12 +258,19 @@ class Graph:
             if proof.possible:
                 self.admin_proofs[p.arn] = proof
                 routes[p.arn] = Escalation(p.arn, (), proof, p.arn)
-        for p in self.nodes.values():
-            if p.arn in routes:
+        for members in self._alike.values():
+            subject = self.subject(members[0])
+            may_self = self.authz.may(subject, SELF_SET)
+            may_modify = self.authz.may(subject, MODIFY_SET)
+            if not may_self and not may_modify:
                 continue
-            route = self._self_route(p) or self._modify_route(p)
-            if route is not None:
-                routes[p.arn] = route
+            for p in members:
+                if p.arn in routes:
+                    continue
+                route = (self._self_route(p) if may_self else None) or (
+                    self._modify_route(p) if may_modify else None)
+                if route is not None:
+                    routes[p.arn] = route
         self.escalations = dict(routes)
         queue = deque(sorted(routes))
         while queue:
@@ -240,9 +289,6 @@ class Graph:
                     queue.append(source.arn)
 
     def _self_route(self, p: Principal) -> Escalation | None:
-        subject = self.subject(p)
-        if not any(self.authz.patterns(subject, a) for a in SELF_ACTIONS):
-            return None
         edges = iam.self_edges(self, p)
         if not edges:
             return None
@@ -250,9 +296,6 @@ class Graph:
         return Escalation(p.arn, (best,), best.proof, p.arn)
 
     def _modify_route(self, p: Principal) -> Escalation | None:
-        subject = self.subject(p)
-        if not any(self.authz.patterns(subject, a) for a in MODIFY_ACTIONS):
-            return None
         def reachable(target: Principal) -> bool:
             return any(p.arn in self._candidate_arns(family, target) for family in FAMILIES)
 

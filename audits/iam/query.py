@@ -9,7 +9,7 @@ import re
 
 from audits.iam import actions as ds
 from audits.iam.account import Account
-from audits.iam.authz import Authz
+from audits.iam.authz import Authz, display_refs
 from audits.iam.credentials import now_of
 from audits.iam.evaluator import ALLOWED, CONDITIONAL, DENIED
 
@@ -55,7 +55,8 @@ def who_can(snapshot, action: str, resource: str | None = None, principal: str |
         rows.append({
             "principal": p.arn, "type": p.type, "name": p.name, "decision": decision.verdict,
             "conditions": [c.to_dict() for c in decision.conditions],
-            "statements": list(decision.allowing), "denying": list(decision.denying), "reason": decision.reason,
+            "statements": display_refs(p, decision.allowing), "denying": display_refs(p, decision.denying),
+            "reason": decision.reason,
         })
     rows.sort(key=lambda r: (VERDICT_ORDER.get(r["decision"], 3), r["principal"]))
     return rows

@@ -68,7 +68,10 @@ def _still_writes(perms: Permissions, wildcard: str) -> bool:
 
 def grants_alone(perms: Permissions) -> tuple[bool, list[escalation.MethodHit]]:
     """What the policy would grant a holder with nothing else: admin ('*:*'), and named escalation methods."""
-    return perms.is_admin(), escalation.methods(perms)
+    found = perms.cache.get("alone")
+    if found is None:
+        found = perms.cache["alone"] = (perms.is_admin(), escalation.methods(perms))
+    return found  # type: ignore[return-value]
 
 
 def hygiene_specs(perms: Permissions, label: str, *, attached: bool = True, aws_managed: bool = False,

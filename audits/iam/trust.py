@@ -49,10 +49,25 @@ def account_of(value: str) -> str:
     return match.group(1) if match else ""
 
 
+_TRUSTED: dict[int, tuple[dict, list[Trusted]]] = {}
+
+
 def trusted(role: dict) -> list[Trusted]:
+    """Parsed once per trust document (the graph and the checks both ask, for every role)."""
     doc = role.get("AssumeRolePolicyDocument")
     if not isinstance(doc, dict):
         return []
+    found = _TRUSTED.get(id(doc))
+    if found is not None and found[0] is doc:
+        return found[1]
+    if len(_TRUSTED) > 100_000:
+        _TRUSTED.clear()  # bounded: a long-lived worker audits many accounts
+    out = _parse_trust(doc)
+    _TRUSTED[id(doc)] = (doc, out)
+    return out
+
+
+def _parse_trust(doc: dict) -> list[Trusted]:
     out = []
     for st in as_list(doc.get("Statement")):
         if not isinstance(st, dict) or st.get("Effect") != "Allow":
@@ -84,7 +99,7 @@ def _provider(value: str) -> str:
 
 
 def trust_specs(role: dict, own_account: str, attached: list[str], assumers: list[str] | None = None,
-                admin: bool = False) -> list[Spec]:
+                admin: bool = False, unchecked: int = 0) -> list[Spec]:
     """Findings on one role's trust policy. Service-linked roles are AWS's to manage and are skipped.
 
     assumers: the principals of the account that can assume the role now (from the graph); admin: the role is
@@ -103,12 +118,13 @@ def trust_specs(role: dict, own_account: str, attached: list[str], assumers: lis
                 t.value.endswith(":root") or t.value.isdigit()):
             who = sorted(assumers or [])
             names = ", ".join(a.rsplit("/", 1)[-1] for a in who[:5])
-            evidence = {**evidence, "effective_for": who[:50], "assumers": len(who)}
+            evidence = {**evidence, "effective_for": who[:50], "assumers": len(who), "unchecked": unchecked}
             specs.append(Spec("trust_account_root", "", t.value,
                               "The trust policy trusts the account itself: anyone in it whose own policies allow "
                               "sts:AssumeRole on this role can become it"
                               + (f" ({len(who)} principal(s) can now: {names}"
                                  + (" ...)" if len(who) > 5 else ")") if who else "; no principal can today")
+                              + (f"; {unchecked} more candidate(s) not checked" if unchecked else "")
                               + (". The role is administrator or can become one." if admin else "."),
                               evidence, bool(t.condition_keys), "medium" if admin and who else None))
         elif t.kind == "aws" and t.account and t.account != own_account:

@@ -190,6 +190,8 @@ def modify_edges(g, p: Principal, reachable) -> list[Edge]:
     for kind, pool in (("role", g.roles), ("user", g.users)):
         for name, action, extra in ((f"Put{kind.title()}Policy", f"iam:put{kind}policy", None),
                                     (f"Attach{kind.title()}Policy", f"iam:attach{kind}policy", ADMIN)):
+            if not g.authz.patterns(subject, action) or g.authz.denied_everywhere(subject, action):
+                continue
             for target in g.targets(p, action, pool):
                 if target.arn == p.arn or not reachable(target):
                     continue
@@ -197,7 +199,8 @@ def modify_edges(g, p: Principal, reachable) -> list[Edge]:
                 if decision:
                     out.append(Edge(p.arn, target.arn, name, f"give {kind} {target.name} administrator rights",
                                     Proof((decision,)), target.arn, (action,)))
-    if g.authz.patterns(subject, "iam:createpolicyversion"):
+    if g.authz.patterns(subject, "iam:createpolicyversion") and not g.authz.denied_everywhere(
+            subject, "iam:createpolicyversion"):
         for policy_arn, holders in g.policy_holders.items():
             holders = [t for t in holders if t.arn != p.arn and reachable(t)]
             if not holders:

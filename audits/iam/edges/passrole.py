@@ -17,9 +17,13 @@ PASS = "iam:passrole"
 
 
 def pass_candidates(g, target: Principal, methods: Iterable[PassMethod]) -> Iterable[Principal]:
-    if target.type != "role" or not any(m.service in g.services_trusted(target) for m in methods):
+    trusted = g.services_trusted(target) if target.type == "role" else ()
+    usable = [m for m in methods if m.service in trusted]
+    if not usable:
         return ()
-    return g.candidates(PASS, target.arn)
+    # Only principals that could also create what runs the role: holders of a first requirement.
+    creators = g.holder_arns(tuple(sorted({a for m in usable for a in m.requires[0]})))
+    return g.candidates(PASS, target.arn, creators)
 
 
 def pass_edge(g, source: Principal, target: Principal, methods: Iterable[PassMethod]) -> Edge | None:

@@ -15,13 +15,14 @@ from audits.iam.edges import Edge
 ACTION = "sts:assumerole"
 
 
-def candidates(g, target: Principal) -> Iterable[Principal]:
+def candidates(g, target: Principal, *, everyone: bool = False) -> Iterable[Principal]:
+    """everyone: also principals the graph already placed (the trust check wants all who can assume)."""
     if target.type != "role":
         return ()
     trusts = g.trust_index(target)
     out = [g.nodes[a] for a in trusts.named if a in g.nodes]
     if trusts.account_wide:
-        out.extend(g.candidates(ACTION, target.arn))
+        out.extend(g.all_candidates(ACTION, target.arn) if everyone else g.candidates(ACTION, target.arn))
     return out
 
 
