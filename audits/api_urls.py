@@ -1,6 +1,6 @@
 from django.urls import path
 
-from audits import api
+from audits import api, query_views
 
 app_name = "api"
 
@@ -8,4 +8,5 @@ urlpatterns = [
     path("audits", api.runs, name="runs"),
     path("audits/<int:pk>", api.run_detail, name="run"),
     path("audits/<int:pk>/findings", api.run_findings, name="findings"),
+    path("audits/<int:pk>/query", query_views.api_query, name="query"),
 ]

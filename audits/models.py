@@ -5,16 +5,14 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-FRAMEWORK_CHOICES = [
-    ("cis", "CIS AWS Foundations 3.0"),
-    ("pci_dss", "PCI DSS 4.0"),
-    ("hipaa", "HIPAA"),
-    ("soc2", "SOC 2"),
-    ("nist_800_53", "NIST 800-53 rev 5"),
-]
+from audits.iam.checks import SEVERITIES as ENGINE_SEVERITIES
+from audits.iam.compliance import FRAMEWORKS
+
+# Derived from the engine's one list of frameworks and of severities, so the portal and the CLI never disagree.
+FRAMEWORK_CHOICES = [(key, fw["label"]) for key, fw in FRAMEWORKS.items()]
 FRAMEWORK_KEYS = [key for key, _ in FRAMEWORK_CHOICES]
 
-SEVERITIES = ["critical", "high", "medium", "low", "info"]
+SEVERITIES = list(ENGINE_SEVERITIES)
 
 EVENT_TYPES = [
     "start", "progress", "thinking", "principal", "finding", "stats", "warning",

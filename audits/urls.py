@@ -1,6 +1,6 @@
 from django.urls import path
 
-from audits import views
+from audits import query_views, views
 
 app_name = "audits"
 
@@ -15,6 +15,7 @@ urlpatterns = [
     path("<int:pk>/results", views.run_results, name="results"),
     path("<int:pk>/findings/<int:finding_pk>/", views.finding_detail, name="finding"),
     path("<int:pk>/compare", views.run_compare, name="compare"),
+    path("<int:pk>/query", query_views.query_page, name="query"),
     path("<int:pk>/export/<str:name>", views.run_export, name="export"),
     path("<int:pk>/pause", views.pause_run, name="pause"),
     path("<int:pk>/resume", views.resume_run, name="resume"),

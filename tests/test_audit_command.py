@@ -119,3 +119,51 @@ def test_it_prints_no_traceback_through_manage_py(tmp_path):
                           text=True, env={"AEGIS_DEV": "1", "PATH": "/usr/bin:/bin"}, timeout=60)
     assert proc.returncode == 2, proc.stderr
     assert "is missing UserDetailList" in proc.stderr and "Traceback" not in proc.stderr
+
+
+LITERATURE = ROOT / "tests" / "iam" / "scenarios" / "literature_account.json"
+HIGH_PRIV = "arn:aws:iam::111122223333:role/privesc-high-priv-service-role"
+
+
+def test_it_answers_who_can_pass_a_role_as_json():
+    code, out, _ = audit("query", "--snapshot", str(LITERATURE), "--action", "iam:PassRole", "--resource", HIGH_PRIV)
+    decisions = json.loads(out)["decisions"]
+    assert code == 0 and {d["decision"] for d in decisions} <= {"allowed", "denied", "conditional"}
+    by_arn = {d["principal"]: d for d in decisions}
+    allowed = by_arn["arn:aws:iam::111122223333:role/nm-PassRoleAlone-role"]
+    assert allowed["decision"] == "allowed" and allowed["statements"][0]["index"] == 1
+    assert any(d["decision"] == "denied" for d in decisions)
+
+
+def test_it_names_the_open_conditions_of_a_conditional_decision(tmp_path):
+    cond = {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
+    snap = {**EMPTY, "UserDetailList": [{"UserName": "u", "Arn": "arn:aws:iam::111122223333:user/u", "UserPolicyList": [
+        {"PolicyName": "p", "PolicyDocument": {"Statement": [
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*", "Condition": cond}]}}]}]}
+    code, out, _ = audit("query", "--snapshot", write(tmp_path, snap), "--action", "s3:GetObject",
+                         "--resource", "arn:aws:s3:::b/k", "--format", "text")
+    assert code == 0 and out.splitlines()[1].startswith("CONDITIONAL") and "only if" in out
+    code, out, _ = audit("query", "--snapshot", write(tmp_path, snap), "--action", "s3:GetObject",
+                         "--principal", "u")
+    [row] = json.loads(out)["decisions"]
+    assert row["conditions"][0]["key"] == "aws:MultiFactorAuthPresent"
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (("--action", "not-an-action"), "service:Action"),
+    (("--action", "iam:NoSuchThing"), "unknown action"),
+    ((), "needs --action"),
+    (("--action", "iam:PassRole", "--format", "csv"), "json or text"),
+    (("--action", "iam:PassRole", "--principal", "nobody"), "no user or role"),
+])
+def test_it_refuses_a_bad_query_clearly(argv, message):
+    code, out, err = audit("query", "--snapshot", str(LITERATURE), *argv)
+    assert code == 2 and out == "" and message in err
+
+
+def test_it_runs_the_query_through_manage_py():
+    run = subprocess.run([sys.executable, "manage.py", "audit", "query", "--snapshot", str(LITERATURE), "--action",
+                          "sts:AssumeRole", "--principal", "privesc-AssumeRole-role"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["decisions"][0]["principal"].endswith("role/privesc-AssumeRole-role")

@@ -79,6 +79,7 @@ class Account:
         self._doc_keys: dict[int, str] = {}  # by id(): documents live as long as the snapshot
         self.compiled: dict[tuple[str, str], tuple[Statement, ...]] = {}  # per audit, so a worker never grows
         self._perms: dict[tuple, Permissions] = {}
+        self._keys: dict[tuple[str, str], tuple] = {}
 
     @staticmethod
     def _principal(kind: str, entry: dict, name_key: str, inline_key: str) -> Principal:
@@ -137,6 +138,12 @@ class Account:
 
     def permission_key(self, principal: Principal) -> tuple:
         """Principals with equal keys hold identical permissions, so their analysis is shared."""
+        found = self._keys.get((principal.type, principal.arn))
+        if found is None:
+            found = self._keys[(principal.type, principal.arn)] = self._permission_key(principal)
+        return found
+
+    def _permission_key(self, principal: Principal) -> tuple:
         holders = [principal, *self.member_groups(principal)] if principal.type == "user" else [principal]
         parts: list[str] = []
         for holder in holders:

@@ -66,13 +66,16 @@ def _fewer_full_collections() -> Iterator[None]:
 
 
 def run_audit(snapshot, emit: Emit, *, frameworks: Sequence[str] = (), resume: ResumeState | None = None,
-              control: Callable[[], str | None] = lambda: None) -> AuditOutcome:
+              control: Callable[[], str | None] = lambda: None, accepted: frozenset[str] = frozenset()
+              ) -> AuditOutcome:
+    """accepted: fingerprints of accepted risks. Their findings are still emitted, marked "suppressed": True,
+    and left out of the score, the counts, the live stats, top risks, patterns and compliance."""
     with _fewer_full_collections():
-        return _run(snapshot, emit, frameworks, resume, control)
+        return _run(snapshot, emit, frameworks, resume, control, frozenset(accepted))
 
 
 def _run(snapshot, emit: Emit, frameworks: Sequence[str], resume: ResumeState | None,
-         control: Callable[[], str | None]) -> AuditOutcome:
+         control: Callable[[], str | None], accepted: frozenset[str] = frozenset()) -> AuditOutcome:
     unknown = [f for f in frameworks if f not in compliance.FRAMEWORKS]
     if unknown:
         raise ValueError(f"unknown frameworks: {', '.join(unknown)}")
@@ -91,11 +94,11 @@ def _run(snapshot, emit: Emit, frameworks: Sequence[str], resume: ResumeState | 
         findings: list[dict] = []
     else:
         done = max(0, min(resume.principals_done, total))
-        findings = list(resume.findings)
+        findings = [_marked(f, accepted) for f in resume.findings]
         where = f"at principal {done + 1}/{total}" if done < total else f"after all {total} principals"
         out("resumed", f"Resuming {where}", None, {"checkpoint": {"principals_done": done}})
     seen = {f["fingerprint"] for f in findings}
-    counts = Counter(f["severity"] for f in findings)
+    counts = Counter(f["severity"] for f in findings if not f.get("suppressed"))
     stats_every = max(5, total // 50)
 
     for index in range(done, total):
@@ -108,9 +111,14 @@ def _run(snapshot, emit: Emit, frameworks: Sequence[str], resume: ResumeState | 
             if finding["fingerprint"] in seen:
                 continue
             seen.add(finding["fingerprint"])
+            finding = _marked(finding, accepted)
             findings.append(finding)
-            mine[finding["severity"]] += 1
-            out("finding", f"[{finding['severity'].upper()}] {finding['title']}: {p.type} '{p.name}'", None,
+            note = ""
+            if finding.get("suppressed"):
+                note = " (suppressed: accepted risk)"
+            else:
+                mine[finding["severity"]] += 1
+            out("finding", f"[{finding['severity'].upper()}] {finding['title']}: {p.type} '{p.name}'{note}", None,
                 {"finding": finding})
         counts.update(mine)
         position = index + 1
@@ -133,15 +141,23 @@ def _run(snapshot, emit: Emit, frameworks: Sequence[str], resume: ResumeState | 
 
     _stats(out, counts)
     out("progress", "Detecting patterns across findings...", 96)
-    found_patterns = patterns.find_patterns(findings)
+    found_patterns = patterns.find_patterns([f for f in findings if not f.get("suppressed")])
     for pattern in found_patterns:
         out("thinking", f"Pattern: {pattern['title']}", None)
     out("progress", "Evaluating compliance controls...", 97)
     result = _result(analysis, findings, found_patterns, frameworks)
     out("progress", "Scoring risk...", 98)
-    out("complete", f"Audit complete: {len(findings)} findings, risk score {result['risk_score']}/100 "
+    out("complete", f"Audit complete: {result['audit_summary']['findings']} findings, risk score "
+                    f"{result['risk_score']}/100 "
                     f"({result['risk_band']})", 100, {"result": result})
     return AuditOutcome("completed", result)
+
+
+def _marked(finding: dict, accepted: frozenset[str]) -> dict:
+    """Marks an accepted finding; a mark it already carries (a resumed run's stored findings) stays."""
+    if finding.get("suppressed") or finding["fingerprint"] not in accepted:
+        return finding
+    return {**finding, "suppressed": True}
 
 
 def _announce(out: _Progress, analysis: Analysis, steps: list[Step]) -> None:
@@ -196,12 +212,13 @@ def _stats(out: _Progress, counts: Counter) -> None:
 
 def _result(analysis: Analysis, findings: list[dict], found_patterns: list[dict], frameworks: Sequence[str]) -> dict:
     acc = analysis.account
-    score = scoring.score(findings)
-    by_severity = Counter(f["severity"] for f in findings)
-    by_category = Counter(f["category"] for f in findings)
+    kept = [f for f in findings if not f.get("suppressed")]
+    score = scoring.score(kept)
+    by_severity = Counter(f["severity"] for f in kept)
+    by_category = Counter(f["category"] for f in kept)
     order = {s: i for i, s in enumerate(SEVERITIES)}
     # Fully ordered, so a resumed run (whose earlier findings come back from storage) reports the same top risks.
-    top = sorted(findings, key=lambda f: (order[f["severity"]], f["category"], f["principal_name"],
+    top = sorted(kept, key=lambda f: (order[f["severity"]], f["category"], f["principal_name"],
                                           f["fingerprint"]))[:10]
     return {
         "success": True,
@@ -211,12 +228,13 @@ def _result(analysis: Analysis, findings: list[dict], found_patterns: list[dict]
             "account_id": analysis.account_id,
             "principals": {"users": len(acc.users), "roles": len(acc.roles), "groups": len(acc.groups),
                            "policies": len(analysis.snapshot.policies)},
-            "findings": len(findings),
+            "findings": len(kept),
+            "suppressed_findings": len(findings) - len(kept),
             "by_severity": {s: by_severity.get(s, 0) for s in SEVERITIES},
             "by_category": {c: by_category.get(c, 0) for c in CATEGORIES},
         },
         "frameworks": list(frameworks),
-        "compliance": compliance.evaluate(frameworks, findings, analysis.evaluated_checks()),
+        "compliance": compliance.evaluate(frameworks, kept, analysis.evaluated_checks()),
         "patterns": found_patterns,
         "top_risks": [{"title": f["title"], "severity": f["severity"], "principal": f["principal_name"],
                        "principal_type": f["principal_type"], "detail": f["detail"],

@@ -11,11 +11,14 @@ from dataclasses import dataclass
 
 from audits.iam import credentials, escalation, risks, trust
 from audits.iam.account import Account, Principal, is_aws_managed
+from audits.iam.authz import Authz, display_refs, inline_source, unique_refs
 from audits.iam.checks import AUTHZ, CHECKS, CRED_REPORT, PASSWORD, Spec, make_finding
-from audits.iam.paths import Paths
-from audits.iam.policy import Permissions, Statement
+from audits.iam.edges import sts
+from audits.iam.graph import Escalation, Graph, unique
+from audits.iam.policy import Permissions
 
 UNUSED_DAYS = 90
+ASSUMERS_BUDGET = 25  # trust-policy evaluations per account-root trust, for the "who can assume it" evidence
 CLOUDSHELL_ARN = "arn:aws:iam::aws:policy/AWSCloudShellFullAccess"
 SUPPORT_ARN = "arn:aws:iam::aws:policy/AWSSupportAccess"
 SECURITY_AUDIT_ARN = "arn:aws:iam::aws:policy/SecurityAudit"
@@ -55,11 +58,13 @@ class Analysis:
             Principal("user", r["user"], r.get("arn") or r["user"]) for r in snapshot.credential_report or ()
             if r.get("user") and r["user"] != "<root_account>" and r.get("arn") not in known and r["user"] not in known
         ]
-        self._spec_cache: dict[tuple, list[Spec]] = {}
-        self._methods_cache: dict[int, frozenset[str]] = {}
-        self.admins = {p.arn for p in self.principals()
-                       if not p.service_linked and self.account.permissions(p).is_admin()}
-        self.paths = Paths(self.account, self.account_id, self.admins)
+        self.authz = Authz(self.account, self.account_id, self.now)
+        self.graph = Graph(self.account, self.authz, {**self.report_by_name, **self.report_rows})
+        self.admins = set(self.graph.admin_proofs)
+        self.escalating = {arn for arn, e in self.graph.escalations.items() if not e.admin}
+        self._holders = self._policy_holders()
+        self._hygiene: dict[tuple, list[Spec]] = {}
+        self._alone: dict[int, Permissions] = {}  # one policy's statements on their own (memoises its grants)
 
     # --- data availability ------------------------------------------------------------------------------------
 
@@ -161,9 +166,9 @@ class Analysis:
         if p.arn in self.admins:
             priority += 100
             reasons.append(self._admin_reason(p))
-        elif escalation.methods(self.account.permissions(p)):
+        elif p.arn in self.escalating:
             priority += 50
-            reasons.append("can escalate privileges")
+            reasons.append(f"can escalate privileges ({self.graph.escalations[p.arn].method})")
         if ADMIN_NAME.search(p.name):
             priority += 30
             reasons.append("admin-like name")
@@ -172,6 +177,15 @@ class Analysis:
             priority += 10
             reasons.append(f"used {last} day(s) ago")
         return Step(p, priority, ", ".join(reasons) or "no admin signal")
+
+    def _policy_holders(self) -> dict[str, list[Principal]]:
+        """Managed policy ARN -> the users and roles it applies to (directly or through a group)."""
+        out: dict[str, list[Principal]] = {}
+        for p in (*self.account.users, *self.account.roles):
+            holders = [p, *self.account.member_groups(p)] if p.type == "user" else [p]
+            for arn in dict.fromkeys(a for h in holders for a in h.managed):
+                out.setdefault(arn, []).append(p)
+        return out
 
     def _admin_reason(self, p: Principal) -> str:
         """Which policy gives '*:*', in words: attached, inline, or through which group."""
@@ -210,24 +224,64 @@ class Analysis:
         else:
             specs = self._principal_specs(p)
         return [make_finding(s.check_id, p.ref, policy=s.policy, discriminator=s.discriminator, detail=s.detail,
-                             evidence=s.evidence, conditioned=s.conditioned, severity=s.severity) for s in specs]
+                             evidence=s.evidence, conditioned=s.conditioned, severity=s.severity, title=s.title)
+                for s in specs]
 
     def _policy_specs(self, p: Principal) -> list[Spec]:
         holders = self.account.attachments.get(p.arn, [])
-        perms = Permissions.of(list(self.account.managed_statements(p.arn)))
+        stmts = list(self.account.managed_statements(p.arn))
+        perms = Permissions.of(stmts)
         count = self.attachment_count(p.arn)
         attached = {"attached_to": [h.name for h in holders[:50]], "attachment_count": count}
-        specs = risks.policy_specs(perms, p.arn, attached=count > 0, aws_managed=is_aws_managed(p.arn))
+        specs = self._grant_specs(p.arn, perms, self._holders.get(p.arn, []), p.arn)
+        specs += risks.hygiene_specs(perms, p.arn, attached=count > 0, aws_managed=is_aws_managed(p.arn),
+                                     admin=perms.is_admin())
         return [s._replace(evidence={**s.evidence, **attached}) for s in specs]
+
+    def _grant_specs(self, label: str, perms: Permissions, holders: list[Principal], source: str) -> list[Spec]:
+        """Admin and escalation notes on a policy: for whom the grant is effective, by the evaluator; a policy
+        that would grant them but is effective for nobody is a low hygiene note."""
+        admin, hits = risks.grants_alone(perms)
+        if not admin and not hits:
+            return []
+        cites = lambda esc: any(r.get("policy") == source for r in esc.proof.statements)  # noqa: E731
+        effective_admin = sorted(h.arn for h in holders if (e := self.graph.escalations.get(h.arn)) is not None
+                                 and e.admin and cites(e))
+        effective_escalation = sorted(h.arn for h in holders if (e := self.graph.escalations.get(h.arn)) is not None
+                                      and not e.admin and cites(e))
+        specs = []
+        if admin and effective_admin:
+            stmts = [s for s in perms.allows if s.all_actions and s.broad and not s.condition]
+            specs.append(Spec("policy_admin_access", label, "",
+                              f"Grants every action on every resource ('*:*') - effective for: "
+                              f"{_names(effective_admin)}.",
+                              {"statements": [s.evidence for s in stmts[:5]], "effective_for": effective_admin[:50]}))
+        if hits and (effective_escalation or (effective_admin and not admin)):
+            who = effective_escalation or effective_admin
+            names = [h.method.name for h in hits]
+            specs.append(Spec("policy_privilege_escalation", label, "",
+                              f"Allows privilege escalation by {_shown(names)} - effective for: {_names(who)}.",
+                              {"methods": [escalation.method_evidence(h) for h in hits], "effective_for": who[:50]}))
+        if (admin and not effective_admin) or (hits and not admin and not effective_escalation and not effective_admin):
+            methods = _shown([h.method.name for h in hits])
+            what = "administrator access ('*:*')" if admin else f"privilege escalation ({methods})"
+            why = ("it is attached to no one" if not holders else
+                   "every holder is denied it (a Deny, a permissions boundary or a condition that cannot hold)")
+            specs.append(Spec("policy_grant_ineffective", label, "admin" if admin else "escalation",
+                              f"Would grant {what}, but {why}.",
+                              {"would_grant": "admin" if admin else "escalation", "effective_for": [],
+                               "holders": [h.arn for h in holders[:50]]}))
+        return specs
 
     def _principal_specs(self, p: Principal) -> list[Spec]:
         if p.service_linked:
             return []  # AWS defines and maintains service-linked roles: nothing in them is the account's to fix
-        key = self.account.permission_key(p)
-        specs = self._spec_cache.get(key)
-        if specs is None:
-            specs = self._spec_cache[key] = self._permission_specs(p)
-        specs = list(specs)
+        specs = []
+        if p.type == "group":
+            return self._group_specs(p)
+        if p.arn in self.graph.nodes:
+            specs.extend(self._reach_specs(p))
+            specs.extend(self._inline_specs(p, [p]))
         if any(arn == CLOUDSHELL_ARN for arn in p.managed):
             specs.append(Spec("cloudshell_full_access", CLOUDSHELL_ARN, "",
                               "AWSCloudShellFullAccess is attached directly.", {"policy": CLOUDSHELL_ARN}))
@@ -237,30 +291,112 @@ class Analysis:
                               f"{len(names)} policy(ies) attached directly: {', '.join(names[:6])}.",
                               {"inline": [n for n, _ in p.inline], "managed": p.managed}))
         if p.type == "role":
-            specs.extend(trust.trust_specs(p.entry, self.account_id, p.managed))
-        if p.type in ("user", "role") and p.arn not in self.admins:
-            specs.extend(self.paths.specs(p))
+            assumers, unchecked = self._assumers(p)
+            specs.extend(trust.trust_specs(p.entry, self.account_id, p.managed, assumers,
+                                           p.arn in self.graph.escalations, unchecked))
         specs.extend(self._usage_specs(p))
         return specs
 
-    def _permission_specs(self, p: Principal) -> list[Spec]:
-        perms = self.account.permissions(p)
-        single: set[str] = set()
-        for _label, stmts in self.account.sources(p):
-            single |= self._methods_of(stmts)
-        specs = risks.principal_specs(perms, p.type, single)
-        for name, doc in p.inline:
-            stmts = self.account.compile_inline(name, doc)
-            inline = Permissions([s for s in stmts if s.effect == "Allow"], perms.denies, perms.boundary)
-            specs.extend(risks.policy_specs(inline, name))
+    def _group_specs(self, g: Principal) -> list[Spec]:
+        members = [u for u in self.account.users if g.name in u.groups]
+        specs = []
+        own = [s for name, doc in g.inline for s in self.account.compile_inline(name, doc)]
+        own += [s for arn in g.managed for s in self.account.managed_statements(arn)]
+        perms = Permissions.of(own)
+        if perms.is_admin():
+            sources = {inline_source(g, n) for n, _ in g.inline} | set(g.managed)
+            effective = sorted(m.arn for m in members if (e := self.graph.escalations.get(m.arn)) is not None
+                               and e.admin and any(r.get("policy") in sources for r in e.proof.statements))
+            if effective:
+                specs.append(Spec("group_admin_access", "", "",
+                                  f"Every member is an administrator through this group - effective for: "
+                                  f"{_names(effective)}.", {"effective_for": effective[:50]}))
+            else:
+                specs.append(Spec("policy_grant_ineffective", "", "admin",
+                                  "The group's policies grant administrator access, but "
+                                  + ("it has no members." if not members else "every member is denied it."),
+                                  {"would_grant": "admin", "effective_for": [], "holders": [m.arn for m in members]}))
+        specs.extend(self._inline_specs(g, members))
         return specs
 
-    def _methods_of(self, stmts: tuple[Statement, ...]) -> frozenset[str]:
-        found = self._methods_cache.get(id(stmts))
-        if found is None:
-            found = frozenset(h.method.name for h in escalation.methods(Permissions.of(list(stmts))))
-            self._methods_cache[id(stmts)] = found
-        return found
+    def _inline_specs(self, holder: Principal, principals: list[Principal]) -> list[Spec]:
+        specs = []
+        deny_source = self.account.permissions(principals[0]) if principals and holder.type != "group" else None
+        for name, doc in holder.inline:
+            stmts = self.account.compile_inline(name, doc)
+            alone = self._alone.get(id(stmts))
+            if alone is None:
+                alone = self._alone[id(stmts)] = Permissions.of(list(stmts))
+            specs.extend(self._grant_specs(name, alone, principals, inline_source(holder, name)))
+            # Equal inline policies under equal Denies and boundary read alike: computed once (10,000 roles
+            # sharing a handful of inline documents).
+            key = (id(stmts), tuple(map(id, deny_source.denies)) if deny_source else (),
+                   id(deny_source.boundary) if deny_source else None)
+            found = self._hygiene.get(key)
+            if found is None:
+                hygiene = Permissions([s for s in stmts if s.effect == "Allow"],
+                                      deny_source.denies if deny_source else alone.denies,
+                                      deny_source.boundary if deny_source else None)
+                found = self._hygiene[key] = risks.hygiene_specs(hygiene, name, admin=alone.is_admin())
+            specs.extend(found)
+        return specs
+
+    def _assumers(self, role: Principal) -> tuple[list[str], int]:
+        """Who in the account can assume the role now (for trusts of the account root), and how many candidates
+        were left unchecked."""
+        if role.arn not in self.graph.nodes or not self.graph.trust_index(role).account_wide:
+            return [], 0
+        candidates = [c for c in unique(sts.candidates(self.graph, role, everyone=True)) if c.arn != role.arn]
+        # Each answer is an evaluation against the trust policy: enough to name 50 and say "more", within a
+        # budget, so a thousand account-root trusts times a hundred broad holders stays linear.
+        out = [s.arn for s in candidates[:ASSUMERS_BUDGET] if sts.edge(self.graph, s, role) is not None]
+        return out, max(0, len(candidates) - ASSUMERS_BUDGET)
+
+    def _reach_specs(self, p: Principal) -> list[Spec]:
+        esc = self.graph.escalation(p.arn)
+        if esc is None:
+            return []
+        conditions = [c.to_dict() for c in esc.proof.conditions]
+        refs = self._refs(esc)
+        if esc.admin:
+            via = sorted({r.get("policy", "") for r in refs if _grants_all(r)}) or sorted(
+                {r.get("policy", "") for r in refs})
+            return [Spec(f"{p.type}_admin_access", "", "", f"Has full administrator access through {', '.join(via)}.",
+                         {"policies": via, "statements": refs, "conditions": conditions, "target": p.arn,
+                          "target_kind": "admin"}, bool(conditions))]
+        return [self._escalation_spec(p, esc, refs, conditions)]
+
+    def _refs(self, esc: Escalation) -> list[dict]:
+        """The granting statements along the way, each labelled with the principal whose policy it is."""
+        nodes = self.graph.nodes
+        refs = [r for e in esc.path for r in display_refs(nodes.get(e.source), e.proof.statements)]
+        tail = self.graph.admin_proofs.get(esc.target)
+        if tail is not None:
+            refs += display_refs(nodes.get(esc.target), tail.statements)
+        return unique_refs(refs)[:10]
+
+    def _escalation_spec(self, p: Principal, esc: Escalation, refs: list[dict], conditions: list[dict]) -> Spec:
+        chain = [f"{p.type} {p.name}"]
+        for e in esc.path:
+            node = self.graph.nodes.get(e.target)
+            target = f"{node.type} {node.name}" if node is not None else e.target
+            via = f" on {e.via.rsplit('/', 1)[-1]}" if e.via and e.via != e.target else ""
+            chain.append(f"-[{e.method}{via}]-> {'itself' if e.target == p.arn else target}")
+        text = " ".join(chain) + " (administrator)"
+        first = esc.path[0]
+        notes = sorted({e.note for e in esc.path if e.note})
+        evidence = {
+            "method": esc.method, "how": first.how, "path": [e.hop() for e in esc.path],
+            "statements": refs, "conditions": conditions,
+            "actions": list(dict.fromkeys(a for e in esc.path for a in e.display_actions())),
+            "target": esc.target, "target_kind": "admin", "hops": esc.hops,
+        }
+        if notes:
+            evidence["notes"] = notes
+        detail = f"Can reach administrator rights in {esc.hops} hop(s): {text}." + (
+            " " + " ".join(n[0].upper() + n[1:] + "." for n in notes) if notes else "")
+        return Spec("principal_privilege_escalation", "", "", detail, evidence, bool(conditions), None,
+                    f"Can escalate to administrator via {esc.method}")
 
     def _usage_specs(self, p: Principal) -> list[Spec]:
         specs = []
@@ -298,6 +434,21 @@ class Analysis:
             specs.append(Spec("no_security_audit_role", "", "", "No role has SecurityAudit attached.", {}))
         return specs
 
+
+
+def _names(arns: list[str], limit: int = 5) -> str:
+    shown = ", ".join(a.split(":", 5)[-1] for a in arns[:limit])
+    return shown + (f" (+{len(arns) - limit} more)" if len(arns) > limit else "")
+
+
+def _shown(names: list[str]) -> str:
+    return ", ".join(names[:4]) + (f" (+{len(names) - 4} more)" if len(names) > 4 else "")
+
+
+def _grants_all(ref: dict) -> bool:
+    statement = ref.get("statement") if isinstance(ref.get("statement"), dict) else {}
+    actions = statement.get("Action")
+    return any(str(a).strip() in ("*", "*:*") for a in (actions if isinstance(actions, list) else [actions]))
 
 
 def _last_used_date(role: Principal) -> object:

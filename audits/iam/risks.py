@@ -28,7 +28,7 @@ CREDENTIAL_ACTIONS = frozenset({
     "iam:resetservicespecificcredential", "iam:updateaccesskey", "lightsail:getinstanceaccessdetails",
     "lightsail:getrelationaldatabasemasteruserpassword", "mediapackage:rotatechannelcredentials",
     "mediapackage:rotateingestendpointcredentials", "rds-db:connect", "redshift:getclustercredentials",
-    "redshift:getclustercredentialswithiam", "sso:getrolecredentials", "sts:assumerole",
+    "redshift:getclustercredentialswithiam", "sts:assumerole",
     "sts:assumerolewithsaml", "sts:assumerolewithwebidentity", "sts:getfederationtoken", "sts:getsessiontoken",
     "storagegateway:describechapcredentials",
 })
@@ -66,8 +66,17 @@ def _still_writes(perms: Permissions, wildcard: str) -> bool:
     return bool(perms.grants(changing)) if changing else False
 
 
-def policy_specs(perms: Permissions, label: str, *, attached: bool = True, aws_managed: bool = False) -> list[Spec]:
-    """What one policy (with the Denies and boundary of its holder, for inline policies) allows on its own.
+def grants_alone(perms: Permissions) -> tuple[bool, list[escalation.MethodHit]]:
+    """What the policy would grant a holder with nothing else: admin ('*:*'), and named escalation methods."""
+    found = perms.cache.get("alone")
+    if found is None:
+        found = perms.cache["alone"] = (perms.is_admin(), escalation.methods(perms))
+    return found  # type: ignore[return-value]
+
+
+def hygiene_specs(perms: Permissions, label: str, *, attached: bool = True, aws_managed: bool = False,
+                  admin: bool = False) -> list[Spec]:
+    """The broad-grant notes on one policy (admin and escalation are judged on its holders, in analysis).
 
     AWS-managed read-only policies (ReadOnlyAccess, SecurityAudit, …) do read data by design: choosing one is an
     access decision reviewed on the principal, not a defect of the policy, so they raise nothing here.
@@ -75,22 +84,6 @@ def policy_specs(perms: Permissions, label: str, *, attached: bool = True, aws_m
     if aws_managed and perms.read_only():
         return []
     specs: list[Spec] = []
-    admin = perms.is_admin()
-    if admin:
-        stmts = [s for s in perms.allows if s.all_actions and s.broad and not s.condition]
-        specs.append(Spec("policy_admin_access", label, "",
-                          "Allows every action on every resource ('*:*').",
-                          {"statements": statement_evidence(stmts)}))
-    hits = escalation.methods(perms)
-    if hits:
-        names = [h.method.name for h in hits]
-        shown = ", ".join(names[:4]) + (f" (+{len(names) - 4} more)" if len(names) > 4 else "")
-        specs.append(Spec(
-            "policy_privilege_escalation", label, "",
-            f"Allows privilege escalation by {len(names)} method(s): {shown}.",
-            {"methods": [escalation.method_evidence(h) for h in hits]},
-            conditioned=all(h.conditioned for h in hits),
-        ))
     assume = None if admin else perms.grant("sts:assumerole")  # granted only on '*' or every role ('role/*')
     if assume:
         specs.append(Spec("policy_permissive_role_assumption", label, "",
@@ -153,31 +146,4 @@ def _category_specs(perms: Permissions, label: str) -> list[Spec]:
         specs.append(Spec("policy_marketplace_subscribe", label, "",
                           "Allows aws-marketplace:Subscribe on all resources.",
                           {"statements": statement_evidence(market.statements)}, market.conditioned))
-    return specs
-
-
-def principal_specs(perms: Permissions, kind: str, single_policy_methods: set[str]) -> list[Spec]:
-    """Effective findings of a principal: admin access, and escalation that needs several of its policies."""
-    specs = []
-    if perms.is_admin():
-        stmts = [s for s in perms.allows if s.all_actions and s.broad and not s.condition]
-        via = sorted({s.policy for s in stmts})
-        specs.append(Spec(f"{kind}_admin_access", "", "",
-                          f"Has full administrator access through {', '.join(via)}.",
-                          {"policies": via, "statements": statement_evidence(stmts)}))
-        return specs  # every escalation method is moot for an administrator
-    # One finding per combination of policies, naming each method it enables with the statements behind it.
-    by_combination: dict[tuple[str, ...], list[escalation.MethodHit]] = {}
-    for hit in escalation.methods(perms):
-        if hit.method.name in single_policy_methods or len(hit.policies) < 2:
-            continue
-        by_combination.setdefault(tuple(sorted(hit.policies)), []).append(hit)
-    for combination, hits in by_combination.items():
-        names = [h.method.name for h in hits]
-        shown = ", ".join(names[:4]) + (f" (+{len(names) - 4} more)" if len(names) > 4 else "")
-        how = f" ({hits[0].method.how})" if len(hits) == 1 else ""
-        specs.append(Spec("principal_privilege_escalation", "", "+".join(combination),
-                          f"Can escalate privileges via {shown}{how} by combining {', '.join(combination)}.",
-                          {"policies": list(combination), "methods": [escalation.method_evidence(h) for h in hits]},
-                          all(h.conditioned for h in hits)))
     return specs

@@ -218,3 +218,28 @@ def test_it_treats_fields_of_the_wrong_type_as_absent():
     snap = healthy(users=[u], roles=[r], password_policy={"MinimumPasswordLength": "abc", "MaxPasswordAge": [90]})
     _, outcome = audit(snap, frameworks=tuple(FRAMEWORKS))
     assert outcome.status == "completed"
+
+
+def test_it_leaves_accepted_risks_out_of_score_counts_top_risks_and_compliance():
+    from tests.iam.builders import allow, doc, healthy, managed, user
+
+    admin = managed("AdministratorAccess", doc(allow("*")), aws=True)
+    dev = user("dev", inline={"k": doc(allow("iam:CreateAccessKey"))})
+    snap = healthy(users=[user("boss", policies=(admin,)), dev], policies=[admin])
+    _, plain = audit(snap, frameworks=["cis"])
+    events = []
+    first = [e for e in audit(snap)[0] if e[0] == "finding"]
+    accepted = frozenset(e[3]["finding"]["fingerprint"] for e in first
+                         if e[3]["finding"]["principal_name"] in ("dev", "boss"))
+    outcome = run_audit(snap, lambda *e: events.append(e), frameworks=["cis"], accepted=accepted)
+    marked = [e[3]["finding"] for e in events if e[0] == "finding" and e[3]["finding"].get("suppressed")]
+    assert {f["fingerprint"] for f in marked} == accepted  # still emitted, marked
+    result, before = outcome.result, plain.result
+    assert result["risk_score"] < before["risk_score"]
+    assert result["audit_summary"]["findings"] == before["audit_summary"]["findings"] - len(accepted)
+    assert result["audit_summary"]["suppressed_findings"] == len(accepted)
+    assert not {r["fingerprint"] for r in result["top_risks"]} & accepted
+    failing = {fp for c in result["compliance"]["cis"]["controls"] for fp in c["findings"]}
+    assert not failing & accepted
+    last_stats = [e for e in events if e[0] == "stats"][-1][3]["stats"]
+    assert sum(last_stats.values()) == result["audit_summary"]["findings"]

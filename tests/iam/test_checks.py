@@ -41,10 +41,30 @@ def test_it_fingerprints_stably_and_distinctly():
     assert fingerprint("x", "arn:1", "p|d", "") != fingerprint("x", "arn:1", "p", "d|")
 
 
-def test_it_builds_findings_with_controls_and_lowers_conditioned_ones():
+def test_it_builds_findings_with_controls_and_names_their_conditions():
     principal = {"type": "user", "name": "u", "arn": "arn:aws:iam::1:user/u"}
     f = make_finding("console_user_without_mfa", principal, detail="d.", evidence={})
-    assert f["severity"] == "high"
+    assert (f["severity"] == "high" and f["fix"] == {}) or isinstance(f["fix"], dict)
     assert "1.10" in f["controls"]["cis"]
-    g = make_finding("console_user_without_mfa", principal, detail="d.", evidence={}, conditioned=True)
-    assert g["severity"] == "medium" and "condition" in g["detail"]
+    condition = {"operator": "Bool", "key": "aws:MultiFactorAuthPresent", "values": ["true"], "negated": False}
+    g = make_finding("console_user_without_mfa", principal, detail="d.", evidence={"conditions": [condition]},
+                     conditioned=True)
+    assert g["severity"] == "high" and "Only when: aws:MultiFactorAuthPresent" in g["detail"]
+
+
+def test_it_keeps_each_checks_compliance_mapping_on_the_check():
+    from audits.iam.checks import CHECKS
+    from audits.iam.compliance import FRAMEWORKS
+
+    [control] = [c for c in FRAMEWORKS["cis"]["controls"] if c["id"] == "1.10"]
+    assert control["checks"] == [c.id for c in CHECKS.values() if "1.10" in (c.controls or {}).get("cis", ())]
+    assert all(c.detected_in for c in CHECKS.values())
+
+
+def test_it_gives_django_the_engines_severities_and_frameworks():
+    from audits.iam.checks import SEVERITIES
+    from audits.iam.compliance import FRAMEWORKS
+    from audits.models import FRAMEWORK_KEYS
+    from audits.models import SEVERITIES as MODEL_SEVERITIES
+
+    assert list(SEVERITIES) == MODEL_SEVERITIES and list(FRAMEWORKS) == FRAMEWORK_KEYS

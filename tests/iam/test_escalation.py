@@ -6,6 +6,7 @@ from audits.iam import escalation
 from audits.iam.policy import Permissions, compile_policy
 from audits.iam.snapshot import load_snapshot
 from tests.iam.builders import allow, deny, doc, findings, healthy, managed, role, trust_doc, user
+from tests.iam.builders import arn as arn_of
 
 SAMPLES = Path(__file__).parent / "data" / "samples"
 
@@ -94,57 +95,76 @@ def test_it_does_not_fire_when_denied():
     assert method_names(allow("iam:*"), deny_statements=[deny("iam:*")]) == set()
 
 
+ADMIN = managed("AdministratorAccess", doc(allow("*")), aws=True)
+
+
+def escalations(snap) -> dict[str, dict]:
+    return {f["principal_name"]: f for f in findings(snap) if f["check_id"] == "principal_privilege_escalation"}
+
+
 def test_it_finds_escalation_that_needs_two_policies():
     passrole = managed("passrole", doc(allow("iam:PassRole")))
     run = managed("run", doc(allow("ec2:RunInstances")))
-    found = [f for f in findings(healthy(users=[user("dev", policies=(passrole, run))], policies=[passrole, run]))
-             if f["check_id"] == "principal_privilege_escalation"]
-    [f] = found
-    assert [m["method"] for m in f["evidence"]["methods"]] == ["CreateEC2WithExistingIP"]
-    assert f["evidence"]["policies"] == ["passrole", "run"]
-    assert f["evidence"]["methods"][0]["statements"]
+    ec2_admin = role("Ec2Admin", policies=(ADMIN,), trust=trust_doc({"Service": "ec2.amazonaws.com"}))
+    f = escalations(healthy(users=[user("dev", policies=(passrole, run))], roles=[ec2_admin],
+                            policies=[passrole, run, ADMIN]))["dev"]
+    assert f["evidence"]["method"] == "CreateEC2WithExistingIP"
+    assert {r["policy"] for r in f["evidence"]["statements"]} >= {passrole["Arn"], run["Arn"]}
+    assert f["evidence"]["path"][0]["to"] == ec2_admin["Arn"]
 
 
-def test_it_groups_combined_methods_by_the_policies_combined():
-    passrole = managed("passrole", doc(allow("iam:PassRole")))
-    compute = managed("compute", doc(allow(["ec2:RunInstances", "lambda:CreateFunction", "lambda:InvokeFunction"])))
-    [f] = [f for f in findings(healthy(users=[user("dev", policies=(passrole, compute))],
-                                       policies=[passrole, compute]))
-           if f["check_id"] == "principal_privilege_escalation"]
-    assert {m["method"] for m in f["evidence"]["methods"]} == {"CreateEC2WithExistingIP",
-                                                              "PassExistingRoleToNewLambdaThenInvoke"}
+def test_it_needs_a_role_to_pass():
+    # PassRole and RunInstances on "*" with no role that EC2 may assume: nothing to gain (the old engine flagged it)
+    passrole = managed("passrole", doc(allow(["iam:PassRole", "ec2:RunInstances"])))
+    snap = healthy(users=[user("dev", policies=(passrole,))], policies=[passrole])
+    found = findings(snap)
+    assert not [f for f in found if f["category"] in ("privilege_escalation", "admin_access")]
+    [note] = [f for f in found if f["check_id"] == "policy_grant_ineffective"]
+    assert note["severity"] == "low" and note["principal_name"] == "passrole"
 
 
-def test_it_does_not_repeat_single_policy_escalation_on_the_principal():
+def test_it_puts_single_policy_escalation_on_the_principal_and_notes_the_policy():
     keys = managed("keys", doc(allow("iam:CreateAccessKey")))
-    snap = healthy(users=[user("dev", policies=(keys,))], policies=[keys])
-    ids = [f["check_id"] for f in findings(snap)]
-    assert "policy_privilege_escalation" in ids
-    assert "principal_privilege_escalation" not in ids
+    admin_user = user("boss", policies=(ADMIN,))
+    found = findings(healthy(users=[user("dev", policies=(keys,)), admin_user], policies=[keys, ADMIN]))
+    [f] = [f for f in found if f["check_id"] == "principal_privilege_escalation"]
+    assert f["principal_name"] == "dev" and f["evidence"]["method"] == "CreateAccessKey"
+    [p] = [f for f in found if f["check_id"] == "policy_privilege_escalation"]
+    assert p["principal_name"] == "keys" and p["evidence"]["effective_for"] == [arn_of("user", "dev")]
 
 
-def test_it_rates_conditioned_escalation_one_level_lower():
+def test_it_says_under_which_conditions_escalation_holds():
     cond = {"StringEquals": {"aws:RequestedRegion": "eu-west-1"}}
     pol = managed("cond", doc(allow("iam:CreateAccessKey", Condition=cond)))
-    [f] = [f for f in findings(healthy(users=[user("dev", policies=(pol,))], policies=[pol]))
-           if f["check_id"] == "policy_privilege_escalation"]
-    assert f["severity"] == "medium"
-    assert "condition (aws:RequestedRegion)" in f["detail"]
-    assert f["evidence"]["conditions"] == [{"policy": "cond", "sid": "#0", "condition": cond}]
+    f = escalations(healthy(users=[user("dev", policies=(pol,)), user("boss", policies=(ADMIN,))],
+                            policies=[pol, ADMIN]))["dev"]
+    assert f["severity"] == "critical" and f["conditioned"]
+    assert [c["key"] for c in f["evidence"]["conditions"]] == ["aws:RequestedRegion"]
+    assert "Only when" in f["detail"] and "eu-west-1" in f["detail"]
+
+
+def test_it_drops_escalation_under_a_condition_that_cannot_hold():
+    never = {"DateLessThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}}
+    pol = managed("never", doc(allow("iam:CreateAccessKey", Condition=never)))
+    found = escalations(healthy(users=[user("dev", policies=(pol,)), user("boss", policies=(ADMIN,))],
+                                policies=[pol, ADMIN]))
+    assert "dev" not in found
 
 
 def test_it_reports_the_path_to_an_admin_role():
-    admin = managed("AdministratorAccess", doc(allow("*")), aws=True)
-    prod = role("ProdAdmin", policies=(admin,), trust=trust_doc({"AWS": "arn:aws:iam::111122223333:root"}))
+    prod = role("ProdAdmin", policies=(ADMIN,), trust=trust_doc({"AWS": "arn:aws:iam::111122223333:root"}))
     hop = role("Hop", trust=trust_doc({"AWS": "arn:aws:iam::111122223333:user/intern"}),
                inline={"assume": doc(allow("sts:AssumeRole", "arn:aws:iam::111122223333:role/ProdAdmin"))})
-    intern = user("intern")
-    found = [f for f in findings(healthy(users=[intern], roles=[prod, hop], policies=[admin]))
-             if f["check_id"] == "assume_role_escalation"]
-    by_name = {f["principal_name"]: f for f in found}
-    assert by_name["intern"]["evidence"]["path"] == "user intern -> role Hop -> role ProdAdmin (admin)"
-    assert by_name["intern"]["severity"] == "critical"
-    assert by_name["Hop"]["evidence"]["path"] == "role Hop -> role ProdAdmin (admin)"
+    found = escalations(healthy(users=[user("intern")], roles=[prod, hop], policies=[ADMIN]))
+    path = found["intern"]["evidence"]["path"]
+    assert [(h["from"], h["to"], h["method"]) for h in path] == [
+        (arn_of("user", "intern"), hop["Arn"], "AssumeRole"), (hop["Arn"], prod["Arn"], "AssumeRole")]
+    assert found["intern"]["severity"] == "critical"
+    assert "role Hop" in found["intern"]["detail"] and found["intern"]["evidence"]["target"] == prod["Arn"]
+    assert len(found["Hop"]["evidence"]["path"]) == 1
+    # the hop cites the granting statement: the intern needs none (the trust names it), Hop's inline does
+    cited = found["Hop"]["evidence"]["statements"]
+    assert any(r["policy"] == "role/Hop:inline/assume" and r["index"] == 1 for r in cited)
 
 
 def test_it_needs_both_trust_and_permission_for_account_trusts():
@@ -153,7 +173,7 @@ def test_it_needs_both_trust_and_permission_for_account_trusts():
     bystander = user("bystander")  # trusted through the account, but holds no sts:AssumeRole
     denied = user("denied", inline={"a": doc(allow("sts:AssumeRole"), deny("sts:AssumeRole"))})
     ids = {f["principal_name"] for f in findings(healthy(users=[bystander, denied], roles=[prod], policies=[admin]))
-           if f["check_id"] == "assume_role_escalation"}
+           if f["check_id"] == "principal_privilege_escalation"}
     assert ids == set()
 
 
@@ -163,63 +183,72 @@ def example_findings():
     return findings(snap)
 
 
-def test_it_flags_every_policy_cloudsplaining_flags_on_example_json(example_findings):
-    flagged = [f for f in example_findings if f["check_id"] == "policy_privilege_escalation"]
-    aws = {f["principal_name"] for f in flagged
-           if f["principal_type"] == "policy" and ":aws:policy/" in f["principal_arn"]}
-    customer = {f["principal_name"] for f in flagged if f["principal_type"] == "policy"} - aws
-    inline = {f["policy"] for f in flagged if f["principal_type"] != "policy"}
-    assert aws >= CLOUDSPLAINING_AWS and customer >= CLOUDSPLAINING_CUSTOMER and inline >= CLOUDSPLAINING_INLINE
-    # Exact counts, and why ours differ: AdministratorAccess (Cloudsplaining excludes it by default), two SSM
-    # methods it does not know, and two conditioned grants we report one level lower instead of dropping.
-    assert (len(aws), len(customer), len(inline)) == (5, 36, 1)
-    assert aws - CLOUDSPLAINING_AWS == {"AdministratorAccess"}
-    assert customer - CLOUDSPLAINING_CUSTOMER == {
-        "privesc-ssmSendCommand-policy", "privesc-ssmStartSession-policy",
+def test_it_notes_every_policy_cloudsplaining_flags_on_example_json(example_findings):
+    """Every policy Cloudsplaining flags gets a note: an escalation/admin finding where a holder can use it, a
+    low "grants what no holder can use" note where none can (unattached, or no role to pass, no second version)."""
+    notes = ("policy_privilege_escalation", "policy_admin_access", "policy_grant_ineffective")
+    noted = {f["principal_name"]: f["check_id"] for f in example_findings
+             if f["principal_type"] == "policy" and f["check_id"] in notes}
+    assert set(noted) >= CLOUDSPLAINING_AWS | CLOUDSPLAINING_CUSTOMER
+    inline = {f["policy"] for f in example_findings if f["principal_type"] != "policy" and f["check_id"] in notes}
+    assert inline >= CLOUDSPLAINING_INLINE
+    # SSM methods Cloudsplaining does not know; a condition it ignores; AdministratorAccess it excludes.
+    assert set(noted) - CLOUDSPLAINING_AWS - CLOUDSPLAINING_CUSTOMER == {
+        "AdministratorAccess", "privesc-ssmSendCommand-policy", "privesc-ssmStartSession-policy",
         "fn3-exploitableConditionConstraint", "fp5-nonExploitableConditionConstraint"}
-    conditioned = {f["principal_name"]: f["severity"] for f in flagged if f["conditioned"]}
-    assert conditioned == {"fn3-exploitableConditionConstraint": "medium",
-                           "fp5-nonExploitableConditionConstraint": "medium"}
+    assert noted["fp5-nonExploitableConditionConstraint"] == "policy_grant_ineffective"
+    assert noted["IAMFullAccess"] == "policy_grant_ineffective"  # attached to no one in the export
 
 
 def test_it_leaves_cloudsplaining_decoys_alone(example_findings):
-    flagged = {f["principal_name"] for f in example_findings if f["check_id"] == "policy_privilege_escalation"}
+    flagged = {f["principal_name"] for f in example_findings if f["category"] in ("privilege_escalation",
+                                                                                   "admin_access")}
     assert not flagged & {"fp1-allow-and-deny", "fp3-deny-iam", "fp4-nonExploitableResourceConstraint", "deny-all"}
 
 
 def test_it_follows_role_chains_in_example_json(example_findings):
-    paths = {f["principal_name"]: f["evidence"]["path"] for f in example_findings
-             if f["check_id"] == "assume_role_escalation"}
-    assert paths["privesc-AssumeRole-starting-role"] == (
-        "role privesc-AssumeRole-starting-role -> role privesc-AssumeRole-intermediate-role"
-        " -> role privesc-AssumeRole-ending-role (admin)")
+    [f] = [f for f in example_findings if f["check_id"] == "principal_privilege_escalation"
+           and f["principal_name"] == "privesc-AssumeRole-starting-role"]
+    assert [h["to"].rsplit("/", 1)[-1] for h in f["evidence"]["path"]] == [
+        "privesc-AssumeRole-intermediate-role", "privesc-AssumeRole-ending-role"]
 
 
 def test_it_reports_passing_an_admin_role_to_a_service():
-    admin = managed("AdministratorAccess", doc(allow("*")), aws=True)
-    lambda_admin = role("LambdaAdmin", policies=(admin,), trust=trust_doc({"Service": "lambda.amazonaws.com"}))
+    lambda_admin = role("LambdaAdmin", policies=(ADMIN,), trust=trust_doc({"Service": "lambda.amazonaws.com"}))
     dev = user("dev", inline={"deploy": doc(allow(["iam:PassRole", "lambda:CreateFunction",
                                                    "lambda:InvokeFunction"]))})
     scoped = user("scoped", inline={"deploy": doc(
         allow(["lambda:CreateFunction", "lambda:InvokeFunction"]),
         allow("iam:PassRole", "arn:aws:iam::111122223333:role/app-*"))})
-    found = [f for f in findings(healthy(users=[dev, scoped], roles=[lambda_admin], policies=[admin]))
-             if f["check_id"] == "assume_role_escalation"]
-    assert [f["principal_name"] for f in found] == ["dev"]
-    assert found[0]["evidence"]["path"] == (
-        "user dev -> passes role LambdaAdmin to lambda.amazonaws.com via PassExistingRoleToNewLambdaThenInvoke (admin)")
-    assert found[0]["severity"] == "critical"
+    exact = user("exact", inline={"deploy": doc(allow("ec2:RunInstances"), allow("iam:PassRole", lambda_admin["Arn"]))})
+    found = escalations(healthy(users=[dev, scoped, exact], roles=[lambda_admin], policies=[ADMIN]))
+    assert set(found) == {"dev"}  # exact may pass the role, but only to EC2, which the role does not trust
+    [hop] = found["dev"]["evidence"]["path"]
+    assert hop["method"].startswith("PassExistingRoleToNewLambda") and hop["to"] == lambda_admin["Arn"]
+    assert found["dev"]["severity"] == "critical"
 
 
-def test_it_shortens_long_role_chains_but_keeps_their_length():
-    admin = managed("AdministratorAccess", doc(allow("*")), aws=True)
+def test_it_finds_passrole_scoped_to_exactly_an_admin_role():
+    ec2_admin = role("Ec2Admin", policies=(ADMIN,), trust=trust_doc({"Service": "ec2.amazonaws.com"}))
+    exact = user("exact", inline={"run": doc(allow("ec2:RunInstances"), allow("iam:PassRole", ec2_admin["Arn"]))})
+    found = escalations(healthy(users=[exact], roles=[ec2_admin], policies=[ADMIN]))
+    assert found["exact"]["evidence"]["method"] == "CreateEC2WithExistingIP"
+
+
+def test_it_finds_a_new_version_of_exactly_ones_own_policy():
+    own = managed("own", doc(allow("iam:CreatePolicyVersion", "arn:aws:iam::111122223333:policy/own")))
+    other = managed("other", doc(allow("iam:CreatePolicyVersion", "arn:aws:iam::111122223333:policy/elsewhere")))
+    found = escalations(healthy(users=[user("me", policies=(own,)), user("them", policies=(other,))],
+                                policies=[own, other]))
+    assert set(found) == {"me"} and found["me"]["evidence"]["method"] == "CreateNewPolicyVersion"
+
+
+def test_it_shortens_nothing_and_counts_every_hop_of_a_long_chain():
     account_trust = trust_doc({"AWS": "arn:aws:iam::111122223333:root"})
     roles = [role(f"r{i}", trust=account_trust,
                   inline={"next": doc(allow("sts:AssumeRole", f"arn:aws:iam::111122223333:role/r{i + 1}"))})
              for i in range(9)]
-    roles.append(role("r9", trust=account_trust, policies=(admin,)))
-    [f] = [f for f in findings(healthy(roles=roles, policies=[admin]))
-           if f["check_id"] == "assume_role_escalation" and f["principal_name"] == "r0"]
-    assert f["evidence"]["length"] == 9
-    assert f["evidence"]["path"] == ("role r0 -> role r1 -> role r2 -> role r3 -> role r4 -> role r5 -> role r6"
-                                     " -> ... 2 more hop(s) -> role r9 (admin)")
+    roles.append(role("r9", trust=account_trust, policies=(ADMIN,)))
+    f = escalations(healthy(roles=roles, policies=[ADMIN]))["r0"]
+    assert f["evidence"]["hops"] == 9 and len(f["evidence"]["path"]) == 9
+    assert f["evidence"]["target"].endswith("role/r9")

@@ -50,7 +50,8 @@ def test_it_spots_mfa_missing_across_console_users():
 def test_it_spots_widespread_escalation():
     keys = managed("keys", doc(allow("iam:CreateAccessKey")))
     users = [user(f"u{i}", inline={"k": doc(allow("iam:CreateAccessKey"))}) for i in range(3)]
-    [p] = [p for p in find_patterns(findings(healthy(users=users, policies=[keys])))
+    boss = user("boss", policies=(admin := managed("AdministratorAccess", doc(allow("*")), aws=True),))
+    [p] = [p for p in find_patterns(findings(healthy(users=[*users, boss], policies=[keys, admin])))
            if p["id"] == "widespread_escalation"]
     assert p["principals"] == ["u0", "u1", "u2"]
     assert not [p for p in find_patterns(findings(healthy(users=users[:2]))) if p["id"] == "widespread_escalation"]

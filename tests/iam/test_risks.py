@@ -48,17 +48,34 @@ def test_it_lets_a_deny_in_the_policy_cancel_the_risk():
     assert policy_hits(doc(allow("s3:GetObject"), deny("s3:GetObject")), "policy_data_exfiltration") == []
 
 
-def test_it_rates_a_conditioned_grant_lower_and_says_so():
+def test_it_says_under_which_condition_a_grant_holds():
+    # Issue 8: a condition no longer lowers the severity ("Mitigated"); the finding names it instead.
     cond = {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}
     [f] = policy_hits(doc(allow("secretsmanager:GetSecretValue", Condition=cond)), "policy_data_exfiltration")
-    assert f["severity"] == "low"
-    assert f["conditioned"] and "condition" in f["detail"]
+    assert f["severity"] == "medium"
+    assert f["conditioned"] and "Only when" in f["detail"] and "aws:SourceIp" in f["detail"]
 
 
-def test_it_rates_unattached_policies_lower():
-    [f] = policy_hits(doc(allow("*")), "policy_admin_access", attachments=0)
-    assert f["severity"] == "high"
-    assert "not attached" in f["detail"]
+def test_it_notes_an_unattached_admin_policy_as_hygiene():
+    assert policy_hits(doc(allow("*")), "policy_admin_access", attachments=0) == []
+    [f] = policy_hits(doc(allow("*")), "policy_grant_ineffective", attachments=0)
+    assert f["severity"] == "low" and f["category"] == "policy_hygiene"
+    assert "attached to no one" in f["detail"]
+
+
+def test_it_notes_an_admin_policy_whose_only_holder_is_denied():
+    pol = managed("pol", doc(allow("*")))
+    fence = managed("fence", doc(allow("s3:ListAllMyBuckets")))
+    denied = user("holder", policies=(pol,), boundary=fence)
+    found = findings(healthy(users=[denied], policies=[pol, fence]))
+    assert not [f for f in found if f["category"] in ("admin_access", "privilege_escalation")]
+    assert [f["principal_name"] for f in found if f["check_id"] == "policy_grant_ineffective"] == ["pol"]
+
+
+def test_it_flags_an_inline_allow_all_on_its_holder():
+    found = findings(healthy(users=[user("root-ish", inline={"everything": doc(allow("*"))})]))
+    [f] = [f for f in found if f["check_id"] == "policy_admin_access"]
+    assert f["policy"] == "everything" and f["evidence"]["effective_for"] == ["arn:aws:iam::111122223333:user/root-ish"]
 
 
 def test_it_leaves_aws_managed_read_only_policies_alone():
@@ -77,7 +94,8 @@ def test_it_reports_the_admin_policy_once_per_principal_kind():
     admin = managed("AdministratorAccess", doc(allow("*")), aws=True)
     snap = healthy(users=[user("alice", policies=(admin,))], roles=[role("ops", policies=(admin,))],
                    groups=[group("admins", policies=(admin,))], policies=[admin])
-    assert [f["principal_name"] for f in hits(snap, "user_admin_access")] == ["alice"]
+    snap.users.append(user("carol", groups=("admins",)))
+    assert [f["principal_name"] for f in hits(snap, "user_admin_access")] == ["alice", "carol"]
     assert [f["principal_name"] for f in hits(snap, "role_admin_access")] == ["ops"]
     assert [f["principal_name"] for f in hits(snap, "group_admin_access")] == ["admins"]
     assert len(hits(snap, "policy_admin_access")) == 1
@@ -99,10 +117,13 @@ def test_it_respects_a_permissions_boundary():
 
 
 def test_it_evaluates_inline_policies_with_the_holders_denies():
+    admin = managed("AdministratorAccess", doc(allow("*")), aws=True)
     risky = user("r", inline={"keys": doc(allow("iam:CreateAccessKey"))})
     guarded = user("g", inline={"keys": doc(allow("iam:CreateAccessKey")), "guard": doc(deny("iam:*"))})
-    found = hits(healthy(users=[risky, guarded]), "policy_privilege_escalation")
+    snap = healthy(users=[risky, guarded, user("boss", policies=(admin,))], policies=[admin])
+    found = hits(snap, "policy_privilege_escalation")
     assert [(f["principal_name"], f["policy"]) for f in found] == [("r", "keys")]
+    assert [(f["principal_name"], f["policy"]) for f in hits(snap, "policy_grant_ineffective")] == [("g", "keys")]
 
 
 def test_it_flags_cloudshell_full_access():
@@ -136,10 +157,10 @@ def test_it_ignores_a_boundary_missing_from_the_export():
     assert len(hits(healthy(roles=[bounded], policies=[admin]), "role_admin_access")) == 1
 
 
-def test_it_rates_a_conditioned_broad_grant_lower_instead_of_dropping_it():
+def test_it_keeps_a_conditioned_broad_grant_instead_of_dropping_it():
     cond = {"StringEquals": {"aws:PrincipalTag/team": "storage"}}
     [f] = policy_hits(doc(allow("s3:PutBucketPolicy", Condition=cond)), "policy_resource_exposure")
-    assert f["severity"] == "medium" and f["conditioned"]
+    assert f["severity"] == "high" and f["conditioned"]
 
 
 def test_it_counts_every_role_of_an_account_as_permissive_role_assumption():

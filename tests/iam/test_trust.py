@@ -14,10 +14,10 @@ def test_it_flags_a_role_anyone_can_assume():
     assert len(trust_hits("trust_any_principal", trust_doc({"AWS": "*"}))) == 1
 
 
-def test_it_rates_an_open_trust_with_conditions_lower():
+def test_it_names_the_conditions_of_an_open_trust_without_lowering_it():
     [f] = trust_hits("trust_any_principal",
                      trust_doc({"AWS": "*"}, condition={"StringEquals": {"aws:PrincipalOrgID": "o-abc"}}))
-    assert f["severity"] == "high"
+    assert f["severity"] == "critical" and f["conditioned"]
     assert "aws:principalorgid" in f["detail"]
 
 
@@ -60,12 +60,29 @@ def test_it_accepts_oidc_trust_pinned_to_a_repository():
 
 
 def test_it_flags_service_trust_without_source_conditions():
-    [f] = trust_hits("trust_service_confused_deputy", trust_doc({"Service": "lambda.amazonaws.com"}))
+    [f] = trust_hits("trust_service_confused_deputy", trust_doc({"Service": "scheduler.amazonaws.com"}))
     assert f["severity"] == "low"
 
 
+def test_it_never_asks_source_conditions_of_services_that_send_none():
+    # EC2 (instance profiles), Lambda and ECS tasks send no aws:SourceAccount: the condition would break the role.
+    for service in ("ec2.amazonaws.com", "lambda.amazonaws.com", "ecs-tasks.amazonaws.com"):
+        assert trust_hits("trust_service_confused_deputy", trust_doc({"Service": service})) == []
+
+
+def test_it_flags_a_trust_of_the_accounts_own_root_and_says_who_can_assume():
+    admin = managed("AdministratorAccess", doc(allow("*")), aws=True)
+    snap = healthy(roles=[role("r", trust=trust_doc({"AWS": f"arn:aws:iam::{ACCOUNT}:root"}), policies=(admin,)),
+                          role("ops", inline={"a": doc(allow("sts:AssumeRole"))})], policies=[admin])
+    [f] = hits(snap, "trust_account_root", "r")
+    assert f["evidence"]["effective_for"] == [f"arn:aws:iam::{ACCOUNT}:role/ops"]
+    assert f["severity"] == "medium"  # an administrator role that someone can assume today
+    [path] = hits(snap, "principal_privilege_escalation", "ops")
+    assert path["evidence"]["path"][0]["method"] == "AssumeRole"
+
+
 def test_it_accepts_service_trust_with_source_account():
-    trust = trust_doc({"Service": "lambda.amazonaws.com"},
+    trust = trust_doc({"Service": "scheduler.amazonaws.com"},
                       condition={"StringEquals": {"aws:SourceAccount": ACCOUNT}})
     assert trust_hits("trust_service_confused_deputy", trust) == []
 

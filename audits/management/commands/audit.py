@@ -1,5 +1,8 @@
 """`manage.py audit`: run the IAM engine from the command line and write a JSON, CSV or SARIF report.
 
+`manage.py audit query --snapshot FILE --action ACTION [--resource ARN] [--principal ARN] [--format json|text]`
+asks the evaluator instead: every principal with its decision, the statements and the open conditions.
+
 Exit codes: 0 clean, 1 findings at or above --fail-on, 2 the audit could not run (bad input, unknown framework,
 unreadable file, AWS credentials). main(argv) needs no Django, so it can also run without django.setup().
 """
@@ -13,8 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-SEVERITIES = ("critical", "high", "medium", "low", "info")
+from audits.iam.checks import SEVERITIES  # the engine's one list; light to import (no dataset)
+
 FORMATS = ("json", "csv", "sarif")
+QUERY_FORMATS = ("json", "text")
 QUIET_TYPES = {"finding", "principal", "thinking", "stats"}  # too many for a log; the report has them
 
 
@@ -23,6 +28,8 @@ class InputError(Exception):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("command", nargs="?", choices=["query"],
+                        help="query: who can do --action (on --resource)? instead of the report")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--snapshot", metavar="FILE",
                         help="get-account-authorization-details output or a bundle; - reads standard input")
@@ -32,7 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--external-id", help="with --role-arn: the ExternalId the role's trust policy expects")
     parser.add_argument("--region", default="us-east-1", help="with --live: region for STS (default us-east-1)")
     parser.add_argument("--frameworks", default="", help="comma-separated, e.g. pci_dss,hipaa; 'all' for every one")
-    parser.add_argument("--format", choices=FORMATS, default="json")
+    parser.add_argument("--format", choices=sorted({*FORMATS, *QUERY_FORMATS}), default="json",
+                        help="report: json, csv or sarif; query: json or text")
+    parser.add_argument("--action", help="with query: the action to ask about, e.g. iam:PassRole")
+    parser.add_argument("--resource", help="with query: the resource ARN (default '*')")
+    parser.add_argument("--principal", help="with query: only this user or role (ARN or name)")
     parser.add_argument("--output", metavar="FILE", help="write the report here instead of standard output")
     parser.add_argument("--fail-on", choices=SEVERITIES, help="exit 1 when a finding is at least this severe")
     parser.add_argument("--quiet", action="store_true", help="no progress on standard error")
@@ -57,7 +68,35 @@ def run(options: argparse.Namespace, *, stdout: TextIO, stderr: TextIO) -> int:
         return 2
 
 
+def _query(options: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    import json
+
+    from audits.iam.query import QueryError, as_text, who_can
+
+    if options.format not in QUERY_FORMATS:
+        raise InputError(f"query --format is json or text, not {options.format}")
+    if not options.action:
+        raise InputError("query needs --action, e.g. --action iam:PassRole")
+    snapshot, _ = _snapshot(options, stderr)
+    try:
+        rows = who_can(snapshot, options.action, options.resource, options.principal)
+    except QueryError as exc:
+        raise InputError(str(exc)) from None
+    if options.format == "json":
+        text = json.dumps({"decisions": rows}, ensure_ascii=False, default=str) + "\n"
+    else:
+        text = as_text(rows, options.action, options.resource)
+    _write(text, options.output, stdout)
+    return 0
+
+
 def _run(options: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    if getattr(options, "command", None) == "query":
+        return _query(options, stdout, stderr)
+    if options.format not in FORMATS:
+        raise InputError(f"--format is json, csv or sarif for a report, not {options.format}")
+    if options.action or options.resource or options.principal:
+        raise InputError("--action, --resource and --principal go with the query command")
     from audits.iam import CHECKS, FRAMEWORKS, run_audit
     from audits.iam import report as reports
 

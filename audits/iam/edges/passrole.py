@@ -1,0 +1,86 @@
+"""iam:PassRole to a service that runs one's code with the role, and takeovers of existing resources with roles.
+
+Shared by the service families: a family lists its methods; this module proves them. PassRole is asked on the
+role's ARN with iam:PassedToService set to the service the role trusts; the creating and running actions are asked
+on a resource of the principal's choosing (it names the new function, instance or stack).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from audits.iam.account import Principal
+from audits.iam.authz import Proof
+from audits.iam.edges import NO_INVENTORY, Edge, PassMethod, TakeoverMethod
+
+PASS = "iam:passrole"
+
+
+def pass_candidates(g, target: Principal, methods: Iterable[PassMethod]) -> Iterable[Principal]:
+    trusted = g.services_trusted(target) if target.type == "role" else ()
+    usable = [m for m in methods if m.service in trusted]
+    if not usable:
+        return ()
+    # Only principals that could also create what runs the role: holders of a first requirement.
+    creators = g.holder_arns(tuple(sorted({a for m in usable for a in m.requires[0]})))
+    return g.candidates(PASS, target.arn, creators)
+
+
+def pass_edge(g, source: Principal, target: Principal, methods: Iterable[PassMethod]) -> Edge | None:
+    if target.type != "role":
+        return None
+    trusted = g.services_trusted(target)
+    subject = g.subject(source)
+    for method in methods:
+        if method.service not in trusted:
+            continue
+        run = g.requirements(source, method.requires)
+        if run is None:
+            continue
+        passed = g.authz.can_act_on(subject, PASS, target.arn, {"iam:passedtoservice": method.service})
+        if passed is None:
+            continue
+        return Edge(source.arn, target.arn, method.name, method.how, Proof((passed,)) + run[0], target.arn,
+                    (PASS, *run[1]))
+    return None
+
+
+def takeover_candidates(g, target: Principal, methods: Iterable[TakeoverMethod]) -> Iterable[Principal]:
+    if target.type != "role":
+        return ()
+    trusted = g.services_trusted(target)
+    out: list[Principal] = []
+    for method in methods:
+        if method.service in trusted and (method.service != "ec2.amazonaws.com" or g.has_instance_profile(target)):
+            out.extend(g.holders_of(method.requires[0]))
+    return out
+
+
+def takeover_edge(g, source: Principal, target: Principal, methods: Iterable[TakeoverMethod]) -> Edge | None:
+    if target.type != "role":
+        return None
+    trusted = g.services_trusted(target)
+    for method in methods:
+        if method.service not in trusted:
+            continue
+        if method.service == "ec2.amazonaws.com" and not g.has_instance_profile(target):
+            continue  # an instance runs with a role only through an instance profile, which the export lists
+        run = g.requirements(source, method.requires)
+        if run is None:
+            continue
+        note = NO_INVENTORY.format(what=method.what, service=method.service)
+        return Edge(source.arn, target.arn, method.name, method.how, run[0], target.arn, run[1], note)
+    return None
+
+
+def family(pass_methods: tuple[PassMethod, ...], takeovers: tuple[TakeoverMethod, ...] = ()):
+    """candidates/edge functions for a service family module."""
+
+    def candidates(g, target: Principal) -> Iterable[Principal]:
+        yield from pass_candidates(g, target, pass_methods)
+        yield from takeover_candidates(g, target, takeovers)
+
+    def edge(g, source: Principal, target: Principal) -> Edge | None:
+        return pass_edge(g, source, target, pass_methods) or takeover_edge(g, source, target, takeovers)
+
+    return candidates, edge

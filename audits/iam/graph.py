@@ -1,0 +1,325 @@
+"""The principal graph: users and roles as nodes, "can gain the rights of" edges, and every principal's way to admin.
+
+Admin-equivalent nodes are the administrators (the evaluator allows every action on every resource, PMapper's
+definition), the principals that can make themselves administrator (a policy on oneself or one's group, a new
+version of a held policy, dropping one's boundary, joining an admin group, a new role or user one controls), and
+those that can raise the rights of a principal they can also become. One search backwards from those nodes finds
+each principal's nearest way there, asking the service families (audits.iam.edges.*) only about candidates found
+through the index of allowed Resource patterns by action.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from audits.iam import trust
+from audits.iam.account import Account, Principal, is_aws_managed
+from audits.iam.authz import Authz, Proof, matches
+from audits.iam.edges import Edge, cloudformation, codebuild, ec2, ecs, glue, iam, lambda_, others, sagemaker, sts
+
+FAMILIES = (sts, iam, ec2, lambda_, cloudformation, glue, sagemaker, codebuild, ecs, others)
+SELF_ACTIONS = (
+    "iam:putuserpolicy", "iam:attachuserpolicy", "iam:putrolepolicy", "iam:attachrolepolicy",
+    "iam:putgrouppolicy", "iam:attachgrouppolicy", "iam:createpolicyversion", "iam:setdefaultpolicyversion",
+    "iam:deleteuserpermissionsboundary", "iam:deleterolepermissionsboundary", "iam:putuserpermissionsboundary",
+    "iam:putrolepermissionsboundary", "iam:addusertogroup", "iam:createrole", "iam:createuser",
+)
+MODIFY_ACTIONS = ("iam:putrolepolicy", "iam:attachrolepolicy", "iam:putuserpolicy", "iam:attachuserpolicy",
+                  "iam:createpolicyversion")
+SELF_SET, MODIFY_SET = frozenset(SELF_ACTIONS), frozenset(MODIFY_ACTIONS)
+# Actions the families look up holders for: indexed together in one pass.
+INDEXED = frozenset({
+    "sts:assumerole", "iam:passrole", "iam:updateassumerolepolicy", "iam:createaccesskey", "iam:createloginprofile",
+    "iam:updateloginprofile",
+    *(a for f in (ec2, lambda_, cloudformation, glue, sagemaker, codebuild, ecs)
+      for m in getattr(f, "TAKEOVERS", ()) for a in m.requires[0]),
+})
+
+
+@dataclass
+class _Holders:
+    exact: dict[str, list[Principal]] = field(default_factory=dict)
+    wild: dict[str, list[Principal]] = field(default_factory=dict)
+    negated: list[Principal] = field(default_factory=list)
+    everyone: list[Principal] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Trust:
+    named: tuple[str, ...]  # principal ARNs of this account the trust names
+    account_wide: bool  # trusts the account's root, its id, or any principal
+
+
+@dataclass(frozen=True)
+class Escalation:
+    principal: str
+    path: tuple[Edge, ...]  # hop by hop; empty for an administrator
+    proof: Proof  # every decision along the way
+    target: str  # the administrator (or admin-equivalent principal) at the end
+
+    @property
+    def admin(self) -> bool:
+        return not self.path
+
+    @property
+    def method(self) -> str:
+        return " -> ".join(dict.fromkeys(e.method for e in self.path)) or "administrator"
+
+    @property
+    def hops(self) -> int:
+        return len(self.path)
+
+
+def unique(principals: Iterable[Principal]) -> list[Principal]:
+    return list({p.arn: p for p in principals}.values())
+
+
+class Graph:
+    def __init__(self, account: Account, authz: Authz, credential_rows: dict[str, dict] | None = None) -> None:
+        self.account = account
+        self.authz = authz
+        self.account_id = authz.account_id
+        self.rows = credential_rows or {}
+        self.users = [u for u in account.users]
+        self.roles = [r for r in account.roles if not r.service_linked]
+        self.nodes: dict[str, Principal] = {p.arn: p for p in (*self.users, *self.roles)}
+        self.policy_holders: dict[str, list[Principal]] = {}
+        for p in self.nodes.values():
+            holders = [p, *account.member_groups(p)] if p.type == "user" else [p]
+            for arn in dict.fromkeys(a for h in holders for a in h.managed):
+                if not is_aws_managed(arn):
+                    self.policy_holders.setdefault(arn, []).append(p)
+        self._holders: dict[str, _Holders] = defaultdict(_Holders)
+        self._indexed: set[str] = set()
+        self._holder_sets: dict[tuple, set[str]] = {}
+        # Principals whose policies are the same objects (and read no principal key) share pattern answers.
+        self._alike: dict[tuple, list[Principal]] = {}
+        for p in self.nodes.values():
+            subject = self.subject(p)
+            dependent = any(s.subject_dependent for s in subject.identity)
+            key = (id(subject.identity), id(subject.boundary), p.arn if dependent else p.type)
+            self._alike.setdefault(key, []).append(p)
+        self._trust: dict[str, tuple] = {}
+        self._trust_index: dict[str, _Trust] = {}
+        self._services: dict[str, frozenset[str]] = {}
+        self._requirements: dict[tuple, tuple[Proof, tuple[str, ...]] | None] = {}
+        self._candidate_cache: dict[tuple[str, str], set[str]] = {}
+        self.admin_proofs: dict[str, Proof] = {}
+        self.escalations: dict[str, Escalation] = {}
+        self._build()
+
+    # --- what the families ask --------------------------------------------------------------------------------
+
+    def subject(self, p: Principal):
+        return self.authz.subject(p)
+
+    def admin_if_granted(self, p: Principal) -> Proof:
+        return self.authz.admin_if_granted(p)
+
+    def login_profile(self, user: Principal) -> bool | None:
+        row = self.rows.get(user.arn) or self.rows.get(user.name)
+        if row is None or row.get("password_enabled") not in ("true", "false"):
+            return None
+        return row["password_enabled"] == "true"
+
+    def trust_statements(self, role: Principal) -> tuple:
+        found = self._trust.get(role.arn)
+        if found is None:
+            found = self._trust[role.arn] = self.authz.compile(role.entry.get("AssumeRolePolicyDocument"),
+                                                               f"role/{role.name}:trust", "trust")
+        return found
+
+    def trust_index(self, role: Principal) -> _Trust:
+        found = self._trust_index.get(role.arn)
+        if found is None:
+            named, wide = [], False
+            for t in trust.trusted(role.entry):
+                if t.kind == "any":
+                    wide = True
+                elif t.kind == "aws":
+                    if t.value.endswith(":root") or t.value.isdigit():
+                        wide = wide or t.account == self.account_id
+                    else:
+                        named.append(self._principal_arn(t.value))
+            found = self._trust_index[role.arn] = _Trust(tuple(named), wide)
+        return found
+
+    def _principal_arn(self, value: str) -> str:
+        """An assumed-role session ARN stands for its role."""
+        if ":assumed-role/" in value:
+            name = value.split(":assumed-role/", 1)[1].split("/", 1)[0]
+            for r in self.roles:
+                if r.name == name:
+                    return r.arn
+        return value
+
+    def services_trusted(self, role: Principal) -> frozenset[str]:
+        found = self._services.get(role.arn)
+        if found is None:
+            found = self._services[role.arn] = frozenset(
+                t.value.lower() for t in trust.trusted(role.entry) if t.kind == "service")
+        return found
+
+    def has_instance_profile(self, role: Principal) -> bool:
+        profiles = role.entry.get("InstanceProfileList")
+        return True if profiles is None else bool(profiles)  # absent from the export: cannot tell, assume so
+
+    def holders(self, action: str) -> _Holders:
+        if action not in self._indexed:
+            self._index(frozenset({action} | INDEXED))
+        return self._holders[action]
+
+    def _index(self, actions: frozenset[str]) -> None:
+        """Who holds which Resource patterns for these actions: one pass over the distinct policy sets, asking
+        only about the actions each set could allow at all."""
+        actions = actions - self._indexed
+        self._indexed |= actions
+        for members in self._alike.values():
+            subject = self.subject(members[0])
+            for action in self.authz.interesting(subject, actions):
+                patterns = self.authz.patterns(subject, action)
+                if not patterns:
+                    continue
+                found = self._holders[action]
+                found.everyone.extend(members)
+                for pattern, negated in patterns:
+                    if negated:
+                        found.negated.extend(members)
+                    elif "*" in pattern or "?" in pattern or "${" in pattern:
+                        found.wild.setdefault(pattern.split("${", 1)[0] + "*" if "${" in pattern else pattern,
+                                              []).extend(members)
+                    else:
+                        found.exact.setdefault(pattern, []).extend(members)
+
+    def candidates(self, action: str, arn: str, among: set[str] | None = None) -> list[Principal]:
+        """Principals with an allowing statement whose Resource could match `arn` (the evaluator decides);
+        `among`: only these ARNs (e.g. those that also hold the service's create action)."""
+        h = self.holders(action)
+        out: dict[str, Principal] = {}
+        groups = [h.exact.get(arn, ()), h.negated, *(ps for pattern, ps in h.wild.items() if matches(pattern, arn))]
+        for ps in groups:
+            for p in ps:
+                if (among is None or p.arn in among) and p.arn not in self.escalations:
+                    out[p.arn] = p
+        return list(out.values())
+
+    def all_candidates(self, action: str, arn: str) -> list[Principal]:
+        h = self.holders(action)
+        groups = [h.exact.get(arn, ()), h.negated, *(ps for pattern, ps in h.wild.items() if matches(pattern, arn))]
+        return unique(p for ps in groups for p in ps)
+
+    def holder_arns(self, actions: Iterable[str]) -> set[str]:
+        key = tuple(actions)
+        found = self._holder_sets.get(key)
+        if found is None:
+            found = self._holder_sets[key] = {p.arn for a in key for p in self.holders(a).everyone}
+        return found
+
+    def holders_of(self, actions: Iterable[str]) -> list[Principal]:
+        return unique(p for a in actions for p in self.holders(a).everyone)
+
+    def targets(self, p: Principal, action: str, pool: list[Principal]) -> list[Principal]:
+        patterns = self.authz.patterns(self.subject(p), action)
+        if not patterns:
+            return []
+        if any(neg or pattern == "*" for pattern, neg in patterns):
+            return pool
+        return [t for t in pool if any(matches(pattern, t.arn) for pattern, _ in patterns)]
+
+    def requirements(self, p: Principal, requires: tuple[tuple[str, ...], ...]) -> tuple[Proof, tuple[str, ...]] | None:
+        """Every requirement met on a resource of p's choosing (an alternative per tuple), or None."""
+        subject = self.subject(p)
+        if not self.authz.may(subject, frozenset(requires[0])):
+            return None
+        key = (p.arn, requires)
+        if key in self._requirements:
+            return self._requirements[key]
+        decisions, chosen = [], []
+        for alternatives in requires:
+            options = [(a, d) for a in alternatives
+                       if self.authz.patterns(subject, a) and (d := self.authz.can_create(subject, a)) is not None]
+            if not options:
+                self._requirements[key] = None
+                return None
+            action, decision = min(options, key=lambda o: o[1].verdict != "allowed")
+            decisions.append(decision)
+            chosen.append(action)
+        found = self._requirements[key] = (Proof(tuple(decisions)), tuple(chosen))
+        return found
+
+    # --- the search ---------------------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        routes: dict[str, Escalation] = {}
+        for p in self.nodes.values():
+            proof = self.authz.admin(self.subject(p))
+            if proof.possible:
+                self.admin_proofs[p.arn] = proof
+                routes[p.arn] = Escalation(p.arn, (), proof, p.arn)
+        for members in self._alike.values():
+            subject = self.subject(members[0])
+            may_self = self.authz.may(subject, SELF_SET)
+            may_modify = self.authz.may(subject, MODIFY_SET)
+            if not may_self and not may_modify:
+                continue
+            for p in members:
+                if p.arn in routes:
+                    continue
+                route = (self._self_route(p) if may_self else None) or (
+                    self._modify_route(p) if may_modify else None)
+                if route is not None:
+                    routes[p.arn] = route
+        self.escalations = dict(routes)
+        queue = deque(sorted(routes))
+        while queue:
+            target_arn = queue.popleft()
+            target = self.nodes[target_arn]
+            after = self.escalations[target_arn]
+            for family in FAMILIES:
+                for source in unique(family.candidates(self, target)):
+                    if source.arn in self.escalations or source.arn == target_arn:
+                        continue
+                    e = family.edge(self, source, target)
+                    if e is None:
+                        continue
+                    self.escalations[source.arn] = Escalation(source.arn, (e, *after.path), e.proof + after.proof,
+                                                              after.target)
+                    queue.append(source.arn)
+
+    def _self_route(self, p: Principal) -> Escalation | None:
+        edges = iam.self_edges(self, p)
+        if not edges:
+            return None
+        best = min(edges, key=lambda e: e.proof.verdict != "allowed")
+        return Escalation(p.arn, (best,), best.proof, p.arn)
+
+    def _modify_route(self, p: Principal) -> Escalation | None:
+        def reachable(target: Principal) -> bool:
+            return any(p.arn in self._candidate_arns(family, target) for family in FAMILIES)
+
+        for change in iam.modify_edges(self, p, reachable):
+            target = self.nodes.get(change.target)
+            if target is None:
+                continue
+            raised = self.admin_if_granted(target)
+            if not raised.possible:
+                continue
+            for family in FAMILIES:
+                if p.arn not in self._candidate_arns(family, target):
+                    continue
+                gain = family.edge(self, p, target)
+                if gain is not None:
+                    return Escalation(p.arn, (change, gain), change.proof + raised + gain.proof, target.arn)
+        return None
+
+    def _candidate_arns(self, family, target: Principal) -> set[str]:
+        key = (family.__name__, target.arn)
+        found = self._candidate_cache.get(key)
+        if found is None:
+            found = self._candidate_cache[key] = {c.arn for c in family.candidates(self, target)}
+        return found
+
+    def escalation(self, arn: str) -> Escalation | None:
+        return self.escalations.get(arn)

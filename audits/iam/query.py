@@ -1,0 +1,89 @@
+"""Ask the evaluator who can do something, offline, on a snapshot: what PMapper's query and the IAM policy
+simulator answer. Every user and role gets its decision (allowed / conditional / denied), the statements that
+allow and deny, and the conditions left open. Used by `manage.py audit query`, the API and the "Who can...?" page.
+"""
+
+from __future__ import annotations
+
+import re
+
+from audits.iam import actions as ds
+from audits.iam.account import Account
+from audits.iam.authz import Authz, display_refs
+from audits.iam.credentials import now_of
+from audits.iam.evaluator import ALLOWED, CONDITIONAL, DENIED
+
+VERDICT_ORDER = {ALLOWED: 0, CONDITIONAL: 1, DENIED: 2}
+_ACTION = re.compile(r"^[a-z0-9-]+:[a-z0-9*?]+$", re.IGNORECASE)
+_TRUST_ACTIONS = ("sts:assumerole", "sts:assumerolewithwebidentity", "sts:assumerolewithsaml", "sts:tagsession",
+                  "sts:setsourceidentity")
+
+
+class QueryError(ValueError):
+    """Shown to the user as-is (a 400 in the API, exit code 2 in the CLI)."""
+
+
+def check_action(action: str) -> str:
+    action = (action or "").strip()
+    if not _ACTION.match(action):
+        raise QueryError("action must look like 'service:Action', e.g. iam:PassRole")
+    if "*" not in action and "?" not in action and not ds.known(action):
+        raise QueryError(f"unknown action {action!r} (not in the IAM action dataset {ds.describe()})")
+    return action
+
+
+def who_can(snapshot, action: str, resource: str | None = None, principal: str | None = None) -> list[dict]:
+    action = check_action(action)
+    resource = (resource or "").strip() or "*"
+    if resource != "*" and not resource.startswith("arn:"):
+        raise QueryError("resource must be an ARN or '*'")
+    account = Account(snapshot)
+    authz = Authz(account, snapshot.account_id or "", now_of(snapshot.collected_at))
+    principals = [*account.users, *account.roles]
+    if principal:
+        wanted = principal.strip()
+        principals = [p for p in principals if wanted in (p.arn, p.name)]
+        if not principals:
+            raise QueryError(f"no user or role {wanted!r} in this snapshot")
+    trust = None
+    target = account.by_arn.get(resource)
+    if target is not None and target.type == "role" and action.lower() in _TRUST_ACTIONS:
+        trust = authz.compile(target.entry.get("AssumeRolePolicyDocument"), f"role/{target.name}:trust", "trust")
+    rows = []
+    for p in principals:
+        decision = authz.decide(authz.subject(p), action.lower(), resource, resource_policy=trust)
+        rows.append({
+            "principal": p.arn, "type": p.type, "name": p.name, "decision": decision.verdict,
+            "conditions": [c.to_dict() for c in decision.conditions],
+            "statements": display_refs(p, decision.allowing), "denying": display_refs(p, decision.denying),
+            "reason": decision.reason,
+        })
+    rows.sort(key=lambda r: (VERDICT_ORDER.get(r["decision"], 3), r["principal"]))
+    return rows
+
+
+def as_text(rows: list[dict], action: str, resource: str | None) -> str:
+    lines = [f"Who can {action} on {resource or '*'}?"]
+    for r in rows:
+        lines.append(f"{r['decision'].upper():<12} {r['type']} {r['name']} ({r['principal']})")
+        for ref in r["statements"]:
+            lines.append(f"    allowed by {_ref(ref)}")
+        for ref in r["denying"]:
+            lines.append(f"    denied by {_ref(ref)}")
+        for c in r["conditions"]:
+            lines.append(f"    only if {c.get('text') or _condition_text(c)}")
+        if r["decision"] == DENIED and not r["denying"] and r["reason"]:
+            lines.append(f"    {r['reason']}")
+    counts = {v: sum(r["decision"] == v for r in rows) for v in (ALLOWED, CONDITIONAL, DENIED)}
+    lines.append(f"{counts[ALLOWED]} allowed, {counts[CONDITIONAL]} conditional, {counts[DENIED]} denied")
+    return "\n".join(lines) + "\n"
+
+
+def _ref(ref: dict) -> str:
+    where = f"statement {ref.get('index')}" + (f" ({ref['sid']})" if ref.get("sid") else "")
+    return f"{ref.get('policy')} {where}"
+
+
+def _condition_text(c: dict) -> str:
+    text = f"{c.get('key')} {c.get('operator')} {', '.join(map(str, c.get('values') or ()))}"
+    return f"not ({text})" if c.get("negated") else text
