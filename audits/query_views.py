@@ -7,18 +7,16 @@ moves out of the run row.
 
 from __future__ import annotations
 
-import gzip
-import json
-
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from audits import run_inputs
 from audits.api import _error, _visible_run, token_required
 from audits.iam.query import QueryError, who_can
-from audits.iam.snapshot import AccountSnapshot, SnapshotError, load_demo_snapshot, load_snapshot
-from audits.models import AuditRun, RunInput
+from audits.iam.snapshot import AccountSnapshot, SnapshotError, load_demo_snapshot
+from audits.models import AuditRun
 from audits.views import _get_run
 
 
@@ -27,15 +25,8 @@ class NoInputError(Exception):
 
 
 def _snapshot_of(run: AuditRun) -> AccountSnapshot:
-    source = "live" if run.source == AuditRun.Source.CONNECTION else "snapshot"
-    try:
-        stored = run.input
-    except RunInput.DoesNotExist:
-        stored = None
-    if stored is not None:
-        return load_snapshot(json.loads(gzip.decompress(bytes(stored.data))), source=source)
-    if run.snapshot is not None:
-        return load_snapshot(run.snapshot, source=source)
+    if run_inputs.has_input(run.pk):
+        return run_inputs.load_input(run.pk)
     if run.source == AuditRun.Source.DEMO:
         return load_demo_snapshot()
     raise NoInputError("This audit keeps no snapshot to ask about.")

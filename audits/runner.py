@@ -10,7 +10,6 @@ from django.db.models import Subquery
 from django.utils import timezone
 
 from audits import run_status
-from audits.iam.scoring import band, score
 from audits.models import AuditEvent, AuditRun, Finding, Suppression
 from audits.recorder import ClaimLostError, Recorder
 
@@ -125,7 +124,8 @@ def _drive(run: AuditRun, recorder: Recorder):
     if run.last_seq > 0:
         findings = [f.to_dict() for f in Finding.objects.filter(run_id=run.pk)]
         resume = ResumeState(principals_done=done, findings=findings, progress=run.progress)
-    emit = _with_suppressions(recorder.emit, run.pk, snapshot.account_id or run.account_id)
+    accepted = accepted_risks(run.pk, snapshot.account_id or run.account_id)
+    emit = recorder.emit
     if run.source == AuditRun.Source.DEMO:
         emit = _paced(emit)
     return run_audit(
@@ -134,6 +134,7 @@ def _drive(run: AuditRun, recorder: Recorder):
         frameworks=list(run.frameworks or []),
         resume=resume,
         control=_control_reader(run.pk),
+        accepted=accepted,
     )
 
 
@@ -152,42 +153,19 @@ def _paced(emit):
     return emit_paced
 
 
-def _with_suppressions(emit, run_id: int, account_id: str):
-    """Marks findings a reviewer accepted (unexpired) and keeps them out of the final score."""
+def accepted_risks(run_id: int, account_id: str) -> frozenset[str]:
+    """Fingerprints of the run owner's unexpired accepted risks on the account; the engine leaves them out of
+    score, counts, top risks, compliance and live stats."""
     # Only the run owner's own accepted risks: an upload declares its account id itself, so matching on the
     # account alone would hand one tenant's suppressions to anyone who claims the account.
+    if not account_id:
+        return frozenset()
     owner = AuditRun.objects.filter(pk=run_id).values("owner_id")[:1]
-    accepted = set(
+    return frozenset(
         Suppression.objects.filter(
             owner_id=Subquery(owner), account_id=account_id, expires_at__gt=timezone.now()
         ).values_list("fingerprint", flat=True)
-    ) if account_id else set()  # fmt: skip
-    if not accepted:
-        return emit
-
-    def emit_with(type: str, message: str, progress, payload=None):
-        payload = dict(payload or {})
-        finding = payload.get("finding")
-        if finding and finding.get("fingerprint") in accepted:
-            payload["finding"] = finding | {"suppressed": True}
-            message = f"{message} (suppressed: accepted risk)"
-        if type == "complete" and payload.get("result"):
-            payload["result"] = _rescore(payload["result"], run_id, accepted)
-        return emit(type, message, progress, payload)
-
-    return emit_with
-
-
-def _rescore(result: dict, run_id: int, accepted: set[str]) -> dict:
-    kept = [f.to_dict() for f in Finding.objects.filter(run_id=run_id).exclude(fingerprint__in=accepted)]
-    suppressed = Finding.objects.filter(run_id=run_id, fingerprint__in=accepted).count()
-    new_score = score(kept)
-    return result | {
-        "risk_score": new_score,
-        "risk_band": band(new_score),
-        "risk_score_before_suppressions": result.get("risk_score"),
-        "suppressed_findings": suppressed,
-    }
+    )
 
 
 def load_snapshot_for(run: AuditRun, recorder: Recorder):

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 from audits.models import RunInput
+from audits.run_inputs import store_input
 from audits.tokens import create_token
 from tests.helpers import make_run
 
@@ -15,10 +16,11 @@ ASK = {"action": "iam:PassRole", "resource": HIGH_PRIV}
 
 def snapshot_run(owner, *, as_input: bool = False):
     data = json.loads(LITERATURE.read_text())
-    if not as_input:
-        return make_run(owner, source="snapshot", snapshot=data)
     run = make_run(owner, source="snapshot")
-    RunInput.objects.create(run=run, data=gzip.compress(json.dumps(data).encode()))
+    if as_input:  # stored the way an upload is
+        RunInput.objects.create(run=run, data=gzip.compress(json.dumps(data).encode()))
+    else:
+        store_input(run, data)
     return run
 
 

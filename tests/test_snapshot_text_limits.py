@@ -6,9 +6,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from audits import runner
-from audits.stream import frames
 from audits.iam.snapshot import SnapshotError, load_snapshot
 from audits.models import AuditEvent, AuditRun
+from audits.stream import frames
 
 ADMIN_STATEMENT = {"Effect": "Allow", "Action": "*", "Resource": "*"}
 

@@ -220,7 +220,7 @@ def _result(analysis: Analysis, findings: list[dict], found_patterns: list[dict]
     # Fully ordered, so a resumed run (whose earlier findings come back from storage) reports the same top risks.
     top = sorted(kept, key=lambda f: (order[f["severity"]], f["category"], f["principal_name"],
                                           f["fingerprint"]))[:10]
-    return {
+    result = {
         "success": True,
         "risk_score": score,
         "risk_band": scoring.band(score),
@@ -240,3 +240,8 @@ def _result(analysis: Analysis, findings: list[dict], found_patterns: list[dict]
                        "principal_type": f["principal_type"], "detail": f["detail"],
                        "fingerprint": f["fingerprint"]} for f in top],
     }
+    if len(kept) < len(findings):
+        # Accepted risks are left out of everything above; the run still says how many and what they would add.
+        result["suppressed_findings"] = len(findings) - len(kept)
+        result["risk_score_before_suppressions"] = scoring.score([f | {"suppressed": False} for f in findings])
+    return result
