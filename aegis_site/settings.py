@@ -14,6 +14,10 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = envbool("DEBUG", False)
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
+# The key `make run` wrote (AEGIS_SECRET_KEY_FILE moves it), so `manage.py createsuperuser` works without exporting it.
+_SECRET_KEY_FILE = Path(os.environ.get("AEGIS_SECRET_KEY_FILE", BASE_DIR / "var" / "secret_key"))
+if not SECRET_KEY and _SECRET_KEY_FILE.is_file():
+    SECRET_KEY = _SECRET_KEY_FILE.read_text().strip()
 if not SECRET_KEY:
     # A development or test process may run without one; a production start must not.
     if DEBUG or envbool("AEGIS_DEV", False) or "pytest" in sys.modules:
@@ -162,6 +166,12 @@ AEGIS_LOGIN_LOCKOUT_S = envint("AEGIS_LOGIN_LOCKOUT_S", 900)
 AEGIS_MAX_ACTIVE_RUNS = envint("AEGIS_MAX_ACTIVE_RUNS", 3)
 # The demo account audits in milliseconds; this pause after each principal lets people watch it.
 AEGIS_DEMO_STEP_MS = envint("AEGIS_DEMO_STEP_MS", 60)
+
+# The AWS principal customers' connection roles trust (an IAM role or user ARN). Empty: ask STS who the server's
+# credentials belong to (an assumed-role session is converted to its role ARN).
+AEGIS_AWS_PRINCIPAL_ARN = os.environ.get("AEGIS_AWS_PRINCIPAL_ARN", "").strip()
+# Per-user webhooks: seconds before giving up on one call (one try, never retried in a loop).
+AEGIS_WEBHOOK_TIMEOUT_S = envint("AEGIS_WEBHOOK_TIMEOUT_S", 5)
 
 # Shared by every process (login throttling must count across web processes).
 CACHES = {
