@@ -172,6 +172,10 @@ AEGIS_DEMO_STEP_MS = envint("AEGIS_DEMO_STEP_MS", 60)
 AEGIS_AWS_PRINCIPAL_ARN = os.environ.get("AEGIS_AWS_PRINCIPAL_ARN", "").strip()
 # Per-user webhooks: seconds before giving up on one call (one try, never retried in a loop).
 AEGIS_WEBHOOK_TIMEOUT_S = envint("AEGIS_WEBHOOK_TIMEOUT_S", 5)
+# Webhooks must be https to a public address; plain http to localhost only when this is on (default: DEBUG).
+AEGIS_WEBHOOK_ALLOW_LOCAL_HTTP = envbool("AEGIS_WEBHOOK_ALLOW_LOCAL_HTTP", DEBUG)
+# The portal's public address (https://aegis.example.com), for links in webhook messages; empty: paths only.
+AEGIS_PUBLIC_URL = os.environ.get("AEGIS_PUBLIC_URL", "").rstrip("/")
 
 # Shared by every process (login throttling must count across web processes).
 CACHES = {

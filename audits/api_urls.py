@@ -8,4 +8,5 @@ urlpatterns = [
     path("audits", api.runs, name="runs"),
     path("audits/<int:pk>", api.run_detail, name="run"),
     path("audits/<int:pk>/findings", api.run_findings, name="findings"),
+    path("audits/<int:pk>/export/<str:name>", api.run_export, name="export"),
 ]

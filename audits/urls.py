@@ -1,6 +1,6 @@
 from django.urls import path
 
-from audits import views
+from audits import connection_views, views
 
 app_name = "audits"
 
@@ -19,8 +19,8 @@ urlpatterns = [
     path("<int:pk>/pause", views.pause_run, name="pause"),
     path("<int:pk>/resume", views.resume_run, name="resume"),
     path("<int:pk>/cancel", views.cancel_run, name="cancel"),
-    path("connections/", views.connection_list, name="connections"),
-    path("connections/<int:pk>/", views.connection_detail, name="connection"),
-    path("connections/<int:pk>/verify", views.connection_verify, name="connection_verify"),
-    path("connections/<int:pk>/delete", views.connection_delete, name="connection_delete"),
+    path("connections/", connection_views.connection_list, name="connections"),
+    path("connections/<int:pk>/", connection_views.connection_detail, name="connection"),
+    path("connections/<int:pk>/verify", connection_views.connection_verify, name="connection_verify"),
+    path("connections/<int:pk>/delete", connection_views.connection_delete, name="connection_delete"),
 ]

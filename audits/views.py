@@ -3,7 +3,6 @@ from collections import Counter, defaultdict
 from datetime import UTC
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -12,17 +11,15 @@ from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audits import compare, exports, runner, streaming
-from audits.forms import ConnectionForm, FindingFilterForm, NewAuditForm
-from audits.models import FRAMEWORK_CHOICES, SEVERITIES, AuditRun, AwsConnection, Finding
+from audits.forms import FindingFilterForm, NewAuditForm
+from audits.models import FRAMEWORK_CHOICES, SEVERITIES, AuditRun, Finding
 
 RUNS_PER_PAGE = 20
 FINDINGS_PER_PAGE = 50
 TREND_RUNS = 12
-DEFAULT_AEGIS_PRINCIPAL = "arn:aws:iam::<your-aegis-account>:root"
 LIVE_SEVERITIES = ["critical", "high", "medium", "low"]
 
 
@@ -36,10 +33,6 @@ def _get_run(request: HttpRequest, pk: int) -> AuditRun:
 def _get_own_run(request: HttpRequest, pk: int) -> AuditRun:
     """For actions that change a run: staff review runs, they do not pause or cancel them for owners."""
     return get_object_or_404(AuditRun, pk=pk, owner=request.user)
-
-
-def _get_connection(request: HttpRequest, pk: int) -> AwsConnection:
-    return get_object_or_404(AwsConnection, pk=pk, owner=request.user)
 
 
 # --- dashboard ---------------------------------------------------------------------------------------------------
@@ -451,133 +444,3 @@ def cancel_run(request: HttpRequest, pk: int) -> HttpResponse:
         elif not AuditRun.objects.filter(pk=run.pk, status=AuditRun.Status.RUNNING).update(control="cancel"):
             messages.error(request, "This audit has already finished.")
     return redirect(run)
-
-
-# --- AWS connections ---------------------------------------------------------------------------------------------
-
-
-def aegis_principal() -> str:
-    return getattr(settings, "AEGIS_AWS_PRINCIPAL_ARN", DEFAULT_AEGIS_PRINCIPAL)
-
-
-def trust_policy(connection: AwsConnection) -> str:
-    """The trust policy the account owner pastes into the role: only Aegis, only with this ExternalId."""
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"AWS": aegis_principal()},
-            "Action": "sts:AssumeRole",
-            "Condition": {"StringEquals": {"sts:ExternalId": connection.external_id}},
-        }],
-    }
-    return json.dumps(policy, indent=2)
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def connection_list(request: HttpRequest) -> HttpResponse:
-    form = ConnectionForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        connection = form.save(commit=False)
-        connection.owner = request.user
-        connection.save()
-        messages.success(
-            request, f"Connection “{connection.name}” added. Paste the trust policy into the role, then verify."
-        )
-        return redirect("audits:connection", pk=connection.pk)
-    connections = AwsConnection.objects.filter(owner=request.user)
-    status = 400 if request.method == "POST" else 200
-    return render(request, "audits/connections.html", {"form": form, "connections": connections}, status=status)
-
-
-@login_required
-@require_GET
-def connection_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    connection = _get_connection(request, pk)
-    return render(
-        request,
-        "audits/connection_detail.html",
-        {"connection": connection, "trust_policy": trust_policy(connection), "principal": aegis_principal()},
-    )
-
-
-@login_required
-@require_POST
-def connection_verify(request: HttpRequest, pk: int) -> HttpResponse:
-    connection = _get_connection(request, pk)
-    account_id, error = verify_role(connection.role_arn, connection.external_id)
-    if error:
-        connection.last_error = error
-        connection.save(update_fields=["last_error"])
-        messages.error(request, f"Aegis could not assume the role: {error}")
-    else:
-        connection.account_id = account_id
-        connection.verified_at = timezone.now()
-        connection.last_error = ""
-        connection.save(update_fields=["account_id", "verified_at", "last_error"])
-        messages.success(request, f"Verified: Aegis can assume the role in account {account_id}.")
-    return redirect("audits:connection", pk=connection.pk)
-
-
-@login_required
-@require_POST
-def connection_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    connection = _get_connection(request, pk)
-    connection.delete()
-    messages.success(request, f"Connection “{connection.name}” deleted.")
-    return redirect("audits:connections")
-
-
-def _sts_client():
-    import boto3
-
-    return boto3.client("sts", region_name="us-east-1")
-
-
-def _collect_session_for():
-    try:
-        from audits.iam.collect import session_for
-    except ImportError:
-        return None
-    return session_for
-
-
-def _assumed_session(role_arn: str, external_id: str):
-    session_for = _collect_session_for()
-    if session_for is not None:
-        return session_for(role_arn, external_id)
-    import boto3
-
-    credentials = _sts_client().assume_role(
-        RoleArn=role_arn, RoleSessionName="aegis-verify", ExternalId=external_id, DurationSeconds=900
-    )["Credentials"]
-    return boto3.Session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-        region_name="us-east-1",
-    )
-
-
-def verify_role(role_arn: str, external_id: str) -> tuple[str, str]:
-    """(account id, "") when the role can be assumed, ("", what AWS said in plain words) otherwise."""
-    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
-
-    try:
-        session = _assumed_session(role_arn, external_id)
-        identity = session.client("sts").get_caller_identity()
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        code, text = error.get("Code", "Error"), error.get("Message", str(exc))
-        if code == "AccessDenied":
-            return "", (f"AWS refused access ({code}): {text}. Check that the role's trust policy names "
-                        f"{aegis_principal()} and this ExternalId.")
-        return "", f"AWS answered {code}: {text}"
-    except NoCredentialsError:
-        return "", "Aegis itself has no AWS credentials configured, so it cannot assume roles yet."
-    except BotoCoreError as exc:
-        return "", f"Could not reach AWS: {exc}"
-    except Exception as exc:  # a CollectionError from the collector carries a readable message
-        return "", str(exc) or exc.__class__.__name__
-    return identity.get("Account", ""), ""
