@@ -61,13 +61,14 @@ _lock = threading.Lock()
 def _sts_client():
     import boto3
 
-    return boto3.client("sts", region_name="us-east-1")
+    # A fresh session reads the credential chain now: boto3's default session would keep the first ones it found.
+    return boto3.Session().client("sts", region_name="us-east-1")
 
 
 def _iam_client():
     import boto3
 
-    return boto3.client("iam", region_name="us-east-1")
+    return boto3.Session().client("iam", region_name="us-east-1")
 
 
 def aegis_principal() -> Principal:
