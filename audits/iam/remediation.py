@@ -304,9 +304,12 @@ def _tf_inline(kind: str, name: str, policy_name: str, document: dict) -> str:
 
 
 def _hcl(value: Any, indent: int) -> str:
-    """JSON is valid inside jsonencode() except that keys must be HCL strings: JSON's quoting already is."""
-    text = json.dumps(value, indent=2)
-    return text.replace("\n", "\n" + " " * indent)
+    """JSON is valid inside jsonencode() (its quoted keys are HCL strings). Indented for reading when short; a long
+    document stays on one line, since only the compact encoder is fast and fix_for runs for every finding."""
+    compact = json.dumps(value)
+    if len(compact) > 1500:
+        return compact
+    return json.dumps(value, indent=2).replace("\n", "\n" + " " * indent)
 
 
 # --- fixes by kind ---------------------------------------------------------------------------------------------------
