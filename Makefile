@@ -8,7 +8,7 @@ PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 python3 python; do \
 	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then \
 	echo $$p; break; fi; done)
 
-.PHONY: run test test-postgres lint bench clean
+.PHONY: run admin test test-postgres lint bench clean
 
 $(VENV)/.created:
 	@if [ -z "$(PYTHON)" ]; then \
@@ -37,6 +37,10 @@ run: $(VENV)/.installed var/secret_key
 	$(VPY) manage.py createcachetable && \
 	$(VPY) manage.py ensure_demo_user && \
 	exec $(VPY) manage.py runportal --port $(PORT)
+
+# An operator account (superuser) for the portal and the Django admin; the settings read var/secret_key.
+admin: $(VENV)/.installed var/secret_key
+	$(VPY) manage.py migrate --noinput && $(VPY) manage.py createsuperuser
 
 test: $(VENV)/.installed-dev
 	$(VPY) -m pytest

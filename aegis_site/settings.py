@@ -14,6 +14,10 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = envbool("DEBUG", False)
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
+# The key `make run` wrote (AEGIS_SECRET_KEY_FILE moves it), so `manage.py createsuperuser` works without exporting it.
+_SECRET_KEY_FILE = Path(os.environ.get("AEGIS_SECRET_KEY_FILE", BASE_DIR / "var" / "secret_key"))
+if not SECRET_KEY and _SECRET_KEY_FILE.is_file():
+    SECRET_KEY = _SECRET_KEY_FILE.read_text().strip()
 if not SECRET_KEY:
     # A development or test process may run without one; a production start must not.
     if DEBUG or envbool("AEGIS_DEV", False) or "pytest" in sys.modules:
@@ -191,6 +195,16 @@ if AEGIS_STALE_AFTER_S <= AEGIS_HEARTBEAT_S:
 # The AWS principal that customers' audit roles trust (shown in each connection's trust policy). Set it to the
 # account or role Aegis runs as; the placeholder makes the trust policy obviously incomplete until then.
 AEGIS_AWS_PRINCIPAL_ARN = os.environ.get("AEGIS_AWS_PRINCIPAL_ARN", "arn:aws:iam::<your-aegis-account>:root")
+
+# The AWS principal customers' connection roles trust (an IAM role or user ARN). Empty: ask STS who the server's
+# credentials belong to (an assumed-role session is converted to its role ARN).
+AEGIS_AWS_PRINCIPAL_ARN = os.environ.get("AEGIS_AWS_PRINCIPAL_ARN", "").strip()
+# Per-user webhooks: seconds before giving up on one call (one try, never retried in a loop).
+AEGIS_WEBHOOK_TIMEOUT_S = envint("AEGIS_WEBHOOK_TIMEOUT_S", 5)
+# Webhooks must be https to a public address; plain http to localhost only when this is on (default: DEBUG).
+AEGIS_WEBHOOK_ALLOW_LOCAL_HTTP = envbool("AEGIS_WEBHOOK_ALLOW_LOCAL_HTTP", DEBUG)
+# The portal's public address (https://aegis.example.com), for links in webhook messages; empty: paths only.
+AEGIS_PUBLIC_URL = os.environ.get("AEGIS_PUBLIC_URL", "").rstrip("/")
 
 # Shared by every process (login throttling must count across web processes).
 CACHES = {

@@ -14,5 +14,7 @@ urlpatterns = [
     path("api/v1/", include("audits.api_urls")),
     path("settings/tokens", token_views.tokens, name="tokens"),
     path("settings/tokens/<int:pk>/revoke", token_views.revoke_token, name="revoke_token"),
+    path("settings/webhook", token_views.save_webhook, name="save_webhook"),
+    path("settings/webhook/test", token_views.test_webhook, name="test_webhook"),
     path("admin/", admin.site.urls),
 ]

@@ -2,23 +2,35 @@
 
 The event stream of a run is served at /api/v1/audits/<id>/events by the lean stream app, so
 `curl -N -H "Authorization: Bearer $TOKEN" .../api/v1/audits/7/events` follows an audit live.
+
+Starting an audit (POST /api/v1/audits, read-and-write tokens only):
+    {"source": "demo", "frameworks": ["cis"]}
+    {"source": "snapshot", "snapshot": {...authorization details or Aegis bundle...}, "name": "prod.json"}
+    {"source": "connection", "connection": 3}                      (a verified connection of the token's owner)
+or multipart/form-data with fields source=snapshot, frameworks (repeated) and the file as `snapshot`.
+Exports: GET /api/v1/audits/<id>/export/<name> for every name the portal offers (findings.json, .csv, .sarif,
+.ocsf.json, log.txt, log.ndjson).
 """
 
 import json
 from collections.abc import Callable
 from functools import wraps
 
+from django.core.exceptions import RequestDataTooBig
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.paginator import EmptyPage, Paginator
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
-from audits import runner
-from audits.models import FRAMEWORK_KEYS, AuditRun
-from audits.tokens import bearer, user_for_token
+from audits import exports, run_inputs, runner
+from audits.connection_views import verified_connections
+from audits.forms import NewAuditForm
+from audits.models import FRAMEWORK_KEYS, AuditRun, AwsConnection
+from audits.tokens import INVALID_TOKEN, bearer, can_write, user_for_token
 
-SOURCES_BY_API = {AuditRun.Source.DEMO, AuditRun.Source.SNAPSHOT, AuditRun.Source.CONNECTION}
+READ_ONLY = "This token is read-only: create a read-and-write token to start audits."
 
 
 def _error(status: int, message: str) -> JsonResponse:
@@ -33,8 +45,9 @@ def token_required(view: Callable) -> Callable:
         token = bearer(request.headers.get("Authorization"))
         user = user_for_token(token) if token else None
         if user is None:
-            response = _error(401, "Send a valid personal API token: 'Authorization: Bearer <token>'.")
-            response["WWW-Authenticate"] = 'Bearer realm="aegis"'
+            message = INVALID_TOKEN if token else "Send a personal API token: 'Authorization: Bearer <token>'."
+            response = _error(401, message)
+            response["WWW-Authenticate"] = 'Bearer realm="aegis"' + (', error="invalid_token"' if token else "")
             return response
         request.user = user
         return view(request, *args, **kwargs)
@@ -43,10 +56,8 @@ def token_required(view: Callable) -> Callable:
 
 
 def _visible_run(request: HttpRequest, pk: int) -> AuditRun | None:
-    runs = AuditRun.objects.all()
-    if not request.user.is_staff:
-        runs = runs.filter(owner=request.user)
-    return runs.filter(pk=pk).first()
+    # A token reaches its owner's runs only (audits.tokens), so there is no staff branch here.
+    return AuditRun.objects.filter(pk=pk, owner=request.user).first()
 
 
 def run_json(request: HttpRequest, run: AuditRun) -> dict:
@@ -56,6 +67,7 @@ def run_json(request: HttpRequest, run: AuditRun) -> dict:
         "source": run.source,
         "frameworks": run.frameworks,
         "account_id": run.account_id,
+        "connection": run.connection_id,
         "progress": run.progress,
         "risk_score": run.risk_score,
         "created": run.created.isoformat(),
@@ -64,6 +76,8 @@ def run_json(request: HttpRequest, run: AuditRun) -> dict:
         "error": run.error or None,
         "url": request.build_absolute_uri(reverse("audits:run", args=[run.pk])),
         "events_url": request.build_absolute_uri(f"/api/v1/audits/{run.pk}/events"),
+        "exports": {name: request.build_absolute_uri(reverse("api:export", args=[run.pk, name]))
+                    for name in exports.CONTENT_TYPES},
     }
 
 
@@ -71,6 +85,8 @@ def run_json(request: HttpRequest, run: AuditRun) -> dict:
 @require_http_methods(["GET", "POST"])
 def runs(request: HttpRequest) -> JsonResponse:
     if request.method == "POST":
+        if not can_write(request.user):
+            return _error(403, READ_ONLY)
         return _start(request)
     page = Paginator(AuditRun.objects.filter(owner=request.user).defer("result"), 50)
     try:
@@ -89,22 +105,73 @@ def runs(request: HttpRequest) -> JsonResponse:
     )
 
 
-def _start(request: HttpRequest) -> JsonResponse:
+def _body(request: HttpRequest) -> tuple[dict | None, dict, str]:
+    """(fields, files, error) from a JSON or multipart body."""
+    if request.content_type == "multipart/form-data":
+        fields = {"source": request.POST.get("source", "snapshot"), "frameworks": request.POST.getlist("frameworks"),
+                  "connection": request.POST.get("connection")}
+        upload = request.FILES.get("snapshot")
+        return fields, ({"snapshot_file": upload} if upload else {}), ""
     try:
         body = json.loads(request.body or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return _error(400, "The request body must be JSON, e.g. {\"source\": \"demo\", \"frameworks\": [\"cis\"]}.")
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        return None, {}, 'The request body must be JSON, e.g. {"source": "demo", "frameworks": ["cis"]}.'
     if not isinstance(body, dict):
-        return _error(400, "The request body must be a JSON object.")
-    source = body.get("source", "demo")
+        return None, {}, "The request body must be a JSON object."
+    files = {}
+    if body.get("snapshot") is not None:
+        name = str(body.get("name") or "snapshot.json")[:200]
+        data = json.dumps(body["snapshot"]).encode() if not isinstance(body["snapshot"], str) else body["snapshot"]
+        files["snapshot_file"] = SimpleUploadedFile(name, data if isinstance(data, bytes) else data.encode())
+    return body, files, ""
+
+
+def _start(request: HttpRequest) -> JsonResponse:
+    try:
+        body, files, error = _body(request)
+    except RequestDataTooBig:
+        return _error(413, "The request body is over the upload limit.")
+    if body is None:
+        return _error(400, error)
+    source = body.get("source", AuditRun.Source.DEMO)
     frameworks = body.get("frameworks", [])
-    if source != AuditRun.Source.DEMO:
-        # Snapshots and connections are started from the portal, where uploads are validated.
-        return _error(400, "Through the API, source must be 'demo'; upload snapshots in the portal.")
+    if source not in AuditRun.Source.values:
+        return _error(400, f"source must be one of {', '.join(AuditRun.Source.values)}.")
     if not isinstance(frameworks, list) or not all(f in FRAMEWORK_KEYS for f in frameworks):
         return _error(400, f"frameworks must be a list drawn from {', '.join(FRAMEWORK_KEYS)}.")
+    connection = None
+    if source == AuditRun.Source.CONNECTION:
+        connection, error = _verified_connection(request, body.get("connection"))
+        if connection is None:
+            return _error(400, error)
+    if source == AuditRun.Source.SNAPSHOT and not files:
+        return _error(400, 'Send the snapshot: {"source": "snapshot", "snapshot": {...}} or a multipart file '
+                           "field named 'snapshot'.")
+    data = {"source": source, "frameworks": list(dict.fromkeys(frameworks))}
+    if connection is not None:
+        data["connection"] = str(connection.pk)
+    form = NewAuditForm(data, files, user=request.user)
+    if not form.is_valid():
+        messages = [str(m) for errors in form.errors.values() for m in errors]
+        return _error(400, " ".join(messages) or "The audit could not be started.")
+    return _create(request, form)
+
+
+def _verified_connection(request: HttpRequest, value) -> tuple[AwsConnection | None, str]:
+    if not isinstance(value, int | str) or not str(value).isdigit() or len(str(value)) > 18:
+        return None, "connection must be the id of one of your AWS connections."
+    connection = AwsConnection.objects.filter(owner=request.user, pk=int(value)).first()
+    if connection is None:
+        return None, "No such AWS connection."
+    if not verified_connections(request.user).filter(pk=connection.pk).exists():
+        return None, (f"The connection '{connection.name}' is not verified: verify it in the portal (Connections) "
+                      "before auditing through it.")
+    return connection, ""
+
+
+def _create(request: HttpRequest, form: NewAuditForm) -> JsonResponse:
     try:
-        run = runner.start_run(request.user, source=source, frameworks=list(dict.fromkeys(frameworks)))
+        run = run_inputs.start_from_form(request.user, form)
     except runner.TooManyActiveRunsError as exc:
         return _error(429, str(exc))
     return JsonResponse({"run": run_json(request, run)}, status=201)
@@ -127,3 +194,14 @@ def run_findings(request: HttpRequest, pk: int) -> JsonResponse:
         return _error(404, "No such audit.")
     findings = [f.to_dict() | {"suppressed": f.suppressed} for f in run.findings.all()]
     return JsonResponse({"run": run.pk, "count": len(findings), "findings": findings})
+
+
+@token_required
+@require_GET
+def run_export(request: HttpRequest, pk: int, name: str) -> HttpResponse:
+    run = _visible_run(request, pk)
+    if run is None:
+        return _error(404, "No such audit.")
+    if name not in exports.CONTENT_TYPES:
+        return _error(404, f"No such export; choose one of {', '.join(exports.CONTENT_TYPES)}.")
+    return exports.response_for(run, name)

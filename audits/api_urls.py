@@ -9,4 +9,5 @@ urlpatterns = [
     path("audits/<int:pk>", api.run_detail, name="run"),
     path("audits/<int:pk>/findings", api.run_findings, name="findings"),
     path("audits/<int:pk>/query", query_views.api_query, name="query"),
+    path("audits/<int:pk>/export/<str:name>", api.run_export, name="export"),
 ]

@@ -2,17 +2,20 @@
 
 import json
 
+from django.http import HttpResponse, StreamingHttpResponse
+
 from audits.models import AuditRun, Finding, format_ts
 from audits.stream.frames import utf8
 
 LOG_FORMATS = ("log.txt", "log.ndjson")
-FINDING_FORMATS = ("findings.json", "findings.csv", "findings.sarif")
+FINDING_FORMATS = ("findings.json", "findings.csv", "findings.sarif", "findings.ocsf.json")
 CONTENT_TYPES = {
     "log.txt": "text/plain; charset=utf-8",
     "log.ndjson": "application/x-ndjson; charset=utf-8",
     "findings.json": "application/json; charset=utf-8",
     "findings.csv": "text/csv; charset=utf-8",
     "findings.sarif": "application/sarif+json; charset=utf-8",
+    "findings.ocsf.json": "application/json; charset=utf-8",
 }
 
 
@@ -56,4 +59,28 @@ def findings_document(run: AuditRun, name: str) -> str | bytes:
         from audits.iam import CHECKS
 
         return report.to_sarif(run_meta(run), findings, CHECKS)
+    if name == "findings.ocsf.json":
+        from audits.iam import CHECKS
+        from audits.iam.remediation import fix_for
+
+        rows = Finding.objects.filter(run=run).only(*Finding.FIELDS, "suppressed")
+        with_fix = [f.to_dict() | {"suppressed": f.suppressed, "fix": f.fix or fix_for(f.to_dict())} for f in rows]
+        return report.to_ocsf(run_meta(run), with_fix, CHECKS)
     raise ValueError(name)
+
+
+def response_for(run: AuditRun, name: str) -> HttpResponse:
+    """The download of one export (name in CONTENT_TYPES), for the portal and the API alike."""
+    if name == "log.txt":
+        response: HttpResponse = StreamingHttpResponse(log_lines(run), content_type=CONTENT_TYPES[name])
+    elif name == "log.ndjson":
+        response = StreamingHttpResponse(log_ndjson(run), content_type=CONTENT_TYPES[name])
+    else:
+        body = findings_document(run, name)
+        if not isinstance(body, str | bytes):
+            body = json.dumps(body, indent=2, ensure_ascii=False, default=str)
+        if isinstance(body, str):
+            body = utf8(body)  # a lone surrogate in IAM text must not turn the download into a 500
+        response = HttpResponse(body, content_type=CONTENT_TYPES[name])
+    response["Content-Disposition"] = f'attachment; filename="aegis-audit-{run.pk}-{name}"'
+    return response

@@ -35,7 +35,10 @@ class NewAuditForm(forms.Form):
     def __init__(self, *args, user=None, refused_upload: str | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if user is not None:
-            self.fields["connection"].queryset = AwsConnection.objects.filter(owner=user)
+            from audits.connection_views import verified_connections  # it imports this module
+
+            # An audit runs only on a connection whose role Aegis could assume.
+            self.fields["connection"].queryset = verified_connections(user)
         # Set when the upload handler stopped reading the file (over the size limit): the message to show.
         self.refused_upload = refused_upload
         # The checked snapshot of a small upload; a large one is screened only (see FULL_CHECK_BYTES).

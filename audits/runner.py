@@ -106,6 +106,9 @@ def _execute_claimed(run_id: int, token: str) -> str:
             risk_score=result.get("risk_score"),
             account_id=(result.get("audit_summary") or {}).get("account_id", "") or run.account_id,
         )
+        from audits import webhooks
+
+        webhooks.notify_finished(run_id)  # never raises; a slow or failing webhook costs the run nothing
     elif outcome.status == "paused":
         run_status.mark_paused(run_id, token)
     elif outcome.status == "cancelled":

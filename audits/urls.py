@@ -1,6 +1,6 @@
 from django.urls import path
 
-from audits import query_views, views
+from audits import connection_views, query_views, review_views, views
 
 app_name = "audits"
 
@@ -20,8 +20,11 @@ urlpatterns = [
     path("<int:pk>/pause", views.pause_run, name="pause"),
     path("<int:pk>/resume", views.resume_run, name="resume"),
     path("<int:pk>/cancel", views.cancel_run, name="cancel"),
-    path("connections/", views.connection_list, name="connections"),
-    path("connections/<int:pk>/", views.connection_detail, name="connection"),
-    path("connections/<int:pk>/verify", views.connection_verify, name="connection_verify"),
-    path("connections/<int:pk>/delete", views.connection_delete, name="connection_delete"),
+    path("review/", review_views.review_queue, name="review_queue"),
+    path("review/<int:pk>/", review_views.review_run, name="review_run"),
+    path("review/<int:pk>/findings/<int:finding_pk>/accept", review_views.accept_risk, name="accept_risk"),
+    path("connections/", connection_views.connection_list, name="connections"),
+    path("connections/<int:pk>/", connection_views.connection_detail, name="connection"),
+    path("connections/<int:pk>/verify", connection_views.connection_verify, name="connection_verify"),
+    path("connections/<int:pk>/delete", connection_views.connection_delete, name="connection_delete"),
 ]

@@ -2,28 +2,24 @@ import json
 from collections import Counter, defaultdict
 from datetime import UTC
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.db.models import Count, Q
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audits import compare, exports, run_inputs, run_status, runner, uploads
-from audits.forms import ConnectionForm, FindingFilterForm, NewAuditForm
-from audits.models import FRAMEWORK_CHOICES, SEVERITIES, AuditRun, AwsConnection, Finding
-from audits.stream import frames, serve
+from audits.forms import FindingFilterForm, NewAuditForm
+from audits.models import FRAMEWORK_CHOICES, SEVERITIES, AuditRun, Finding
+from audits.stream import serve
 
 RUNS_PER_PAGE = 20
 FINDINGS_PER_PAGE = 50
 TREND_RUNS = 12
-DEFAULT_AEGIS_PRINCIPAL = "arn:aws:iam::<your-aegis-account>:root"
 LIVE_SEVERITIES = ["critical", "high", "medium", "low"]
 
 
@@ -37,10 +33,6 @@ def _get_run(request: HttpRequest, pk: int) -> AuditRun:
 def _get_own_run(request: HttpRequest, pk: int) -> AuditRun:
     """For actions that change a run: staff review runs, they do not pause or cancel them for owners."""
     return get_object_or_404(AuditRun, pk=pk, owner=request.user)
-
-
-def _get_connection(request: HttpRequest, pk: int) -> AwsConnection:
-    return get_object_or_404(AwsConnection, pk=pk, owner=request.user)
 
 
 # --- dashboard ---------------------------------------------------------------------------------------------------
@@ -120,21 +112,8 @@ def new_run(request: HttpRequest) -> HttpResponse:
 def _new_run(request: HttpRequest) -> HttpResponse:
     form = NewAuditForm(request.POST or None, request.FILES or None, user=request.user)
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        fields: dict = {}
-        packed = None
-        if data["source"] == AuditRun.Source.SNAPSHOT:
-            upload = data["snapshot_file"]
-            # Compressed from the temporary file before the transaction, so no write lock waits on it.
-            packed = run_inputs.pack_input(upload)
-            fields.update(snapshot_name=upload.name[:200], account_id=form.snapshot.account_id if form.snapshot else "")
-        elif data["source"] == AuditRun.Source.CONNECTION:
-            fields.update(connection=data["connection"], account_id=data["connection"].account_id)
         try:
-            with transaction.atomic():
-                run = runner.start_run(request.user, source=data["source"], frameworks=data["frameworks"], **fields)
-                if packed is not None:
-                    run_inputs.save_input(run, packed)
+            run = run_inputs.start_from_form(request.user, form)
         except runner.TooManyActiveRunsError as exc:
             form.add_error(None, str(exc))
         else:
@@ -375,23 +354,7 @@ def run_export(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     run = _get_run(request, pk)
     if name not in exports.CONTENT_TYPES:
         raise Http404("No such export.")
-    filename = f"aegis-audit-{run.pk}-{name}"
-    if name == "log.txt":
-        response = StreamingHttpResponse(exports.log_lines(run), content_type=exports.CONTENT_TYPES[name])
-    elif name == "log.ndjson":
-        response = StreamingHttpResponse(exports.log_ndjson(run), content_type=exports.CONTENT_TYPES[name])
-    else:
-        try:
-            body = exports.findings_document(run, name)
-        except ImportError:
-            return HttpResponse("This export is not available yet.\n", status=503, content_type="text/plain")
-        if not isinstance(body, str | bytes):
-            body = json.dumps(body, indent=2, ensure_ascii=False, default=str)
-        if isinstance(body, str):
-            body = frames.utf8(body)  # a lone surrogate in IAM text must not turn the download into a 500
-        response = HttpResponse(body, content_type=exports.CONTENT_TYPES[name])
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+    return exports.response_for(run, name)
 
 
 # --- streams -----------------------------------------------------------------------------------------------------
@@ -440,133 +403,3 @@ def cancel_run(request: HttpRequest, pk: int) -> HttpResponse:
     if not run_status.cancel(run.pk):
         messages.error(request, "This audit has already finished.")
     return redirect(run)
-
-
-# --- AWS connections ---------------------------------------------------------------------------------------------
-
-
-def aegis_principal() -> str:
-    return getattr(settings, "AEGIS_AWS_PRINCIPAL_ARN", DEFAULT_AEGIS_PRINCIPAL)
-
-
-def trust_policy(connection: AwsConnection) -> str:
-    """The trust policy the account owner pastes into the role: only Aegis, only with this ExternalId."""
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"AWS": aegis_principal()},
-            "Action": "sts:AssumeRole",
-            "Condition": {"StringEquals": {"sts:ExternalId": connection.external_id}},
-        }],
-    }
-    return json.dumps(policy, indent=2)
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def connection_list(request: HttpRequest) -> HttpResponse:
-    form = ConnectionForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        connection = form.save(commit=False)
-        connection.owner = request.user
-        connection.save()
-        messages.success(
-            request, f"Connection “{connection.name}” added. Paste the trust policy into the role, then verify."
-        )
-        return redirect("audits:connection", pk=connection.pk)
-    connections = AwsConnection.objects.filter(owner=request.user)
-    status = 400 if request.method == "POST" else 200
-    return render(request, "audits/connections.html", {"form": form, "connections": connections}, status=status)
-
-
-@login_required
-@require_GET
-def connection_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    connection = _get_connection(request, pk)
-    return render(
-        request,
-        "audits/connection_detail.html",
-        {"connection": connection, "trust_policy": trust_policy(connection), "principal": aegis_principal()},
-    )
-
-
-@login_required
-@require_POST
-def connection_verify(request: HttpRequest, pk: int) -> HttpResponse:
-    connection = _get_connection(request, pk)
-    account_id, error = verify_role(connection.role_arn, connection.external_id)
-    if error:
-        connection.last_error = error
-        connection.save(update_fields=["last_error"])
-        messages.error(request, f"Aegis could not assume the role: {error}")
-    else:
-        connection.account_id = account_id
-        connection.verified_at = timezone.now()
-        connection.last_error = ""
-        connection.save(update_fields=["account_id", "verified_at", "last_error"])
-        messages.success(request, f"Verified: Aegis can assume the role in account {account_id}.")
-    return redirect("audits:connection", pk=connection.pk)
-
-
-@login_required
-@require_POST
-def connection_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    connection = _get_connection(request, pk)
-    connection.delete()
-    messages.success(request, f"Connection “{connection.name}” deleted.")
-    return redirect("audits:connections")
-
-
-def _sts_client():
-    import boto3
-
-    return boto3.client("sts", region_name="us-east-1")
-
-
-def _collect_session_for():
-    try:
-        from audits.iam.collect import session_for
-    except ImportError:
-        return None
-    return session_for
-
-
-def _assumed_session(role_arn: str, external_id: str):
-    session_for = _collect_session_for()
-    if session_for is not None:
-        return session_for(role_arn, external_id)
-    import boto3
-
-    credentials = _sts_client().assume_role(
-        RoleArn=role_arn, RoleSessionName="aegis-verify", ExternalId=external_id, DurationSeconds=900
-    )["Credentials"]
-    return boto3.Session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-        region_name="us-east-1",
-    )
-
-
-def verify_role(role_arn: str, external_id: str) -> tuple[str, str]:
-    """(account id, "") when the role can be assumed, ("", what AWS said in plain words) otherwise."""
-    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
-
-    try:
-        session = _assumed_session(role_arn, external_id)
-        identity = session.client("sts").get_caller_identity()
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        code, text = error.get("Code", "Error"), error.get("Message", str(exc))
-        if code == "AccessDenied":
-            return "", (f"AWS refused access ({code}): {text}. Check that the role's trust policy names "
-                        f"{aegis_principal()} and this ExternalId.")
-        return "", f"AWS answered {code}: {text}"
-    except NoCredentialsError:
-        return "", "Aegis itself has no AWS credentials configured, so it cannot assume roles yet."
-    except BotoCoreError as exc:
-        return "", f"Could not reach AWS: {exc}"
-    except Exception as exc:  # a CollectionError from the collector carries a readable message
-        return "", str(exc) or exc.__class__.__name__
-    return identity.get("Account", ""), ""

@@ -42,9 +42,13 @@ def reads(run, finding, connection) -> list[tuple[str, dict[str, object]]]:
         (f"/audits/{run.pk}/events?after=99", {"anonymous": 401, "stranger": 404, "owner": 204, "staff": 204}),
         (f"/audits/{run.pk}/replay?speed=100", {"anonymous": 401, "stranger": 404, "owner": 200, "staff": 200}),
         (f"/audits/connections/{connection.pk}/", private),
+        # Review pages are for reviewers (staff or the reviewer group) only, the run's owner included.
+        ("/audits/review/", {"anonymous": LOGIN, "stranger": 404, "owner": 404, "staff": 200}),
+        (f"/audits/review/{run.pk}/", {"anonymous": LOGIN, "stranger": 404, "owner": 404, "staff": 200}),
     ]
     urls += [(f"/audits/{run.pk}/export/{name}", seen)
-             for name in ("log.txt", "log.ndjson", "findings.json", "findings.csv", "findings.sarif")]  # fmt: skip
+             for name in ("log.txt", "log.ndjson", "findings.json", "findings.csv", "findings.sarif",
+                          "findings.ocsf.json")]  # fmt: skip
     return urls
 
 
@@ -101,7 +105,8 @@ def test_it_scopes_the_api_the_same_way(world):
         if user is not None:
             headers["HTTP_AUTHORIZATION"] = f"Bearer {create_token(user, 'matrix')[1]}"
         client = Client()
-        expected = {"anonymous": 401, "stranger": 404, "owner": 200, "staff": 200}[who]
+        # A token reaches only its owner's runs, a staff owner's too (audits.tokens).
+        expected = {"anonymous": 401, "stranger": 404, "owner": 200, "staff": 404}[who]
         for url in (f"/api/v1/audits/{run.pk}", f"/api/v1/audits/{run.pk}/findings"):
             check(client.get(url, **headers), expected, who, url)
         listing = client.get("/api/v1/audits", **headers)

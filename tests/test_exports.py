@@ -58,3 +58,23 @@ def test_it_refuses_unknown_exports_and_strangers(client, alice, bob, run):
     assert client.get(f"/audits/{run.pk}/export/secrets.txt").status_code == 404
     client.force_login(bob)
     assert client.get(f"/audits/{run.pk}/export/findings.csv").status_code == 404
+
+
+def test_it_exports_ocsf_detection_findings(client, alice, run):
+    from audits.models import Finding
+
+    Finding.objects.filter(run=run, fingerprint="b").update(suppressed=True)
+    client.force_login(alice)
+    events = json.loads(get(client, run, "findings.ocsf.json"))
+    assert [e["finding_info"]["uid"] for e in events] == ["a", "b"]
+    first, second = events
+    assert (first["class_uid"], first["category_uid"], first["type_uid"]) == (2004, 2, 200401)
+    assert first["metadata"]["version"].startswith("1.") and first["metadata"]["product"]["name"] == "Aegis IAM"
+    assert (first["severity_id"], first["severity"]) == (5, "Critical")
+    assert first["cloud"] == {"provider": "AWS", "account": {"uid": "111122223333", "type": "AWS Account",
+                                                             "type_id": 10}}
+    assert first["resources"][0]["uid"] == "arn:aws:iam::111122223333:role/a"
+    assert first["resources"][0]["type"] == "AwsIamRole"
+    assert first["remediation"]["desc"] and isinstance(first["time"], int)
+    assert (second["status_id"], second["status"]) == (3, "Suppressed")
+    assert first["unmapped"]["compliance"] == {"pci_dss": ["7.2.1"]}

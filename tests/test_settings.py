@@ -25,7 +25,7 @@ def _start(env_changes: dict[str, str | None]) -> subprocess.CompletedProcess:
 
 
 def test_it_refuses_a_production_start_without_a_secret_key():
-    result = _start({"SECRET_KEY": None, "DEBUG": "0"})
+    result = _start({"SECRET_KEY": None, "DEBUG": "0", "AEGIS_SECRET_KEY_FILE": "/nonexistent/secret_key"})
     assert result.returncode != 0
     assert "SECRET_KEY is not set" in result.stderr
 

@@ -4,6 +4,7 @@ import json
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
 from audits.iam.snapshot import DEMO_PATH
 from audits.models import AuditRun, AwsConnection
@@ -61,7 +62,7 @@ def test_it_asks_for_a_file_when_the_source_is_a_snapshot(client, alice):
 
 def test_it_starts_a_run_on_my_connection(client, alice):
     connection = AwsConnection.objects.create(owner=alice, name="prod", role_arn="arn:aws:iam::123456789012:role/A",
-                                              account_id="123456789012")
+                                              account_id="123456789012", verified_at=timezone.now())
     client.force_login(alice)
     client.post("/audits/new", {"source": "connection", "connection": connection.pk, "frameworks": ["soc2"]})
     run = AuditRun.objects.get()
@@ -105,3 +106,10 @@ def test_it_never_fails_on_a_strange_snapshot(client, alice, content):
     assert response.status_code == 400
     assert 'id="snapshot-error"' in response.text
     assert not AuditRun.objects.exists()
+
+
+def test_it_refuses_an_unverified_connection(client, alice):
+    connection = AwsConnection.objects.create(owner=alice, name="prod", role_arn="arn:aws:iam::123456789012:role/A")
+    client.force_login(alice)
+    response = client.post("/audits/new", {"source": "connection", "connection": connection.pk})
+    assert response.status_code == 400 and not AuditRun.objects.exists()

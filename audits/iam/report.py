@@ -1,10 +1,11 @@
-"""Audit reports as JSON, CSV and SARIF 2.1.0, from finding dicts and the run's result summary."""
+"""Audit reports as JSON, CSV, SARIF 2.1.0 and OCSF 1.1 Detection Findings, from finding dicts and the run's result."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 REPORT_SCHEMA_VERSION = "1.0"
@@ -19,6 +20,13 @@ SARIF_LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low":
 SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0", "info": "0.0"}
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 TOOL_NAME = "Aegis IAM"
+OCSF_VERSION = "1.1.0"
+# OCSF Detection Finding (class 2004 in category 2, Findings); activity 1 = Create, so type_uid = 2004 * 100 + 1.
+OCSF_CLASS, OCSF_CATEGORY, OCSF_ACTIVITY = 2004, 2, 1
+OCSF_SEVERITY = {"info": (1, "Informational"), "low": (2, "Low"), "medium": (3, "Medium"), "high": (4, "High"),
+                 "critical": (5, "Critical")}
+OCSF_RESOURCE_TYPE = {"user": "AwsIamUser", "role": "AwsIamRole", "group": "AwsIamGroup", "policy": "AwsIamPolicy",
+                      "account": "AwsAccount"}
 
 
 def to_json(run_meta: dict, result: dict, findings: list[dict]) -> str:
@@ -184,3 +192,79 @@ def _count(values: Any) -> dict[str, int]:
     for value in values:
         counts[value] = counts.get(value, 0) + 1
     return dict(sorted(counts.items()))
+
+
+def to_ocsf(run_meta: dict, findings: list[dict], rules: dict) -> str:
+    """A JSON array of OCSF 1.1 Detection Findings (class_uid 2004), one per finding, the shape Prowler writes and
+    AWS Security Hub / Security Lake ingest. Aegis fields without an OCSF home (controls, evidence, fix) are kept
+    under `unmapped`; a suppressed finding (accepted risk) has status "Suppressed"."""
+    finished = run_meta.get("finished") or run_meta.get("started")
+    moment = _epoch_ms(finished)
+    account = run_meta.get("account_id") or ""
+    events = [_ocsf_event(f, rules.get(f.get("check_id", "")), run_meta, account, moment)
+              for f in sorted_findings(findings)]
+    return json.dumps(events, ensure_ascii=False, default=str) + "\n"
+
+
+def _epoch_ms(timestamp: str | None) -> int:
+    if not timestamp:
+        return int(datetime.now(UTC).timestamp() * 1000)
+    try:
+        return int(datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp() * 1000)
+    except ValueError:
+        return int(datetime.now(UTC).timestamp() * 1000)
+
+
+def _ocsf_event(finding: dict, check: Any, run_meta: dict, account: str, moment: int) -> dict:
+    severity_id, severity = OCSF_SEVERITY.get(finding.get("severity", ""), (0, "Unknown"))
+    suppressed = bool(finding.get("suppressed"))
+    principal = finding.get("principal_arn") or finding.get("principal_name") or account
+    fix = finding.get("fix") or {}
+    references = [d["url"] for d in fix.get("docs", []) if isinstance(d, dict) and d.get("url")]
+    description = getattr(check, "description", "") if check is not None else ""
+    message = finding.get("title", finding.get("check_id", ""))
+    if finding.get("principal_name"):
+        message = f"{message}: {finding.get('principal_type', 'principal')} {finding['principal_name']}"
+    return {
+        "class_uid": OCSF_CLASS, "class_name": "Detection Finding",
+        "category_uid": OCSF_CATEGORY, "category_name": "Findings",
+        "activity_id": OCSF_ACTIVITY, "activity_name": "Create", "type_uid": OCSF_CLASS * 100 + OCSF_ACTIVITY,
+        "type_name": "Detection Finding: Create",
+        "time": moment,
+        "severity_id": severity_id, "severity": severity,
+        "status_id": 3 if suppressed else 1, "status": "Suppressed" if suppressed else "New",
+        "status_code": "FAIL", "status_detail": finding.get("detail", ""),
+        "message": message,
+        "metadata": {
+            "version": OCSF_VERSION,
+            "product": {"name": TOOL_NAME, "vendor_name": TOOL_NAME, "uid": "aegis-iam"},
+            "event_code": finding.get("check_id", ""),
+            "uid": finding.get("fingerprint", ""),
+        },
+        "finding_info": {
+            "uid": finding.get("fingerprint", ""),
+            "title": finding.get("title", ""),
+            "desc": description or finding.get("detail", ""),
+            "types": [finding.get("category", "")],
+            "created_time": moment,
+            "product_uid": "aegis-iam",
+        },
+        "cloud": {"provider": "AWS", "account": {"uid": account, "type": "AWS Account", "type_id": 10}},
+        "resources": [{
+            "uid": principal,
+            "name": finding.get("principal_name") or principal,
+            "type": OCSF_RESOURCE_TYPE.get(finding.get("principal_type", ""), "Other"),
+            "cloud_partition": principal.split(":")[1] if principal.startswith("arn:") else "aws",
+            "region": "global",
+            "data": {"policy": finding.get("policy", "")},
+        }],
+        "remediation": {"desc": fix.get("summary") or finding.get("remediation", ""), "references": references},
+        "unmapped": {
+            "run_id": run_meta.get("run_id"),
+            "check_id": finding.get("check_id", ""),
+            "compliance": finding.get("controls") or {},
+            "evidence": finding.get("evidence"),
+            "fix": fix,
+            "conditioned": bool(finding.get("conditioned")),
+        },
+    }

@@ -1,0 +1,146 @@
+"""Webhooks: one Slack-compatible call for new critical/high findings, to a real local HTTP server."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+from django.core.cache import cache
+
+from audits import webhooks
+from audits.models import AuditRun, UserSettings
+from tests.helpers import make_run
+from tests.view_helpers import make_completed_run, make_finding
+
+pytestmark = pytest.mark.django_db
+
+
+class Receiver:
+    """A local HTTP server on 127.0.0.1 that records posted JSON and answers with a chosen status."""
+
+    def __init__(self, status: int = 200, location: str = "") -> None:
+        received = self.received = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length", "0"))
+                received.append(json.loads(self.rfile.read(length)))
+                self.send_response(status)
+                if location:
+                    self.send_header("Location", location)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def local_http(settings):
+    settings.AEGIS_WEBHOOK_ALLOW_LOCAL_HTTP = True
+    settings.AEGIS_WEBHOOK_TIMEOUT_S = 2
+    cache.clear()
+
+
+def hook(user, url: str) -> None:
+    UserSettings.objects.update_or_create(user=user, defaults={"webhook_url": url})
+
+
+def test_it_announces_only_new_critical_and_high_findings(alice):
+    make_completed_run(alice, [make_finding("old", severity="critical")])
+    run = make_completed_run(alice, [make_finding("old", severity="critical"), make_finding("new", severity="high"),
+                                     make_finding("minor", severity="medium", title="<!channel> minor")])
+    with Receiver() as receiver:
+        hook(alice, receiver.url)
+        assert webhooks.notify_finished(run.pk) == "sent"
+    [message] = receiver.received
+    assert "1 new critical or high finding since the previous audit" in message["text"]
+    assert f"/audits/{run.pk}/" in message["text"]
+    listed = message["blocks"][1]["text"]["text"]
+    assert "Finding new" in listed and "Finding old" not in listed and "minor" not in listed
+
+
+def test_it_sends_once_per_run_and_nothing_when_nothing_is_new(alice):
+    first = make_completed_run(alice, [make_finding("a", severity="critical")])
+    same = make_completed_run(alice, [make_finding("a", severity="critical")])
+    with Receiver() as receiver:
+        hook(alice, receiver.url)
+        assert webhooks.notify_finished(first.pk) == "sent"
+        assert webhooks.notify_finished(first.pk) == "already sent"
+        assert webhooks.notify_finished(same.pk) == "nothing new"
+    assert len(receiver.received) == 1
+
+
+def test_it_never_fails_on_a_broken_webhook(alice, settings):
+    run = make_completed_run(alice, [make_finding("a", severity="critical")])
+    with Receiver(status=500) as receiver:
+        hook(alice, receiver.url)
+        assert webhooks.notify_finished(run.pk) == "the webhook answered HTTP 500"
+    assert len(receiver.received) == 1  # one attempt, no retries
+    cache.clear()
+    hook(alice, "http://127.0.0.1:9/closed")  # nothing listens there
+    assert webhooks.notify_finished(run.pk).startswith("could not reach the webhook")
+
+
+def test_it_follows_no_redirect(alice):
+    run = make_completed_run(alice, [make_finding("a", severity="critical")])
+    with Receiver() as target, Receiver(status=307, location=target.url) as redirector:
+        hook(alice, redirector.url)
+        assert webhooks.notify_finished(run.pk) == "the webhook answered HTTP 307"
+    assert len(redirector.received) == 1 and target.received == []
+
+
+def test_it_ignores_runs_without_a_webhook_or_not_completed(alice):
+    failed = make_run(alice, status=AuditRun.Status.FAILED)
+    assert webhooks.notify_finished(failed.pk) == "not a completed run"
+    run = make_completed_run(alice, [make_finding("a", severity="critical")])
+    assert webhooks.notify_finished(run.pk) == "no webhook"
+    assert webhooks.notify_finished(999999) == "not a completed run"
+
+
+@pytest.mark.parametrize(("url", "words"), [
+    ("http://hooks.example.com/x", "must use https"),
+    ("ftp://example.com/x", "must use https"),
+    ("https://user:pw@example.com/x", "without a user name"),
+    ("https://127.0.0.1/x", "public address"),
+    ("https://10.0.0.5/x", "public address"),
+    ("https://169.254.169.254/latest", "public address"),
+    ("https://[::1]/x", "public address"),
+    ("https://host.invalid/x", "could not be resolved"),
+])
+def test_it_validates_webhook_urls(url, words):
+    assert words in webhooks.validate_url(url)
+
+
+def test_it_allows_local_http_only_when_configured(settings):
+    assert webhooks.validate_url("http://localhost:8080/hook") == ""
+    settings.AEGIS_WEBHOOK_ALLOW_LOCAL_HTTP = False
+    assert "https" in webhooks.validate_url("http://localhost:8080/hook")
+
+
+def test_it_saves_tests_and_refuses_webhooks_on_the_settings_page(client, alice, bob):
+    client.force_login(alice)
+    page = client.post("/settings/webhook", {"webhook_url": "http://hooks.example.com/x"}, follow=True)
+    assert "must use https" in page.text and not UserSettings.objects.exists()
+    with Receiver() as receiver:
+        client.post("/settings/webhook", {"webhook_url": receiver.url})
+        page = client.post("/settings/webhook/test", follow=True)
+    assert "Test message delivered." in page.text and "test message for alice" in receiver.received[0]["text"]
+    client.post("/settings/webhook", {"webhook_url": ""})
+    assert UserSettings.objects.get(user=alice).webhook_url == ""
+    assert client.get("/settings/webhook").status_code == 405
+    assert client.get("/settings/webhook/test").status_code == 405
+    client.logout()
+    assert client.post("/settings/webhook", {"webhook_url": receiver.url}).status_code == 302  # to sign-in
+    assert UserSettings.objects.get(user=alice).webhook_url == ""
