@@ -16,3 +16,7 @@ urlpatterns = [
     path("settings/tokens/<int:pk>/revoke", token_views.revoke_token, name="revoke_token"),
     path("admin/", admin.site.urls),
 ]
+
+handler403 = "aegis_site.errors.forbidden"
+handler404 = "aegis_site.errors.not_found"
+handler500 = "aegis_site.errors.server_error"
