@@ -76,7 +76,9 @@ def window(run: AuditRun, *, before: int | None = None, filters: dict | None = N
             "severity": severity, "principal": principal,
         })
     last_seq = rows[-1]["seq"] if rows else 0
-    return Window(group(rows), rows[0]["seq"] if more and rows else None, last_seq, filters)
+    # A filtered window is a flat list of matches: there is no group to keep together.
+    shown = rows if any(filters.values()) else group(rows)
+    return Window(shown, rows[0]["seq"] if more and rows else None, last_seq, filters)
 
 
 def _principals_and_severities(run: AuditRun, seqs: list[int]) -> dict[int, tuple[str, str]]:

@@ -31,6 +31,14 @@
     cancelled: "This audit was cancelled. The findings recorded before it stopped are kept."
   };
   var FEED_LIMIT = 50;
+  // Bidi overrides, isolates and marks in IAM names would reorder what the reader sees: show them as
+  // visible escapes, as the server's `iam` filter does.
+  var BIDI = /[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]/g;
+  function clean(text) {
+    return String(text == null ? "" : text).replace(BIDI, function (c) {
+      return "\\u" + ("0000" + c.charCodeAt(0).toString(16)).slice(-4);
+    });
+  }
   var ANNOUNCE_EVERY_MS = 5000;
 
   // --- auto-scroll: follow the newest row until the reader scrolls up -------------------------
@@ -152,7 +160,7 @@
       var strong = document.createElement("strong");
       strong.textContent = BANNERS[status];
       text.replaceChildren(strong);
-      if (status === "failed" && message) text.append(" " + message);
+      if (status === "failed" && message) text.append(" " + clean(message));
       banner.hidden = false;
     }
     if (FINISHED[status]) {
@@ -182,13 +190,13 @@
     li.className = "sev-" + finding.severity;
     var badge = document.createElement("span");
     badge.className = "badge sev-" + finding.severity;
-    badge.textContent = finding.severity;
+    badge.textContent = clean(finding.severity);
     var title = document.createElement("span");
     title.className = "feed-title";
-    title.textContent = finding.title || finding.check_id || "";
+    title.textContent = clean(finding.title || finding.check_id);
     var who = document.createElement("span");
     who.className = "feed-principal mono";
-    who.textContent = finding.principal_name || finding.principal_arn || "";
+    who.textContent = clean(finding.principal_name || finding.principal_arn);
     li.append(badge, title, who);
     feed.insertBefore(li, feed.firstChild);
     while (feed.children.length > FEED_LIMIT) feed.lastElementChild.remove();
@@ -223,7 +231,7 @@
     icon.setAttribute("aria-hidden", "true");
     var msg = document.createElement("span");
     msg.className = "message";
-    msg.textContent = data.message;
+    msg.textContent = clean(data.message);
     var time = document.createElement("time");
     if (data.ts) {
       time.dateTime = data.ts;
@@ -233,8 +241,8 @@
     li.append(icon, msg, time);
   }
   function principalOf(data) {
-    if (data.type === "finding" && data.finding) return data.finding.principal_arn || "";
-    if (data.type === "principal" && data.principal) return data.principal.arn || "";
+    if (data.type === "finding" && data.finding) return clean(data.finding.principal_arn);
+    if (data.type === "principal" && data.principal) return clean(data.principal.arn);
     return "";
   }
   function row(data) {
@@ -262,7 +270,7 @@
       var head = document.createElement("li");
       head.className = "event ev-principal pending";
       head.dataset.principal = principal;
-      var name = data.finding.principal_name || principal.split("/").pop() || "principal";
+      var name = clean(data.finding.principal_name) || principal.split("/").pop() || "principal";
       fill(head, { message: "Analyzing " + (data.finding.principal_type || "") + " '" + name + "'…" });
       head.hidden = !matches(head);
       timeline.appendChild(head);
@@ -301,7 +309,7 @@
     if (data.type === "paused") setStatus("paused");
     else if (TERMINAL[data.type]) {
       setStatus(TERMINAL[data.type], data.message);
-      announce(data.message + ". Findings: " + summary() + ".", true);
+      announce(clean(data.message) + ". Findings: " + summary() + ".", true);
     } else if (data.type === "resumed" || root.dataset.status !== "running") {
       if (!FINISHED[root.dataset.status]) setStatus("running");
     }
