@@ -28,7 +28,7 @@ def clean_filters(params) -> dict:
     """The timeline filters from a query string; unknown values are ignored, never an error."""
     kind = params.get("type") or ""
     severity = params.get("sev") or ""
-    q = (params.get("q") or "").strip()[:200]
+    q = (params.get("search") or "").strip()[:200]
     return {
         "type": kind if kind in EVENT_FILTERS else "",
         "sev": severity if severity in SEVERITIES else "",

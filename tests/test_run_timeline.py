@@ -89,7 +89,7 @@ def test_it_filters_older_windows_on_the_server(client, alice):
     client.force_login(alice)
     text = client.get(f"/audits/{run.pk}/timeline?before=999&sev=critical").text
     assert rendered_rows(text) == [("finding", "1")]
-    text = client.get(f"/audits/{run.pk}/timeline?before=999&type=principal&q=analyzing role 'b'").text
+    text = client.get(f"/audits/{run.pk}/timeline?before=999&type=principal&search=analyzing role 'b'").text
     assert rendered_rows(text) == [("principal", "7")]
 
 

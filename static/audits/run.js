@@ -99,7 +99,7 @@
   function readFilter() {
     filter.type = filterForm.elements.type.value;
     filter.sev = filterForm.elements.sev.value;
-    filter.q = filterForm.elements.q.value.trim().toLowerCase();
+    filter.q = filterForm.elements.search.value.trim().toLowerCase();
   }
   function active() { return filter.type || filter.sev || filter.q; }
   function matches(li) {
