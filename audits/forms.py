@@ -112,9 +112,12 @@ class FindingFilterForm(forms.Form):
     def __init__(self, data, *, categories: list[str], frameworks: list[str]) -> None:
         from audits.templatetags.aegis import category_title
 
+        # An unbound page size would show the first option (25) while 50 are listed.
+        if data is not None and not data.get("per"):
+            data = data.copy()
+            data["per"] = "50"
         super().__init__(data)
         names = dict(FRAMEWORK_CHOICES)
         self.fields["severity"].choices = [("", "Any severity")] + [(s, s.title()) for s in SEVERITIES]
         self.fields["category"].choices = [("", "Any category")] + [(c, category_title(c)) for c in categories]
         self.fields["framework"].choices = [("", "Any framework")] + [(f, names.get(f, f)) for f in frameworks]
-        self.fields["per"].initial = 50

@@ -77,7 +77,7 @@ def window(run: AuditRun, *, before: int | None = None, filters: dict | None = N
         })
     last_seq = rows[-1]["seq"] if rows else 0
     # A filtered window is a flat list of matches: there is no group to keep together.
-    shown = rows if any(filters.values()) else group(rows)
+    shown = rows if any(filters.values()) else group(rows, finished=run.is_finished)
     return Window(shown, rows[0]["seq"] if more and rows else None, last_seq, filters)
 
 
@@ -99,7 +99,7 @@ def _principals_and_severities(run: AuditRun, seqs: list[int]) -> dict[int, tupl
     return found
 
 
-def group(rows: list[dict]) -> list[dict]:
+def group(rows: list[dict], *, finished: bool = False) -> list[dict]:
     """Move each run of findings after the principal line they belong to (same ARN).
 
     Findings still waiting for their principal (the one being analysed right now) get a placeholder head,
@@ -109,7 +109,7 @@ def group(rows: list[dict]) -> list[dict]:
 
     def flush_pending() -> None:
         if pending:
-            out.append(_placeholder(pending[0]))
+            out.append(_placeholder(pending[0], finished))
             out.extend(pending)
             pending.clear()
 
@@ -130,8 +130,10 @@ def group(rows: list[dict]) -> list[dict]:
     return out
 
 
-def _placeholder(finding: dict) -> dict:
+def _placeholder(finding: dict, finished: bool) -> dict:
     arn = finding["principal"]
-    name = arn.rsplit("/", 1)[-1] if arn else "principal"
-    return {"seq": "", "type": "principal", "message": f"Analyzing {name}…", "progress": finding["progress"],
+    name = arn.rsplit("/", 1)[-1] if arn else "the account"
+    # A finished run will never send the principal's line: name the principal instead of promising it.
+    message = f"Findings for {name}" if finished else f"Analyzing {name}…"
+    return {"seq": "", "type": "principal", "message": message, "progress": finding["progress"],
             "iso": finding["iso"], "clock": "", "severity": "", "principal": arn, "pending": True}

@@ -22,7 +22,6 @@ RUNS_PER_PAGE = 20
 FINDINGS_PER_PAGE = 50
 TREND_RUNS = 12
 DEFAULT_AEGIS_PRINCIPAL = "arn:aws:iam::<your-aegis-account>:root"
-LIVE_SEVERITIES = ["critical", "high", "medium", "low"]
 LIVE_FEED = 50
 RETRYABLE = (AuditRun.Status.FAILED, AuditRun.Status.CANCELLED, AuditRun.Status.INTERRUPTED)
 
@@ -51,7 +50,7 @@ def _get_connection(request: HttpRequest, pk: int) -> AwsConnection:
 @login_required
 @require_GET
 def run_list(request: HttpRequest) -> HttpResponse:
-    counts = {sev: Count("findings", filter=Q(findings__severity=sev)) for sev in LIVE_SEVERITIES}
+    counts = {sev: Count("findings", filter=Q(findings__severity=sev)) for sev in SEVERITIES}
     runs = (
         AuditRun.objects.filter(owner=request.user)
         .defer("snapshot", "result", "checkpoint")
@@ -63,7 +62,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "audits/run_list.html",
-        {"page": page, "runs": page.object_list, "trends": _trends(request.user), "severities": LIVE_SEVERITIES},
+        {"page": page, "runs": page.object_list, "trends": _trends(request.user), "severities": SEVERITIES},
     )
 
 
