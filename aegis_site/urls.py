@@ -18,3 +18,7 @@ urlpatterns = [
     path("settings/webhook/test", token_views.test_webhook, name="test_webhook"),
     path("admin/", admin.site.urls),
 ]
+
+handler403 = "aegis_site.errors.forbidden"
+handler404 = "aegis_site.errors.not_found"
+handler500 = "aegis_site.errors.server_error"

@@ -1,8 +1,11 @@
-"""What changed since the previous audit of the same account: findings matched by fingerprint."""
+"""What changed between two runs: findings matched by fingerprint, worst first."""
 
 from dataclasses import dataclass, field
 
-from audits.models import AuditRun, Finding
+from audits.models import SEVERITIES, AuditRun, Finding
+
+CHOICES_LIMIT = 200
+_RANK = {sev: i for i, sev in enumerate(SEVERITIES)}
 
 
 @dataclass
@@ -25,21 +28,34 @@ def previous_run(run: AuditRun) -> AuditRun | None:
             created__lt=run.created,
         )
         .exclude(pk=run.pk)
-        .defer("result")
+        .defer("result", "checkpoint")
         .order_by("-created")
         .first()
     )
+
+
+def visible_runs(user, *, exclude: AuditRun) -> list[AuditRun]:
+    """Completed runs of any account the user may see (staff: everyone's), newest first, to compare with."""
+    runs = AuditRun.objects.filter(status=AuditRun.Status.COMPLETED).exclude(pk=exclude.pk)
+    if not user.is_staff:
+        runs = runs.filter(owner=user)
+    return list(runs.only("pk", "account_id", "created", "owner_id", "risk_score").order_by("-created")[:CHOICES_LIMIT])
+
+
+def _worst_first(findings) -> list[Finding]:
+    return sorted(findings, key=lambda f: (_RANK.get(f.severity, 9), f.title, f.principal_name))
 
 
 def compare(run: AuditRun, previous: AuditRun | None = None) -> Comparison:
     previous = previous if previous is not None else previous_run(run)
     if previous is None:
         return Comparison(None)
-    now = {f.fingerprint: f for f in Finding.objects.filter(run=run)}
-    before = {f.fingerprint: f for f in Finding.objects.filter(run=previous)}
+    columns = ("fingerprint", "severity", "title", "principal_name", "run_id")
+    now = {f.fingerprint: f for f in Finding.objects.filter(run=run).only(*columns)}
+    before = {f.fingerprint: f for f in Finding.objects.filter(run=previous).only(*columns)}
     return Comparison(
         previous,
-        new=[f for fp, f in now.items() if fp not in before],
-        resolved=[f for fp, f in before.items() if fp not in now],
-        unchanged=[f for fp, f in now.items() if fp in before],
+        new=_worst_first(f for fp, f in now.items() if fp not in before),
+        resolved=_worst_first(f for fp, f in before.items() if fp not in now),
+        unchanged=_worst_first(f for fp, f in now.items() if fp in before),
     )

@@ -4,7 +4,7 @@ import re
 from django import forms
 from django.core.files.uploadedfile import UploadedFile
 
-from audits.models import FRAMEWORK_CHOICES, SEVERITIES, AuditRun, AwsConnection
+from audits.models import FRAMEWORK_CHOICES, FRAMEWORK_KEYS, SEVERITIES, AuditRun, AwsConnection
 
 # arn:<partition>:iam::<12 digits>:role/<optional path/>name, as IAM allows in role names and paths.
 # An upload up to this size is checked in full before its run is created (a bad one gets a 400 here). A larger
@@ -23,13 +23,15 @@ class NewAuditForm(forms.Form):
     snapshot_file = forms.FileField(
         required=False,
         label="Snapshot file",
-        help_text="JSON from `aws iam get-account-authorization-details`, or an Aegis snapshot bundle.",
+        error_messages={"empty": "The file is empty: choose the JSON export of your account's IAM."},
+        help_text="The JSON output of aws iam get-account-authorization-details, or an Aegis snapshot bundle.",
     )
     connection = forms.ModelChoiceField(
         queryset=AwsConnection.objects.none(), required=False, label="AWS connection", empty_label="Choose…"
     )
+    # Every framework by default: a run without one has no compliance section.
     frameworks = forms.MultipleChoiceField(
-        choices=FRAMEWORK_CHOICES, required=False, widget=forms.CheckboxSelectMultiple
+        choices=FRAMEWORK_CHOICES, required=False, widget=forms.CheckboxSelectMultiple, initial=FRAMEWORK_KEYS
     )
 
     def __init__(self, *args, user=None, refused_upload: str | None = None, **kwargs) -> None:
@@ -52,7 +54,8 @@ class NewAuditForm(forms.Form):
             if self.refused_upload:
                 self.add_error("snapshot_file", self.refused_upload)
             elif not upload:
-                self.add_error("snapshot_file", "Choose a snapshot file to upload.")
+                if "snapshot_file" not in self.errors:
+                    self.add_error("snapshot_file", "Choose a snapshot file to upload.")
             elif upload.size <= FULL_CHECK_BYTES:
                 self.snapshot = self._load(upload)
             else:
@@ -112,6 +115,17 @@ class ConnectionForm(forms.ModelForm):
         return value
 
 
+FINDING_SORTS = [
+    ("severity", "Severity, worst first"), ("-severity", "Severity, mildest first"),
+    ("title", "Finding A to Z"), ("-title", "Finding Z to A"),
+    ("principal", "Principal A to Z"), ("-principal", "Principal Z to A"),
+    ("category", "Category A to Z"), ("-category", "Category Z to A"),
+    ("check", "Check A to Z"), ("-check", "Check Z to A"),
+]
+FINDING_GROUPS = [("", "No grouping"), ("check", "Group by check"), ("principal", "Group by principal")]
+PAGE_SIZES = [25, 50, 100, 200]
+
+
 class FindingFilterForm(forms.Form):
     severity = forms.ChoiceField(required=False)
     category = forms.ChoiceField(required=False)
@@ -122,10 +136,22 @@ class FindingFilterForm(forms.Form):
         label="Principal",
         widget=forms.TextInput(attrs={"type": "search", "placeholder": "Principal name or ARN"}),
     )
+    sort = forms.ChoiceField(required=False, choices=FINDING_SORTS, label="Sort")
+    group = forms.ChoiceField(required=False, choices=FINDING_GROUPS, label="Group")
+    per = forms.TypedChoiceField(
+        required=False, coerce=int, empty_value=50, label="Per page",
+        choices=[(n, f"{n} a page") for n in PAGE_SIZES],
+    )
 
     def __init__(self, data, *, categories: list[str], frameworks: list[str]) -> None:
+        from audits.templatetags.aegis import category_title
+
+        # An unbound page size would show the first option (25) while 50 are listed.
+        if data is not None and not data.get("per"):
+            data = data.copy()
+            data["per"] = "50"
         super().__init__(data)
         names = dict(FRAMEWORK_CHOICES)
         self.fields["severity"].choices = [("", "Any severity")] + [(s, s.title()) for s in SEVERITIES]
-        self.fields["category"].choices = [("", "Any category")] + [(c, c.replace("_", " ")) for c in categories]
+        self.fields["category"].choices = [("", "Any category")] + [(c, category_title(c)) for c in categories]
         self.fields["framework"].choices = [("", "Any framework")] + [(f, names.get(f, f)) for f in frameworks]

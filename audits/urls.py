@@ -27,4 +27,7 @@ urlpatterns = [
     path("connections/<int:pk>/", connection_views.connection_detail, name="connection"),
     path("connections/<int:pk>/verify", connection_views.connection_verify, name="connection_verify"),
     path("connections/<int:pk>/delete", connection_views.connection_delete, name="connection_delete"),
+    path("<int:pk>/retry", views.retry_run, name="retry"),
+    path("<int:pk>/timeline", views.run_timeline, name="timeline"),
+    path("<int:pk>/head", views.run_head, name="head"),
 ]

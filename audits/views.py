@@ -1,38 +1,40 @@
 import json
-from collections import Counter, defaultdict
-from datetime import UTC
+from collections import defaultdict
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
+from django.db.models import Case, Count, F, Q, Value, When
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from audits import compare, exports, run_inputs, run_status, runner, uploads
+from audits import compare, exports, retries, run_inputs, run_status, runner, timeline, uploads
 from audits.forms import FindingFilterForm, NewAuditForm
 from audits.models import FRAMEWORK_CHOICES, SEVERITIES, AuditRun, Finding
-from audits.stream import serve
+from audits.stream import opening, serve
 
 RUNS_PER_PAGE = 20
 FINDINGS_PER_PAGE = 50
 TREND_RUNS = 12
-LIVE_SEVERITIES = ["critical", "high", "medium", "low"]
+LIVE_FEED = 50
+RETRYABLE = (AuditRun.Status.FAILED, AuditRun.Status.CANCELLED, AuditRun.Status.INTERRUPTED)
 
 
 def _get_run(request: HttpRequest, pk: int) -> AuditRun:
     """The run if the user may see it; strangers get a 404 whether or not it exists."""
+    # The input snapshot can be tens of megabytes; no page reads it.
+    runs = AuditRun.objects.defer("checkpoint")
     if request.user.is_staff:
-        return get_object_or_404(AuditRun, pk=pk)
-    return get_object_or_404(AuditRun, pk=pk, owner=request.user)
+        return get_object_or_404(runs, pk=pk)
+    return get_object_or_404(runs, pk=pk, owner=request.user)
 
 
 def _get_own_run(request: HttpRequest, pk: int) -> AuditRun:
     """For actions that change a run: staff review runs, they do not pause or cancel them for owners."""
-    return get_object_or_404(AuditRun, pk=pk, owner=request.user)
+    return get_object_or_404(AuditRun.objects.defer("checkpoint"), pk=pk, owner=request.user)
 
 
 # --- dashboard ---------------------------------------------------------------------------------------------------
@@ -41,7 +43,7 @@ def _get_own_run(request: HttpRequest, pk: int) -> AuditRun:
 @login_required
 @require_GET
 def run_list(request: HttpRequest) -> HttpResponse:
-    counts = {sev: Count("findings", filter=Q(findings__severity=sev)) for sev in LIVE_SEVERITIES}
+    counts = {sev: Count("findings", filter=Q(findings__severity=sev)) for sev in SEVERITIES}
     runs = (
         AuditRun.objects.filter(owner=request.user)
         .defer("result", "checkpoint")
@@ -53,7 +55,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "audits/run_list.html",
-        {"page": page, "runs": page.object_list, "trends": _trends(request.user), "severities": LIVE_SEVERITIES},
+        {"page": page, "runs": page.object_list, "trends": _trends(request.user), "severities": SEVERITIES},
     )
 
 
@@ -131,36 +133,70 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = _get_run(request, pk)
     if request.htmx and request.htmx.target == "findings":
         return render(request, "audits/run_detail.html#findings", {"run": run, **_results_context(request, run)})
-    # Rows are built from plain values: no model instances, no JSON decoding per event.
-    events = list(run.events.values_list("seq", "type", "message", "progress", "created"))
-    findings = list(Finding.objects.filter(run=run).defer("evidence", "detail", "remediation", "controls"))
-    severity_at = {f.seq: f.severity for f in findings}
-    rows = []
-    for seq, type_, message, progress, created in events:
-        moment = created.astimezone(UTC)
-        rows.append({
-            "seq": seq,
-            "type": type_,
-            "message": message,
-            "progress": progress,
-            "iso": moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z",
-            "clock": moment.strftime("%H:%M:%S"),
-            "severity": severity_at.get(seq, "") if type_ == "finding" else "",
-        })
-    counts = Counter(f.severity for f in findings)
+    tail = timeline.window(run)
+    counts = dict(Finding.objects.filter(run=run).values_list("severity").annotate(n=Count("pk")).order_by())
+    # The side feed shows the newest findings only; a 100,000-event run must not load them all.
+    latest = Finding.objects.filter(run=run).order_by("-seq", "-pk").only(
+        "severity", "title", "principal_name", "principal_arn", "seq"
+    )[:LIVE_FEED]
     context = {
         "run": run,
-        "events": rows,
-        "last_seq": rows[-1]["seq"] if rows else 0,
-        "stats": [(sev, counts.get(sev, 0)) for sev in LIVE_SEVERITIES],
-        "live_findings": findings[::-1],
+        "events": tail.rows,
+        "earlier": tail.earlier,
+        "last_seq": max(tail.last_seq, 0),
+        "event_total": run.last_seq,
+        "stats": [(sev, counts.get(sev, 0)) for sev in SEVERITIES],
+        "live_findings": list(latest),
         "framework_names": _framework_names(run),
-        # Staff may review anyone's run, but only its owner pauses, resumes or cancels it.
+        "retry_of": _retry_source(run),
+        # Staff may review anyone's run, but only its owner pauses, resumes, cancels or retries it.
         "can_control": run.owner_id == request.user.pk,
+        "can_retry": run.status in RETRYABLE,
     }
     if run.is_finished or _stored_result(run) is not None:
         context.update(_results_context(request, run))
     return render(request, "audits/run_detail.html", context)
+
+
+@login_required
+@require_GET
+def run_timeline(request: HttpRequest, pk: int) -> HttpResponse:
+    """An older window of the timeline ("load earlier"), or the events up to a seek point in a replay."""
+    run = _get_run(request, pk)
+    before = _whole_number(request.GET.get("before"))
+    if before is None:
+        return HttpResponse("Give ?before=<seq> as a whole number.\n", status=400, content_type="text/plain")
+    filters = timeline.clean_filters(request.GET)
+    older = timeline.window(run, before=before, filters=filters)
+    response = render(request, "audits/_timeline.html#rows", {"run": run, "events": older.rows,
+                                                                "earlier": older.earlier, "filters": filters})
+    # A replay seeking to `before` also needs the counters as they stood there.
+    counts = dict(Finding.objects.filter(run=run, seq__lt=before).values_list("severity").annotate(n=Count("pk"))
+                  .order_by())
+    response["X-Aegis-Counts"] = json.dumps({sev: counts.get(sev, 0) for sev in SEVERITIES})
+    return response
+
+
+@login_required
+@require_GET
+def run_head(request: HttpRequest, pk: int) -> HttpResponse:
+    """The run's header facts, refreshed when the worker starts it (account id, start time) and when it ends."""
+    run = _get_run(request, pk)
+    return render(request, "audits/run_detail.html#meta", {"run": run, "framework_names": _framework_names(run)})
+
+
+def _whole_number(raw: str | None) -> int | None:
+    raw = (raw or "").strip()
+    # isdigit() accepts "²"; only ASCII digits are a seq.
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 10:
+        return None
+    return int(raw)
+
+
+def _retry_source(run: AuditRun) -> AuditRun | None:
+    if not run.retry_of_id:
+        return None
+    return AuditRun.objects.filter(pk=run.retry_of_id).only("pk", "status").first()
 
 
 @login_required
@@ -186,6 +222,21 @@ def _stored_result(run: AuditRun) -> dict | None:
     return (event.payload or {}).get("result") if event else None
 
 
+SEVERITY_RANK = Case(*[When(severity=sev, then=Value(i)) for i, sev in enumerate(SEVERITIES)], default=Value(9))
+SORT_FIELDS = {"severity": "severity_rank", "title": "title", "principal": "principal_name",
+               "category": "category", "check": "check_id"}
+GROUP_FIELDS = {"check": "check_id", "principal": "principal_arn"}
+
+
+def _ordering(sort: str, group: str) -> list:
+    field = SORT_FIELDS.get(sort.lstrip("-"), "severity_rank")
+    descending = sort.startswith("-")
+    order = [F(field).desc() if descending else F(field).asc()]
+    if group in GROUP_FIELDS:
+        order.insert(0, F(GROUP_FIELDS[group]).asc())
+    return [*order, F("severity_rank").asc(), F("seq").asc(nulls_last=True), F("pk").asc()]
+
+
 def _results_context(request: HttpRequest, run: AuditRun) -> dict:
     result = _stored_result(run) or {}
     all_findings = Finding.objects.filter(run=run)
@@ -193,7 +244,7 @@ def _results_context(request: HttpRequest, run: AuditRun) -> dict:
     frameworks = list(run.frameworks or []) or sorted(result.get("compliance", {}) or {})
     filters = FindingFilterForm(request.GET, categories=categories, frameworks=frameworks)
     chosen = filters.cleaned_data if filters.is_valid() else {}
-    shown = all_findings.defer("evidence")
+    shown = all_findings.defer("evidence", "detail", "remediation", "fix")
     if chosen.get("severity"):
         shown = shown.filter(severity=chosen["severity"])
     if chosen.get("category"):
@@ -202,9 +253,10 @@ def _results_context(request: HttpRequest, run: AuditRun) -> dict:
         shown = shown.filter(controls__has_key=chosen["framework"])
     if chosen.get("q"):
         shown = shown.filter(Q(principal_name__icontains=chosen["q"]) | Q(principal_arn__icontains=chosen["q"]))
-    order = {sev: i for i, sev in enumerate(SEVERITIES)}
-    ordered = sorted(shown, key=lambda f: (order.get(f.severity, 9), f.seq or 0))
-    page = Paginator(ordered, FINDINGS_PER_PAGE).get_page(request.GET.get("page"))
+    sort, group = chosen.get("sort") or "severity", chosen.get("group") or ""
+    ordered = shown.annotate(severity_rank=SEVERITY_RANK).order_by(*_ordering(sort, group))
+    per_page = chosen.get("per") or FINDINGS_PER_PAGE
+    page = Paginator(ordered, per_page).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     score = result.get("risk_score", run.risk_score)
@@ -222,12 +274,30 @@ def _results_context(request: HttpRequest, run: AuditRun) -> dict:
         "filters": filters,
         "filtered": any(chosen.get(name) for name in ("severity", "category", "framework", "q")),
         "findings_page": page,
+        "findings_group": group,
+        "findings_sort": sort,
+        "sort_columns": _sort_columns(query, sort),
         "findings_total": all_findings.count(),
         "filter_query": query.urlencode(),
         "severity_links": [(sev, _with_query(query, severity=sev)) for sev in SEVERITIES],
         "comparison": comparison,
         "exports": [(name, reverse("audits:export", args=[run.pk, name])) for name in exports.CONTENT_TYPES],
     }
+
+
+SORT_LABELS = {"severity": "Severity", "title": "Finding", "principal": "Principal", "category": "Category"}
+
+
+def _sort_columns(query, current: str) -> list[tuple[str, str, dict]]:
+    """Each column header's link: sorts by that column, and a second click reverses it."""
+    columns = []
+    for column, label in SORT_LABELS.items():
+        active = current.lstrip("-") == column
+        descending = current.startswith("-")
+        target = f"-{column}" if active and not descending else column
+        state = ("descending" if descending else "ascending") if active else "none"
+        columns.append((column, label, {"query": _with_query(query, sort=target), "aria": state}))
+    return columns
 
 
 def _with_query(query, **changes) -> str:
@@ -264,14 +334,14 @@ def finding_detail(request: HttpRequest, pk: int, finding_pk: int) -> HttpRespon
     return render(request, template, context)
 
 
-EVIDENCE_SHOWN = {"statements", "statement", "methods", "method", "how", "actions", "path", "escalation_path"}
+EVIDENCE_SHOWN = {"statements", "statement", "methods", "method", "how", "actions", "path", "escalation_path", "hops"}
 
 
 def _evidence(evidence) -> dict:
-    """Split a finding's evidence into granting statements, escalation steps and the rest, for display."""
+    """Split a finding's evidence into granting statements, escalation methods, a real path and the rest."""
     if not isinstance(evidence, dict):
         shown = [("evidence", _pretty(evidence), not _is_plain(evidence))] if evidence else []
-        return {"statements": [], "path": [], "other_evidence": shown}
+        return {"statements": [], "methods": [], "hops": [], "other_evidence": shown}
     statements: list[dict] = []
 
     def add(items) -> None:
@@ -285,19 +355,32 @@ def _evidence(evidence) -> dict:
     add(evidence.get("statements"))
     if "statement" in evidence:
         add([{"statement": evidence["statement"]}])
-    methods = evidence.get("methods") or ([evidence] if "method" in evidence else [])
-    path = []
-    for method in methods:
+    # "methods" are alternative ways to escalate, not the steps of one path.
+    listed = evidence.get("methods") or ([evidence] if "method" in evidence else [])
+    methods = []
+    for method in listed:
         if isinstance(method, dict):
-            path.append({"method": str(method.get("method", "")), "how": str(method.get("how", "")),
-                         "actions": [str(a) for a in method.get("actions") or []]})
+            methods.append({"method": str(method.get("method", "")), "how": str(method.get("how", "")),
+                            "actions": [str(a) for a in method.get("actions") or []]})
             if method is not evidence:
                 add(method.get("statements"))
-    for step in evidence.get("escalation_path") or evidence.get("path") or []:
-        path.append({"method": "", "how": step if isinstance(step, str) else _pretty(step), "actions": []})
-    other = [(key, _pretty(value), not _is_plain(value)) for key, value in evidence.items()
-             if key not in EVIDENCE_SHOWN]
-    return {"statements": statements, "path": path, "other_evidence": other}
+    return {"statements": statements, "methods": methods, "hops": _hops(evidence),
+            "other_evidence": [(key, _pretty(value), not _is_plain(value)) for key, value in evidence.items()
+                               if key not in EVIDENCE_SHOWN]}
+
+
+def _hops(evidence: dict) -> list[str]:
+    """A real escalation path as its hops: from the structured hops, else the path's "a -> b" text or list."""
+    hops = evidence.get("hops")
+    if isinstance(hops, list) and hops:
+        return [f"{h.get('type', '')} {h.get('name') or h.get('arn', '')}".strip() if isinstance(h, dict) else str(h)
+                for h in hops]
+    path = evidence.get("escalation_path") or evidence.get("path")
+    if isinstance(path, str) and path:
+        return [part.strip() for part in path.split("->") if part.strip()]
+    if isinstance(path, list):
+        return [step if isinstance(step, str) else _pretty(step) for step in path]
+    return []
 
 
 def _is_plain(value) -> bool:
@@ -330,22 +413,34 @@ def _finding_controls(finding: Finding) -> list[tuple[str, str]]:
 @require_GET
 def run_compare(request: HttpRequest, pk: int) -> HttpResponse:
     run = _get_run(request, pk)
-    return render(request, "audits/compare.html", {"run": run, "comparison": compare.compare(run)})
+    choices = compare.visible_runs(request.user, exclude=run)
+    other_pk = _whole_number(request.GET.get("with"))
+    other = None
+    if other_pk is not None:
+        other = next((c for c in choices if c.pk == other_pk), None)
+        if other is None:
+            raise Http404("No such audit to compare with.")
+    comparison = compare.compare(run, other)
+    return render(request, "audits/compare.html", {"run": run, "comparison": comparison, "choices": choices})
+
+
+REPLAY_SPEEDS = [1, 4, 16, 100]
 
 
 @login_required
 @require_GET
 def run_playback(request: HttpRequest, pk: int) -> HttpResponse:
     run = _get_run(request, pk)
+    raw = request.GET.get("speed")
+    speed, speed_error = 1, ""
     try:
-        speed = int(serve.parse_speed(request.GET.get("speed") or "1"))
+        speed = int(serve.parse_speed(raw or "1"))
     except serve.StreamError:
-        speed = 1
-    return render(
-        request,
-        "audits/playback.html",
-        {"run": run, "speed": speed, "speeds": [1, 4, 16], "zero_stats": [(sev, 0) for sev in LIVE_SEVERITIES]},
-    )
+        speed_error = (f"“{(raw or '')[:20]}” is not a replay speed: "
+                       f"choose a whole number from 1 to {opening.MAX_SPEED}.")
+    context = {"run": run, "speed": speed, "speeds": REPLAY_SPEEDS, "speed_error": speed_error,
+               "max_speed": opening.MAX_SPEED, "zero_stats": [(sev, 0) for sev in SEVERITIES]}
+    return render(request, "audits/playback.html", context, status=400 if speed_error else 200)
 
 
 @login_required
@@ -396,10 +491,29 @@ def resume_run(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def cancel_run(request: HttpRequest, pk: int) -> HttpResponse:
     run = _get_own_run(request, pk)
+    if request.method == "GET":
+        # The confirmation step for browsers without script; with script the run page asks in a <dialog>.
+        return render(request, "audits/cancel_confirm.html", {"run": run})
     # A run no worker is executing is cancelled here; a running one at its next checkpoint.
     if not run_status.cancel(run.pk):
         messages.error(request, "This audit has already finished.")
     return redirect(run)
+
+
+@login_required
+@require_POST
+def retry_run(request: HttpRequest, pk: int) -> HttpResponse:
+    run = _get_own_run(request, pk)
+    if run.status not in RETRYABLE:
+        messages.error(request, "Only a failed, cancelled or interrupted audit can be retried.")
+        return redirect(run)
+    try:
+        new = retries.retry(run)
+    except runner.TooManyActiveRunsError as exc:
+        messages.error(request, str(exc))
+        return redirect(run)
+    messages.success(request, f"Retrying audit #{run.pk} as audit #{new.pk}.")
+    return redirect(new)

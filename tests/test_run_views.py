@@ -76,8 +76,9 @@ def test_it_refuses_the_wrong_methods(client, alice):
     assert client.post("/audits/").status_code == 405
     assert client.post(f"/audits/{run.pk}/").status_code == 405
     assert client.put("/audits/new").status_code == 405
-    for action in ("pause", "resume", "cancel"):
+    for action in ("pause", "resume", "retry"):
         assert client.get(f"/audits/{run.pk}/{action}").status_code == 405
+    assert client.put(f"/audits/{run.pk}/cancel").status_code == 405  # GET is the confirmation step
 
 
 def test_it_asks_a_running_audit_to_pause(client, alice):

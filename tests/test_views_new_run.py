@@ -113,3 +113,27 @@ def test_it_refuses_an_unverified_connection(client, alice):
     client.force_login(alice)
     response = client.post("/audits/new", {"source": "connection", "connection": connection.pk})
     assert response.status_code == 400 and not AuditRun.objects.exists()
+
+
+def test_it_checks_every_framework_by_default_and_explains_help_without_backticks(client, alice):
+    client.force_login(alice)
+    text = client.get("/audits/new").text
+    checked = [chunk for chunk in text.split("<input")[1:] if 'name="frameworks"' in chunk.split(">")[0]]
+    assert len(checked) == 5 and all(" checked" in chunk.split(">")[0] for chunk in checked)
+    assert "`" not in text and "<code>aws iam get-account-authorization-details</code>" in text
+    assert 'data-source-field="snapshot"' in text and 'data-source-field="connection"' in text
+
+
+def test_it_says_an_empty_file_is_empty(client, alice):
+    client.force_login(alice)
+    response = client.post("/audits/new", {"source": "snapshot", "snapshot_file": upload("empty.json", b"")})
+    assert response.status_code == 400
+    field = response.text.split('id="snapshot-error"')[1].split("</div>")[0]
+    assert "The file is empty" in field and "Choose a snapshot file" not in field
+    assert not AuditRun.objects.exists()
+
+
+def test_it_still_validates_fields_of_the_hidden_sources_on_the_server(client, alice):
+    client.force_login(alice)
+    response = client.post("/audits/new", {"source": "connection", "snapshot_file": upload("x.json", b"{}")})
+    assert response.status_code == 400 and "Choose one of your AWS connections" in response.text

@@ -103,7 +103,17 @@ def test_it_has_a_replay_page_following_the_replay_stream(client, alice):
     text = client.get(f"/audits/{run.pk}/playback?speed=16").text
     assert f'data-events-url="/audits/{run.pk}/replay?speed=16"' in text
     assert f'href="/audits/{run.pk}/playback?speed=4"' in text
-    assert client.get(f"/audits/{run.pk}/playback?speed=abc").status_code == 200
+
+
+
+@pytest.mark.parametrize("speed", ["abc", "1000", "0", "-4"])
+def test_it_says_clearly_when_a_replay_speed_is_out_of_range(client, alice, speed):
+    run = make_completed_run(alice, [])
+    client.force_login(alice)
+    response = client.get(f"/audits/{run.pk}/playback?speed={speed}")
+    assert response.status_code == 400
+    assert 'id="speed-error"' in response.text and "choose a whole number from 1 to 100" in response.text
+    assert "data-events-url" in response.text and "run.js" not in response.text  # nothing plays at a wrong speed
 
 
 def test_it_has_no_inline_scripts_or_styles(client, alice):
@@ -111,7 +121,8 @@ def test_it_has_no_inline_scripts_or_styles(client, alice):
     client.force_login(alice)
     finding = Finding.objects.get(run=run)
     for url in ("/audits/", "/audits/new", f"/audits/{run.pk}/", f"/audits/{run.pk}/playback",
-                f"/audits/{run.pk}/findings/{finding.pk}/", f"/audits/{run.pk}/compare", "/audits/connections/"):
+                f"/audits/{run.pk}/findings/{finding.pk}/", f"/audits/{run.pk}/compare", "/audits/connections/",
+                f"/audits/{run.pk}/cancel", "/audits/99999/"):
         text = client.get(url).text
         assert " style=" not in text, url
         assert "<script>" not in text and "<style" not in text, url
@@ -142,7 +153,8 @@ def test_it_refuses_the_wrong_methods_on_run_pages(client, alice):
 def test_it_shows_run_controls_to_the_owner_only(client, alice, reviewer):
     run = make_run(alice, status=AuditRun.Status.RUNNING)
     client.force_login(reviewer)
-    assert "data-control=" not in client.get(f"/audits/{run.pk}/").text
+    text = client.get(f"/audits/{run.pk}/").text
+    assert not any(f'data-control="{c}"' in text for c in ("pause", "resume", "cancel", "retry"))
     client.force_login(alice)
     assert 'data-control="pause"' in client.get(f"/audits/{run.pk}/").text
 

@@ -1,4 +1,8 @@
+import re
+
 from django import template
+from django.utils.html import conditional_escape
+from django.utils.safestring import SafeString, mark_safe
 
 from audits.iam import scoring
 from audits.models import FRAMEWORK_CHOICES
@@ -6,6 +10,25 @@ from audits.models import FRAMEWORK_CHOICES
 register = template.Library()
 
 FRAMEWORK_NAMES = dict(FRAMEWORK_CHOICES)
+# Words for the engine's category ids; anything else falls back to "Some id".
+CATEGORY_TITLES = {
+    "admin_access": "Admin access",
+    "privilege_escalation": "Privilege escalation",
+    "data_exfiltration": "Data exfiltration",
+    "resource_exposure": "Resource exposure",
+    "credentials_exposure": "Credentials exposure",
+    "infrastructure_modification": "Infrastructure modification",
+    "service_wildcard": "Service-wide wildcard",
+    "defense_evasion": "Defense evasion",
+    "trust_policy": "Trust policy",
+    "credential_hygiene": "Credential hygiene",
+    "password_policy": "Password policy",
+    "root_account": "Root account",
+    "unused_access": "Unused access",
+}
+# Bidirectional embeddings, overrides and isolates, the directional marks and the Arabic letter mark: in a
+# role name they can make "admin" read as "nimda" or reorder an ARN on screen (Trojan Source).
+BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
 
 
 @register.filter
@@ -31,6 +54,38 @@ def framework_name(key: str) -> str:
 @register.filter
 def humanize_key(key: str) -> str:
     return str(key).replace("_", " ")
+
+
+@register.filter
+def category_title(key: str) -> str:
+    key = str(key or "")
+    return CATEGORY_TITLES.get(key) or key.replace("_", " ").capitalize()
+
+
+def neutralise_bidi(text: str) -> str:
+    """The text with each bidi control shown as a visible escape such as \\u202e."""
+    return BIDI_CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+@register.filter(is_safe=False)
+def iam(value) -> SafeString:
+    """IAM-supplied text for display: escaped, with bidi controls neutralised so it reads as stored."""
+    if value is None:
+        return mark_safe("")
+    return mark_safe(neutralise_bidi(str(conditional_escape(value))))
+
+
+SID_INDEX = re.compile(r"^#(\d+)$")
+
+
+@register.filter
+def statement_label(sid) -> str:
+    """'Sid AllowAll', or 'statement 1' for a statement without a Sid (the engine names those '#0')."""
+    sid = str(sid or "")
+    match = SID_INDEX.match(sid)
+    if match:
+        return f"statement {int(match.group(1)) + 1}"
+    return f"Sid {neutralise_bidi(sid)}" if sid else ""
 
 
 BANDS = ("critical", "high", "medium", "low")

@@ -1,6 +1,6 @@
-// Follows a run. The server rendered the stored events; this continues after the last one.
-// Everything from the stream is shown as text (textContent), never parsed as HTML: messages
-// and names come from AWS data.
+// Follows a run (live) or plays it back (replay). The server rendered the tail of the stored events; this
+// continues after the last one. Everything from the stream is shown as text (textContent), never parsed as
+// HTML: messages and names come from AWS data. Rows from the server (load earlier, seek) are escaped there.
 (function () {
   "use strict";
   var root = document.getElementById("run");
@@ -8,7 +8,6 @@
 
   var mode = root.dataset.mode || "live";
   var timeline = document.getElementById("timeline");
-  var wrap = timeline.parentNode;
   var jump = document.getElementById("jump");
   var jumpCount = document.getElementById("jump-count");
   var progress = document.getElementById("progress");
@@ -17,14 +16,30 @@
   var conn = document.getElementById("conn");
   var statusEl = document.getElementById("run-status");
   var feed = document.getElementById("live-findings");
+  var announcer = document.getElementById("announcer");
   var lastSeq = parseInt(root.dataset.lastSeq || "0", 10);
   var TERMINAL = { complete: "completed", error: "failed", cancelled: "cancelled" };
   var FINISHED = { completed: true, failed: true, cancelled: true };
+  var RETRYABLE = { failed: true, cancelled: true, interrupted: true };
+  var SEVERITIES = ["critical", "high", "medium", "low", "info"];
   var LABELS = {
     queued: "Queued", running: "Running", paused: "Paused", completed: "Completed",
     failed: "Failed", cancelled: "Cancelled", interrupted: "Interrupted"
   };
+  var BANNERS = {
+    failed: "This audit failed.",
+    cancelled: "This audit was cancelled. The findings recorded before it stopped are kept."
+  };
   var FEED_LIMIT = 50;
+  // Bidi overrides, isolates and marks in IAM names would reorder what the reader sees: show them as
+  // visible escapes, as the server's `iam` filter does.
+  var BIDI = /[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]/g;
+  function clean(text) {
+    return String(text == null ? "" : text).replace(BIDI, function (c) {
+      return "\\u" + ("0000" + c.charCodeAt(0).toString(16)).slice(-4);
+    });
+  }
+  var ANNOUNCE_EVERY_MS = 5000;
 
   // --- auto-scroll: follow the newest row until the reader scrolls up -------------------------
   var follow = true;
@@ -77,12 +92,51 @@
   }
   scrollToEnd();
 
+  // --- filters: type, severity and text over the rows shown; "load earlier" asks the server with them ---
+  var filterForm = document.getElementById("timeline-filters");
+  var shownEl = document.getElementById("tl-shown");
+  var filter = { type: "", sev: "", q: "" };
+  function readFilter() {
+    filter.type = filterForm.elements.type.value;
+    filter.sev = filterForm.elements.sev.value;
+    filter.q = filterForm.elements.search.value.trim().toLowerCase();
+  }
+  function active() { return filter.type || filter.sev || filter.q; }
+  function matches(li) {
+    if (!li.classList.contains("event")) return true;
+    if (filter.type && !li.classList.contains("ev-" + filter.type)) return false;
+    if (filter.sev && !li.classList.contains("sev-" + filter.sev)) return false;
+    if (filter.q) {
+      var text = li.querySelector(".message");
+      if (!text || text.textContent.toLowerCase().indexOf(filter.q) < 0) return false;
+    }
+    return true;
+  }
+  function applyFilter() {
+    var shown = 0;
+    var rows = timeline.children;
+    for (var i = 0; i < rows.length; i++) {
+      var ok = matches(rows[i]);
+      rows[i].hidden = !ok;
+      if (ok && rows[i].classList.contains("event")) shown += 1;
+    }
+    shownEl.textContent = active() ? shown + " shown" : "";
+  }
+  if (filterForm) {
+    readFilter();
+    filterForm.addEventListener("input", function () { readFilter(); applyFilter(); });
+    filterForm.addEventListener("change", function () { readFilter(); applyFilter(); });
+    filterForm.addEventListener("submit", function (event) { event.preventDefault(); });
+  }
+  document.body.addEventListener("htmx:afterSettle", function () { if (active()) applyFilter(); });
+
   // --- state shown around the timeline --------------------------------------------------------
   function setConn(state, text) {
     conn.dataset.state = state;
     conn.querySelector(".conn-text").textContent = text;
   }
-  function setStatus(status) {
+  function setStatus(status, message) {
+    var before = root.dataset.status;
     root.dataset.status = status;
     if (mode !== "live") return;
     statusEl.className = "status status-" + status;
@@ -90,13 +144,29 @@
     var show = {
       pause: status === "running",
       resume: status === "paused" || status === "interrupted",
-      cancel: !FINISHED[status]
+      cancel: !FINISHED[status],
+      retry: !!RETRYABLE[status],
+      replay: !!FINISHED[status]
     };
-    Array.prototype.forEach.call(root.querySelectorAll("[data-control]"), function (form) {
-      form.hidden = !show[form.dataset.control];
+    Array.prototype.forEach.call(root.querySelectorAll("[data-control]"), function (el) {
+      el.hidden = !show[el.dataset.control];
     });
     var note = document.getElementById("control-note");
     if (note && status !== "running") note.hidden = true;
+    var banner = document.getElementById("state-banner");
+    if (banner && BANNERS[status] && before !== status) {
+      banner.dataset.state = status;
+      var text = document.getElementById("state-text");
+      var strong = document.createElement("strong");
+      strong.textContent = BANNERS[status];
+      text.replaceChildren(strong);
+      if (status === "failed" && message) text.append(" " + clean(message));
+      banner.hidden = false;
+    }
+    if (FINISHED[status]) {
+      var title = document.getElementById("stats-title");
+      if (title) title.textContent = title.dataset.finishedLabel || "Findings";
+    }
   }
   function setProgress(value) {
     if (typeof value !== "number") return;
@@ -104,72 +174,146 @@
     progress.textContent = value + "%";
     progressValue.textContent = String(value);
   }
+  function stat(severity) {
+    var el = document.getElementById("stat-" + severity);
+    return el ? parseInt(el.textContent || "0", 10) : 0;
+  }
   function setStat(severity, n) {
     var el = document.getElementById("stat-" + severity);
     if (el) el.textContent = String(n);
   }
-  function bumpStat(severity) {
-    var el = document.getElementById("stat-" + severity);
-    if (el) el.textContent = String(parseInt(el.textContent || "0", 10) + 1);
-  }
   function addFinding(finding) {
+    if (!feed) return;
     var empty = feed.querySelector(".feed-empty");
     if (empty) empty.remove();
     var li = document.createElement("li");
     li.className = "sev-" + finding.severity;
     var badge = document.createElement("span");
     badge.className = "badge sev-" + finding.severity;
-    badge.textContent = finding.severity;
+    badge.textContent = clean(finding.severity);
     var title = document.createElement("span");
     title.className = "feed-title";
-    title.textContent = finding.title || finding.check_id || "";
+    title.textContent = clean(finding.title || finding.check_id);
     var who = document.createElement("span");
     who.className = "feed-principal mono";
-    who.textContent = finding.principal_name || finding.principal_arn || "";
+    who.textContent = clean(finding.principal_name || finding.principal_arn);
     li.append(badge, title, who);
     feed.insertBefore(li, feed.firstChild);
     while (feed.children.length > FEED_LIMIT) feed.lastElementChild.remove();
   }
 
-  function row(data) {
-    var li = document.createElement("li");
-    var severity = data.type === "finding" && data.finding ? data.finding.severity : "";
-    li.className = "event ev-" + data.type + (severity ? " sev-" + severity : "");
-    li.dataset.seq = String(data.seq);
+  // --- announcements: a summary every few seconds and at the end, never one per row --------------
+  var lastAnnounced = 0;
+  var principalsDone = "";
+  function summary() {
+    return SEVERITIES.map(function (sev) { return stat(sev) + " " + sev; }).join(", ");
+  }
+  function announce(text, force) {
+    var now = Date.now();
+    if (!force && now - lastAnnounced < ANNOUNCE_EVERY_MS) return;
+    lastAnnounced = now;
+    announcer.textContent = text;
+  }
+
+  // --- rows, grouped: a principal's findings sit after its "Analyzing X" line ------------------
+  // The engine sends the findings first; they go under a placeholder head that the principal's
+  // own line fills in when it arrives.
+  var pendingHead = null;
+  (function findPending() {
+    var heads = timeline.querySelectorAll("li.pending");
+    pendingHead = heads.length ? heads[heads.length - 1] : null;
+  })();
+
+  function fill(li, data) {
+    li.replaceChildren();
     var icon = document.createElement("span");
     icon.className = "icon";
     icon.setAttribute("aria-hidden", "true");
     var msg = document.createElement("span");
     msg.className = "message";
-    msg.textContent = data.message;
+    msg.textContent = clean(data.message);
     var time = document.createElement("time");
-    time.dateTime = data.ts;
-    time.title = data.ts;
-    time.textContent = (data.ts || "").slice(11, 19); // server time, UTC, as the stored rows show it
+    if (data.ts) {
+      time.dateTime = data.ts;
+      time.title = data.ts;
+      time.textContent = data.ts.slice(11, 19); // server time, UTC, as the stored rows show it
+    }
     li.append(icon, msg, time);
+  }
+  function principalOf(data) {
+    if (data.type === "finding" && data.finding) return clean(data.finding.principal_arn);
+    if (data.type === "principal" && data.principal) return clean(data.principal.arn);
+    return "";
+  }
+  function row(data) {
+    var li = document.createElement("li");
+    var severity = data.type === "finding" && data.finding ? data.finding.severity : "";
+    li.className = "event ev-" + data.type + (severity ? " sev-" + severity : "");
+    li.dataset.seq = String(data.seq);
+    var principal = principalOf(data);
+    if (principal) li.dataset.principal = principal;
+    if (typeof data.progress === "number") li.dataset.progress = String(data.progress);
+    fill(li, data);
     return li;
   }
+  function place(data) {
+    var principal = principalOf(data);
+    if (data.type === "principal" && pendingHead && pendingHead.dataset.principal === principal) {
+      pendingHead.classList.remove("pending");
+      pendingHead.dataset.seq = String(data.seq);
+      fill(pendingHead, data);
+      pendingHead.hidden = !matches(pendingHead);
+      pendingHead = null;
+      return;
+    }
+    if (data.type === "finding" && !(pendingHead && pendingHead.dataset.principal === principal)) {
+      var head = document.createElement("li");
+      head.className = "event ev-principal pending";
+      head.dataset.principal = principal;
+      var name = clean(data.finding.principal_name) || principal.split("/").pop() || "principal";
+      fill(head, { message: "Analyzing " + (data.finding.principal_type || "") + " '" + name + "'…" });
+      head.hidden = !matches(head);
+      timeline.appendChild(head);
+      pendingHead = head;
+    } else if (data.type !== "finding") {
+      pendingHead = null;
+    }
+    var li = row(data);
+    li.hidden = !matches(li);
+    timeline.appendChild(li);
+  }
 
+  var started = !!root.dataset.started;
   function handle(data) {
     if (typeof data.seq !== "number" || data.seq <= lastSeq) return; // already shown
     lastSeq = data.seq;
     root.dataset.lastSeq = String(lastSeq);
-    timeline.appendChild(row(data));
-    eventCount.textContent = String(timeline.children.length);
+    place(data);
+    eventCount.textContent = String(Math.max(lastSeq, parseInt(eventCount.textContent || "0", 10)));
     afterAppend();
     setProgress(data.progress);
+    if (mode === "live" && !started) {
+      started = true; // the header fills in the account id and start time
+      if (window.htmx) window.htmx.trigger(document.body, "aegis:started");
+    }
 
     if (data.type === "finding" && data.finding) {
-      bumpStat(data.finding.severity);
+      setStat(data.finding.severity, stat(data.finding.severity) + 1);
       addFinding(data.finding);
     } else if (data.type === "stats" && data.stats) {
       Object.keys(data.stats).forEach(function (sev) { setStat(sev, data.stats[sev]); });
+    } else if (data.type === "principal" && data.index && data.total) {
+      principalsDone = "Analyzed " + data.index + " of " + data.total + " principals. ";
+      announce(principalsDone + "Findings so far: " + summary() + ".", false);
     }
     if (data.type === "paused") setStatus("paused");
-    else if (TERMINAL[data.type]) setStatus(TERMINAL[data.type]);
-    else if (data.type === "resumed" || root.dataset.status !== "running") {
+    else if (TERMINAL[data.type]) {
+      setStatus(TERMINAL[data.type], data.message);
+      announce(clean(data.message) + ". Findings: " + summary() + ".", true);
+    } else if (data.type === "resumed" || root.dataset.status !== "running") {
       if (!FINISHED[root.dataset.status]) setStatus("running");
     }
+    if (seek && !dragging) { seek.value = String(lastSeq); seekValue.textContent = String(lastSeq); }
   }
 
   // --- the stream -----------------------------------------------------------------------------
@@ -181,8 +325,10 @@
     done = true;
     if (source) source.close();
     setConn("finished", "finished");
+    if (mode === "replay") { endReplay(); return; }
+    if (window.htmx) window.htmx.trigger(document.body, "aegis:finished");
     // Results (or what a failed or cancelled run found) replace the placeholder.
-    if (mode === "live" && window.htmx && document.querySelector("#results[hx-get]")) {
+    if (window.htmx && document.querySelector("#results[hx-get]")) {
       window.htmx.trigger(document.body, "aegis:complete");
     }
   }
@@ -190,12 +336,14 @@
   function connect() {
     var base = root.dataset.eventsUrl;
     var url = base + (base.indexOf("?") >= 0 ? "&" : "?") + "after=" + lastSeq;
-    source = new EventSource(url);
-    source.onopen = function () {
+    var mine = new EventSource(url);
+    source = mine;
+    mine.onopen = function () {
       retries = 0;
       setConn("live", mode === "replay" ? "replaying" : "live");
     };
-    source.onmessage = function (event) {
+    mine.onmessage = function (event) {
+      if (source !== mine) return; // a replay that was paused, restarted or seeked
       var data;
       try { data = JSON.parse(event.data); } catch (e) { return; }
       if (data.type === "closed") {
@@ -209,18 +357,104 @@
       handle(data);
       if (TERMINAL[data.type]) finish();
     };
-    source.onerror = function () {
-      if (done) return;
-      if (source.readyState === EventSource.CLOSED) {
+    mine.onerror = function () {
+      if (done || source !== mine) return;
+      if (mine.readyState === EventSource.CLOSED) {
         // The browser gave up (an HTTP error or 204): try again ourselves, from the last seq.
         retries += 1;
         setConn("reconnecting", "reconnecting…");
         if (retries > 30) { setConn("offline", "offline — reload to retry"); return; }
-        window.setTimeout(connect, Math.min(1000 * retries, 10000));
+        window.setTimeout(function () { if (source === mine && !done) connect(); }, Math.min(1000 * retries, 10000));
       } else {
         setConn("reconnecting", "reconnecting…");
       }
     };
+  }
+  function disconnect() {
+    if (source) source.close();
+    source = null;
+  }
+
+  // --- replay controls: pause, restart, seek ------------------------------------------------------
+  var pauseBtn = document.getElementById("replay-pause");
+  var restartBtn = document.getElementById("replay-restart");
+  var seek = document.getElementById("replay-seek");
+  var seekValue = document.getElementById("seek-value");
+  var dragging = false;
+  var paused = false;
+
+  function setPaused(value) {
+    paused = value;
+    pauseBtn.textContent = value ? "Play" : "Pause";
+    pauseBtn.setAttribute("aria-pressed", value ? "true" : "false");
+    statusEl.textContent = value ? "Paused" : "Replaying";
+  }
+  function clearTimeline() {
+    timeline.replaceChildren();
+    pendingHead = null;
+    SEVERITIES.forEach(function (sev) { setStat(sev, 0); });
+    if (feed) {
+      var empty = document.createElement("li");
+      empty.className = "feed-empty muted";
+      empty.textContent = "None yet.";
+      feed.replaceChildren(empty);
+    }
+  }
+  function replayFrom(seq) {
+    done = false;
+    lastSeq = seq;
+    restartBtn.textContent = "Restart";
+    pauseBtn.hidden = false;
+    setPaused(false);
+    connect();
+  }
+  function endReplay() {
+    statusEl.textContent = "Replay finished";
+    statusEl.className = "status status-completed";
+    pauseBtn.hidden = true;
+    restartBtn.textContent = "Replay again";
+    announce("Replay finished. Findings: " + summary() + ".", true);
+  }
+  function seekTo(seq) {
+    disconnect();
+    clearTimeline();
+    setProgress(0);
+    if (seq <= 0) { replayFrom(0); return; }
+    // The stored rows up to the seek point come from the server, then the replay continues after them.
+    var url = root.dataset.timelineUrl + "?before=" + (seq + 1);
+    fetch(url, { headers: { "HX-Request": "true" }, credentials: "same-origin" }).then(function (response) {
+      var counts = {};
+      try { counts = JSON.parse(response.headers.get("X-Aegis-Counts") || "{}"); } catch (e) { counts = {}; }
+      return response.text().then(function (html) { return { html: html, counts: counts, ok: response.ok }; });
+    }).then(function (answer) {
+      if (!answer.ok) throw new Error("seek failed");
+      timeline.replaceChildren(document.createRange().createContextualFragment(answer.html));
+      Object.keys(answer.counts).forEach(function (sev) { setStat(sev, answer.counts[sev]); });
+      var rows = timeline.querySelectorAll("li.event[data-progress]");
+      if (rows.length) setProgress(parseInt(rows[rows.length - 1].dataset.progress, 10));
+      var heads = timeline.querySelectorAll("li.pending");
+      pendingHead = heads.length ? heads[heads.length - 1] : null;
+      applyFilter();
+      follow = true;
+      scrollToEnd();
+      replayFrom(seq);
+    }).catch(function () { setConn("offline", "could not seek — try again"); });
+  }
+  if (mode === "replay" && pauseBtn) {
+    pauseBtn.addEventListener("click", function () {
+      if (paused) { replayFrom(lastSeq); return; }
+      disconnect();
+      setConn("paused", "paused");
+      setPaused(true);
+    });
+    restartBtn.addEventListener("click", function () {
+      disconnect();
+      clearTimeline();
+      setProgress(0);
+      replayFrom(0);
+    });
+    seek.addEventListener("input", function () { dragging = true; seekValue.textContent = seek.value; });
+    seek.addEventListener("change", function () { dragging = false; seekTo(parseInt(seek.value, 10) || 0); });
   }
 
   if (done) return;
