@@ -134,6 +134,10 @@ def new_run(request: HttpRequest) -> HttpResponse:
 @require_GET
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = _get_run(request, pk)
+    if run.kind == AuditRun.Kind.ORGANIZATION:
+        from audits.org_views import org_detail
+
+        return org_detail(request, run)
     if request.htmx and request.htmx.target == "findings":
         return render(request, "audits/run_detail.html#findings", {"run": run, **_results_context(request, run)})
     # Rows are built from plain values: no model instances, no JSON decoding per event.
