@@ -6,6 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audits import org_runs, runner
@@ -80,12 +81,29 @@ def org_detail(request: HttpRequest, run: AuditRun) -> HttpResponse:
     counts = {
         s: Count("findings", filter=Q(findings__severity=s, findings__suppressed=False)) for s in SEVERITY_COLUMNS
     }
-    children = (
+    labels = dict(AuditRun.Status.choices)
+    run_url = reverse("audits:run", args=[0])
+    rows = (
         AuditRun.objects.filter(parent=run)
-        .only("pk", "status", "account_id", "risk_score", "error", "target")
-        .annotate(**counts)
         .order_by("account_id")
+        .values("pk", "status", "account_id", "risk_score", "error", "target")
+        .annotate(**counts)
     )
+    # Plain rows, URLs by string formatting: a 500-account page renders without 500 reverse() calls or models.
+    children = [
+        {
+            "pk": row["pk"],
+            "url": run_url.replace("/0/", f"/{row['pk']}/"),
+            "account_id": row["account_id"],
+            "name": (row["target"] or {}).get("account_name", ""),
+            "status": row["status"],
+            "status_label": labels.get(row["status"], row["status"]),
+            "risk": "—" if row["risk_score"] is None else row["risk_score"],
+            "counts": [(sev, row[sev]) for sev in SEVERITY_COLUMNS],
+            "error": row["error"][:120],
+        }
+        for row in rows
+    ]
     last_seq = run.events.order_by("-seq").values_list("seq", flat=True).first() or 0
     context = {
         "run": run,
