@@ -27,6 +27,15 @@ from audits.iam.resources import CONFIG, DENIED, ResourceFormatError, policy_doc
 
 SCP, RCP = "SERVICE_CONTROL_POLICY", "RESOURCE_CONTROL_POLICY"
 NODE_TYPES = ("ROOT", "ORGANIZATIONAL_UNIT", "ACCOUNT")
+RCP_FULL_ACCESS = {
+    "id": "p-RCPFullAWSAccess",
+    "type": RCP,
+    "name": "RCPFullAWSAccess",
+    "document": {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}],
+    },
+}
 
 Warn = Callable[[str], None]
 
@@ -113,6 +122,10 @@ def control_levels(org: dict | None, account_id: str, kind: str = SCP) -> list[l
     levels = []
     for node in path_to(org, account_id):
         attached = [policies[p] for p in node["policies"] if p in policies]
+        if kind == RCP and not any(p["name"] == "RCPFullAWSAccess" for p in attached):
+            # AWS attaches RCPFullAWSAccess to every root, OU and account and it cannot be detached; exports that
+            # list only the customer's RCPs still have it at every level.
+            attached = [RCP_FULL_ACCESS, *attached]
         levels.append(
             [
                 (f"{kind_label(kind)} {p['name'] or p['id']} ({p['id']}) on {node['name']}", p["document"])

@@ -47,7 +47,7 @@ def test_the_sample_parses_into_resources_and_an_organization():
     levels = organization.control_levels(org, bundle["account_id"])
     assert [len(level) for level in levels] == [1, 2, 1], "root, Prod OU, account"
     rcps = organization.control_levels(org, bundle["account_id"], organization.RCP)
-    assert [len(level) for level in rcps] == [1, 0, 0]
+    assert [len(level) for level in rcps] == [2, 1, 1], "RCPFullAWSAccess is implicit at every level"
 
 
 def test_it_rejects_a_bundle_without_authorization_details():
