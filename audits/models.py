@@ -74,6 +74,9 @@ class AuditRun(models.Model):
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.ACCOUNT)
     # An organization audit is a parent run; each member account is a child run of its own.
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
+    # An organization run: {"member_role_name", "external_id"}; a member account's child run: {"account_id",
+    # "account_name", "role_arn", "external_id"} (the role assumed from the parent's connection).
+    target = models.JSONField(default=dict, blank=True)
     # A retry is a new run of the same input; it links back to the run it retries.
     retry_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries")
     connection = models.ForeignKey(

@@ -121,5 +121,10 @@ def requeue_stale_runs(auto_resume: bool | None = None) -> list[int]:
     if auto_resume is None:
         auto_resume = settings.AEGIS_AUTO_RESUME
     cutoff = timezone.now() - timedelta(seconds=settings.AEGIS_STALE_AFTER_S)
-    stale = AuditRun.objects.filter(status=Status.RUNNING, heartbeat__lt=cutoff).values_list("pk", flat=True)
+    stale = (
+        AuditRun.objects.filter(status=Status.RUNNING, heartbeat__lt=cutoff)
+        # An organization run whose accounts are queued holds no worker: its children report to it.
+        .exclude(kind=AuditRun.Kind.ORGANIZATION, checkpoint__children_created=True)
+        .values_list("pk", flat=True)
+    )
     return [run_id for run_id in list(stale) if requeue(run_id, cutoff, auto_resume)]

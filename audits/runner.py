@@ -9,7 +9,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Subquery
 from django.utils import timezone
 
-from audits import run_status
+from audits import org_runs, run_status
 from audits.models import AuditEvent, AuditRun, Finding, Suppression
 from audits.recorder import ClaimLostError, Recorder
 
@@ -80,8 +80,20 @@ def execute(run_id: int) -> str:
 
 def _execute_claimed(run_id: int, token: str) -> str:
     run = AuditRun.objects.get(pk=run_id)
+    if run.parent_id:
+        org_runs.child_started(run_id)
+    status = _execute_run(run, token)
+    if run.parent_id and status in AuditRun.FINISHED:
+        org_runs.child_finished(run_id)  # the organization page hears of it; the last child completes the parent
+    return status
+
+
+def _execute_run(run: AuditRun, token: str) -> str:
+    run_id = run.pk
     recorder = Recorder(run_id, claim=token)
     try:
+        if run.kind == AuditRun.Kind.ORGANIZATION:
+            return org_runs.execute_parent(run, recorder)
         outcome = _drive(run, recorder)
     except ClaimLostError:
         log.warning("run %s was taken over by another worker; stopping here", run_id)
@@ -185,8 +197,12 @@ def load_snapshot_for(run: AuditRun, recorder: Recorder):
         connection = run.connection
         if connection is None:
             raise AuditInputError("this audit's AWS connection was deleted.")
-        recorder.emit("progress", f"Connecting to AWS as {connection.role_arn}...", 3)
-        session = session_for(connection.role_arn, connection.external_id)
+        if run.target.get("role_arn"):
+            recorder.emit("progress", f"Connecting to account {run.account_id} as {run.target['role_arn']}...", 3)
+            session = org_runs.member_session(run)
+        else:
+            recorder.emit("progress", f"Connecting to AWS as {connection.role_arn}...", 3)
+            session = session_for(connection.role_arn, connection.external_id)
         snapshot = collect_snapshot(session, lambda text: recorder.emit("warning", text, None, {}))
         # Stored so a resumed run audits the same data, on whichever worker picks it up.
         run_inputs.store_input(run, snapshot)
@@ -222,6 +238,6 @@ def _describe_failure(exc: Exception) -> tuple[str, bool]:
     from audits.iam.collect import CollectionError
     from audits.iam.snapshot import SnapshotError
 
-    if isinstance(exc, (SnapshotError, CollectionError, AuditInputError)):
+    if isinstance(exc, (SnapshotError, CollectionError, AuditInputError, org_runs.OrganizationInputError)):
         return f"Error: {exc}", True
     return "Error: the audit stopped on an internal error; it has been logged for the operators.", False

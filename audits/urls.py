@@ -1,12 +1,16 @@
 from django.urls import path
 
-from audits import connection_views, query_views, review_views, views
+from audits import connection_views, org_views, query_views, review_views, views
 
 app_name = "audits"
 
 urlpatterns = [
     path("", views.run_list, name="list"),
     path("new", views.new_run, name="new"),
+    path("new-organization", org_views.new_org_run, name="new_org"),
+    path("<int:pk>/org/pause", org_views.org_pause, name="org_pause"),
+    path("<int:pk>/org/resume", org_views.org_resume, name="org_resume"),
+    path("<int:pk>/org/cancel", org_views.org_cancel, name="org_cancel"),
     path("<int:pk>/", views.run_detail, name="run"),
     path("<int:pk>/events", views.run_events, name="events"),
     path("<int:pk>/replay", views.run_replay, name="replay"),

@@ -131,6 +131,10 @@ def _new_run(request: HttpRequest) -> HttpResponse:
 @require_GET
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = _get_run(request, pk)
+    if run.kind == AuditRun.Kind.ORGANIZATION:
+        from audits.org_views import org_detail
+
+        return org_detail(request, run)
     if request.htmx and request.htmx.target == "findings":
         return render(request, "audits/run_detail.html#findings", {"run": run, **_results_context(request, run)})
     tail = timeline.window(run)

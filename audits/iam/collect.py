@@ -18,6 +18,7 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 
+from audits.iam.resources import collect_resources
 from audits.iam.snapshot import AccountSnapshot, SnapshotError, load_snapshot, parse_credential_csv
 
 CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 10}, connect_timeout=10, read_timeout=60)
@@ -70,8 +71,11 @@ def session_for(
     )
 
 
-def collect_snapshot(session: Any, warn: Warn, *, sleep: Callable[[float], None] = time.sleep) -> AccountSnapshot:
-    """Read the account's IAM state. A missing permission costs a warning and the checks that need it."""
+def collect_snapshot(
+    session: Any, warn: Warn, *, sleep: Callable[[float], None] = time.sleep, resources: bool = True
+) -> AccountSnapshot:
+    """Read the account's IAM state (and, unless told not to, its resource-based policies in every enabled region).
+    A missing permission costs a warning and the checks that need it."""
     with _fatal_errors():
         account_id = session.client("sts", config=CONFIG).get_caller_identity()["Account"]
         iam = session.client("iam", config=CONFIG)
@@ -95,6 +99,8 @@ def collect_snapshot(session: Any, warn: Warn, *, sleep: Callable[[float], None]
                                          "root account checks skipped", warn, "SummaryMap"),
         }
         bundle.update(_password_policy(iam, warn))
+        if resources:
+            bundle.update(collect_resources(session, account_id, warn))
     try:
         return load_snapshot(_plain(bundle), source="live")
     except SnapshotError as exc:

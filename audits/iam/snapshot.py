@@ -21,7 +21,7 @@ import re
 import sys
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -72,6 +72,11 @@ class AccountSnapshot:
     collected_at: str | None
     source: str
     password_policy_known: bool = False
+    # Resource-based policies, S3 account Block Public Access and the organization (audits.iam.resources and
+    # audits.iam.organization); empty / None when the bundle has none.
+    resources: list[dict] = field(default_factory=list)
+    account_block_public_access: dict | None = None
+    organization: dict | None = None
 
     def to_dict(self) -> dict:
         """A bundle that load_snapshot() turns back into an equal snapshot (the portal stores it to resume runs)."""
@@ -91,6 +96,9 @@ class AccountSnapshot:
             "password_policy": self.password_policy,
             "password_policy_known": self.password_policy_known,
             "account_summary": self.account_summary,
+            "resources": self.resources,
+            "account_block_public_access": self.account_block_public_access,
+            "organization": self.organization,
         }
 
 
@@ -150,7 +158,24 @@ def load_snapshot(data: bytes | str | dict, *, source: str = "snapshot") -> Acco
         source=source,
         # A bundle that carries the key (even as null) says what the account has; a raw export says nothing.
         password_policy_known=bool(bundle.get("password_policy_known", "password_policy" in bundle)),
+        **_resource_sections(bundle),
     )
+
+
+def _resource_sections(bundle: dict) -> dict:
+    from audits.iam.organization import parse_organization
+    from audits.iam.resources import ResourceFormatError, block_settings, parse_resources
+
+    try:
+        return {
+            "resources": parse_resources(bundle.get("resources")),
+            "account_block_public_access": block_settings(
+                bundle.get("account_block_public_access"), "account_block_public_access"
+            ),
+            "organization": parse_organization(bundle.get("organization")),
+        }
+    except ResourceFormatError as exc:
+        raise SnapshotError(str(exc)) from None
 
 
 # --- parsing and structural limits -------------------------------------------------------------------------------

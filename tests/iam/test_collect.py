@@ -202,7 +202,7 @@ def test_it_warns_and_continues_without_the_credential_report():
     iam.add_client_error("get_account_password_policy", "NoSuchEntity", "none", 404)
     warnings = []
     with stubs["sts"], iam:
-        snap = collect_snapshot(session, warnings.append, sleep=lambda s: None)
+        snap = collect_snapshot(session, warnings.append, sleep=lambda s: None, resources=False)
     assert warnings == ["Missing permission iam:GetCredentialReport - credential checks skipped"]
     assert snap.credential_report is None
     assert snap.roles[0]["RoleLastUsed"] == {"LastUsedDate": "2026-05-04T00:00:00+00:00", "Region": "eu-west-1"}
@@ -235,3 +235,14 @@ def test_it_stops_without_credentials(monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     with pytest.raises(CollectionError, match="No AWS credentials found"):
         collect_snapshot(session_for(), lambda message: None)
+
+
+def test_it_collects_resource_policies_with_the_account(aws):
+    aws.client("s3").create_bucket(Bucket="reports")
+    public = {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::reports/*"}
+    aws.client("s3").put_bucket_policy(Bucket="reports", Policy=doc([public]))
+    snap = collect_snapshot(aws, lambda message: None, sleep=lambda s: None)
+    (bucket,) = [r for r in snap.resources if r["type"] == "s3:bucket"]
+    assert bucket["policy"]["Statement"][0]["Principal"] == "*"
+    # The stored bundle brings them back for a resumed run.
+    assert load_snapshot(snap.to_dict()).resources == snap.resources

@@ -1,0 +1,342 @@
+"""Organization audits: a parent run that lists the member accounts and one ordinary child run per account.
+
+The parent's task reads the organization from its connection (the management or a delegated-admin account),
+creates a child run per active account (once: a re-run creates only the missing ones) and returns; any free worker
+then claims the children like any other run, so accounts spread over every worker with no account audited twice
+(a child is one row, claimed with the usual conditional UPDATE). Each child assumes `member_role_name` in its
+account from the parent's connection. When a child ends, it records an event on the parent (the organization page
+follows the parent's stream); the last child to end completes the parent, under the parent's row lock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from audits.models import AuditRun, Finding
+from audits.recorder import Recorder
+
+log = logging.getLogger(__name__)
+
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+ROLE_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+=,.@_-/")
+
+
+class OrganizationInputError(Exception):
+    """The organization cannot be audited as asked; the message is shown to the user."""
+
+
+def valid_role_name(name: str) -> bool:
+    return 0 < len(name) <= 64 and set(name) <= ROLE_NAME_CHARS and not name.startswith("/")
+
+
+def member_role_arn(account_id: str, role_name: str) -> str:
+    return f"arn:aws:iam::{account_id}:role/{role_name}"
+
+
+# --- the parent's task -----------------------------------------------------------------------------------------------
+
+
+def execute_parent(run: AuditRun, recorder: Recorder) -> str:
+    """Lists the accounts and queues a child run for each. Returns the parent's status afterwards."""
+    from audits.iam.collect import CollectionError, session_for
+    from audits.iam.organization import accounts, collect_organization
+
+    connection = run.connection
+    if connection is None:
+        raise OrganizationInputError("this organization audit's AWS connection was deleted.")
+    recorder.emit("start", "Organization audit started - reading the organization...", 2, {})
+    warnings: list[str] = []
+    session = session_for(connection.role_arn, connection.external_id)
+    org = collect_organization(session, warnings.append)
+    for text in warnings:
+        recorder.emit("warning", text, None, {})
+    if org is None:
+        raise CollectionError("the connection's account cannot read the organization (organizations:ListAccounts)")
+    members = [a for a in accounts(org) if a["status"] in ("", "ACTIVE")]
+    skipped = len(accounts(org)) - len(members)
+    recorder.emit(
+        "progress",
+        f"Organization {org['id']}: {len(members)} active accounts"
+        + (f" ({skipped} suspended or closed, skipped)" if skipped else ""),
+        4,
+        {
+            "organization": {
+                "id": org["id"],
+                "management_account_id": org["management_account_id"],
+                "accounts": len(members),
+            }
+        },
+    )
+    role_name = str(run.target.get("member_role_name") or "")
+    created = create_children(run, members, org["management_account_id"], connection.role_arn, role_name)
+    recorder.emit(
+        "thinking",
+        f"Queued {created} account audit(s); any free worker takes them. Each assumes role '{role_name}' "
+        "in its account.",
+        5,
+        {"org": org_counts(run.pk)},
+    )
+    AuditRun.objects.filter(pk=run.pk).update(checkpoint={"children_created": True})
+    maybe_complete(run.pk)  # an organization with no member account to audit ends here
+    return "children queued"
+
+
+def create_children(
+    parent: AuditRun, members: list[dict], management_id: str, management_role: str, role_name: str
+) -> int:
+    from audits.run_status import enqueue
+
+    external_id = str(parent.target.get("external_id") or "")
+    created = 0
+    with transaction.atomic():
+        existing = set(parent.children.values_list("account_id", flat=True))
+        for account in members:
+            if account["id"] in existing:
+                continue
+            # The management account is audited through the connection's own role.
+            own = account["id"] == management_id
+            child = AuditRun.objects.create(
+                owner_id=parent.owner_id,
+                source=AuditRun.Source.CONNECTION,
+                connection=parent.connection,
+                kind=AuditRun.Kind.ACCOUNT,
+                parent=parent,
+                frameworks=parent.frameworks,
+                account_id=account["id"],
+                target={
+                    "account_id": account["id"],
+                    "account_name": account["name"],
+                    "role_arn": management_role if own else member_role_arn(account["id"], role_name),
+                    "external_id": "" if own else external_id,
+                },
+            )
+            enqueue(child.pk)
+            created += 1
+    return created
+
+
+def member_session(run: AuditRun) -> Any:
+    """boto3 session in the child's account: the connection's role first, then the member role from there."""
+    from audits.iam.collect import CONFIG, CollectionError, session_for
+
+    connection = run.connection
+    if connection is None:
+        raise CollectionError("this audit's AWS connection was deleted.")
+    base = session_for(connection.role_arn, connection.external_id)
+    role_arn = run.target.get("role_arn") or connection.role_arn
+    if role_arn == connection.role_arn:
+        return base
+    import boto3
+    from botocore.exceptions import ClientError
+
+    params = {"RoleArn": role_arn, "RoleSessionName": "aegis-iam-org-audit", "DurationSeconds": 3600}
+    if run.target.get("external_id"):
+        params["ExternalId"] = run.target["external_id"]
+    try:
+        creds = base.client("sts", config=CONFIG).assume_role(**params)["Credentials"]
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise CollectionError(
+            f"Cannot assume {role_arn} in account {run.target.get('account_id')}: "
+            f"{error.get('Code', 'Error')} - {error.get('Message', '')}. Deploy the member role (trusting the "
+            "management account's audit role) in this account, e.g. with a CloudFormation StackSet."
+        ) from None
+    return boto3.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        region_name=base.region_name,
+    )
+
+
+# --- children report to the parent ----------------------------------------------------------------------------------
+
+
+def org_counts(parent_id: int) -> dict:
+    states = Counter(dict(AuditRun.objects.filter(parent_id=parent_id).values_list("status").annotate(n=Count("pk"))))
+    severities = Counter(
+        dict(
+            Finding.objects.filter(run__parent_id=parent_id, suppressed=False)
+            .values_list("severity")
+            .annotate(n=Count("pk"))
+        )
+    )
+    total = sum(states.values())
+    done = sum(states.get(s, 0) for s in AuditRun.FINISHED)
+    return {
+        "total": total,
+        "done": done,
+        "completed": states.get(AuditRun.Status.COMPLETED, 0),
+        "failed": states.get(AuditRun.Status.FAILED, 0),
+        "cancelled": states.get(AuditRun.Status.CANCELLED, 0),
+        "running": states.get(AuditRun.Status.RUNNING, 0),
+        "queued": states.get(AuditRun.Status.QUEUED, 0),
+        "paused": states.get(AuditRun.Status.PAUSED, 0) + states.get(AuditRun.Status.INTERRUPTED, 0),
+        "by_severity": {s: severities.get(s, 0) for s in SEVERITIES},
+    }
+
+
+def account_row(child: AuditRun) -> dict:
+    return {
+        "run": child.pk,
+        "account_id": child.account_id,
+        "name": child.target.get("account_name", ""),
+        "status": child.status,
+        "risk_score": child.risk_score,
+        "error": child.error[:300],
+    }
+
+
+def child_started(child_id: int) -> None:
+    child = AuditRun.objects.filter(pk=child_id).exclude(parent=None).first()
+    if child is None:
+        return
+    counts = org_counts(child.parent_id)
+    Recorder(child.parent_id).emit(
+        "progress",
+        f"Account {child.account_id} ({child.target.get('account_name', '')}) started",
+        _progress(counts),
+        {"account": account_row(child), "org": counts},
+    )
+
+
+def child_finished(child_id: int) -> None:
+    """Record the child's end on its parent, and complete the parent when it was the last one."""
+    child = AuditRun.objects.filter(pk=child_id).exclude(parent=None).first()
+    if child is None:
+        return
+    counts = org_counts(child.parent_id)
+    by_severity = dict(child.findings.filter(suppressed=False).values_list("severity").annotate(n=Count("pk")))
+    row = account_row(child) | {"by_severity": {s: by_severity.get(s, 0) for s in SEVERITIES}}
+    if child.status == AuditRun.Status.FAILED:
+        message = f"Account {child.account_id} failed: {child.error.removeprefix('Error: ')}"
+        kind = "warning"
+    else:
+        message = f"Account {child.account_id} {child.status}: {sum(by_severity.values())} findings" + (
+            f", risk {child.risk_score}/100" if child.risk_score is not None else ""
+        )
+        kind = "progress"
+    Recorder(child.parent_id).emit(kind, message, _progress(counts), {"account": row, "org": counts})
+    maybe_complete(child.parent_id)
+
+
+def _progress(counts: dict) -> int:
+    return 5 + 94 * counts["done"] // max(counts["total"], 1)
+
+
+def maybe_complete(parent_id: int) -> bool:
+    """The parent ends once every child has ended; its row lock makes exactly one caller do it."""
+    with transaction.atomic():
+        parent = AuditRun.objects.select_for_update().filter(pk=parent_id).first()
+        if parent is None or parent.is_finished or not (parent.checkpoint or {}).get("children_created"):
+            return False
+        if parent.children.filter(~Q(status__in=AuditRun.FINISHED)).exists():
+            return False
+        counts = org_counts(parent_id)
+        result = organization_result(parent, counts)
+        cancelled = parent.control == AuditRun.Control.CANCEL
+        if cancelled:
+            Recorder(parent_id).emit("cancelled", "Organization audit cancelled.", None, {"org": counts})
+            status = AuditRun.Status.CANCELLED
+        else:
+            Recorder(parent_id).emit(
+                "complete",
+                f"Organization audit complete: {counts['completed']} of {counts['total']} accounts audited"
+                + (f", {counts['failed']} failed" if counts["failed"] else "")
+                + f", risk score {result['risk_score']}/100",
+                100,
+                {"result": result, "org": counts},
+            )
+            status = AuditRun.Status.COMPLETED
+        AuditRun.objects.filter(pk=parent_id).update(
+            status=status,
+            finished=timezone.now(),
+            control="",
+            result=None if cancelled else result,
+            risk_score=None if cancelled else result["risk_score"],
+        )
+    return True
+
+
+def organization_result(parent: AuditRun, counts: dict) -> dict:
+    """The organization's result: its worst account sets the score; every account is listed."""
+    children = list(parent.children.order_by("account_id"))
+    scores = [c.risk_score for c in children if c.risk_score is not None]
+    score = max(scores, default=0)
+    from audits.iam.scoring import band
+
+    return {
+        "success": True,
+        "kind": "organization",
+        "risk_score": score,
+        "risk_band": band(score),
+        "audit_summary": {
+            "accounts": counts["total"],
+            "completed": counts["completed"],
+            "failed": counts["failed"],
+            "findings": sum(counts["by_severity"].values()),
+            "by_severity": counts["by_severity"],
+        },
+        "accounts": [account_row(c) for c in children],
+        "frameworks": list(parent.frameworks or []),
+    }
+
+
+# --- pause, resume, cancel for the whole organization ----------------------------------------------------------------
+
+
+def pause(parent: AuditRun) -> int:
+    """Running children stop at their next checkpoint; queued ones wait as paused."""
+    children = AuditRun.objects.filter(parent=parent)
+    n = children.filter(status=AuditRun.Status.RUNNING).update(control=AuditRun.Control.PAUSE)
+    n += children.filter(status=AuditRun.Status.QUEUED).update(status=AuditRun.Status.PAUSED)
+    AuditRun.objects.filter(pk=parent.pk, status=AuditRun.Status.RUNNING).update(status=AuditRun.Status.PAUSED)
+    Recorder(parent.pk).emit(
+        "paused", f"Organization audit paused ({n} account audit(s) pausing).", None, {"org": org_counts(parent.pk)}
+    )
+    return n
+
+
+def resume(parent: AuditRun) -> int:
+    from audits.run_status import enqueue
+
+    with transaction.atomic():
+        waiting = list(
+            AuditRun.objects.filter(parent=parent, status__in=[AuditRun.Status.PAUSED, AuditRun.Status.INTERRUPTED])
+        )
+        for child in waiting:
+            if AuditRun.objects.filter(pk=child.pk, status=child.status).update(
+                status=AuditRun.Status.QUEUED, control=""
+            ):
+                enqueue(child.pk)
+        AuditRun.objects.filter(pk=parent.pk, status=AuditRun.Status.PAUSED).update(status=AuditRun.Status.RUNNING)
+        Recorder(parent.pk).emit(
+            "resumed",
+            f"Organization audit resumed ({len(waiting)} account audit(s)).",
+            None,
+            {"org": org_counts(parent.pk)},
+        )
+    return len(waiting)
+
+
+def cancel(parent: AuditRun) -> None:
+    from audits.run_status import cancel_idle
+
+    AuditRun.objects.filter(pk=parent.pk).update(control=AuditRun.Control.CANCEL)
+    children = AuditRun.objects.filter(parent=parent)
+    children.filter(status=AuditRun.Status.RUNNING).update(control=AuditRun.Control.CANCEL)
+    idle = [AuditRun.Status.QUEUED, AuditRun.Status.PAUSED, AuditRun.Status.INTERRUPTED]
+    for child_id in children.filter(status__in=idle).values_list("pk", flat=True):
+        AuditRun.objects.filter(pk=child_id, status__in=idle).update(control=AuditRun.Control.CANCEL)
+        cancel_idle(child_id)
+        child_finished(child_id)
+    if not parent.checkpoint.get("children_created"):
+        # Cancelled before the accounts were listed: nothing will report back, so end it here.
+        AuditRun.objects.filter(pk=parent.pk).update(checkpoint={"children_created": True})
+    maybe_complete(parent.pk)
