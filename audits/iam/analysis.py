@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from audits.iam import credentials, escalation, risks, trust
+from audits.iam import credentials, escalation, external_access, risks, trust
 from audits.iam.account import Account, Principal, is_aws_managed
 from audits.iam.authz import Authz, display_refs, inline_source, unique_refs
-from audits.iam.checks import AUTHZ, CHECKS, CRED_REPORT, PASSWORD, Spec, make_finding
+from audits.iam.checks import AUTHZ, CHECKS, CRED_REPORT, PASSWORD, RESOURCES, Spec, make_finding
 from audits.iam.edges import sts
 from audits.iam.graph import Escalation, Graph, unique
 from audits.iam.policy import Permissions
@@ -76,6 +76,8 @@ class Analysis:
         root_row = any(r.get("user") == "<root_account>" for r in snap.credential_report or ())
         if snap.password_policy is not None or getattr(snap, "password_policy_known", True):
             has.add(PASSWORD)
+        if getattr(snap, "resources", None):
+            has.add(RESOURCES)
         out = {c.id for c in CHECKS.values() if c.needs in has}
         if root_row:
             out |= {"root_access_keys", "root_mfa_disabled"}
@@ -432,6 +434,46 @@ class Analysis:
             specs.append(Spec("no_support_role", "", "", "No role has AWSSupportAccess attached.", {}))
         if SECURITY_AUDIT_ARN not in attached:
             specs.append(Spec("no_security_audit_role", "", "", "No role has SecurityAudit attached.", {}))
+        specs.extend(self._external_access_specs())
+        return specs
+
+    def _external_access_specs(self) -> list[Spec]:
+        """Access from outside through resource policies; Block Public Access and RCPs applied first."""
+        snap = self.snapshot
+        if not getattr(snap, "resources", None):
+            return []
+        specs = []
+        found = external_access.analyse(snap.resources, self.account_id, snap.organization, self.now,
+                                        snap.account_block_public_access)
+        for access in found:
+            if access.blocked_by_bpa:
+                continue  # S3 Block Public Access admits only this account's principals and AWS services
+            resource = access.resource
+            limits = external_access.limiting(access.conditions)
+            conditions = [c.to_dict() for c in access.conditions]
+            only = (" Only when: " + "; ".join(c["text"] for c in conditions) + ".") if conditions else ""
+            actions = ", ".join(access.actions)
+            if access.who == "public":
+                check, detail = "resource_public_access", f"Anyone can {actions} on {resource['type']} " \
+                    f"{resource['name']}.{only}"
+            elif access.who == "account":
+                check, detail = "resource_external_account_access", f"Account {access.principal}, outside the " \
+                    f"organization, can {actions} on {resource['type']} {resource['name']}.{only}"
+            else:
+                check, detail = "resource_service_confused_deputy", f"{access.principal} can {actions} on " \
+                    f"{resource['type']} {resource['name']} on behalf of any account (no aws:SourceArn or " \
+                    f"aws:SourceAccount).{only}"
+            evidence = {"resource": {k: resource.get(k) for k in ("type", "arn", "name", "region")},
+                        "principal": access.principal, "actions": list(access.actions),
+                        "statements": list(access.statements), "conditions": conditions}
+            severity = None
+            if conditions:
+                # Limited by conditions the audit cannot decide: still open to some outsiders, rated lower.
+                severity = "medium" if limits else "high"
+                if CHECKS[check].severity in ("medium", "low"):
+                    severity = "low"
+            specs.append(Spec(check, resource["arn"], f"{access.who}:{access.principal}", detail, evidence,
+                              bool(conditions), severity))
         return specs
 
 

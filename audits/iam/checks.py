@@ -16,10 +16,11 @@ SEVERITIES = ("critical", "high", "medium", "low", "info")
 CATEGORIES = (
     "admin_access", "privilege_escalation", "data_exfiltration", "resource_exposure", "credentials_exposure",
     "infrastructure_modification", "service_wildcard", "defense_evasion", "trust_policy", "credential_hygiene",
-    "password_policy", "root_account", "unused_access", "policy_hygiene",
+    "password_policy", "root_account", "unused_access", "policy_hygiene", "external_access",
 )
 # What a check needs from the snapshot; a check whose data is missing is "not evaluated", never "pass".
 AUTHZ, CRED_REPORT, PASSWORD, ROOT = "authorization_details", "credential_report", "password_policy", "root"
+RESOURCES = "resources"  # resource-based policies in the bundle (audits.iam.resources)
 
 
 @dataclass(frozen=True)
@@ -44,9 +45,30 @@ _DETECTED_IN = {
     "admin_access": "analysis (graph.Graph admin proofs)", "privilege_escalation": "analysis (graph, edges.*)",
     "trust_policy": "trust", "credential_hygiene": "credentials", "password_policy": "credentials",
     "root_account": "credentials, analysis", "unused_access": "analysis", "policy_hygiene": "analysis, risks",
+    "external_access": "external_access",
 }
 _C = Check
+_EXTERNAL = {"pci_dss": ("7.2.1",), "hipaa": ("164.308(a)(4)(ii)(B)", "164.312(a)(1)"), "soc2": ("CC6.1", "CC6.6"),
+             "nist_800_53": ("AC-3", "AC-6")}
 _ALL = [
+    # --- external access through resource-based policies (Access Analyzer's zone of trust) -----------------------
+    _C("resource_public_access", "Resource is reachable by anyone", "critical", "external_access",
+       "The resource policy lets any principal (or anonymous callers) act on the resource; Block Public Access "
+       "and the organization's RCPs were applied first.",
+       "Name the principals that need access, or add aws:PrincipalOrgID / aws:SourceVpce conditions.",
+       needs=RESOURCES, controls=_EXTERNAL),
+    _C("resource_external_account_access", "Resource is reachable from an account outside the organization",
+       "high", "external_access",
+       "The resource policy grants an account outside the zone of trust (the organization, or this account when "
+       "the organization is unknown).",
+       "Remove the external account, or restrict it with conditions on the calling principal.",
+       needs=RESOURCES, controls=_EXTERNAL),
+    _C("resource_service_confused_deputy", "Resource trusts an AWS service for any account", "medium",
+       "external_access",
+       "The resource policy lets an AWS service act on the resource without aws:SourceArn or aws:SourceAccount, "
+       "so the service can be made to use it on behalf of another account.",
+       "Add aws:SourceArn (or aws:SourceAccount) naming this account's own resource.",
+       needs=RESOURCES, controls=_EXTERNAL),
     # --- admin access -------------------------------------------------------------------------------------------
     _C("policy_admin_access", "Policy grants full administrative access ('*:*')", "critical", "admin_access",
        "A policy allows every action on every resource. Whoever holds it controls the account.",

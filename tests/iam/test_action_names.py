@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from audits.iam import actions as ds
+from audits.iam.resources import RESOURCE_TYPES
 
 PACKAGE = Path(ds.__file__).parent
 # "service:Action" (wildcards allowed), nothing else: ARNs, sources and sentences have other characters.
@@ -35,7 +36,8 @@ def action_literals() -> list[tuple[str, int, str]]:
             if not ACTION_LIKE.fullmatch(text):
                 continue
             service = text.partition(":")[0]
-            if service in services and text.lower() not in condition_keys:
+            # The bundle's resource kinds ("s3:bucket", "kms:key") read like actions and are not.
+            if service in services and text.lower() not in condition_keys and text not in RESOURCE_TYPES:
                 found.append((str(path.relative_to(PACKAGE)), line, text))
     return found
 

@@ -208,3 +208,25 @@ def test_every_resource_type_is_asked(kind, arn, action):
     }
     (access,) = found([{"type": kind, "arn": arn, "name": "x", "policy": policy}])
     assert access.who == "public" and action in access.actions
+
+
+def test_the_audit_reports_external_access_of_the_sample_bundle():
+    from pathlib import Path
+
+    from audits.iam import run_audit
+    from audits.iam.snapshot import load_snapshot
+
+    sample = Path(__file__).resolve().parents[2] / "audits" / "iam" / "data" / "sample_org_bundle.json"
+    found: list[dict] = []
+    outcome = run_audit(load_snapshot(sample.read_bytes()),
+                        lambda t, m, p, pl=None: found.append(pl["finding"]) if t == "finding" else None,
+                        frameworks=["soc2"])
+    external = {(f["check_id"], f["policy"].rsplit(":", 1)[-1]) for f in found if f["category"] == "external_access"}
+    assert ("resource_public_access", "acme-public-assets") in external
+    assert ("resource_external_account_access", "key/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b") in external
+    assert ("resource_service_confused_deputy", "order-events") in external
+    named = {name for _, name in external}
+    # Our organization's own condition, Block Public Access and the secrets RCP keep these quiet.
+    assert not named & {"acme-org-shared", "acme-backups", "alerts", "repository/web", "secret:prod/db-AbCdEf"}
+    soc2 = {c["id"]: c["status"] for c in outcome.result["compliance"]["soc2"]["controls"]}
+    assert soc2["CC6.6"] == "fail"
