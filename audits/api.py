@@ -76,8 +76,10 @@ def run_json(request: HttpRequest, run: AuditRun) -> dict:
         "error": run.error or None,
         "url": request.build_absolute_uri(reverse("audits:run", args=[run.pk])),
         "events_url": request.build_absolute_uri(f"/api/v1/audits/{run.pk}/events"),
-        "exports": {name: request.build_absolute_uri(reverse("api:export", args=[run.pk, name]))
-                    for name in exports.CONTENT_TYPES},
+        "exports": {
+            name: request.build_absolute_uri(reverse("api:export", args=[run.pk, name]))
+            for name in exports.CONTENT_TYPES
+        },
     }
 
 
@@ -108,8 +110,11 @@ def runs(request: HttpRequest) -> JsonResponse:
 def _body(request: HttpRequest) -> tuple[dict | None, dict, str]:
     """(fields, files, error) from a JSON or multipart body."""
     if request.content_type == "multipart/form-data":
-        fields = {"source": request.POST.get("source", "snapshot"), "frameworks": request.POST.getlist("frameworks"),
-                  "connection": request.POST.get("connection")}
+        fields = {
+            "source": request.POST.get("source", "snapshot"),
+            "frameworks": request.POST.getlist("frameworks"),
+            "connection": request.POST.get("connection"),
+        }
         upload = request.FILES.get("snapshot")
         return fields, ({"snapshot_file": upload} if upload else {}), ""
     try:
@@ -145,8 +150,11 @@ def _start(request: HttpRequest) -> JsonResponse:
         if connection is None:
             return _error(400, error)
     if source == AuditRun.Source.SNAPSHOT and not files:
-        return _error(400, 'Send the snapshot: {"source": "snapshot", "snapshot": {...}} or a multipart file '
-                           "field named 'snapshot'.")
+        return _error(
+            400,
+            'Send the snapshot: {"source": "snapshot", "snapshot": {...}} or a multipart file '
+            "field named 'snapshot'.",
+        )
     data = {"source": source, "frameworks": list(dict.fromkeys(frameworks))}
     if connection is not None:
         data["connection"] = str(connection.pk)
@@ -164,8 +172,10 @@ def _verified_connection(request: HttpRequest, value) -> tuple[AwsConnection | N
     if connection is None:
         return None, "No such AWS connection."
     if not verified_connections(request.user).filter(pk=connection.pk).exists():
-        return None, (f"The connection '{connection.name}' is not verified: verify it in the portal (Connections) "
-                      "before auditing through it.")
+        return None, (
+            f"The connection '{connection.name}' is not verified: verify it in the portal (Connections) "
+            "before auditing through it."
+        )
     return connection, ""
 
 

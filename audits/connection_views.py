@@ -32,8 +32,16 @@ PRINCIPAL_ERROR_TTL_S = 60  # an operator fixing credentials should not wait an 
 ASSUMED_ROLE = re.compile(r"^arn:(aws[\w-]*):sts::(\d{12}):assumed-role/([\w+=,.@-]+)/[^/]+$")
 IAM_PRINCIPAL = re.compile(r"^arn:aws[\w-]*:iam::\d{12}:(role|user)/")
 # Errors of the server's own credentials, whatever role is being assumed: the operator's to fix.
-OPERATOR_CODES = {"InvalidClientTokenId", "SignatureDoesNotMatch", "ExpiredToken", "UnrecognizedClientException",
-                  "IncompleteSignature", "InvalidAccessKeyId", "RequestExpired", "AccessDeniedException"}
+OPERATOR_CODES = {
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "UnrecognizedClientException",
+    "IncompleteSignature",
+    "InvalidAccessKeyId",
+    "RequestExpired",
+    "AccessDeniedException",
+}
 USER_LABEL = "In your AWS account"
 OPERATOR_LABEL = "On the Aegis server (for its operator)"
 
@@ -75,8 +83,10 @@ def aegis_principal() -> Principal:
     configured = (getattr(settings, "AEGIS_AWS_PRINCIPAL_ARN", "") or "").strip()
     if configured:
         if not IAM_PRINCIPAL.match(configured):
-            return Principal(error=f"AEGIS_AWS_PRINCIPAL_ARN is {configured!r}, which is not an IAM role or user "
-                                   "ARN (arn:aws:iam::<account>:role/<name>).")
+            return Principal(
+                error=f"AEGIS_AWS_PRINCIPAL_ARN is {configured!r}, which is not an IAM role or user "
+                "ARN (arn:aws:iam::<account>:role/<name>)."
+            )
         return Principal(arn=configured)
     with _lock:
         cached = _cache.get("principal")
@@ -99,12 +109,16 @@ def _caller_principal() -> Principal:
     try:
         arn = _sts_client().get_caller_identity()["Arn"]
     except NoCredentialsError:
-        return Principal(error="The Aegis server has no AWS credentials, so it cannot assume customer roles. "
-                               "Give the server a role or credentials, or set AEGIS_AWS_PRINCIPAL_ARN.")
+        return Principal(
+            error="The Aegis server has no AWS credentials, so it cannot assume customer roles. "
+            "Give the server a role or credentials, or set AEGIS_AWS_PRINCIPAL_ARN."
+        )
     except ClientError as exc:
         error = exc.response.get("Error", {})
-        return Principal(error=f"AWS refused the server's own credentials ({error.get('Code', 'Error')}: "
-                               f"{error.get('Message', '')}).")
+        return Principal(
+            error=f"AWS refused the server's own credentials ({error.get('Code', 'Error')}: "
+            f"{error.get('Message', '')})."
+        )
     except BotoCoreError as exc:
         return Principal(error=f"The Aegis server could not reach AWS STS: {exc}")
     return _principal_from_caller(arn)
@@ -118,11 +132,15 @@ def _principal_from_caller(arn: str) -> Principal:
     if IAM_PRINCIPAL.match(arn):
         return Principal(arn=arn)
     if arn.endswith(":root"):
-        return Principal(error="The Aegis server runs with the AWS account root user's credentials. Customers must "
-                               "not trust a whole account: run Aegis as an IAM role (or user), or set "
-                               "AEGIS_AWS_PRINCIPAL_ARN.")
-    return Principal(error=f"The Aegis server runs as {arn}, which a trust policy cannot name; run it as an IAM "
-                           "role or user, or set AEGIS_AWS_PRINCIPAL_ARN.")
+        return Principal(
+            error="The Aegis server runs with the AWS account root user's credentials. Customers must "
+            "not trust a whole account: run Aegis as an IAM role (or user), or set "
+            "AEGIS_AWS_PRINCIPAL_ARN."
+        )
+    return Principal(
+        error=f"The Aegis server runs as {arn}, which a trust policy cannot name; run it as an IAM "
+        "role or user, or set AEGIS_AWS_PRINCIPAL_ARN."
+    )
 
 
 def _role_arn_with_path(role_name: str) -> str:
@@ -139,12 +157,14 @@ def trust_policy(connection: AwsConnection, principal_arn: str) -> str:
     """The trust policy the account owner pastes into the role: only Aegis, only with this ExternalId."""
     policy = {
         "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"AWS": principal_arn},
-            "Action": "sts:AssumeRole",
-            "Condition": {"StringEquals": {"sts:ExternalId": connection.external_id}},
-        }],
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": principal_arn},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"sts:ExternalId": connection.external_id}},
+            }
+        ],
     }
     return json.dumps(policy, indent=2)
 
@@ -155,7 +175,7 @@ def trust_policy(connection: AwsConnection, principal_arn: str) -> str:
 @dataclass(frozen=True)
 class Verification:
     account_id: str = ""
-    user_error: str = ""      # what the portal user fixes in their account
+    user_error: str = ""  # what the portal user fixes in their account
     operator_error: str = ""  # what the operator fixes on the server
 
     @property
@@ -176,18 +196,25 @@ def verify_role(connection: AwsConnection) -> Verification:
         return Verification(operator_error=principal.error)
     try:
         credentials = _sts_client().assume_role(
-            RoleArn=connection.role_arn, RoleSessionName="aegis-verify", ExternalId=connection.external_id,
+            RoleArn=connection.role_arn,
+            RoleSessionName="aegis-verify",
+            ExternalId=connection.external_id,
             DurationSeconds=900,
         )["Credentials"]
         import boto3
 
         identity = boto3.client(
-            "sts", region_name="us-east-1", aws_access_key_id=credentials["AccessKeyId"],
-            aws_secret_access_key=credentials["SecretAccessKey"], aws_session_token=credentials["SessionToken"],
+            "sts",
+            region_name="us-east-1",
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
         ).get_caller_identity()
     except NoCredentialsError:
-        return Verification(operator_error="The Aegis server has no AWS credentials configured, so it cannot "
-                                           "assume roles yet. Nothing is wrong in your account.")
+        return Verification(
+            operator_error="The Aegis server has no AWS credentials configured, so it cannot "
+            "assume roles yet. Nothing is wrong in your account."
+        )
     except ClientError as exc:
         error = exc.response.get("Error", {})
         code, text = error.get("Code", "Error"), error.get("Message", str(exc))
@@ -202,10 +229,12 @@ def verify_role(connection: AwsConnection) -> Verification:
 def _user_advice(connection: AwsConnection, principal: str, code: str, text: str) -> str:
     account = connection.role_arn.split(":")[4] if connection.role_arn.count(":") >= 5 else "the account"
     if code == "AccessDenied":
-        return (f"AWS refused to let Aegis assume {connection.role_arn} ({text}). In account {account}, check that "
-                f"the role exists with exactly this ARN, that its trust policy names {principal} as the principal "
-                f"and requires sts:ExternalId {connection.external_id} (paste the policy below), and that no SCP "
-                "blocks it.")
+        return (
+            f"AWS refused to let Aegis assume {connection.role_arn} ({text}). In account {account}, check that "
+            f"the role exists with exactly this ARN, that its trust policy names {principal} as the principal "
+            f"and requires sts:ExternalId {connection.external_id} (paste the policy below), and that no SCP "
+            "blocks it."
+        )
     if code == "ValidationError":
         return f"AWS says the role ARN is not valid ({text}). Check the role ARN of this connection."
     if code == "RegionDisabledException":
@@ -243,14 +272,18 @@ def connection_detail(request: HttpRequest, pk: int) -> HttpResponse:
     connection = _get_connection(request, pk)
     principal = aegis_principal()
     error_for, _, error_text = connection.last_error.partition(": ")
-    return render(request, "audits/connection_detail.html", {
-        "connection": connection,
-        "principal": principal,
-        "trust_policy": trust_policy(connection, principal.arn) if principal.arn else "",
-        "error_is_operator": error_for == OPERATOR_LABEL,
-        "error_label": error_for if error_text else USER_LABEL,
-        "error_text": error_text or connection.last_error,
-    })
+    return render(
+        request,
+        "audits/connection_detail.html",
+        {
+            "connection": connection,
+            "principal": principal,
+            "trust_policy": trust_policy(connection, principal.arn) if principal.arn else "",
+            "error_is_operator": error_for == OPERATOR_LABEL,
+            "error_label": error_for if error_text else USER_LABEL,
+            "error_text": error_text or connection.last_error,
+        },
+    )
 
 
 @login_required

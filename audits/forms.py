@@ -17,9 +17,7 @@ ROLE_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::\d{12}:role/([\w+=,.@-]+/)*[\w+=
 
 
 class NewAuditForm(forms.Form):
-    source = forms.ChoiceField(
-        choices=AuditRun.Source.choices, initial=AuditRun.Source.DEMO, widget=forms.RadioSelect
-    )
+    source = forms.ChoiceField(choices=AuditRun.Source.choices, initial=AuditRun.Source.DEMO, widget=forms.RadioSelect)
     snapshot_file = forms.FileField(
         required=False,
         label="Snapshot file",
@@ -109,18 +107,21 @@ class ConnectionForm(forms.ModelForm):
     def clean_role_arn(self) -> str:
         value = self.cleaned_data["role_arn"].strip()
         if not ROLE_ARN.match(value):
-            raise forms.ValidationError(
-                "Enter an IAM role ARN such as arn:aws:iam::123456789012:role/AegisAudit."
-            )
+            raise forms.ValidationError("Enter an IAM role ARN such as arn:aws:iam::123456789012:role/AegisAudit.")
         return value
 
 
 FINDING_SORTS = [
-    ("severity", "Severity, worst first"), ("-severity", "Severity, mildest first"),
-    ("title", "Finding A to Z"), ("-title", "Finding Z to A"),
-    ("principal", "Principal A to Z"), ("-principal", "Principal Z to A"),
-    ("category", "Category A to Z"), ("-category", "Category Z to A"),
-    ("check", "Check A to Z"), ("-check", "Check Z to A"),
+    ("severity", "Severity, worst first"),
+    ("-severity", "Severity, mildest first"),
+    ("title", "Finding A to Z"),
+    ("-title", "Finding Z to A"),
+    ("principal", "Principal A to Z"),
+    ("-principal", "Principal Z to A"),
+    ("category", "Category A to Z"),
+    ("-category", "Category Z to A"),
+    ("check", "Check A to Z"),
+    ("-check", "Check Z to A"),
 ]
 FINDING_GROUPS = [("", "No grouping"), ("check", "Group by check"), ("principal", "Group by principal")]
 PAGE_SIZES = [25, 50, 100, 200]
@@ -139,7 +140,10 @@ class FindingFilterForm(forms.Form):
     sort = forms.ChoiceField(required=False, choices=FINDING_SORTS, label="Sort")
     group = forms.ChoiceField(required=False, choices=FINDING_GROUPS, label="Group")
     per = forms.TypedChoiceField(
-        required=False, coerce=int, empty_value=50, label="Per page",
+        required=False,
+        coerce=int,
+        empty_value=50,
+        label="Per page",
         choices=[(n, f"{n} a page") for n in PAGE_SIZES],
     )
 

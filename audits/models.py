@@ -79,9 +79,7 @@ class AuditRun(models.Model):
     target = models.JSONField(default=dict, blank=True)
     # A retry is a new run of the same input; it links back to the run it retries.
     retry_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries")
-    connection = models.ForeignKey(
-        AwsConnection, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
-    )
+    connection = models.ForeignKey(AwsConnection, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
     frameworks = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     # What the owner asked for at the next checkpoint; the worker reads it between principals.

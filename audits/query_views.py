@@ -1,4 +1,4 @@
-""""Who can...?": the evaluator's answer for one action (and resource) on a run's snapshot, as a page and in the API.
+""" "Who can...?": the evaluator's answer for one action (and resource) on a run's snapshot, as a page and in the API.
 
 The run's input is read through _snapshot_of(run): the RunInput row (gzip JSON) when it exists, else the legacy
 AuditRun.snapshot field, else the bundled demo account for demo runs, so it works before and after the input
@@ -50,13 +50,25 @@ def _answer(run: AuditRun, params) -> tuple[list[dict] | None, str]:
 def query_page(request: HttpRequest, pk: int) -> HttpResponse:
     run = _get_run(request, pk)
     decisions, error = _answer(run, request.GET)
-    counts = {v: sum(d["decision"] == v for d in decisions) for v in ("allowed", "conditional", "denied")} \
-        if decisions is not None else {}
-    return render(request, "audits/query.html", {
-        "run": run, "decisions": decisions, "error": error, "counts": counts,
-        "action": request.GET.get("action", ""), "resource": request.GET.get("resource", ""),
-        "principal": request.GET.get("principal", ""),
-    }, status=400 if error else 200)
+    counts = (
+        {v: sum(d["decision"] == v for d in decisions) for v in ("allowed", "conditional", "denied")}
+        if decisions is not None
+        else {}
+    )
+    return render(
+        request,
+        "audits/query.html",
+        {
+            "run": run,
+            "decisions": decisions,
+            "error": error,
+            "counts": counts,
+            "action": request.GET.get("action", ""),
+            "resource": request.GET.get("resource", ""),
+            "principal": request.GET.get("principal", ""),
+        },
+        status=400 if error else 200,
+    )
 
 
 @token_required
@@ -70,5 +82,11 @@ def api_query(request: HttpRequest, pk: int) -> JsonResponse:
     decisions, error = _answer(run, request.GET)
     if error:
         return _error(400, error)
-    return JsonResponse({"run": run.pk, "action": request.GET["action"], "resource": request.GET.get("resource") or "*",
-                         "decisions": decisions})
+    return JsonResponse(
+        {
+            "run": run.pk,
+            "action": request.GET["action"],
+            "resource": request.GET.get("resource") or "*",
+            "decisions": decisions,
+        }
+    )

@@ -67,8 +67,11 @@ def reviewer_required(view):
 
 
 def _reviewable(pk: int) -> AuditRun:
-    return get_object_or_404(AuditRun.objects.defer("checkpoint").select_related("owner", "reviewer"),
-                             pk=pk, status=AuditRun.Status.COMPLETED)
+    return get_object_or_404(
+        AuditRun.objects.defer("checkpoint").select_related("owner", "reviewer"),
+        pk=pk,
+        status=AuditRun.Status.COMPLETED,
+    )
 
 
 @reviewer_required
@@ -77,9 +80,12 @@ def review_queue(request: HttpRequest) -> HttpResponse:
     state = request.GET.get("state", AuditRun.Review.UNREVIEWED)
     risk = request.GET.get("band", "")
     account = request.GET.get("account", "").strip()[:12]
-    runs = (AuditRun.objects.filter(status=AuditRun.Status.COMPLETED, parent__isnull=True)
-            .defer("result", "checkpoint").select_related("owner", "reviewer")
-            .order_by("-finished", "-pk"))
+    runs = (
+        AuditRun.objects.filter(status=AuditRun.Status.COMPLETED, parent__isnull=True)
+        .defer("result", "checkpoint")
+        .select_related("owner", "reviewer")
+        .order_by("-finished", "-pk")
+    )
     if state in AuditRun.Review.values:
         runs = runs.filter(review_state=state)
     else:
@@ -94,10 +100,20 @@ def review_queue(request: HttpRequest) -> HttpResponse:
     page = Paginator(runs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    return render(request, "audits/review_queue.html", {
-        "page": page, "runs": page.object_list, "states": AuditRun.Review.choices, "bands": list(BANDS),
-        "state": state, "band": risk, "account": account, "query": query.urlencode(),
-    })
+    return render(
+        request,
+        "audits/review_queue.html",
+        {
+            "page": page,
+            "runs": page.object_list,
+            "states": AuditRun.Review.choices,
+            "bands": list(BANDS),
+            "state": state,
+            "band": risk,
+            "account": account,
+            "query": query.urlencode(),
+        },
+    )
 
 
 @reviewer_required
@@ -112,25 +128,41 @@ def review_run(request: HttpRequest, pk: int) -> HttpResponse:
         elif len(notes) > MAX_TEXT:
             messages.error(request, f"Keep the notes under {MAX_TEXT} characters.")
         else:
-            AuditRun.objects.filter(pk=run.pk).update(review_state=state, review_notes=notes, reviewer=request.user,
-                                                      reviewed_at=timezone.now())
+            AuditRun.objects.filter(pk=run.pk).update(
+                review_state=state, review_notes=notes, reviewer=request.user, reviewed_at=timezone.now()
+            )
             messages.success(request, f"Audit #{run.pk} marked {AuditRun.Review(state).label.lower()}.")
         return redirect("audits:review_run", pk=run.pk)
     order = {sev: i for i, sev in enumerate(SEVERITIES)}
-    findings = sorted(Finding.objects.filter(run=run).defer("evidence", "detail", "fix"),
-                      key=lambda f: (f.suppressed, order.get(f.severity, 9), f.seq or 0))
+    findings = sorted(
+        Finding.objects.filter(run=run).defer("evidence", "detail", "fix"),
+        key=lambda f: (f.suppressed, order.get(f.severity, 9), f.seq or 0),
+    )
     page = Paginator(findings, FINDINGS_PER_PAGE).get_page(request.GET.get("page"))
-    accepted = {s.fingerprint: s for s in Suppression.objects.filter(
-        owner=run.owner, account_id=run.account_id, expires_at__gt=timezone.now(),
-        fingerprint__in=[f.fingerprint for f in page.object_list])}
+    accepted = {
+        s.fingerprint: s
+        for s in Suppression.objects.filter(
+            owner=run.owner,
+            account_id=run.account_id,
+            expires_at__gt=timezone.now(),
+            fingerprint__in=[f.fingerprint for f in page.object_list],
+        )
+    }
     today = timezone.now().date()
-    return render(request, "audits/review_run.html", {
-        "run": run, "page": page, "findings": [(f, accepted.get(f.fingerprint)) for f in page.object_list],
-        "states": AuditRun.Review.choices, "band": band(run.risk_score) if run.risk_score is not None else "",
-        "min_date": (today + timedelta(days=1)).isoformat(),
-        "max_date": (today + timedelta(days=MAX_ACCEPT_DAYS)).isoformat(),
-        "default_date": (today + timedelta(days=90)).isoformat(),
-    })
+    return render(
+        request,
+        "audits/review_run.html",
+        {
+            "run": run,
+            "page": page,
+            "findings": [(f, accepted.get(f.fingerprint)) for f in page.object_list],
+            "states": AuditRun.Review.choices,
+            "band": band(run.risk_score) if run.risk_score is not None else "",
+            "min_date": (today + timedelta(days=1)).isoformat(),
+            "max_date": (today + timedelta(days=MAX_ACCEPT_DAYS)).isoformat(),
+            "default_date": (today + timedelta(days=90)).isoformat(),
+        },
+    )
 
 
 def _expiry(value: str) -> tuple[datetime | None, str]:
@@ -164,19 +196,36 @@ def accept_risk(request: HttpRequest, pk: int, finding_pk: int) -> HttpResponse:
         messages.error(request, error)
         return redirect(_back(run, request))
     with transaction.atomic():
-        existing = Suppression.objects.select_for_update().filter(
-            owner=run.owner, account_id=run.account_id, fingerprint=finding.fingerprint,
-            expires_at__gt=timezone.now()).first()
-        fields = {"justification": justification, "expires_at": expires_at, "created_by": request.user, "run": run,
-                  "check_id": finding.check_id[:80], "title": finding.title[:300]}
+        existing = (
+            Suppression.objects.select_for_update()
+            .filter(
+                owner=run.owner,
+                account_id=run.account_id,
+                fingerprint=finding.fingerprint,
+                expires_at__gt=timezone.now(),
+            )
+            .first()
+        )
+        fields = {
+            "justification": justification,
+            "expires_at": expires_at,
+            "created_by": request.user,
+            "run": run,
+            "check_id": finding.check_id[:80],
+            "title": finding.title[:300],
+        }
         if existing is None:
-            Suppression.objects.create(owner=run.owner, account_id=run.account_id, fingerprint=finding.fingerprint,
-                                       **fields)
+            Suppression.objects.create(
+                owner=run.owner, account_id=run.account_id, fingerprint=finding.fingerprint, **fields
+            )
         else:
             Suppression.objects.filter(pk=existing.pk).update(**fields)
         Finding.objects.filter(pk=finding.pk).update(suppressed=True)
-    messages.success(request, f"Risk accepted until {expires_at:%Y-%m-%d}: “{finding.title}” is suppressed in this "
-                              f"audit and in {run.owner}'s later audits of account {run.account_id}.")
+    messages.success(
+        request,
+        f"Risk accepted until {expires_at:%Y-%m-%d}: “{finding.title}” is suppressed in this "
+        f"audit and in {run.owner}'s later audits of account {run.account_id}.",
+    )
     return redirect(_back(run, request))
 
 

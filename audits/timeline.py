@@ -70,11 +70,18 @@ def window(run: AuditRun, *, before: int | None = None, filters: dict | None = N
     rows = []
     for seq, type_, message, progress, created in picked:
         principal, severity = extra.get(seq, ("", ""))
-        rows.append({
-            "seq": seq, "type": type_, "message": message, "progress": progress,
-            "iso": format_ts(created), "clock": format_ts(created)[11:19],
-            "severity": severity, "principal": principal,
-        })
+        rows.append(
+            {
+                "seq": seq,
+                "type": type_,
+                "message": message,
+                "progress": progress,
+                "iso": format_ts(created),
+                "clock": format_ts(created)[11:19],
+                "severity": severity,
+                "principal": principal,
+            }
+        )
     last_seq = rows[-1]["seq"] if rows else 0
     # A filtered window is a flat list of matches: there is no group to keep together.
     shown = rows if any(filters.values()) else group(rows, finished=run.is_finished)
@@ -135,5 +142,14 @@ def _placeholder(finding: dict, finished: bool) -> dict:
     name = arn.rsplit("/", 1)[-1] if arn else "the account"
     # A finished run will never send the principal's line: name the principal instead of promising it.
     message = f"Findings for {name}" if finished else f"Analyzing {name}…"
-    return {"seq": "", "type": "principal", "message": message, "progress": finding["progress"],
-            "iso": finding["iso"], "clock": "", "severity": "", "principal": arn, "pending": True}
+    return {
+        "seq": "",
+        "type": "principal",
+        "message": message,
+        "progress": finding["progress"],
+        "iso": finding["iso"],
+        "clock": "",
+        "severity": "",
+        "principal": arn,
+        "pending": True,
+    }

@@ -90,5 +90,3 @@ def test_webhook(request: HttpRequest) -> HttpResponse:
     else:
         messages.success(request, "Test message delivered.")
     return redirect("tokens")
-
-

@@ -22,7 +22,10 @@ INVALID_TOKEN = "The API token is invalid, revoked or expired."
 LAST_USED_GRANULARITY = timedelta(minutes=5)
 # Lifetimes offered on the tokens page, in days (None: never expires).
 EXPIRY_CHOICES: list[tuple[str, int | None, str]] = [
-    ("30", 30, "30 days"), ("90", 90, "90 days"), ("365", 365, "1 year"), ("none", None, "No expiry"),
+    ("30", 30, "30 days"),
+    ("90", 90, "90 days"),
+    ("365", 365, "1 year"),
+    ("none", None, "No expiry"),
 ]
 DEFAULT_EXPIRY = "90"
 
@@ -31,13 +34,15 @@ def _digest(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def create_token(user, name: str, *, scope: str = ApiToken.Scope.READ,
-                 expires_in_days: int | None = None) -> tuple[ApiToken, str]:
+def create_token(
+    user, name: str, *, scope: str = ApiToken.Scope.READ, expires_in_days: int | None = None
+) -> tuple[ApiToken, str]:
     raw = PREFIX + secrets.token_urlsafe(32)
     prefix = raw[len(PREFIX) : len(PREFIX) + 8]
     expires_at = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
-    token = ApiToken.objects.create(user=user, name=name, prefix=prefix, token_hash=_digest(raw), scope=scope,
-                                    expires_at=expires_at)
+    token = ApiToken.objects.create(
+        user=user, name=name, prefix=prefix, token_hash=_digest(raw), scope=scope, expires_at=expires_at
+    )
     return token, raw
 
 

@@ -80,17 +80,26 @@ def _trends(user) -> list[dict]:
         for i, row in enumerate(points):
             x = pad + i * step if len(points) > 1 else width / 2
             y = pad + (100 - row["risk_score"]) / 100 * (height - 2 * pad)
-            dots.append({"x": round(x, 1), "y": round(y, 1), "score": row["risk_score"], "pk": row["pk"],
-                         "created": row["created"]})
-        trends.append({
-            "account": account,
-            "dots": dots,
-            "points": " ".join(f"{d['x']},{d['y']}" for d in dots),
-            "latest": dots[-1]["score"],
-            "delta": dots[-1]["score"] - dots[0]["score"] if len(dots) > 1 else None,
-            "width": width,
-            "height": height,
-        })
+            dots.append(
+                {
+                    "x": round(x, 1),
+                    "y": round(y, 1),
+                    "score": row["risk_score"],
+                    "pk": row["pk"],
+                    "created": row["created"],
+                }
+            )
+        trends.append(
+            {
+                "account": account,
+                "dots": dots,
+                "points": " ".join(f"{d['x']},{d['y']}" for d in dots),
+                "latest": dots[-1]["score"],
+                "delta": dots[-1]["score"] - dots[0]["score"] if len(dots) > 1 else None,
+                "width": width,
+                "height": height,
+            }
+        )
     return trends
 
 
@@ -140,9 +149,11 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     tail = timeline.window(run)
     counts = dict(Finding.objects.filter(run=run).values_list("severity").annotate(n=Count("pk")).order_by())
     # The side feed shows the newest findings only; a 100,000-event run must not load them all.
-    latest = Finding.objects.filter(run=run).order_by("-seq", "-pk").only(
-        "severity", "title", "principal_name", "principal_arn", "seq"
-    )[:LIVE_FEED]
+    latest = (
+        Finding.objects.filter(run=run)
+        .order_by("-seq", "-pk")
+        .only("severity", "title", "principal_name", "principal_arn", "seq")[:LIVE_FEED]
+    )
     context = {
         "run": run,
         "events": tail.rows,
@@ -172,11 +183,15 @@ def run_timeline(request: HttpRequest, pk: int) -> HttpResponse:
         return HttpResponse("Give ?before=<seq> as a whole number.\n", status=400, content_type="text/plain")
     filters = timeline.clean_filters(request.GET)
     older = timeline.window(run, before=before, filters=filters)
-    response = render(request, "audits/_timeline.html#rows", {"run": run, "events": older.rows,
-                                                                "earlier": older.earlier, "filters": filters})
+    response = render(
+        request,
+        "audits/_timeline.html#rows",
+        {"run": run, "events": older.rows, "earlier": older.earlier, "filters": filters},
+    )
     # A replay seeking to `before` also needs the counters as they stood there.
-    counts = dict(Finding.objects.filter(run=run, seq__lt=before).values_list("severity").annotate(n=Count("pk"))
-                  .order_by())
+    counts = dict(
+        Finding.objects.filter(run=run, seq__lt=before).values_list("severity").annotate(n=Count("pk")).order_by()
+    )
     response["X-Aegis-Counts"] = json.dumps({sev: counts.get(sev, 0) for sev in SEVERITIES})
     return response
 
@@ -227,8 +242,13 @@ def _stored_result(run: AuditRun) -> dict | None:
 
 
 SEVERITY_RANK = Case(*[When(severity=sev, then=Value(i)) for i, sev in enumerate(SEVERITIES)], default=Value(9))
-SORT_FIELDS = {"severity": "severity_rank", "title": "title", "principal": "principal_name",
-               "category": "category", "check": "check_id"}
+SORT_FIELDS = {
+    "severity": "severity_rank",
+    "title": "title",
+    "principal": "principal_name",
+    "category": "category",
+    "check": "check_id",
+}
 GROUP_FIELDS = {"check": "check_id", "principal": "principal_arn"}
 
 
@@ -317,14 +337,16 @@ def _compliance_tables(result: dict, frameworks: list[str]) -> list[dict]:
     tables = []
     for key in frameworks or list(compliance):
         data = compliance.get(key) or {}
-        tables.append({
-            "key": key,
-            "name": data.get("name") or names.get(key, key),
-            "controls": data.get("controls") or [],
-            "passed": data.get("passed", 0),
-            "failed": data.get("failed", 0),
-            "not_evaluated": data.get("not_evaluated", 0),
-        })
+        tables.append(
+            {
+                "key": key,
+                "name": data.get("name") or names.get(key, key),
+                "controls": data.get("controls") or [],
+                "passed": data.get("passed", 0),
+                "failed": data.get("failed", 0),
+                "not_evaluated": data.get("not_evaluated", 0),
+            }
+        )
     return tables
 
 
@@ -351,8 +373,13 @@ def _evidence(evidence) -> dict:
     def add(items) -> None:
         for item in items or []:
             if isinstance(item, dict) and "statement" in item:
-                statements.append({"policy": item.get("policy") or "", "sid": item.get("sid") or "",
-                                   "json": _pretty(item["statement"])})
+                statements.append(
+                    {
+                        "policy": item.get("policy") or "",
+                        "sid": item.get("sid") or "",
+                        "json": _pretty(item["statement"]),
+                    }
+                )
             else:
                 statements.append({"policy": "", "sid": "", "json": _pretty(item)})
 
@@ -364,21 +391,33 @@ def _evidence(evidence) -> dict:
     methods = []
     for method in listed:
         if isinstance(method, dict):
-            methods.append({"method": str(method.get("method", "")), "how": str(method.get("how", "")),
-                            "actions": [str(a) for a in method.get("actions") or []]})
+            methods.append(
+                {
+                    "method": str(method.get("method", "")),
+                    "how": str(method.get("how", "")),
+                    "actions": [str(a) for a in method.get("actions") or []],
+                }
+            )
             if method is not evidence:
                 add(method.get("statements"))
-    return {"statements": statements, "methods": methods, "hops": _hops(evidence),
-            "other_evidence": [(key, _pretty(value), not _is_plain(value)) for key, value in evidence.items()
-                               if key not in EVIDENCE_SHOWN]}
+    return {
+        "statements": statements,
+        "methods": methods,
+        "hops": _hops(evidence),
+        "other_evidence": [
+            (key, _pretty(value), not _is_plain(value)) for key, value in evidence.items() if key not in EVIDENCE_SHOWN
+        ],
+    }
 
 
 def _hops(evidence: dict) -> list[str]:
     """A real escalation path as its hops: from the structured hops, else the path's "a -> b" text or list."""
     hops = evidence.get("hops")
     if isinstance(hops, list) and hops:
-        return [f"{h.get('type', '')} {h.get('name') or h.get('arn', '')}".strip() if isinstance(h, dict) else str(h)
-                for h in hops]
+        return [
+            f"{h.get('type', '')} {h.get('name') or h.get('arn', '')}".strip() if isinstance(h, dict) else str(h)
+            for h in hops
+        ]
     path = evidence.get("escalation_path") or evidence.get("path")
     if isinstance(path, str) and path:
         return [part.strip() for part in path.split("->") if part.strip()]
@@ -405,8 +444,9 @@ def _finding_controls(finding: Finding) -> list[tuple[str, str]]:
     names = dict(FRAMEWORK_CHOICES)
     controls = finding.controls or {}
     if isinstance(controls, dict):
-        return [(names.get(k, k), ", ".join(map(str, v)) if isinstance(v, list) else str(v))
-                for k, v in controls.items()]
+        return [
+            (names.get(k, k), ", ".join(map(str, v)) if isinstance(v, list) else str(v)) for k, v in controls.items()
+        ]
     return [("Controls", ", ".join(map(str, controls)))]
 
 
@@ -440,10 +480,17 @@ def run_playback(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         speed = int(serve.parse_speed(raw or "1"))
     except serve.StreamError:
-        speed_error = (f"“{(raw or '')[:20]}” is not a replay speed: "
-                       f"choose a whole number from 1 to {opening.MAX_SPEED}.")
-    context = {"run": run, "speed": speed, "speeds": REPLAY_SPEEDS, "speed_error": speed_error,
-               "max_speed": opening.MAX_SPEED, "zero_stats": [(sev, 0) for sev in SEVERITIES]}
+        speed_error = (
+            f"“{(raw or '')[:20]}” is not a replay speed: choose a whole number from 1 to {opening.MAX_SPEED}."
+        )
+    context = {
+        "run": run,
+        "speed": speed,
+        "speeds": REPLAY_SPEEDS,
+        "speed_error": speed_error,
+        "max_speed": opening.MAX_SPEED,
+        "zero_stats": [(sev, 0) for sev in SEVERITIES],
+    }
     return render(request, "audits/playback.html", context, status=400 if speed_error else 200)
 
 

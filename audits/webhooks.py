@@ -34,7 +34,7 @@ SENT_TTL_S = 7 * 24 * 3600
 
 
 def validate_url(url: str) -> str:
-    """"" when the URL may be used, else what is wrong with it, in words."""
+    """ "" when the URL may be used, else what is wrong with it, in words."""
     if len(url) > 500:
         return "The webhook URL is too long (500 characters at most)."
     try:
@@ -86,8 +86,9 @@ def send(url: str, message: dict) -> str:
     if error:
         return error
     body = json.dumps(message).encode()
-    request = urllib.request.Request(url, data=body, method="POST",
-                                     headers={"Content-Type": "application/json", "User-Agent": "Aegis-IAM"})
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": "application/json", "User-Agent": "Aegis-IAM"}
+    )
     try:
         with _opener.open(request, timeout=settings.AEGIS_WEBHOOK_TIMEOUT_S) as response:
             status = response.status
@@ -106,14 +107,21 @@ def previous_run(run: AuditRun) -> AuditRun | None:
     """The owner's last completed run of the same account before this one."""
     if not run.account_id:
         return None
-    return (AuditRun.objects.filter(owner_id=run.owner_id, account_id=run.account_id,
-                                    status=AuditRun.Status.COMPLETED, created__lt=run.created)
-            .exclude(pk=run.pk).only("pk").order_by("-created", "-pk").first())
+    return (
+        AuditRun.objects.filter(
+            owner_id=run.owner_id, account_id=run.account_id, status=AuditRun.Status.COMPLETED, created__lt=run.created
+        )
+        .exclude(pk=run.pk)
+        .only("pk")
+        .order_by("-created", "-pk")
+        .first()
+    )
 
 
 def new_serious_findings(run: AuditRun) -> list[Finding]:
     findings = Finding.objects.filter(run=run, severity__in=NOTIFY_SEVERITIES, suppressed=False).only(
-        "pk", "severity", "title", "principal_name", "principal_type", "fingerprint", "seq")
+        "pk", "severity", "title", "principal_name", "principal_type", "fingerprint", "seq"
+    )
     before = previous_run(run)
     if before is not None:
         findings = findings.exclude(fingerprint__in=Finding.objects.filter(run=before).values("fingerprint"))
@@ -125,12 +133,18 @@ def message_for(run: AuditRun, findings: list[Finding], compared: bool) -> dict:
     critical = sum(f.severity == "critical" for f in findings)
     account = run.account_id or "an uploaded snapshot"
     since = "since the previous audit" if compared else "in the first audit"
-    text = (f"Aegis IAM: audit #{run.pk} of {account} finished with {len(findings)} new critical or high "
-            f"finding{'s' if len(findings) != 1 else ''} {since} ({critical} critical)"
-            + (f", risk score {run.risk_score}" if run.risk_score is not None else "") + ".")
+    text = (
+        f"Aegis IAM: audit #{run.pk} of {account} finished with {len(findings)} new critical or high "
+        f"finding{'s' if len(findings) != 1 else ''} {since} ({critical} critical)"
+        + (f", risk score {run.risk_score}" if run.risk_score is not None else "")
+        + "."
+    )
     url = _link(reverse("audits:run", args=[run.pk]))
-    lines = [f"• *{f.severity}* {_plain(f.title)}" + (f" ({f.principal_type} {_plain(f.principal_name)})"
-                                                     if f.principal_name else "") for f in findings[:LISTED]]
+    lines = [
+        f"• *{f.severity}* {_plain(f.title)}"
+        + (f" ({f.principal_type} {_plain(f.principal_name)})" if f.principal_name else "")
+        for f in findings[:LISTED]
+    ]
     if len(findings) > LISTED:
         lines.append(f"… and {len(findings) - LISTED} more")
     return {
@@ -138,9 +152,12 @@ def message_for(run: AuditRun, findings: list[Finding], compared: bool) -> dict:
         "blocks": [
             {"type": "section", "text": {"type": "mrkdwn", "text": _plain(text)}},
             {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}},
-            {"type": "actions", "elements": [{"type": "button", "text": {"type": "plain_text", "text": "Open audit"},
-                                              "url": url}]} if url.startswith("https://") else
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": url}]},
+            {
+                "type": "actions",
+                "elements": [{"type": "button", "text": {"type": "plain_text", "text": "Open audit"}, "url": url}],
+            }
+            if url.startswith("https://")
+            else {"type": "context", "elements": [{"type": "mrkdwn", "text": url}]},
         ],
     }
 

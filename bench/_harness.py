@@ -97,16 +97,22 @@ def kill_process(proc: subprocess.Popen) -> None:
 class Stack:
     """A fresh database plus real web and worker processes, all on this machine."""
 
-    def __init__(self, db: str = "sqlite", database_url: str | None = None, env: dict[str, str] | None = None,
-                 log_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        db: str = "sqlite",
+        database_url: str | None = None,
+        env: dict[str, str] | None = None,
+        log_dir: Path | None = None,
+    ) -> None:
         if db not in ("sqlite", "postgres"):
             raise ValueError("db must be sqlite or postgres")
         self.db = db
         self.tmp = Path(tempfile.mkdtemp(prefix="aegis-bench-"))
         self.log_dir = log_dir or self.tmp
         self.env = dict(os.environ)
-        self.env.update(DJANGO_SETTINGS_MODULE="aegis_site.settings", SECRET_KEY="aegis-bench-only", DEBUG="0",
-                        PYTHONPATH=str(ROOT))
+        self.env.update(
+            DJANGO_SETTINGS_MODULE="aegis_site.settings", SECRET_KEY="aegis-bench-only", DEBUG="0", PYTHONPATH=str(ROOT)
+        )
         self.env.update(env or {})
         self.pg_admin_url: str | None = None
         self.pg_name: str | None = None
@@ -162,16 +168,18 @@ class Stack:
     def start_server(self, port: int | None = None, env: dict[str, str] | None = None) -> int:
         port = port or free_port()
         log = self._log(f"server-{port}")
-        proc = subprocess.Popen(server_cmd(port), cwd=ROOT, env=self.env | (env or {}), stdout=log,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            server_cmd(port), cwd=ROOT, env=self.env | (env or {}), stdout=log, stderr=subprocess.STDOUT
+        )
         wait_for_port(port, proc)
         self.servers.append((port, proc))
         return port
 
     def start_worker(self, env: dict[str, str] | None = None) -> subprocess.Popen:
         log = self._log(f"worker-{len(self.workers)}")
-        proc = subprocess.Popen(worker_cmd(), cwd=ROOT, env=self.env | (env or {}), stdout=log,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            worker_cmd(), cwd=ROOT, env=self.env | (env or {}), stdout=log, stderr=subprocess.STDOUT
+        )
         self.workers.append(proc)
         return proc
 

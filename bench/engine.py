@@ -42,9 +42,11 @@ SAMPLES = ROOT / "tests" / "iam" / "data" / "samples"
 EXAMPLE = SAMPLES / "cloudsplaining__examples_files_example.json"
 LITERATURE = ROOT / "tests" / "iam" / "scenarios" / "literature_account.json"
 EXPECTED = ROOT / "tests" / "iam" / "scenarios" / "expected.json"
-SAMPLE_EXPORTS = [SAMPLES / "cloudsplaining__examples_files_example.json",
-                  SAMPLES / "cloudsplaining__test_files_example-authz-details.json",
-                  SAMPLES / "cloudmapper__account-data_demo_us-east-1_iam-get-account-authorization-details.json"]
+SAMPLE_EXPORTS = [
+    SAMPLES / "cloudsplaining__examples_files_example.json",
+    SAMPLES / "cloudsplaining__test_files_example-authz-details.json",
+    SAMPLES / "cloudmapper__account-data_demo_us-east-1_iam-get-account-authorization-details.json",
+]
 PEERS_VENV = ROOT / ".venv-peers"
 PEERS_REQUIREMENTS = ROOT / "bench" / "requirements-engine-peers.txt"
 PEER_TOOLS = ("cloudsplaining", "parliament", "pmapper")
@@ -73,15 +75,29 @@ def main() -> int:
     print(f"# agreement per principal; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     summary.update(agreement(ready))
 
-    print(f"\n# whole process, {args.runs} alternating rounds, on {example.name} ({example.stat().st_size // 1024} KB);"
-          f" load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(
+        f"\n# whole process, {args.runs} alternating rounds, on {example.name} ({example.stat().st_size // 1024} KB);"
+        f" load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
     env = {**os.environ, "AEGIS_DEV": "1"}
     commands = {
-        "manage.py audit": [PYTHON, "manage.py", "audit", "--snapshot", str(example), "--format", "json",
-                            "--output", "/dev/null"],
+        "manage.py audit": [
+            PYTHON,
+            "manage.py",
+            "audit",
+            "--snapshot",
+            str(example),
+            "--format",
+            "json",
+            "--output",
+            "/dev/null",
+        ],
         "audit main() without django.setup()": [
-            PYTHON, "-c", "import sys; from audits.management.commands.audit import main; "
-            f"sys.exit(main(['--snapshot', {str(example)!r}, '--output', '/dev/null']))"],
+            PYTHON,
+            "-c",
+            "import sys; from audits.management.commands.audit import main; "
+            f"sys.exit(main(['--snapshot', {str(example)!r}, '--output', '/dev/null']))",
+        ],
         **peer_commands(example, ready),
     }
     measured = alternating(args.runs, commands, env)
@@ -91,8 +107,10 @@ def main() -> int:
         if result is None:
             print(f"{name:40} {'not run':>8}")
             continue
-        print(f"{name:40} {result['best']:8.3f} {result['median']:9.3f} {result['cpu']:8.3f} {result['rss']:12.1f} "
-              f"{result['best'] / ours['best']:12.1f}x")
+        print(
+            f"{name:40} {result['best']:8.3f} {result['median']:9.3f} {result['cpu']:8.3f} {result['rss']:12.1f} "
+            f"{result['best'] / ours['best']:12.1f}x"
+        )
     summary["example_s"] = round(ours["best"], 3)
     summary["example_median_s"] = round(ours["median"], 3)
     summary["example_cpu_s"] = round(ours["cpu"], 3)
@@ -100,8 +118,9 @@ def main() -> int:
     cloudsplaining = measured.get("cloudsplaining scan")
     summary["cloudsplaining_s"] = round(cloudsplaining["best"], 3) if cloudsplaining else None
     summary["speedup_vs_cloudsplaining"] = round(cloudsplaining["best"] / ours["best"], 1) if cloudsplaining else None
-    summary["speedup_vs_cloudsplaining_median"] = (round(cloudsplaining["median"] / ours["median"], 1)
-                                                   if cloudsplaining else None)
+    summary["speedup_vs_cloudsplaining_median"] = (
+        round(cloudsplaining["median"] / ours["median"], 1) if cloudsplaining else None
+    )
     summary["speedup_vs_cloudsplaining_cpu"] = round(cloudsplaining["cpu"] / ours["cpu"], 1) if cloudsplaining else None
     parliament = measured.get("parliament")
     summary["parliament_s"] = round(parliament["best"], 3) if parliament else None
@@ -146,8 +165,12 @@ def alternating(runs: int, commands: dict[str, list[str] | None], env: dict) -> 
             samples[name].append(run_once(commands[name], env))
     out: dict[str, dict | None] = {name: None for name in commands}
     for name, results in samples.items():
-        out[name] = {"best": min(r[0] for r in results), "median": statistics.median(r[0] for r in results),
-                     "cpu": min(r[1] for r in results), "rss": max(r[2] for r in results)}
+        out[name] = {
+            "best": min(r[0] for r in results),
+            "median": statistics.median(r[0] for r in results),
+            "cpu": min(r[1] for r in results),
+            "rss": max(r[2] for r in results),
+        }
     return out
 
 
@@ -157,8 +180,11 @@ def peer_commands(example: Path, ready: set[str]) -> dict[str, list[str] | None]
     atexit.register(shutil.rmtree, out_dir, True)  # cloudsplaining writes ~20 MB of report per scan
     commands: dict[str, list[str] | None] = {}
     for name, tool, command in (
-        ("cloudsplaining scan", "cloudsplaining",
-         ["scan", "--input-file", str(example), "--output", str(out_dir), "--skip-open-report"]),
+        (
+            "cloudsplaining scan",
+            "cloudsplaining",
+            ["scan", "--input-file", str(example), "--output", str(out_dir), "--skip-open-report"],
+        ),
         ("parliament", "parliament", ["--auth-details-file", str(example)]),
     ):
         exe = bin_dir / tool
@@ -193,8 +219,11 @@ def agreement(ready: set[str]) -> dict[str, float | int | str | None]:
         principals = _principals(path)
         print(f"\n## {path.name}: {len(principals)} principals")  # before the peers run: their notes belong here
         verdicts = {"aegis": aegis_verdicts(path)}
-        for tool, judge in (("cloudsplaining", cloudsplaining_verdicts), ("parliament", parliament_verdicts),
-                            ("pmapper", pmapper_verdicts)):
+        for tool, judge in (
+            ("cloudsplaining", cloudsplaining_verdicts),
+            ("parliament", parliament_verdicts),
+            ("pmapper", pmapper_verdicts),
+        ):
             verdicts[tool] = judge(path) if tool in ready else None
         if path == LITERATURE:
             summary.update(_literature_table(principals, expected, verdicts))
@@ -217,13 +246,17 @@ def _cell(verdicts: dict[str, bool] | None, arn: str, expect: str | None = None)
 
 
 def _literature_table(principals: list[str], expected: dict, verdicts: dict) -> dict:
-    print("# expected: positive = must be flagged, near-miss = must stay quiet, indirect = not scored; "
-          "'!' marks a wrong verdict")
+    print(
+        "# expected: positive = must be flagged, near-miss = must stay quiet, indirect = not scored; "
+        "'!' marks a wrong verdict"
+    )
     print(f"{'scenario':62} {'expected':10} " + " ".join(f"{t:>14}" for t in TOOLS))
     for arn in principals:
         expect = expected.get(arn, {}).get("expect", "?")
-        print(f"{arn.split(':', 5)[5][:62]:62} {expect:10} "
-              + " ".join(f"{_cell(verdicts[t], arn, expect):>14}" for t in TOOLS))
+        print(
+            f"{arn.split(':', 5)[5][:62]:62} {expect:10} "
+            + " ".join(f"{_cell(verdicts[t], arn, expect):>14}" for t in TOOLS)
+        )
     summary: dict = {}
     positives = [a for a in principals if expected.get(a, {}).get("expect") == "positive"]
     near = [a for a in principals if expected.get(a, {}).get("expect") == "near-miss"]
@@ -294,27 +327,54 @@ def _held(path: Path) -> dict[str, set[str]]:
 
 def cloudsplaining_verdicts(path: Path) -> dict[str, bool] | None:
     with tempfile.TemporaryDirectory(prefix="aegis-bench-cs-") as out:
-        proc = subprocess.run([str(PEERS_VENV / "bin" / "cloudsplaining"), "scan", "--input-file", str(path),
-                               "--output", out, "--skip-open-report"], capture_output=True, text=True)
+        proc = subprocess.run(
+            [
+                str(PEERS_VENV / "bin" / "cloudsplaining"),
+                "scan",
+                "--input-file",
+                str(path),
+                "--output",
+                out,
+                "--skip-open-report",
+            ],
+            capture_output=True,
+            text=True,
+        )
         results = next(Path(out).glob("iam-results-*.json"), None)
         if results is None:
             print(f"  ! cloudsplaining wrote no results on {path.name}: {proc.stderr.strip()[-300:]}")
             return None
         data = json.loads(results.read_text())
-    risky = {pid for kind in ("customer_managed_policies", "aws_managed_policies", "inline_policies")
-             for pid, policy in data.get(kind, {}).items() if policy.get("PrivilegeEscalation", {}).get("findings")}
+    risky = {
+        pid
+        for kind in ("customer_managed_policies", "aws_managed_policies", "inline_policies")
+        for pid, policy in data.get(kind, {}).items()
+        if policy.get("PrivilegeEscalation", {}).get("findings")
+    }
 
     def holds_risky(entry: dict) -> bool:
-        ids = {*entry.get("customer_managed_policies", {}), *entry.get("aws_managed_policies", {}),
-               *entry.get("inline_policies", {})}
+        ids = {
+            *entry.get("customer_managed_policies", {}),
+            *entry.get("aws_managed_policies", {}),
+            *entry.get("inline_policies", {}),
+        }
         return bool(ids & risky) or any(holds_risky(g) for g in entry.get("groups", {}).values())
 
     return {entry["arn"]: holds_risky(entry) for kind in ("users", "roles") for entry in data.get(kind, {}).values()}
 
 
 def parliament_verdicts(path: Path) -> dict[str, bool] | None:
-    proc = subprocess.run([str(PEERS_VENV / "bin" / "parliament"), "--auth-details-file", str(path),
-                           "--include-community-auditors", "--json"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            str(PEERS_VENV / "bin" / "parliament"),
+            "--auth-details-file",
+            str(path),
+            "--include-community-auditors",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+    )
     try:
         rows = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
     except json.JSONDecodeError:
@@ -326,8 +386,13 @@ def parliament_verdicts(path: Path) -> dict[str, bool] | None:
 
 def pmapper_verdicts(path: Path) -> dict[str, bool] | None:
     try:
-        proc = subprocess.run([str(PEERS_VENV / "bin" / "python"), str(Path(__file__).resolve()), "--pmapper-worker",
-                               str(path)], capture_output=True, text=True, cwd=ROOT, timeout=900)
+        proc = subprocess.run(
+            [str(PEERS_VENV / "bin" / "python"), str(Path(__file__).resolve()), "--pmapper-worker", str(path)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=900,
+        )
     except subprocess.TimeoutExpired:
         print(f"  ! PMapper did not finish within 900 s on {path.name}; skipped")
         return None
@@ -362,8 +427,14 @@ def pmapper_worker(path: Path) -> int:
     account = arns[0].split(":")[4] if arns else "123456789012"
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    os.environ.update(MOTO_ACCOUNT_ID=account, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-                      AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL=url, MOTO_IAM_LOAD_MANAGED_POLICIES="true")
+    os.environ.update(
+        MOTO_ACCOUNT_ID=account,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ENDPOINT_URL=url,
+        MOTO_IAM_LOAD_MANAGED_POLICIES="true",
+    )
     os.environ.pop("AWS_PROFILE", None)
     import botocore.session
     from moto.server import ThreadedMotoServer
@@ -378,13 +449,15 @@ def pmapper_worker(path: Path) -> int:
         skipped = _load_into_moto(session.create_client("iam", endpoint_url=url, region_name="us-east-1"), details)
         # moto's GetAccountAuthorizationDetails leaves out PolicyName (PMapper needs it) and lists all ~1,400 AWS
         # managed policies: PMapper reads that one call from the export itself, every other call goes to moto.
-        session.register("before-call.iam.GetAccountAuthorizationDetails",
-                         lambda **_: (_Ok(), {**_as_sent(details), "IsTruncated": False}))
+        session.register(
+            "before-call.iam.GetAccountAuthorizationDetails",
+            lambda **_: (_Ok(), {**_as_sent(details), "IsTruncated": False}),
+        )
         services = ["autoscaling", "cloudformation", "codebuild", "ec2", "iam", "lambda", "sagemaker", "ssm", "sts"]
-        client_args = {name: {"endpoint_url": url} for name in [*services, "s3", "sns", "sqs", "kms",
-                                                                  "secretsmanager"]}
-        graph = gathering.create_graph(session, [s for s in services if s in checker_map], ["us-east-1"], None,
-                                       None, client_args)
+        client_args = {name: {"endpoint_url": url} for name in [*services, "s3", "sns", "sqs", "kms", "secretsmanager"]}
+        graph = gathering.create_graph(
+            session, [s for s in services if s in checker_map], ["us-east-1"], None, None, client_args
+        )
         nodes = {}
         for node in graph.nodes:
             nodes[node.arn] = "admin" if node.is_admin else "privesc" if can_privesc(graph, node)[0] else "none"
@@ -417,43 +490,81 @@ def _load_into_moto(iam, details: dict) -> list[str]:
         versions = sorted(policy.get("PolicyVersionList", []), key=lambda v: v["VersionId"])
         if not versions:
             continue
-        attempt(f"policy {policy['PolicyName']}", iam.create_policy, PolicyName=policy["PolicyName"],
-                Path=policy.get("Path", "/"), PolicyDocument=json.dumps(versions[0]["Document"]))
+        attempt(
+            f"policy {policy['PolicyName']}",
+            iam.create_policy,
+            PolicyName=policy["PolicyName"],
+            Path=policy.get("Path", "/"),
+            PolicyDocument=json.dumps(versions[0]["Document"]),
+        )
         for version in versions[1:]:
-            attempt(f"policy version {policy['PolicyName']}", iam.create_policy_version, PolicyArn=policy["Arn"],
-                    PolicyDocument=json.dumps(version["Document"]), SetAsDefault=bool(version.get("IsDefaultVersion")))
+            attempt(
+                f"policy version {policy['PolicyName']}",
+                iam.create_policy_version,
+                PolicyArn=policy["Arn"],
+                PolicyDocument=json.dumps(version["Document"]),
+                SetAsDefault=bool(version.get("IsDefaultVersion")),
+            )
     for group in details.get("GroupDetailList", []):
         name = group["GroupName"]
         attempt(f"group {name}", iam.create_group, GroupName=name, Path=group.get("Path", "/"))
         for inline in group.get("GroupPolicyList", []):
-            attempt(f"group policy {name}", iam.put_group_policy, GroupName=name, PolicyName=inline["PolicyName"],
-                    PolicyDocument=json.dumps(inline["PolicyDocument"]))
+            attempt(
+                f"group policy {name}",
+                iam.put_group_policy,
+                GroupName=name,
+                PolicyName=inline["PolicyName"],
+                PolicyDocument=json.dumps(inline["PolicyDocument"]),
+            )
         for attached in group.get("AttachedManagedPolicies", []):
             attempt(f"group attach {name}", iam.attach_group_policy, GroupName=name, PolicyArn=attached["PolicyArn"])
     for user in details.get("UserDetailList", []):
         name = user["UserName"]
         attempt(f"user {name}", iam.create_user, UserName=name, Path=user.get("Path", "/"), **_boundary(user))
         for inline in user.get("UserPolicyList", []):
-            attempt(f"user policy {name}", iam.put_user_policy, UserName=name, PolicyName=inline["PolicyName"],
-                    PolicyDocument=json.dumps(inline["PolicyDocument"]))
+            attempt(
+                f"user policy {name}",
+                iam.put_user_policy,
+                UserName=name,
+                PolicyName=inline["PolicyName"],
+                PolicyDocument=json.dumps(inline["PolicyDocument"]),
+            )
         for attached in user.get("AttachedManagedPolicies", []):
             attempt(f"user attach {name}", iam.attach_user_policy, UserName=name, PolicyArn=attached["PolicyArn"])
         for group in user.get("GroupList", []):
             attempt(f"membership {name}", iam.add_user_to_group, UserName=name, GroupName=group)
     for role in details.get("RoleDetailList", []):
         name = role["RoleName"]
-        attempt(f"role {name}", iam.create_role, RoleName=name, Path=role.get("Path", "/"),
-                AssumeRolePolicyDocument=json.dumps(role.get("AssumeRolePolicyDocument", {})), **_boundary(role))
+        attempt(
+            f"role {name}",
+            iam.create_role,
+            RoleName=name,
+            Path=role.get("Path", "/"),
+            AssumeRolePolicyDocument=json.dumps(role.get("AssumeRolePolicyDocument", {})),
+            **_boundary(role),
+        )
         for inline in role.get("RolePolicyList", []):
-            attempt(f"role policy {name}", iam.put_role_policy, RoleName=name, PolicyName=inline["PolicyName"],
-                    PolicyDocument=json.dumps(inline["PolicyDocument"]))
+            attempt(
+                f"role policy {name}",
+                iam.put_role_policy,
+                RoleName=name,
+                PolicyName=inline["PolicyName"],
+                PolicyDocument=json.dumps(inline["PolicyDocument"]),
+            )
         for attached in role.get("AttachedManagedPolicies", []):
             attempt(f"role attach {name}", iam.attach_role_policy, RoleName=name, PolicyArn=attached["PolicyArn"])
         for profile in role.get("InstanceProfileList", []):
-            attempt(f"instance profile {name}", iam.create_instance_profile,
-                    InstanceProfileName=profile["InstanceProfileName"])
-            attempt(f"instance profile {name}", iam.add_role_to_instance_profile,
-                    InstanceProfileName=profile["InstanceProfileName"], RoleName=name)
+            attempt(
+                f"instance profile {name}",
+                iam.create_instance_profile,
+                InstanceProfileName=profile["InstanceProfileName"],
+            )
+            attempt(
+                f"instance profile {name}",
+                iam.add_role_to_instance_profile,
+                InstanceProfileName=profile["InstanceProfileName"],
+                RoleName=name,
+            )
     return skipped
 
 
@@ -466,8 +577,12 @@ def _as_sent(value):
         return [_as_sent(item) for item in value]
     if not isinstance(value, dict):
         return value
-    return {key: quote(json.dumps(item)) if key in ("Document", "PolicyDocument", "AssumeRolePolicyDocument")
-            and isinstance(item, dict) else _as_sent(item) for key, item in value.items()}
+    return {
+        key: quote(json.dumps(item))
+        if key in ("Document", "PolicyDocument", "AssumeRolePolicyDocument") and isinstance(item, dict)
+        else _as_sent(item)
+        for key, item in value.items()
+    }
 
 
 def _boundary(principal: dict) -> dict:
@@ -506,8 +621,7 @@ def scaling_series(sizes: list[int]) -> tuple[list[float], list[float]]:
 def doubling_ratios(sizes: list[int], times: list[float]) -> list[float]:
     """CPU-time ratio per doubling of size between neighbours: 2.0 is linear, 4.0 quadratic."""
     ratios = []
-    for (n1, t1), (n2, t2) in zip(zip(sizes, times, strict=True), zip(sizes[1:], times[1:], strict=True),
-                                  strict=False):
+    for (n1, t1), (n2, t2) in zip(zip(sizes, times, strict=True), zip(sizes[1:], times[1:], strict=True), strict=False):
         ratio = (t2 / t1) ** (math.log(2) / math.log(n2 / n1))
         ratios.append(ratio)
         print(f"  {n1} -> {n2} roles: x{t2 / t1:.2f} time, {ratio:.2f} per doubling")
@@ -525,9 +639,20 @@ def synthetic_account(n_roles: int, *, seed: int) -> dict:
     rng = random.Random(seed)
     arn = f"arn:aws:iam::{ACCOUNT}"
     managed = [_managed_policy(i, rng) for i in range(60)]
-    managed.append({"PolicyName": "AdministratorAccess", "Arn": "arn:aws:iam::aws:policy/AdministratorAccess",
-                    "DefaultVersionId": "v1", "PolicyVersionList": [{"VersionId": "v1", "IsDefaultVersion": True,
-                    "Document": {"Version": "2012-10-17", "Statement": [_allow("*", "*")]}}]})
+    managed.append(
+        {
+            "PolicyName": "AdministratorAccess",
+            "Arn": "arn:aws:iam::aws:policy/AdministratorAccess",
+            "DefaultVersionId": "v1",
+            "PolicyVersionList": [
+                {
+                    "VersionId": "v1",
+                    "IsDefaultVersion": True,
+                    "Document": {"Version": "2012-10-17", "Statement": [_allow("*", "*")]},
+                }
+            ],
+        }
+    )
     roles = []
     for i in range(n_roles):
         team = rng.choice(TEAMS)
@@ -535,30 +660,64 @@ def synthetic_account(n_roles: int, *, seed: int) -> dict:
         attached = rng.sample(managed[:60], rng.randint(0, 3))
         if rng.random() < 0.01:
             attached.append(managed[60])
-        roles.append({
-            "RoleName": name, "RoleId": f"AROA{i:017d}", "Arn": f"{arn}:role/{name}", "Path": "/",
-            "CreateDate": "2024-01-01T00:00:00Z", "AssumeRolePolicyDocument": _trust(rng, i),
-            "RolePolicyList": [{"PolicyName": f"inline-{k}", "PolicyDocument": _document(rng, team)}
-                               for k in range(rng.randint(0, 2))],
-            "AttachedManagedPolicies": [{"PolicyName": p["PolicyName"], "PolicyArn": p["Arn"]} for p in attached],
-            "InstanceProfileList": [], "Tags": [],
-            "RoleLastUsed": _last_used(rng),
-        })
-    groups = [{"GroupName": team, "GroupId": f"AGPA{i:017d}", "Arn": f"{arn}:group/{team}", "Path": "/",
-               "GroupPolicyList": [{"PolicyName": "team", "PolicyDocument": _document(rng, team)}],
-               "AttachedManagedPolicies": [{"PolicyName": p["PolicyName"], "PolicyArn": p["Arn"]}
-                                           for p in rng.sample(managed[:60], 2)]}
-              for i, team in enumerate(TEAMS)]
+        roles.append(
+            {
+                "RoleName": name,
+                "RoleId": f"AROA{i:017d}",
+                "Arn": f"{arn}:role/{name}",
+                "Path": "/",
+                "CreateDate": "2024-01-01T00:00:00Z",
+                "AssumeRolePolicyDocument": _trust(rng, i),
+                "RolePolicyList": [
+                    {"PolicyName": f"inline-{k}", "PolicyDocument": _document(rng, team)}
+                    for k in range(rng.randint(0, 2))
+                ],
+                "AttachedManagedPolicies": [{"PolicyName": p["PolicyName"], "PolicyArn": p["Arn"]} for p in attached],
+                "InstanceProfileList": [],
+                "Tags": [],
+                "RoleLastUsed": _last_used(rng),
+            }
+        )
+    groups = [
+        {
+            "GroupName": team,
+            "GroupId": f"AGPA{i:017d}",
+            "Arn": f"{arn}:group/{team}",
+            "Path": "/",
+            "GroupPolicyList": [{"PolicyName": "team", "PolicyDocument": _document(rng, team)}],
+            "AttachedManagedPolicies": [
+                {"PolicyName": p["PolicyName"], "PolicyArn": p["Arn"]} for p in rng.sample(managed[:60], 2)
+            ],
+        }
+        for i, team in enumerate(TEAMS)
+    ]
     users = []
     for i in range(max(1, n_roles // 10)):
         name = f"user{i}"
-        users.append({"UserName": name, "UserId": f"AIDA{i:017d}", "Arn": f"{arn}:user/{name}", "Path": "/",
-                      "GroupList": rng.sample(TEAMS, rng.randint(0, 2)), "AttachedManagedPolicies": [],
-                      "UserPolicyList": [{"PolicyName": "own", "PolicyDocument": _document(rng, "web")}]
-                      if rng.random() < 0.2 else [], "Tags": []})
-    return {"account_id": ACCOUNT, "collected_at": "2026-11-20T00:00:00Z",
-            "authorization_details": {"UserDetailList": users, "GroupDetailList": groups, "RoleDetailList": roles,
-                                      "Policies": managed}}
+        users.append(
+            {
+                "UserName": name,
+                "UserId": f"AIDA{i:017d}",
+                "Arn": f"{arn}:user/{name}",
+                "Path": "/",
+                "GroupList": rng.sample(TEAMS, rng.randint(0, 2)),
+                "AttachedManagedPolicies": [],
+                "UserPolicyList": [{"PolicyName": "own", "PolicyDocument": _document(rng, "web")}]
+                if rng.random() < 0.2
+                else [],
+                "Tags": [],
+            }
+        )
+    return {
+        "account_id": ACCOUNT,
+        "collected_at": "2026-11-20T00:00:00Z",
+        "authorization_details": {
+            "UserDetailList": users,
+            "GroupDetailList": groups,
+            "RoleDetailList": roles,
+            "Policies": managed,
+        },
+    }
 
 
 def _last_used(rng: random.Random) -> dict:
@@ -568,10 +727,16 @@ def _last_used(rng: random.Random) -> dict:
 
 def _managed_policy(i: int, rng: random.Random) -> dict:
     name = f"shared-{i}"
-    return {"PolicyName": name, "PolicyId": f"ANPA{i:017d}", "Arn": f"arn:aws:iam::{ACCOUNT}:policy/{name}",
-            "DefaultVersionId": "v1", "AttachmentCount": 1,
-            "PolicyVersionList": [{"VersionId": "v1", "IsDefaultVersion": True,
-                                   "Document": _document(rng, rng.choice(TEAMS))}]}
+    return {
+        "PolicyName": name,
+        "PolicyId": f"ANPA{i:017d}",
+        "Arn": f"arn:aws:iam::{ACCOUNT}:policy/{name}",
+        "DefaultVersionId": "v1",
+        "AttachmentCount": 1,
+        "PolicyVersionList": [
+            {"VersionId": "v1", "IsDefaultVersion": True, "Document": _document(rng, rng.choice(TEAMS))}
+        ],
+    }
 
 
 def _allow(action: str | list[str], resource: str | list[str], **extra: object) -> dict:
@@ -587,12 +752,18 @@ def _document(rng: random.Random, team: str) -> dict:
         _allow("sqs:SendMessage", f"arn:aws:sqs:us-east-1:{ACCOUNT}:{team}-queue"),
         _allow(["ec2:Describe*", "cloudwatch:GetMetricData"], "*"),
         _allow("s3:*", "*"),
-        _allow(["iam:PassRole"], f"arn:aws:iam::{ACCOUNT}:role/{team}-*",
-               Condition={"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}),
+        _allow(
+            ["iam:PassRole"],
+            f"arn:aws:iam::{ACCOUNT}:role/{team}-*",
+            Condition={"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}},
+        ),
         _allow(["iam:PassRole", "lambda:CreateFunction", "lambda:InvokeFunction"], "*"),
         _allow("secretsmanager:GetSecretValue", f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:{team}/*"),
-        _allow(["ec2:RunInstances", "ec2:TerminateInstances"], "*",
-               Condition={"StringEquals": {"aws:RequestedRegion": "eu-west-1"}}),
+        _allow(
+            ["ec2:RunInstances", "ec2:TerminateInstances"],
+            "*",
+            Condition={"StringEquals": {"aws:RequestedRegion": "eu-west-1"}},
+        ),
         {"Effect": "Deny", "Action": ["iam:*", "organizations:*"], "Resource": "*"},
         _allow(["kms:Decrypt"], f"arn:aws:kms:us-east-1:{ACCOUNT}:key/*"),
     ]
@@ -603,11 +774,18 @@ def _document(rng: random.Random, team: str) -> dict:
 def _trust(rng: random.Random, i: int) -> dict:
     roll = rng.random()
     if roll < 0.8:
-        statement = {"Effect": "Allow", "Principal": {"Service": f"{rng.choice(SERVICES)}.amazonaws.com"},
-                     "Action": "sts:AssumeRole"}
+        statement = {
+            "Effect": "Allow",
+            "Principal": {"Service": f"{rng.choice(SERVICES)}.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
     elif roll < 0.95:
-        statement = {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{rng.randint(10**11, 10**12 - 1)}:root"},
-                     "Action": "sts:AssumeRole", "Condition": {"StringEquals": {"sts:ExternalId": f"ext-{i}"}}}
+        statement = {
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{rng.randint(10**11, 10**12 - 1)}:root"},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"sts:ExternalId": f"ext-{i}"}},
+        }
     else:
         own = {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
         statement = {"Effect": "Allow", "Principal": own, "Action": "sts:AssumeRole"}

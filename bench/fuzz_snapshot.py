@@ -99,11 +99,29 @@ json_values = st.recursive(
 @st.composite
 def statements(draw) -> dict:
     statement = {}
-    for key in draw(st.lists(st.sampled_from(["Sid", "Effect", "Action", "NotAction", "Resource", "NotResource",
-                                              "Principal", "NotPrincipal", "Condition"]), max_size=6, unique=True)):
+    for key in draw(
+        st.lists(
+            st.sampled_from(
+                [
+                    "Sid",
+                    "Effect",
+                    "Action",
+                    "NotAction",
+                    "Resource",
+                    "NotResource",
+                    "Principal",
+                    "NotPrincipal",
+                    "Condition",
+                ]
+            ),
+            max_size=6,
+            unique=True,
+        )
+    ):
         if key in ("Action", "NotAction", "Resource", "NotResource"):
-            statement[key] = draw(st.one_of(st.sampled_from(IAM_WORDS), st.lists(st.sampled_from(IAM_WORDS),
-                                                                                    max_size=4), json_values))
+            statement[key] = draw(
+                st.one_of(st.sampled_from(IAM_WORDS), st.lists(st.sampled_from(IAM_WORDS), max_size=4), json_values)
+            )
         elif key in ("Principal", "NotPrincipal"):
             statement[key] = draw(st.one_of(
                 st.just("*"),
@@ -351,8 +369,10 @@ def where(exc: BaseException) -> str:
     """file:line (function) of the innermost frame in the project, for the crash report."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if str(ROOT) in f.filename]
     frame = frames[-1] if frames else traceback.extract_tb(exc.__traceback__)[-1]
-    return f"{Path(frame.filename).relative_to(ROOT) if str(ROOT) in frame.filename else frame.filename}:" \
-           f"{frame.lineno} in {frame.name}"
+    return (
+        f"{Path(frame.filename).relative_to(ROOT) if str(ROOT) in frame.filename else frame.filename}:"
+        f"{frame.lineno} in {frame.name}"
+    )
 
 
 def _storable(payload: dict) -> bool:

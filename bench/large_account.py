@@ -96,8 +96,10 @@ def sign_in(base: str, username: str, password: str, timeout: float = 60):
     client = httpx.Client(base_url=base, timeout=timeout, follow_redirects=False)
     page = client.get("/accounts/login/")
     token = CSRF_FIELD.search(page.text)
-    response = client.post("/accounts/login/", data={"username": username, "password": password,
-                                                     "csrfmiddlewaretoken": token.group(1) if token else ""})
+    response = client.post(
+        "/accounts/login/",
+        data={"username": username, "password": password, "csrfmiddlewaretoken": token.group(1) if token else ""},
+    )
     if response.status_code != 302:
         client.close()
         raise RuntimeError(f"sign-in of {username} answered {response.status_code}")
@@ -263,8 +265,10 @@ def main(argv: list[str] | None = None) -> int:
                 follower.join(5)
                 if time.perf_counter() - last_report >= 30:
                     last_report = time.perf_counter()
-                    print(f"  {time.perf_counter() - wall_start:6.0f} s: {len(viewer.seqs):,} events, "
-                          f"web {sampler.peak_mb['web']:.0f} MB, worker {sampler.peak_mb['worker']:.0f} MB")
+                    print(
+                        f"  {time.perf_counter() - wall_start:6.0f} s: {len(viewer.seqs):,} events, "
+                        f"web {sampler.peak_mb['web']:.0f} MB, worker {sampler.peak_mb['worker']:.0f} MB"
+                    )
             figures["wall_s"] = round(time.perf_counter() - wall_start, 1)
             last = viewer.events[-1] if viewer.events else {}
             figures["events"] = len(viewer.seqs)
@@ -305,15 +309,21 @@ def main(argv: list[str] | None = None) -> int:
     figures["errors"] = len(errors)
     figures["error_list"] = errors[:20]
     figures.setdefault("wall_s", None)
-    print(f"\n{args.roles:,} roles ({figures.get('file_mb')} MB) on {stack.db}: completed={figures['completed']} "
-          f"in {figures['wall_s']} s, {figures.get('events')} events, {figures.get('findings')} findings")
-    print(f"peak RSS: web {figures.get('web_rss_mb')} MB (target {TARGETS['web_rss_mb']}), "
-          f"worker {figures.get('worker_rss_mb')} MB (target {TARGETS['worker_rss_mb']})")
-    print(f"other user: pages p50 {figures.get('others_page_p50_ms')} / p99 {figures.get('others_page_p99_ms')} ms "
-          f"({figures.get('others_pages')}), sign-ins p50 {figures.get('others_sign_in_p50_ms')} / p99 "
-          f"{figures.get('others_sign_in_p99_ms')} ms ({figures.get('others_sign_ins')}); "
-          f"idle sign-in p50 {figures.get('idle_sign_in_p50_ms')} ms; pages p99 {figures.get('others_p99_ms')} ms "
-          f"(target {TARGETS['others_p99_ms']})")
+    print(
+        f"\n{args.roles:,} roles ({figures.get('file_mb')} MB) on {stack.db}: completed={figures['completed']} "
+        f"in {figures['wall_s']} s, {figures.get('events')} events, {figures.get('findings')} findings"
+    )
+    print(
+        f"peak RSS: web {figures.get('web_rss_mb')} MB (target {TARGETS['web_rss_mb']}), "
+        f"worker {figures.get('worker_rss_mb')} MB (target {TARGETS['worker_rss_mb']})"
+    )
+    print(
+        f"other user: pages p50 {figures.get('others_page_p50_ms')} / p99 {figures.get('others_page_p99_ms')} ms "
+        f"({figures.get('others_pages')}), sign-ins p50 {figures.get('others_sign_in_p50_ms')} / p99 "
+        f"{figures.get('others_sign_in_p99_ms')} ms ({figures.get('others_sign_ins')}); "
+        f"idle sign-in p50 {figures.get('idle_sign_in_p50_ms')} ms; pages p99 {figures.get('others_p99_ms')} ms "
+        f"(target {TARGETS['others_p99_ms']})"
+    )
     for line in errors[:20]:
         print(f"  error: {line}")
     print(json.dumps(figures))

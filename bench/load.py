@@ -75,8 +75,9 @@ def main() -> int:
         frameworks = [f for f in args.frameworks.split(",") if f]
         # Runs are created queued (no worker yet) so viewers can be attached to their ids first.
         runs = [AuditRun.objects.create(owner=user, source="demo", frameworks=frameworks) for user, _ in users]
-        viewers = [Viewer(run_id=run.pk, ports=ports, cookie=cookie) for run, (_, cookie) in zip(runs, users,
-                                                                                                  strict=True)]
+        viewers = [
+            Viewer(run_id=run.pk, ports=ports, cookie=cookie) for run, (_, cookie) in zip(runs, users, strict=True)
+        ]
         print(f"load: {args.db}, {args.servers} web + {args.workers} workers, {args.audits} audits "
               f"(step {args.step_ms} ms), one viewer each", flush=True)  # fmt: skip
 

@@ -142,8 +142,9 @@ def sse_events(response: httpx.Response) -> Iterator[dict]:
         yield frame
 
 
-def read_stream(url: str, cookies: dict, *, headers: dict | None = None, limit: int | None = None,
-                timeout: float = 20) -> tuple[httpx.Response, list[dict]]:
+def read_stream(
+    url: str, cookies: dict, *, headers: dict | None = None, limit: int | None = None, timeout: float = 20
+) -> tuple[httpx.Response, list[dict]]:
     """Read data frames until the server closes the stream (or `limit` frames arrive)."""
     data: list[dict] = []
     with (

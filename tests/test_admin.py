@@ -126,8 +126,9 @@ def test_it_deletes_no_evidence_from_the_admin(admin_client, alice):
         listing = admin_client.get(f"/admin/audits/{model}/")
         assert "delete_selected" not in listing.text, model
         assert admin_client.post(f"/admin/audits/{model}/{pk}/delete/", {"post": "yes"}).status_code == 403
-        response = admin_client.post(f"/admin/audits/{model}/", {"action": "delete_selected",
-                                                                 "_selected_action": [pk], "post": "yes"})
+        response = admin_client.post(
+            f"/admin/audits/{model}/", {"action": "delete_selected", "_selected_action": [pk], "post": "yes"}
+        )
         assert response.status_code in (200, 302)
     assert AuditRun.objects.filter(pk=run.pk).exists() and Finding.objects.exists()
     assert AuditEvent.objects.filter(run=run).count() == 3

@@ -16,8 +16,9 @@ from tests.helpers import ROOT, make_user
 def _manage(args: list[str], env_changes: dict[str, str]) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "SECRET_KEY", "DEBUG", "AEGIS_DEV"))}
     env.update(env_changes)
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_it_reads_the_secret_key_file_make_run_writes(tmp_path):

@@ -59,8 +59,11 @@ def test_it_exits_0_for_a_clean_snapshot(tmp_path):
     ],
 )
 def test_it_exits_2_on_bad_input(tmp_path, argv, message):
-    paths = {"missing": str(tmp_path / "nope.json"), "bad": write(tmp_path, '{"UserDetailList": ['),
-             "empty": write(tmp_path, EMPTY, "empty.json")}
+    paths = {
+        "missing": str(tmp_path / "nope.json"),
+        "bad": write(tmp_path, '{"UserDetailList": ['),
+        "empty": write(tmp_path, EMPTY, "empty.json"),
+    }
     code, out, err = audit(*[a.format(**paths) for a in argv])
     assert code == 2 and out == "" and message in err and "Traceback" not in err
 
@@ -115,8 +118,14 @@ def test_it_reads_a_snapshot_from_standard_input(monkeypatch):
 
 def test_it_prints_no_traceback_through_manage_py(tmp_path):
     bad = write(tmp_path, {"RoleDetailList": [{"RoleName": "x", "Arn": "arn:aws:iam::1:role/x"}]})
-    proc = subprocess.run([sys.executable, "manage.py", "audit", "--snapshot", bad], cwd=ROOT, capture_output=True,
-                          text=True, env={"AEGIS_DEV": "1", "PATH": "/usr/bin:/bin"}, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "manage.py", "audit", "--snapshot", bad],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"AEGIS_DEV": "1", "PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
     assert proc.returncode == 2, proc.stderr
     assert "is missing UserDetailList" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -137,33 +146,75 @@ def test_it_answers_who_can_pass_a_role_as_json():
 
 def test_it_names_the_open_conditions_of_a_conditional_decision(tmp_path):
     cond = {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
-    snap = {**EMPTY, "UserDetailList": [{"UserName": "u", "Arn": "arn:aws:iam::111122223333:user/u", "UserPolicyList": [
-        {"PolicyName": "p", "PolicyDocument": {"Statement": [
-            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*", "Condition": cond}]}}]}]}
-    code, out, _ = audit("query", "--snapshot", write(tmp_path, snap), "--action", "s3:GetObject",
-                         "--resource", "arn:aws:s3:::b/k", "--format", "text")
+    snap = {
+        **EMPTY,
+        "UserDetailList": [
+            {
+                "UserName": "u",
+                "Arn": "arn:aws:iam::111122223333:user/u",
+                "UserPolicyList": [
+                    {
+                        "PolicyName": "p",
+                        "PolicyDocument": {
+                            "Statement": [
+                                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*", "Condition": cond}
+                            ]
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+    code, out, _ = audit(
+        "query",
+        "--snapshot",
+        write(tmp_path, snap),
+        "--action",
+        "s3:GetObject",
+        "--resource",
+        "arn:aws:s3:::b/k",
+        "--format",
+        "text",
+    )
     assert code == 0 and out.splitlines()[1].startswith("CONDITIONAL") and "only if" in out
-    code, out, _ = audit("query", "--snapshot", write(tmp_path, snap), "--action", "s3:GetObject",
-                         "--principal", "u")
+    code, out, _ = audit("query", "--snapshot", write(tmp_path, snap), "--action", "s3:GetObject", "--principal", "u")
     [row] = json.loads(out)["decisions"]
     assert row["conditions"][0]["key"] == "aws:MultiFactorAuthPresent"
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (("--action", "not-an-action"), "service:Action"),
-    (("--action", "iam:NoSuchThing"), "unknown action"),
-    ((), "needs --action"),
-    (("--action", "iam:PassRole", "--format", "csv"), "json or text"),
-    (("--action", "iam:PassRole", "--principal", "nobody"), "no user or role"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (("--action", "not-an-action"), "service:Action"),
+        (("--action", "iam:NoSuchThing"), "unknown action"),
+        ((), "needs --action"),
+        (("--action", "iam:PassRole", "--format", "csv"), "json or text"),
+        (("--action", "iam:PassRole", "--principal", "nobody"), "no user or role"),
+    ],
+)
 def test_it_refuses_a_bad_query_clearly(argv, message):
     code, out, err = audit("query", "--snapshot", str(LITERATURE), *argv)
     assert code == 2 and out == "" and message in err
 
 
 def test_it_runs_the_query_through_manage_py():
-    run = subprocess.run([sys.executable, "manage.py", "audit", "query", "--snapshot", str(LITERATURE), "--action",
-                          "sts:AssumeRole", "--principal", "privesc-AssumeRole-role"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "audit",
+            "query",
+            "--snapshot",
+            str(LITERATURE),
+            "--action",
+            "sts:AssumeRole",
+            "--principal",
+            "privesc-AssumeRole-role",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["decisions"][0]["principal"].endswith("role/privesc-AssumeRole-role")

@@ -18,12 +18,25 @@ def test_it_turns_every_bidi_control_into_a_visible_escape():
 
 
 def test_it_neutralises_a_hostile_role_name_on_every_page(client, alice):
-    run = make_completed_run(alice, [make_finding("evil", principal_name=HOSTILE, title=f"Admin role {HOSTILE}",
-                                                  principal_arn=f"arn:aws:iam::111122223333:role/{HOSTILE}")])
+    run = make_completed_run(
+        alice,
+        [
+            make_finding(
+                "evil",
+                principal_name=HOSTILE,
+                title=f"Admin role {HOSTILE}",
+                principal_arn=f"arn:aws:iam::111122223333:role/{HOSTILE}",
+            )
+        ],
+    )
     client.force_login(alice)
     finding = Finding.objects.get(run=run)
-    for url in (f"/audits/{run.pk}/", f"/audits/{run.pk}/findings/{finding.pk}/", f"/audits/{run.pk}/compare",
-                f"/audits/{run.pk}/timeline?before=99"):
+    for url in (
+        f"/audits/{run.pk}/",
+        f"/audits/{run.pk}/findings/{finding.pk}/",
+        f"/audits/{run.pk}/compare",
+        f"/audits/{run.pk}/timeline?before=99",
+    ):
         text = client.get(url).text
         assert "\u202e" not in text and "\u2066" not in text and "\u200f" not in text, url
     assert "admin\\u202egnp.exe" in client.get(f"/audits/{run.pk}/").text

@@ -44,12 +44,22 @@ def test_it_shows_the_comparison_page(client, alice, bob):
 
 
 def test_it_compares_with_any_run_i_can_see_chosen_from_a_select(client, alice, bob, reviewer):
-    other_account = make_completed_run(alice, [make_finding("x", severity="low"), make_finding("y")],
-                                       account_id="999988887777", created=timezone.now() - timedelta(days=2))
+    other_account = make_completed_run(
+        alice,
+        [make_finding("x", severity="low"), make_finding("y")],
+        account_id="999988887777",
+        created=timezone.now() - timedelta(days=2),
+    )
     previous = make_completed_run(alice, [make_finding("z")], created=timezone.now() - timedelta(days=1))
     bobs = make_completed_run(bob, [make_finding("b")])
-    run = make_completed_run(alice, [make_finding("x", severity="low"), make_finding("w", severity="critical"),
-                                     make_finding("v", severity="medium")])
+    run = make_completed_run(
+        alice,
+        [
+            make_finding("x", severity="low"),
+            make_finding("w", severity="critical"),
+            make_finding("v", severity="medium"),
+        ],
+    )
     client.force_login(alice)
     text = client.get(f"/audits/{run.pk}/compare").text
     assert f'<option value="{previous.pk}" selected>' in text  # the previous run of the same account

@@ -28,8 +28,12 @@ def fresh_principal(settings):
 
 @pytest.fixture
 def aws_env(monkeypatch):
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(name, value)
 
 
@@ -71,7 +75,8 @@ def test_it_trusts_the_role_the_server_runs_as_with_its_path(client, alice, aws_
         iam = boto3.client("iam", region_name="us-east-1")
         iam.create_role(RoleName="aegis-worker", Path="/service/", AssumeRolePolicyDocument="{}")
         creds = boto3.client("sts", region_name="us-east-1").assume_role(
-            RoleArn="arn:aws:iam::123456789012:role/service/aegis-worker", RoleSessionName="web-1")["Credentials"]
+            RoleArn="arn:aws:iam::123456789012:role/service/aegis-worker", RoleSessionName="web-1"
+        )["Credentials"]
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", creds["AccessKeyId"])
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", creds["SecretAccessKey"])
         monkeypatch.setenv("AWS_SESSION_TOKEN", creds["SessionToken"])
@@ -80,23 +85,33 @@ def test_it_trusts_the_role_the_server_runs_as_with_its_path(client, alice, aws_
         client.force_login(alice)
         page = client.get(f"/audits/connections/{connection.pk}/").text
     assert trust_policy_on(page)["Statement"][0]["Principal"] == {
-        "AWS": "arn:aws:iam::123456789012:role/service/aegis-worker"}
+        "AWS": "arn:aws:iam::123456789012:role/service/aegis-worker"
+    }
 
 
 def test_it_converts_a_session_arn_without_iam_access_and_caches_it(monkeypatch):
     stubber = stubbed_sts(monkeypatch)
-    stubber.add_response("get_caller_identity", {"Arn": "arn:aws:sts::999999999999:assumed-role/aegis-worker/i-0ab",
-                                                 "Account": "999999999999", "UserId": "AROA:i-0ab"})
+    stubber.add_response(
+        "get_caller_identity",
+        {
+            "Arn": "arn:aws:sts::999999999999:assumed-role/aegis-worker/i-0ab",
+            "Account": "999999999999",
+            "UserId": "AROA:i-0ab",
+        },
+    )
     monkeypatch.setattr(connection_views, "_role_arn_with_path", lambda name: "")
     assert aegis_principal().arn == WORKER
     assert aegis_principal().arn == WORKER  # the second answer comes from the cache: no second stubbed call
     stubber.assert_no_pending_responses()
 
 
-@pytest.mark.parametrize(("arn", "words"), [
-    ("arn:aws:iam::999999999999:root", "root user"),
-    ("arn:aws:sts::999999999999:federated-user/bob", "cannot name"),
-])
+@pytest.mark.parametrize(
+    ("arn", "words"),
+    [
+        ("arn:aws:iam::999999999999:root", "root user"),
+        ("arn:aws:sts::999999999999:federated-user/bob", "cannot name"),
+    ],
+)
 def test_it_never_offers_a_root_or_session_principal(monkeypatch, client, alice, arn, words):
     stubber = stubbed_sts(monkeypatch)
     stubber.add_response("get_caller_identity", {"Arn": arn, "Account": "999999999999", "UserId": "x"})
@@ -108,8 +123,13 @@ def test_it_never_offers_a_root_or_session_principal(monkeypatch, client, alice,
 
 
 def test_it_tells_the_operator_when_the_server_has_no_credentials(client, alice, monkeypatch):
-    monkeypatch.setattr(connection_views, "_caller_principal", lambda: connection_views.Principal(
-        error="The Aegis server has no AWS credentials, so it cannot assume customer roles."))
+    monkeypatch.setattr(
+        connection_views,
+        "_caller_principal",
+        lambda: connection_views.Principal(
+            error="The Aegis server has no AWS credentials, so it cannot assume customer roles."
+        ),
+    )
     connection = make_connection(alice)
     client.force_login(alice)
     response = client.post(f"/audits/connections/{connection.pk}/verify", follow=True)
@@ -135,8 +155,12 @@ def test_it_verifies_a_connection_with_moto(client, alice, aws_env, settings):
 def test_it_tells_the_user_what_to_fix_in_their_account(client, alice, monkeypatch, settings):
     settings.AEGIS_AWS_PRINCIPAL_ARN = WORKER
     stubber = stubbed_sts(monkeypatch)
-    stubber.add_client_error("assume_role", service_error_code="AccessDenied", http_status_code=403,
-                             service_message=f"User: {WORKER} is not authorized to perform: sts:AssumeRole")
+    stubber.add_client_error(
+        "assume_role",
+        service_error_code="AccessDenied",
+        http_status_code=403,
+        service_message=f"User: {WORKER} is not authorized to perform: sts:AssumeRole",
+    )
     connection = make_connection(alice, verified_at=timezone.now(), account_id="123456789012")
     client.force_login(alice)
     response = client.post(f"/audits/connections/{connection.pk}/verify", follow=True)
@@ -152,8 +176,12 @@ def test_it_tells_the_user_what_to_fix_in_their_account(client, alice, monkeypat
 def test_it_blames_the_server_for_its_own_bad_credentials(client, alice, monkeypatch, settings):
     settings.AEGIS_AWS_PRINCIPAL_ARN = WORKER
     stubber = stubbed_sts(monkeypatch)
-    stubber.add_client_error("assume_role", service_error_code="InvalidClientTokenId", http_status_code=403,
-                             service_message="The security token included in the request is invalid.")
+    stubber.add_client_error(
+        "assume_role",
+        service_error_code="InvalidClientTokenId",
+        http_status_code=403,
+        service_message="The security token included in the request is invalid.",
+    )
     connection = make_connection(alice)
     client.force_login(alice)
     client.post(f"/audits/connections/{connection.pk}/verify")

@@ -13,8 +13,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def run(alice):
-    return make_completed_run(alice, [make_finding("a", severity="critical", principal_name="=HYPERLINK(\"x\")"),
-                                      make_finding("b")])
+    return make_completed_run(
+        alice, [make_finding("a", severity="critical", principal_name='=HYPERLINK("x")'), make_finding("b")]
+    )
 
 
 def get(client, run, name):
@@ -71,8 +72,10 @@ def test_it_exports_ocsf_detection_findings(client, alice, run):
     assert (first["class_uid"], first["category_uid"], first["type_uid"]) == (2004, 2, 200401)
     assert first["metadata"]["version"].startswith("1.") and first["metadata"]["product"]["name"] == "Aegis IAM"
     assert (first["severity_id"], first["severity"]) == (5, "Critical")
-    assert first["cloud"] == {"provider": "AWS", "account": {"uid": "111122223333", "type": "AWS Account",
-                                                             "type_id": 10}}
+    assert first["cloud"] == {
+        "provider": "AWS",
+        "account": {"uid": "111122223333", "type": "AWS Account", "type_id": 10},
+    }
     assert first["resources"][0]["uid"] == "arn:aws:iam::111122223333:role/a"
     assert first["resources"][0]["type"] == "AwsIamRole"
     assert first["remediation"]["desc"] and isinstance(first["time"], int)

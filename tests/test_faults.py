@@ -29,8 +29,6 @@ from tests.helpers import free_port, make_run, session_cookie, start_server, sta
 IS_POSTGRES = connection.vendor == "postgresql"
 
 
-
-
 def principals_done(run: AuditRun) -> int:
     return AuditEvent.objects.filter(run=run, type="principal").count()
 

@@ -16,14 +16,35 @@ def titles(text: str) -> list[str]:
 
 @pytest.fixture
 def run(alice):
-    return make_completed_run(alice, [
-        make_finding("b-low", severity="low", title="Bravo", principal_name="zed", check_id="check_b",
-                     category="credential_hygiene"),
-        make_finding("a-crit", severity="critical", title="Alpha", principal_name="yak", check_id="check_a",
-                     category="admin_access"),
-        make_finding("c-high", severity="high", title="Charlie", principal_name="zed", check_id="check_a",
-                     category="privilege_escalation"),
-    ])
+    return make_completed_run(
+        alice,
+        [
+            make_finding(
+                "b-low",
+                severity="low",
+                title="Bravo",
+                principal_name="zed",
+                check_id="check_b",
+                category="credential_hygiene",
+            ),
+            make_finding(
+                "a-crit",
+                severity="critical",
+                title="Alpha",
+                principal_name="yak",
+                check_id="check_a",
+                category="admin_access",
+            ),
+            make_finding(
+                "c-high",
+                severity="high",
+                title="Charlie",
+                principal_name="zed",
+                check_id="check_a",
+                category="privilege_escalation",
+            ),
+        ],
+    )
 
 
 def test_it_sorts_worst_first_by_default_and_by_any_column(client, alice, run):
@@ -71,8 +92,16 @@ def test_it_shows_category_titles_not_ids(client, alice, run):
 
 
 def test_it_numbers_statements_from_one_and_titles_methods_and_paths_apart(client, alice):
-    methods = {"methods": [{"method": "CreateAccessKey", "how": "create a key", "actions": ["iam:CreateAccessKey"],
-                            "statements": [{"policy": "p", "sid": "#0", "statement": {"Action": "*"}}]}]}
+    methods = {
+        "methods": [
+            {
+                "method": "CreateAccessKey",
+                "how": "create a key",
+                "actions": ["iam:CreateAccessKey"],
+                "statements": [{"policy": "p", "sid": "#0", "statement": {"Action": "*"}}],
+            }
+        ]
+    }
     path = {"path": "role a -> role b (admin)", "hops": [{"type": "role", "name": "a"}, {"type": "role", "name": "b"}]}
     run = make_completed_run(alice, [make_finding("m", evidence=methods), make_finding("p", evidence=path)])
     client.force_login(alice)
@@ -90,4 +119,4 @@ def test_it_gives_the_inline_panel_a_close_button(client, alice, run):
     finding = Finding.objects.filter(run=run).first()
     inline = client.get(f"/audits/{run.pk}/findings/{finding.pk}/", HTTP_HX_REQUEST="true").text
     assert 'data-close-panel="finding-panel"' in inline and "Close" in inline
-    assert 'data-close-panel' not in client.get(f"/audits/{run.pk}/findings/{finding.pk}/").text
+    assert "data-close-panel" not in client.get(f"/audits/{run.pk}/findings/{finding.pk}/").text

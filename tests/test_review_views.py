@@ -44,8 +44,12 @@ def test_it_hides_every_review_page_from_non_reviewers(client, alice, bob, run):
         assert client.get("/audits/review/").status_code == 404
         assert client.get(f"/audits/review/{run.pk}/").status_code == 404
         assert client.post(f"/audits/review/{run.pk}/", {"review_state": "approved"}).status_code == 404
-        assert client.post(f"/audits/review/{run.pk}/findings/{finding.pk}/accept",
-                           {"justification": "x", "expires": _in_days(3)}).status_code == 404
+        assert (
+            client.post(
+                f"/audits/review/{run.pk}/findings/{finding.pk}/accept", {"justification": "x", "expires": _in_days(3)}
+            ).status_code
+            == 404
+        )
     assert not Suppression.objects.exists()
     run.refresh_from_db()
     assert run.review_state == "unreviewed"
@@ -66,8 +70,12 @@ def test_it_requires_csrf_on_review_posts(rita, run):
     client.force_login(rita)
     finding = Finding.objects.filter(run=run).first()
     assert client.post(f"/audits/review/{run.pk}/", {"review_state": "approved"}).status_code == 403
-    assert client.post(f"/audits/review/{run.pk}/findings/{finding.pk}/accept",
-                       {"justification": "x", "expires": _in_days(3)}).status_code == 403
+    assert (
+        client.post(
+            f"/audits/review/{run.pk}/findings/{finding.pk}/accept", {"justification": "x", "expires": _in_days(3)}
+        ).status_code
+        == 403
+    )
 
 
 def test_it_queues_finished_runs_awaiting_review_with_filters(client, reviewer, alice, bob):
@@ -93,8 +101,9 @@ def test_it_queues_finished_runs_awaiting_review_with_filters(client, reviewer, 
 
 def test_it_records_the_review_state_and_notes(client, rita, run):
     client.force_login(rita)
-    page = client.post(f"/audits/review/{run.pk}/", {"review_state": "follow_up", "review_notes": "Ask about a."},
-                       follow=True)
+    page = client.post(
+        f"/audits/review/{run.pk}/", {"review_state": "follow_up", "review_notes": "Ask about a."}, follow=True
+    )
     assert "marked needs follow-up" in page.text
     run.refresh_from_db()
     assert (run.review_state, run.review_notes, run.reviewer) == ("follow_up", "Ask about a.", rita)
@@ -110,7 +119,11 @@ def test_it_accepts_a_risk_for_the_runs_owner_and_account(client, rita, alice, r
     assert "Risk accepted until" in page.text
     suppression = Suppression.objects.get()
     assert (suppression.owner, suppression.run, suppression.account_id, suppression.fingerprint) == (
-        alice, run, "111122223333", "a")
+        alice,
+        run,
+        "111122223333",
+        "a",
+    )
     assert suppression.created_by == rita and suppression.is_active
     finding.refresh_from_db()
     assert finding.suppressed
@@ -119,12 +132,15 @@ def test_it_accepts_a_risk_for_the_runs_owner_and_account(client, rita, alice, r
     assert Suppression.objects.get().justification == "Still monitored."
 
 
-@pytest.mark.parametrize(("expires", "words"), [
-    ("2020-01-01", "is not in the future"),
-    ("today", "as a date"),
-    ("", "as a date"),
-    ("2999-01-01", "three years at most"),
-])
+@pytest.mark.parametrize(
+    ("expires", "words"),
+    [
+        ("2020-01-01", "is not in the future"),
+        ("today", "as a date"),
+        ("", "as a date"),
+        ("2999-01-01", "three years at most"),
+    ],
+)
 def test_it_refuses_an_expiry_that_is_not_in_the_future(client, reviewer, run, expires, words):
     finding = Finding.objects.filter(run=run).first()
     client.force_login(reviewer)
@@ -147,8 +163,9 @@ def test_it_refuses_a_finding_of_another_run(client, reviewer, alice, run):
     other = make_completed_run(alice, [make_finding("c")])
     finding = Finding.objects.get(run=other)
     client.force_login(reviewer)
-    response = client.post(f"/audits/review/{run.pk}/findings/{finding.pk}/accept",
-                           {"justification": "x", "expires": _in_days(3)})
+    response = client.post(
+        f"/audits/review/{run.pk}/findings/{finding.pk}/accept", {"justification": "x", "expires": _in_days(3)}
+    )
     assert response.status_code == 404
 
 

@@ -9,10 +9,14 @@ from tests.helpers import make_run
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.parametrize(("status", "words"), [
-    ("failed", "This audit failed."), ("cancelled", "This audit was cancelled."),
-    ("interrupted", "This audit was interrupted"),
-])
+@pytest.mark.parametrize(
+    ("status", "words"),
+    [
+        ("failed", "This audit failed."),
+        ("cancelled", "This audit was cancelled."),
+        ("interrupted", "This audit was interrupted"),
+    ],
+)
 def test_it_shows_each_state_with_its_own_words_and_a_retry(client, alice, status, words):
     run = make_run(alice, status=status, error="AWS said no" if status == "failed" else "")
     client.force_login(alice)
@@ -33,8 +37,14 @@ def test_it_offers_no_retry_for_a_completed_or_running_audit(client, alice):
 
 def test_it_retries_with_the_same_input_and_links_back(client, alice, django_capture_on_commit_callbacks):
     snapshot = {"format": "aegis-snapshot", "authorization_details": {"UserDetailList": []}}
-    run = make_run(alice, status="failed", source="snapshot", snapshot_name="acct.json",
-                   account_id="111122223333", frameworks=["cis"])
+    run = make_run(
+        alice,
+        status="failed",
+        source="snapshot",
+        snapshot_name="acct.json",
+        account_id="111122223333",
+        frameworks=["cis"],
+    )
     store_input(run, snapshot)
     client.force_login(alice)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:

@@ -19,11 +19,18 @@ def audit_principals(recorder: Recorder, names: list[str], findings_each: int = 
     """What the engine emits: each principal's findings, then its "Analyzing X" checkpoint."""
     for i, name in enumerate(names, 1):
         for j in range(findings_each):
-            recorder.emit("finding", f"[HIGH] issue {j}: role '{name}'", None,
-                          {"finding": make_finding(f"{name}-{j}", principal_arn=ARN.format(name), principal_name=name)})
-        recorder.emit("principal", f"Analyzing role '{name}' ({i}/{len(names)})... found issues", None,
-                      {"principal": {"type": "role", "name": name, "arn": ARN.format(name)}, "index": i,
-                       "total": len(names)})
+            recorder.emit(
+                "finding",
+                f"[HIGH] issue {j}: role '{name}'",
+                None,
+                {"finding": make_finding(f"{name}-{j}", principal_arn=ARN.format(name), principal_name=name)},
+            )
+        recorder.emit(
+            "principal",
+            f"Analyzing role '{name}' ({i}/{len(names)})... found issues",
+            None,
+            {"principal": {"type": "role", "name": name, "arn": ARN.format(name)}, "index": i, "total": len(names)},
+        )
 
 
 def rendered_rows(text: str) -> list[tuple[str, str]]:
@@ -37,14 +44,25 @@ def test_it_puts_findings_after_the_principal_line_they_belong_to(client, alice)
     audit_principals(recorder, ["alpha", "beta"])
     client.force_login(alice)
     rows = rendered_rows(client.get(f"/audits/{run.pk}/").text)
-    assert rows == [("start", "1"), ("principal", "4"), ("finding", "2"), ("finding", "3"),
-                    ("principal", "7"), ("finding", "5"), ("finding", "6")]
+    assert rows == [
+        ("start", "1"),
+        ("principal", "4"),
+        ("finding", "2"),
+        ("finding", "3"),
+        ("principal", "7"),
+        ("finding", "5"),
+        ("finding", "6"),
+    ]
 
 
 def test_it_gives_findings_still_waiting_for_their_principal_a_placeholder_head(client, alice):
     run = make_run(alice, status=AuditRun.Status.RUNNING)
-    Recorder(run.pk).emit("finding", "[HIGH] issue", None, {"finding": make_finding("x", principal_name="gamma",
-                                                                                     principal_arn=ARN.format("gamma"))})
+    Recorder(run.pk).emit(
+        "finding",
+        "[HIGH] issue",
+        None,
+        {"finding": make_finding("x", principal_name="gamma", principal_arn=ARN.format("gamma"))},
+    )
     client.force_login(alice)
     text = client.get(f"/audits/{run.pk}/").text
     assert f'<li class="event ev-principal pending" data-principal="{ARN.format("gamma")}"' in text
@@ -53,8 +71,9 @@ def test_it_gives_findings_still_waiting_for_their_principal_a_placeholder_head(
 
 def test_it_renders_only_the_tail_and_pages_older_events_by_seq(client, alice):
     run = make_run(alice, status=AuditRun.Status.COMPLETED)
-    AuditEvent.objects.bulk_create([AuditEvent(run=run, seq=i, type="progress", message=f"step {i}", progress=0)
-                                    for i in range(1, 1001)])
+    AuditEvent.objects.bulk_create(
+        [AuditEvent(run=run, seq=i, type="progress", message=f"step {i}", progress=0) for i in range(1, 1001)]
+    )
     AuditRun.objects.filter(pk=run.pk).update(last_seq=1000)
     client.force_login(alice)
     text = client.get(f"/audits/{run.pk}/").text

@@ -43,14 +43,13 @@ def test_it_streams_twenty_concurrent_audits_identically_from_two_web_processes(
             for i in range(AUDITS)
         ]
         # One viewer per run on each web process; each sticks to its process.
-        viewers = [
-            Viewer(run_id=run.pk, ports=[port], cookie=cookies[run.owner_id]) for run in runs for port in ports
-        ]
+        viewers = [Viewer(run_id=run.pk, ports=[port], cookie=cookies[run.owner_id]) for run in runs for port in ports]
         watching = follow_in_thread(viewers, timeout=240)
         deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and AuditRun.objects.filter(
-            pk__in=[r.pk for r in runs]
-        ).exclude(status__in=AuditRun.FINISHED).exists():
+        while (
+            time.monotonic() < deadline
+            and AuditRun.objects.filter(pk__in=[r.pk for r in runs]).exclude(status__in=AuditRun.FINISHED).exists()
+        ):
             time.sleep(0.25)
         watching.join(60)
     finally:

@@ -38,11 +38,14 @@ def test_it_creates_a_token_with_post_redirect_get_and_shows_it_once(client, ali
     assert timedelta(days=29) < token.expires_at - timezone.now() <= timedelta(days=30)
 
 
-@pytest.mark.parametrize(("form", "message"), [
-    ({"name": "", "scope": "read", "expires": "30"}, "1 to 100 characters"),
-    ({"name": "x", "scope": "admin", "expires": "30"}, "read-only or read and write"),
-    ({"name": "x", "scope": "read", "expires": "7"}, "Choose an expiry"),
-])
+@pytest.mark.parametrize(
+    ("form", "message"),
+    [
+        ({"name": "", "scope": "read", "expires": "30"}, "1 to 100 characters"),
+        ({"name": "x", "scope": "admin", "expires": "30"}, "read-only or read and write"),
+        ({"name": "x", "scope": "read", "expires": "7"}, "Choose an expiry"),
+    ],
+)
 def test_it_explains_a_bad_token_form(client, alice, form, message):
     client.force_login(alice)
     page = client.post("/settings/tokens", form, follow=True)
@@ -97,8 +100,9 @@ def test_it_starts_a_snapshot_audit_from_json(client, alice, django_capture_on_c
     _, raw = create_token(alice, "ci", scope="write")
     snapshot = json.loads(DEMO_PATH.read_text())
     with django_capture_on_commit_callbacks(execute=True):
-        response = start(client, raw, {"source": "snapshot", "snapshot": snapshot, "name": "demo.json",
-                                       "frameworks": ["cis"]})
+        response = start(
+            client, raw, {"source": "snapshot", "snapshot": snapshot, "name": "demo.json", "frameworks": ["cis"]}
+        )
     assert response.status_code == 201, response.json()
     run = AuditRun.objects.get(pk=response.json()["run"]["id"])
     assert run.source == "snapshot" and run.snapshot_name == "demo.json" and run.account_id == "123456789012"
@@ -107,18 +111,22 @@ def test_it_starts_a_snapshot_audit_from_json(client, alice, django_capture_on_c
 def test_it_starts_a_snapshot_audit_from_a_multipart_upload(client, alice):
     _, raw = create_token(alice, "ci", scope="write")
     upload = SimpleUploadedFile("acct.json", DEMO_PATH.read_bytes(), content_type="application/json")
-    response = client.post("/api/v1/audits", {"source": "snapshot", "frameworks": ["cis", "soc2"],
-                                              "snapshot": upload}, **auth(raw))
+    response = client.post(
+        "/api/v1/audits", {"source": "snapshot", "frameworks": ["cis", "soc2"], "snapshot": upload}, **auth(raw)
+    )
     assert response.status_code == 201, response.json()
     assert response.json()["run"]["frameworks"] == ["cis", "soc2"]
 
 
-@pytest.mark.parametrize(("body", "words"), [
-    ({"source": "snapshot"}, "Send the snapshot"),
-    ({"source": "snapshot", "snapshot": {"Users": []}}, "Not an IAM snapshot"),
-    ({"source": "snapshot", "snapshot": "{not json"}, "not valid JSON"),
-    ({"source": "ftp"}, "source must be one of"),
-])
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ({"source": "snapshot"}, "Send the snapshot"),
+        ({"source": "snapshot", "snapshot": {"Users": []}}, "Not an IAM snapshot"),
+        ({"source": "snapshot", "snapshot": "{not json"}, "not valid JSON"),
+        ({"source": "ftp"}, "source must be one of"),
+    ],
+)
 def test_it_explains_a_bad_snapshot_start(client, alice, body, words):
     _, raw = create_token(alice, "ci", scope="write")
     response = start(client, raw, body)
@@ -129,17 +137,36 @@ def test_it_explains_a_bad_snapshot_start(client, alice, body, words):
 def test_it_starts_a_connection_audit_only_on_a_verified_connection(client, alice, bob):
     _, raw = create_token(alice, "ci", scope="write")
     unverified = AwsConnection.objects.create(owner=alice, name="new", role_arn="arn:aws:iam::123456789012:role/A")
-    failed = AwsConnection.objects.create(owner=alice, name="broken", role_arn="arn:aws:iam::123456789012:role/B",
-                                          verified_at=timezone.now(), last_error="In your AWS account: denied")
-    theirs = AwsConnection.objects.create(owner=bob, name="bobs", role_arn="arn:aws:iam::123456789012:role/C",
-                                          verified_at=timezone.now(), account_id="123456789012")
-    for connection, words in ((unverified, "is not verified"), (failed, "is not verified"),
-                              (theirs, "No such AWS connection"), (None, "id of one of your")):
+    failed = AwsConnection.objects.create(
+        owner=alice,
+        name="broken",
+        role_arn="arn:aws:iam::123456789012:role/B",
+        verified_at=timezone.now(),
+        last_error="In your AWS account: denied",
+    )
+    theirs = AwsConnection.objects.create(
+        owner=bob,
+        name="bobs",
+        role_arn="arn:aws:iam::123456789012:role/C",
+        verified_at=timezone.now(),
+        account_id="123456789012",
+    )
+    for connection, words in (
+        (unverified, "is not verified"),
+        (failed, "is not verified"),
+        (theirs, "No such AWS connection"),
+        (None, "id of one of your"),
+    ):
         response = start(client, raw, {"source": "connection", "connection": connection.pk if connection else "x"})
         assert response.status_code == 400 and words in response.json()["error"]
     assert not AuditRun.objects.exists()
-    good = AwsConnection.objects.create(owner=alice, name="prod", role_arn="arn:aws:iam::123456789012:role/D",
-                                        verified_at=timezone.now(), account_id="123456789012")
+    good = AwsConnection.objects.create(
+        owner=alice,
+        name="prod",
+        role_arn="arn:aws:iam::123456789012:role/D",
+        verified_at=timezone.now(),
+        account_id="123456789012",
+    )
     response = start(client, raw, {"source": "connection", "connection": good.pk})
     assert response.status_code == 201
     assert response.json()["run"]["connection"] == good.pk

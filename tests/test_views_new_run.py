@@ -27,8 +27,10 @@ def test_it_shows_the_three_sources_and_the_frameworks(client, alice):
 
 def test_it_stores_an_uploaded_snapshot_and_its_name(client, alice):
     client.force_login(alice)
-    response = client.post("/audits/new", {"source": "snapshot", "frameworks": ["cis"],
-                                           "snapshot_file": upload("prod.json", DEMO_PATH.read_bytes())})
+    response = client.post(
+        "/audits/new",
+        {"source": "snapshot", "frameworks": ["cis"], "snapshot_file": upload("prod.json", DEMO_PATH.read_bytes())},
+    )
     run = AuditRun.objects.get()
     assert response["Location"] == f"/audits/{run.pk}/"
     assert run.source == "snapshot" and run.snapshot_name == "prod.json"
@@ -61,8 +63,13 @@ def test_it_asks_for_a_file_when_the_source_is_a_snapshot(client, alice):
 
 
 def test_it_starts_a_run_on_my_connection(client, alice):
-    connection = AwsConnection.objects.create(owner=alice, name="prod", role_arn="arn:aws:iam::123456789012:role/A",
-                                              account_id="123456789012", verified_at=timezone.now())
+    connection = AwsConnection.objects.create(
+        owner=alice,
+        name="prod",
+        role_arn="arn:aws:iam::123456789012:role/A",
+        account_id="123456789012",
+        verified_at=timezone.now(),
+    )
     client.force_login(alice)
     client.post("/audits/new", {"source": "connection", "connection": connection.pk, "frameworks": ["soc2"]})
     run = AuditRun.objects.get()
@@ -95,8 +102,10 @@ def test_it_says_when_too_many_audits_are_running(client, alice, settings):
     assert AuditRun.objects.count() == 1
 
 
-NAN_USER = (b'{"UserDetailList": [{"UserName": "a", "Arn": "arn:aws:iam::123456789012:user/a", "Score": NaN}], '
-            b'"GroupDetailList": [], "RoleDetailList": [], "Policies": []}')
+NAN_USER = (
+    b'{"UserDetailList": [{"UserName": "a", "Arn": "arn:aws:iam::123456789012:user/a", "Score": NaN}], '
+    b'"GroupDetailList": [], "RoleDetailList": [], "Policies": []}'
+)
 
 
 @pytest.mark.parametrize("content", [b"null", b"42", NAN_USER])

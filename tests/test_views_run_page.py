@@ -56,10 +56,14 @@ def test_it_reads_the_result_from_the_complete_event_before_the_worker_stores_it
 
 
 def test_it_filters_findings_with_real_links_and_an_htmx_partial(client, alice):
-    run = make_completed_run(alice, [
-        make_finding("crit-role", severity="critical", category="privilege_escalation"),
-        make_finding("low-user", severity="low", principal_name="deploy-bot", controls={"hipaa": ["164.312"]}),
-    ], frameworks=("pci_dss", "hipaa"))
+    run = make_completed_run(
+        alice,
+        [
+            make_finding("crit-role", severity="critical", category="privilege_escalation"),
+            make_finding("low-user", severity="low", principal_name="deploy-bot", controls={"hipaa": ["164.312"]}),
+        ],
+        frameworks=("pci_dss", "hipaa"),
+    )
     client.force_login(alice)
     page = client.get(f"/audits/{run.pk}/?severity=critical").text
     table = page.split('<section id="findings"')[1]
@@ -75,9 +79,12 @@ def test_it_filters_findings_with_real_links_and_an_htmx_partial(client, alice):
 
 
 def test_it_shows_a_findings_statements_and_escalation_path(client, alice):
-    evidence = {"method": "CreatePolicyVersion", "how": "Replace a policy with one granting *",
-                "actions": ["iam:CreatePolicyVersion"],
-                "statements": [{"policy": "Dev", "sid": "S1", "statement": {"Action": "iam:Create*"}}]}
+    evidence = {
+        "method": "CreatePolicyVersion",
+        "how": "Replace a policy with one granting *",
+        "actions": ["iam:CreatePolicyVersion"],
+        "statements": [{"policy": "Dev", "sid": "S1", "statement": {"Action": "iam:Create*"}}],
+    }
     run = make_completed_run(alice, [make_finding("esc", evidence=evidence, title="<img src=x> escalation")])
     finding = Finding.objects.get(run=run)
     client.force_login(alice)
@@ -105,7 +112,6 @@ def test_it_has_a_replay_page_following_the_replay_stream(client, alice):
     assert f'href="/audits/{run.pk}/playback?speed=4"' in text
 
 
-
 @pytest.mark.parametrize("speed", ["abc", "1000", "0", "-4"])
 def test_it_says_clearly_when_a_replay_speed_is_out_of_range(client, alice, speed):
     run = make_completed_run(alice, [])
@@ -120,9 +126,17 @@ def test_it_has_no_inline_scripts_or_styles(client, alice):
     run = make_completed_run(alice, [make_finding("a")])
     client.force_login(alice)
     finding = Finding.objects.get(run=run)
-    for url in ("/audits/", "/audits/new", f"/audits/{run.pk}/", f"/audits/{run.pk}/playback",
-                f"/audits/{run.pk}/findings/{finding.pk}/", f"/audits/{run.pk}/compare", "/audits/connections/",
-                f"/audits/{run.pk}/cancel", "/audits/99999/"):
+    for url in (
+        "/audits/",
+        "/audits/new",
+        f"/audits/{run.pk}/",
+        f"/audits/{run.pk}/playback",
+        f"/audits/{run.pk}/findings/{finding.pk}/",
+        f"/audits/{run.pk}/compare",
+        "/audits/connections/",
+        f"/audits/{run.pk}/cancel",
+        "/audits/99999/",
+    ):
         text = client.get(url).text
         assert " style=" not in text, url
         assert "<script>" not in text and "<style" not in text, url
@@ -132,8 +146,13 @@ def test_it_has_no_inline_scripts_or_styles(client, alice):
 def test_it_hides_every_run_page_from_strangers(client, alice, bob, reviewer):
     run = make_completed_run(alice, [make_finding("a")])
     finding = Finding.objects.get(run=run)
-    urls = [f"/audits/{run.pk}/results", f"/audits/{run.pk}/playback", f"/audits/{run.pk}/compare",
-            f"/audits/{run.pk}/findings/{finding.pk}/", f"/audits/{run.pk}/export/log.txt"]
+    urls = [
+        f"/audits/{run.pk}/results",
+        f"/audits/{run.pk}/playback",
+        f"/audits/{run.pk}/compare",
+        f"/audits/{run.pk}/findings/{finding.pk}/",
+        f"/audits/{run.pk}/export/log.txt",
+    ]
     client.force_login(bob)
     for url in urls:
         assert client.get(url, **HTMX).status_code == 404, url
@@ -145,8 +164,13 @@ def test_it_refuses_the_wrong_methods_on_run_pages(client, alice):
     run = make_completed_run(alice, [make_finding("a")])
     finding = Finding.objects.get(run=run)
     client.force_login(alice)
-    for url in (f"/audits/{run.pk}/results", f"/audits/{run.pk}/playback", f"/audits/{run.pk}/compare",
-                f"/audits/{run.pk}/findings/{finding.pk}/", f"/audits/{run.pk}/export/log.txt"):
+    for url in (
+        f"/audits/{run.pk}/results",
+        f"/audits/{run.pk}/playback",
+        f"/audits/{run.pk}/compare",
+        f"/audits/{run.pk}/findings/{finding.pk}/",
+        f"/audits/{run.pk}/export/log.txt",
+    ):
         assert client.post(url).status_code == 405, url
 
 

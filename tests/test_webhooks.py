@@ -59,8 +59,14 @@ def hook(user, url: str) -> None:
 
 def test_it_announces_only_new_critical_and_high_findings(alice):
     make_completed_run(alice, [make_finding("old", severity="critical")])
-    run = make_completed_run(alice, [make_finding("old", severity="critical"), make_finding("new", severity="high"),
-                                     make_finding("minor", severity="medium", title="<!channel> minor")])
+    run = make_completed_run(
+        alice,
+        [
+            make_finding("old", severity="critical"),
+            make_finding("new", severity="high"),
+            make_finding("minor", severity="medium", title="<!channel> minor"),
+        ],
+    )
     with Receiver() as receiver:
         hook(alice, receiver.url)
         assert webhooks.notify_finished(run.pk) == "sent"
@@ -109,16 +115,19 @@ def test_it_ignores_runs_without_a_webhook_or_not_completed(alice):
     assert webhooks.notify_finished(999999) == "not a completed run"
 
 
-@pytest.mark.parametrize(("url", "words"), [
-    ("http://hooks.example.com/x", "must use https"),
-    ("ftp://example.com/x", "must use https"),
-    ("https://user:pw@example.com/x", "without a user name"),
-    ("https://127.0.0.1/x", "public address"),
-    ("https://10.0.0.5/x", "public address"),
-    ("https://169.254.169.254/latest", "public address"),
-    ("https://[::1]/x", "public address"),
-    ("https://host.invalid/x", "could not be resolved"),
-])
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("http://hooks.example.com/x", "must use https"),
+        ("ftp://example.com/x", "must use https"),
+        ("https://user:pw@example.com/x", "without a user name"),
+        ("https://127.0.0.1/x", "public address"),
+        ("https://10.0.0.5/x", "public address"),
+        ("https://169.254.169.254/latest", "public address"),
+        ("https://[::1]/x", "public address"),
+        ("https://host.invalid/x", "could not be resolved"),
+    ],
+)
 def test_it_validates_webhook_urls(url, words):
     assert words in webhooks.validate_url(url)
 

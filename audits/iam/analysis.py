@@ -55,7 +55,8 @@ class Analysis:
         # credentials are still checked, as users holding no policies we can see.
         known = {u.arn for u in self.account.users} | {u.name for u in self.account.users}
         self.report_only_users = [
-            Principal("user", r["user"], r.get("arn") or r["user"]) for r in snapshot.credential_report or ()
+            Principal("user", r["user"], r.get("arn") or r["user"])
+            for r in snapshot.credential_report or ()
             if r.get("user") and r["user"] != "<root_account>" and r.get("arn") not in known and r["user"] not in known
         ]
         self.authz = Authz(self.account, self.account_id, self.now)
@@ -82,9 +83,12 @@ class Analysis:
         if root_row:
             out |= {"root_access_keys", "root_mfa_disabled"}
         elif snap.account_summary is not None:
-            out |= {k for k in ("root_access_keys", "root_mfa_disabled")
-                    if {"root_access_keys": "AccountAccessKeysPresent",
-                        "root_mfa_disabled": "AccountMFAEnabled"}[k] in snap.account_summary}
+            out |= {
+                k
+                for k in ("root_access_keys", "root_mfa_disabled")
+                if {"root_access_keys": "AccountAccessKeysPresent", "root_mfa_disabled": "AccountMFAEnabled"}[k]
+                in snap.account_summary
+            }
         if not root_row:
             out.discard("root_recently_used")
         if not self.role_usage_known:
@@ -101,22 +105,44 @@ class Analysis:
         out = []
         snap = self.snapshot
         if snap.credential_report is None:
-            out.append(("No credential report in the snapshot: MFA, access-key and inactivity checks not "
-                        "evaluated.", {"detail": "credential_report missing"}))
+            out.append(
+                (
+                    "No credential report in the snapshot: MFA, access-key and inactivity checks not evaluated.",
+                    {"detail": "credential_report missing"},
+                )
+            )
         if snap.password_policy is None and not getattr(snap, "password_policy_known", True):
-            out.append(("Password policy unknown (not in the snapshot): password policy checks not evaluated.",
-                        {"detail": "password_policy missing"}))
+            out.append(
+                (
+                    "Password policy unknown (not in the snapshot): password policy checks not evaluated.",
+                    {"detail": "password_policy missing"},
+                )
+            )
         if not self.role_usage_known:
-            out.append(("No RoleLastUsed data in the snapshot: unused-role checks not evaluated.",
-                        {"detail": "RoleLastUsed missing"}))
+            out.append(
+                (
+                    "No RoleLastUsed data in the snapshot: unused-role checks not evaluated.",
+                    {"detail": "RoleLastUsed missing"},
+                )
+            )
         if self.report_only_users:
             names = [u.name for u in self.report_only_users]
-            out.append((f"{len(names)} user(s) of the credential report are not in the authorization details; "
-                        "only their credentials are checked.", {"detail": {"users": names[:50]}}))
+            out.append(
+                (
+                    f"{len(names)} user(s) of the credential report are not in the authorization details; "
+                    "only their credentials are checked.",
+                    {"detail": {"users": names[:50]}},
+                )
+            )
         if self.account.missing_policies:
             missing = sorted(self.account.missing_policies)
-            out.append((f"{len(missing)} attached managed policies are not in the snapshot; their permissions "
-                        "are not analysed.", {"detail": {"missing_policies": missing[:50]}}))
+            out.append(
+                (
+                    f"{len(missing)} attached managed policies are not in the snapshot; their permissions "
+                    "are not analysed.",
+                    {"detail": {"missing_policies": missing[:50]}},
+                )
+            )
         return out
 
     # --- the plan -----------------------------------------------------------------------------------------------
@@ -130,9 +156,15 @@ class Analysis:
         AttachmentCount above the attachments we can see means holders outside the export: counted as in use.
         """
         arns = [p["Arn"] for p in self.snapshot.policies if not is_aws_managed(p["Arn"])]
-        arns += [p["Arn"] for p in self.snapshot.policies if is_aws_managed(p["Arn"]) and (
-            any(not h.service_linked for h in self.account.attachments.get(p["Arn"], ()))
-            or self.attachment_count(p["Arn"]) > len(self.account.attachments.get(p["Arn"], ())))]
+        arns += [
+            p["Arn"]
+            for p in self.snapshot.policies
+            if is_aws_managed(p["Arn"])
+            and (
+                any(not h.service_linked for h in self.account.attachments.get(p["Arn"], ()))
+                or self.attachment_count(p["Arn"]) > len(self.account.attachments.get(p["Arn"], ()))
+            )
+        ]
         return [self.account.managed_policy_principal(arn) for arn in arns]
 
     def attachment_count(self, arn: str) -> int:
@@ -143,8 +175,11 @@ class Analysis:
     def plan(self) -> list[Step]:
         steps = [self._step(p) for p in (*self.principals(), *self.policy_principals())]
         steps.sort(key=lambda s: (-s.priority, _TYPE_ORDER[s.principal.type], s.principal.name, s.principal.arn))
-        account = Principal("account", self.account_id or "account",
-                            f"arn:aws:iam::{self.account_id}:root" if self.account_id else "account")
+        account = Principal(
+            "account",
+            self.account_id or "account",
+            f"arn:aws:iam::{self.account_id}:root" if self.account_id else "account",
+        )
         steps.append(Step(account, 0, "account-level checks (root, password policy) close the run"))
         return steps
 
@@ -209,8 +244,10 @@ class Analysis:
         row = self._report_row(p)
         if p.type != "user" or row is None:
             return None
-        days = [credentials.days_since(row.get(k), self.now) for k in
-                ("password_last_used", "access_key_1_last_used_date", "access_key_2_last_used_date")]
+        days = [
+            credentials.days_since(row.get(k), self.now)
+            for k in ("password_last_used", "access_key_1_last_used_date", "access_key_2_last_used_date")
+        ]
         return min((d for d in days if d is not None), default=None)
 
     def _report_row(self, p: Principal) -> dict | None:
@@ -225,9 +262,20 @@ class Analysis:
             specs = self._policy_specs(p)
         else:
             specs = self._principal_specs(p)
-        return [make_finding(s.check_id, p.ref, policy=s.policy, discriminator=s.discriminator, detail=s.detail,
-                             evidence=s.evidence, conditioned=s.conditioned, severity=s.severity, title=s.title)
-                for s in specs]
+        return [
+            make_finding(
+                s.check_id,
+                p.ref,
+                policy=s.policy,
+                discriminator=s.discriminator,
+                detail=s.detail,
+                evidence=s.evidence,
+                conditioned=s.conditioned,
+                severity=s.severity,
+                title=s.title,
+            )
+            for s in specs
+        ]
 
     def _policy_specs(self, p: Principal) -> list[Spec]:
         holders = self.account.attachments.get(p.arn, [])
@@ -236,8 +284,9 @@ class Analysis:
         count = self.attachment_count(p.arn)
         attached = {"attached_to": [h.name for h in holders[:50]], "attachment_count": count}
         specs = self._grant_specs(p.arn, perms, self._holders.get(p.arn, []), p.arn)
-        specs += risks.hygiene_specs(perms, p.arn, attached=count > 0, aws_managed=is_aws_managed(p.arn),
-                                     admin=perms.is_admin())
+        specs += risks.hygiene_specs(
+            perms, p.arn, attached=count > 0, aws_managed=is_aws_managed(p.arn), admin=perms.is_admin()
+        )
         return [s._replace(evidence={**s.evidence, **attached}) for s in specs]
 
     def _grant_specs(self, label: str, perms: Permissions, holders: list[Principal], source: str) -> list[Spec]:
@@ -247,32 +296,57 @@ class Analysis:
         if not admin and not hits:
             return []
         cites = lambda esc: any(r.get("policy") == source for r in esc.proof.statements)  # noqa: E731
-        effective_admin = sorted(h.arn for h in holders if (e := self.graph.escalations.get(h.arn)) is not None
-                                 and e.admin and cites(e))
-        effective_escalation = sorted(h.arn for h in holders if (e := self.graph.escalations.get(h.arn)) is not None
-                                      and not e.admin and cites(e))
+        effective_admin = sorted(
+            h.arn for h in holders if (e := self.graph.escalations.get(h.arn)) is not None and e.admin and cites(e)
+        )
+        effective_escalation = sorted(
+            h.arn for h in holders if (e := self.graph.escalations.get(h.arn)) is not None and not e.admin and cites(e)
+        )
         specs = []
         if admin and effective_admin:
             stmts = [s for s in perms.allows if s.all_actions and s.broad and not s.condition]
-            specs.append(Spec("policy_admin_access", label, "",
-                              f"Grants every action on every resource ('*:*') - effective for: "
-                              f"{_names(effective_admin)}.",
-                              {"statements": [s.evidence for s in stmts[:5]], "effective_for": effective_admin[:50]}))
+            specs.append(
+                Spec(
+                    "policy_admin_access",
+                    label,
+                    "",
+                    f"Grants every action on every resource ('*:*') - effective for: {_names(effective_admin)}.",
+                    {"statements": [s.evidence for s in stmts[:5]], "effective_for": effective_admin[:50]},
+                )
+            )
         if hits and (effective_escalation or (effective_admin and not admin)):
             who = effective_escalation or effective_admin
             names = [h.method.name for h in hits]
-            specs.append(Spec("policy_privilege_escalation", label, "",
-                              f"Allows privilege escalation by {_shown(names)} - effective for: {_names(who)}.",
-                              {"methods": [escalation.method_evidence(h) for h in hits], "effective_for": who[:50]}))
+            specs.append(
+                Spec(
+                    "policy_privilege_escalation",
+                    label,
+                    "",
+                    f"Allows privilege escalation by {_shown(names)} - effective for: {_names(who)}.",
+                    {"methods": [escalation.method_evidence(h) for h in hits], "effective_for": who[:50]},
+                )
+            )
         if (admin and not effective_admin) or (hits and not admin and not effective_escalation and not effective_admin):
             methods = _shown([h.method.name for h in hits])
             what = "administrator access ('*:*')" if admin else f"privilege escalation ({methods})"
-            why = ("it is attached to no one" if not holders else
-                   "every holder is denied it (a Deny, a permissions boundary or a condition that cannot hold)")
-            specs.append(Spec("policy_grant_ineffective", label, "admin" if admin else "escalation",
-                              f"Would grant {what}, but {why}.",
-                              {"would_grant": "admin" if admin else "escalation", "effective_for": [],
-                               "holders": [h.arn for h in holders[:50]]}))
+            why = (
+                "it is attached to no one"
+                if not holders
+                else "every holder is denied it (a Deny, a permissions boundary or a condition that cannot hold)"
+            )
+            specs.append(
+                Spec(
+                    "policy_grant_ineffective",
+                    label,
+                    "admin" if admin else "escalation",
+                    f"Would grant {what}, but {why}.",
+                    {
+                        "would_grant": "admin" if admin else "escalation",
+                        "effective_for": [],
+                        "holders": [h.arn for h in holders[:50]],
+                    },
+                )
+            )
         return specs
 
     def _principal_specs(self, p: Principal) -> list[Spec]:
@@ -285,17 +359,33 @@ class Analysis:
             specs.extend(self._reach_specs(p))
             specs.extend(self._inline_specs(p, [p]))
         if any(arn == CLOUDSHELL_ARN for arn in p.managed):
-            specs.append(Spec("cloudshell_full_access", CLOUDSHELL_ARN, "",
-                              "AWSCloudShellFullAccess is attached directly.", {"policy": CLOUDSHELL_ARN}))
+            specs.append(
+                Spec(
+                    "cloudshell_full_access",
+                    CLOUDSHELL_ARN,
+                    "",
+                    "AWSCloudShellFullAccess is attached directly.",
+                    {"policy": CLOUDSHELL_ARN},
+                )
+            )
         if p.type == "user" and (p.inline or p.managed):
             names = [n for n, _ in p.inline] + [a.rsplit("/", 1)[-1] for a in p.managed]
-            specs.append(Spec("user_attached_policies", "", "",
-                              f"{len(names)} policy(ies) attached directly: {', '.join(names[:6])}.",
-                              {"inline": [n for n, _ in p.inline], "managed": p.managed}))
+            specs.append(
+                Spec(
+                    "user_attached_policies",
+                    "",
+                    "",
+                    f"{len(names)} policy(ies) attached directly: {', '.join(names[:6])}.",
+                    {"inline": [n for n, _ in p.inline], "managed": p.managed},
+                )
+            )
         if p.type == "role":
             assumers, unchecked = self._assumers(p)
-            specs.extend(trust.trust_specs(p.entry, self.account_id, p.managed, assumers,
-                                           p.arn in self.graph.escalations, unchecked))
+            specs.extend(
+                trust.trust_specs(
+                    p.entry, self.account_id, p.managed, assumers, p.arn in self.graph.escalations, unchecked
+                )
+            )
         specs.extend(self._usage_specs(p))
         return specs
 
@@ -307,17 +397,34 @@ class Analysis:
         perms = Permissions.of(own)
         if perms.is_admin():
             sources = {inline_source(g, n) for n, _ in g.inline} | set(g.managed)
-            effective = sorted(m.arn for m in members if (e := self.graph.escalations.get(m.arn)) is not None
-                               and e.admin and any(r.get("policy") in sources for r in e.proof.statements))
+            effective = sorted(
+                m.arn
+                for m in members
+                if (e := self.graph.escalations.get(m.arn)) is not None
+                and e.admin
+                and any(r.get("policy") in sources for r in e.proof.statements)
+            )
             if effective:
-                specs.append(Spec("group_admin_access", "", "",
-                                  f"Every member is an administrator through this group - effective for: "
-                                  f"{_names(effective)}.", {"effective_for": effective[:50]}))
+                specs.append(
+                    Spec(
+                        "group_admin_access",
+                        "",
+                        "",
+                        f"Every member is an administrator through this group - effective for: {_names(effective)}.",
+                        {"effective_for": effective[:50]},
+                    )
+                )
             else:
-                specs.append(Spec("policy_grant_ineffective", "", "admin",
-                                  "The group's policies grant administrator access, but "
-                                  + ("it has no members." if not members else "every member is denied it."),
-                                  {"would_grant": "admin", "effective_for": [], "holders": [m.arn for m in members]}))
+                specs.append(
+                    Spec(
+                        "policy_grant_ineffective",
+                        "",
+                        "admin",
+                        "The group's policies grant administrator access, but "
+                        + ("it has no members." if not members else "every member is denied it."),
+                        {"would_grant": "admin", "effective_for": [], "holders": [m.arn for m in members]},
+                    )
+                )
         specs.extend(self._inline_specs(g, members))
         return specs
 
@@ -332,13 +439,18 @@ class Analysis:
             specs.extend(self._grant_specs(name, alone, principals, inline_source(holder, name)))
             # Equal inline policies under equal Denies and boundary read alike: computed once (10,000 roles
             # sharing a handful of inline documents).
-            key = (id(stmts), tuple(map(id, deny_source.denies)) if deny_source else (),
-                   id(deny_source.boundary) if deny_source else None)
+            key = (
+                id(stmts),
+                tuple(map(id, deny_source.denies)) if deny_source else (),
+                id(deny_source.boundary) if deny_source else None,
+            )
             found = self._hygiene.get(key)
             if found is None:
-                hygiene = Permissions([s for s in stmts if s.effect == "Allow"],
-                                      deny_source.denies if deny_source else alone.denies,
-                                      deny_source.boundary if deny_source else None)
+                hygiene = Permissions(
+                    [s for s in stmts if s.effect == "Allow"],
+                    deny_source.denies if deny_source else alone.denies,
+                    deny_source.boundary if deny_source else None,
+                )
                 found = self._hygiene[key] = risks.hygiene_specs(hygiene, name, admin=alone.is_admin())
             specs.extend(found)
         return specs
@@ -362,10 +474,24 @@ class Analysis:
         refs = self._refs(esc)
         if esc.admin:
             via = sorted({r.get("policy", "") for r in refs if _grants_all(r)}) or sorted(
-                {r.get("policy", "") for r in refs})
-            return [Spec(f"{p.type}_admin_access", "", "", f"Has full administrator access through {', '.join(via)}.",
-                         {"policies": via, "statements": refs, "conditions": conditions, "target": p.arn,
-                          "target_kind": "admin"}, bool(conditions))]
+                {r.get("policy", "") for r in refs}
+            )
+            return [
+                Spec(
+                    f"{p.type}_admin_access",
+                    "",
+                    "",
+                    f"Has full administrator access through {', '.join(via)}.",
+                    {
+                        "policies": via,
+                        "statements": refs,
+                        "conditions": conditions,
+                        "target": p.arn,
+                        "target_kind": "admin",
+                    },
+                    bool(conditions),
+                )
+            ]
         return [self._escalation_spec(p, esc, refs, conditions)]
 
     def _refs(self, esc: Escalation) -> list[dict]:
@@ -388,17 +514,31 @@ class Analysis:
         first = esc.path[0]
         notes = sorted({e.note for e in esc.path if e.note})
         evidence = {
-            "method": esc.method, "how": first.how, "path": [e.hop() for e in esc.path],
-            "statements": refs, "conditions": conditions,
+            "method": esc.method,
+            "how": first.how,
+            "path": [e.hop() for e in esc.path],
+            "statements": refs,
+            "conditions": conditions,
             "actions": list(dict.fromkeys(a for e in esc.path for a in e.display_actions())),
-            "target": esc.target, "target_kind": "admin", "hops": esc.hops,
+            "target": esc.target,
+            "target_kind": "admin",
+            "hops": esc.hops,
         }
         if notes:
             evidence["notes"] = notes
         detail = f"Can reach administrator rights in {esc.hops} hop(s): {text}." + (
-            " " + " ".join(n[0].upper() + n[1:] + "." for n in notes) if notes else "")
-        return Spec("principal_privilege_escalation", "", "", detail, evidence, bool(conditions), None,
-                    f"Can escalate to administrator via {esc.method}")
+            " " + " ".join(n[0].upper() + n[1:] + "." for n in notes) if notes else ""
+        )
+        return Spec(
+            "principal_privilege_escalation",
+            "",
+            "",
+            detail,
+            evidence,
+            bool(conditions),
+            None,
+            f"Can escalate to administrator via {esc.method}",
+        )
 
     def _usage_specs(self, p: Principal) -> list[Spec]:
         specs = []
@@ -411,16 +551,28 @@ class Analysis:
             if idle is not None and idle >= UNUSED_DAYS:
                 what = f"last used {days} days ago" if days is not None else f"never used ({created} days old)"
                 check = "dormant_admin" if admin else "unused_role"
-                specs.append(Spec(check, "", "", f"Role {what}.",
-                                  {"last_used": last, "create_date": p.entry.get("CreateDate"), "days": idle}))
+                specs.append(
+                    Spec(
+                        check,
+                        "",
+                        "",
+                        f"Role {what}.",
+                        {"last_used": last, "create_date": p.entry.get("CreateDate"), "days": idle},
+                    )
+                )
         if p.type == "user":
             row = self._report_row(p)
             if row is not None:
                 user = credentials.user_specs(row, self.now)
                 if admin:
-                    user = [s._replace(check_id="admin_without_mfa") if s.check_id == "console_user_without_mfa"
-                            else s._replace(check_id="dormant_admin", severity=None)
-                            if s.check_id == "inactive_user" else s for s in user]
+                    user = [
+                        s._replace(check_id="admin_without_mfa")
+                        if s.check_id == "console_user_without_mfa"
+                        else s._replace(check_id="dormant_admin", severity=None)
+                        if s.check_id == "inactive_user"
+                        else s
+                        for s in user
+                    ]
                 specs.extend(user)
         return specs
 
@@ -443,8 +595,9 @@ class Analysis:
         if not getattr(snap, "resources", None):
             return []
         specs = []
-        found = external_access.analyse(snap.resources, self.account_id, snap.organization, self.now,
-                                        snap.account_block_public_access)
+        found = external_access.analyse(
+            snap.resources, self.account_id, snap.organization, self.now, snap.account_block_public_access
+        )
         for access in found:
             if access.blocked_by_bpa:
                 continue  # S3 Block Public Access admits only this account's principals and AWS services
@@ -454,28 +607,48 @@ class Analysis:
             only = (" Only when: " + "; ".join(c["text"] for c in conditions) + ".") if conditions else ""
             actions = ", ".join(access.actions)
             if access.who == "public":
-                check, detail = "resource_public_access", f"Anyone can {actions} on {resource['type']} " \
-                    f"{resource['name']}.{only}"
+                check, detail = (
+                    "resource_public_access",
+                    f"Anyone can {actions} on {resource['type']} {resource['name']}.{only}",
+                )
             elif access.who == "account":
-                check, detail = "resource_external_account_access", f"Account {access.principal}, outside the " \
-                    f"organization, can {actions} on {resource['type']} {resource['name']}.{only}"
+                check, detail = (
+                    "resource_external_account_access",
+                    f"Account {access.principal}, outside the "
+                    f"organization, can {actions} on {resource['type']} {resource['name']}.{only}",
+                )
             else:
-                check, detail = "resource_service_confused_deputy", f"{access.principal} can {actions} on " \
-                    f"{resource['type']} {resource['name']} on behalf of any account (no aws:SourceArn or " \
-                    f"aws:SourceAccount).{only}"
-            evidence = {"resource": {k: resource.get(k) for k in ("type", "arn", "name", "region")},
-                        "principal": access.principal, "actions": list(access.actions),
-                        "statements": list(access.statements), "conditions": conditions}
+                check, detail = (
+                    "resource_service_confused_deputy",
+                    f"{access.principal} can {actions} on "
+                    f"{resource['type']} {resource['name']} on behalf of any account (no aws:SourceArn or "
+                    f"aws:SourceAccount).{only}",
+                )
+            evidence = {
+                "resource": {k: resource.get(k) for k in ("type", "arn", "name", "region")},
+                "principal": access.principal,
+                "actions": list(access.actions),
+                "statements": list(access.statements),
+                "conditions": conditions,
+            }
             severity = None
             if conditions:
                 # Limited by conditions the audit cannot decide: still open to some outsiders, rated lower.
                 severity = "medium" if limits else "high"
                 if CHECKS[check].severity in ("medium", "low"):
                     severity = "low"
-            specs.append(Spec(check, resource["arn"], f"{access.who}:{access.principal}", detail, evidence,
-                              bool(conditions), severity))
+            specs.append(
+                Spec(
+                    check,
+                    resource["arn"],
+                    f"{access.who}:{access.principal}",
+                    detail,
+                    evidence,
+                    bool(conditions),
+                    severity,
+                )
+            )
         return specs
-
 
 
 def _names(arns: list[str], limit: int = 5) -> str:

@@ -120,8 +120,9 @@ class Authz:
             content = (self.account.doc_key(doc), source, kind)
             found = self._by_content.get(content)
             if found is None:
-                found = self._by_content[content] = compile_policy(doc if isinstance(doc, dict) else None, source,
-                                                                   kind=kind)
+                found = self._by_content[content] = compile_policy(
+                    doc if isinstance(doc, dict) else None, source, kind=kind
+                )
             self._compiled[key] = found
         return found
 
@@ -163,8 +164,12 @@ class Authz:
         found = self._boundary.get(p.boundary)
         if found is None:
             found = self._boundary[p.boundary] = self.compile(
-                default_document(self.account.policies[p.boundary]) if p.boundary in self.account.policies
-                else ADMIN_DOC, p.boundary, "boundary")
+                default_document(self.account.policies[p.boundary])
+                if p.boundary in self.account.policies
+                else ADMIN_DOC,
+                p.boundary,
+                "boundary",
+            )
         return found
 
     def subject(self, p: Principal, *, identity: tuple | None = None, boundary: object = "same") -> Subject:
@@ -173,11 +178,22 @@ class Authz:
             found = self._subjects.get(p.arn)
             if found is not None:
                 return found
-        tags = {str(t.get("Key")): str(t.get("Value", "")) for t in p.entry.get("Tags") or ()
-                if isinstance(t, dict) and "Key" in t} if isinstance(p.entry.get("Tags"), list) else {}
+        tags = (
+            {
+                str(t.get("Key")): str(t.get("Value", ""))
+                for t in p.entry.get("Tags") or ()
+                if isinstance(t, dict) and "Key" in t
+            }
+            if isinstance(p.entry.get("Tags"), list)
+            else {}
+        )
         userid = p.entry.get("UserId") or p.entry.get("RoleId") or ""
         subject = Subject(
-            arn=p.arn, account=self.account_id, type=p.type, name=p.name, tags=tags,
+            arn=p.arn,
+            account=self.account_id,
+            type=p.type,
+            name=p.name,
+            tags=tags,
             userid=str(userid) if isinstance(userid, str) else "",
             identity=self.identity(p) if identity is None else identity,
             boundary=self.boundary(p) if boundary == "same" else boundary,
@@ -195,10 +211,22 @@ class Authz:
             found = self._contexts[key] = Context.for_subject(subject, self.now, **(extra or {}))
         return found
 
-    def decide(self, subject: Subject, action: str, resource: str, extra: dict[str, str] | None = None,
-               resource_policy: tuple | None = None) -> Decision:
-        return self.evaluator.evaluate(subject, action, resource, self.context(subject, extra), resource_policy,
-                                       self.account_id if resource_policy is not None else None)
+    def decide(
+        self,
+        subject: Subject,
+        action: str,
+        resource: str,
+        extra: dict[str, str] | None = None,
+        resource_policy: tuple | None = None,
+    ) -> Decision:
+        return self.evaluator.evaluate(
+            subject,
+            action,
+            resource,
+            self.context(subject, extra),
+            resource_policy,
+            self.account_id if resource_policy is not None else None,
+        )
 
     def patterns(self, subject: Subject, action: str) -> list[tuple[str, bool]]:
         """Resource patterns of identity statements that could allow the action (cached per policy set)."""
@@ -252,8 +280,9 @@ class Authz:
         probe = self.decide(subject, action, f"arn:aws:iam::{self.account_id or '000000000000'}:role/aegis-probe")
         return probe.verdict == DENIED and any(_covers_everything(ref) for ref in probe.denying)
 
-    def can_act_on(self, subject: Subject, action: str, resource: str,
-                   extra: dict[str, str] | None = None) -> Decision | None:
+    def can_act_on(
+        self, subject: Subject, action: str, resource: str, extra: dict[str, str] | None = None
+    ) -> Decision | None:
         """The decision for one concrete resource, or None when denied (cheap when no statement could allow)."""
         if not self.patterns(subject, action):
             return None
@@ -320,7 +349,8 @@ def _patterns(subject: Subject, action: str) -> list[tuple[str, bool]]:
 
 
 def _covers_everything(ref: dict) -> bool:
-    statement = ref.get("statement") if isinstance(ref.get("statement"), dict) else {}
+    found = ref.get("statement")
+    statement: dict = found if isinstance(found, dict) else {}
     resources = statement.get("Resource")
     resources = resources if isinstance(resources, list) else [resources]
     return "Condition" not in statement and "NotResource" not in statement and "*" in resources
@@ -346,7 +376,7 @@ class _Denied:
     allowed = False
 
 
-_DENIED = _Denied()  # type: ignore[assignment]
+_DENIED = _Denied()
 
 
 def matches(pattern: str, arn: str) -> bool:

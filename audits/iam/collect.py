@@ -95,8 +95,9 @@ def collect_snapshot(
             "collected_at": collected_at,
             "authorization_details": details,
             "credential_report": _credential_report(iam, warn, sleep),
-            "account_summary": _optional(iam.get_account_summary, "iam:GetAccountSummary",
-                                         "root account checks skipped", warn, "SummaryMap"),
+            "account_summary": _optional(
+                iam.get_account_summary, "iam:GetAccountSummary", "root account checks skipped", warn, "SummaryMap"
+            ),
         }
         bundle.update(_password_policy(iam, warn))
         if resources:

@@ -41,8 +41,13 @@ class Condition:
         return describe(self)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"operator": self.operator, "key": self.key, "values": list(self.values), "negated": self.negated,
-                "text": self.describe()}
+        return {
+            "operator": self.operator,
+            "key": self.key,
+            "values": list(self.values),
+            "negated": self.negated,
+            "text": self.describe(),
+        }
 
     def negate(self) -> Condition:
         return Condition(self.operator, self.key, self.values, not self.negated)
@@ -78,10 +83,18 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-PRINCIPAL_KEYS = frozenset({
-    "aws:principalarn", "aws:principalaccount", "aws:principaltype", "aws:username", "aws:userid",
-    "aws:principalisawsservice", "aws:principalservicename", "aws:tokenissuetime",
-})
+PRINCIPAL_KEYS = frozenset(
+    {
+        "aws:principalarn",
+        "aws:principalaccount",
+        "aws:principaltype",
+        "aws:username",
+        "aws:userid",
+        "aws:principalisawsservice",
+        "aws:principalservicename",
+        "aws:tokenissuetime",
+    }
+)
 
 
 def is_principal_key(key: str) -> bool:
@@ -133,8 +146,7 @@ class Context:
         object.__setattr__(self, "now", now)
         items = tuple(sorted((k, tuple(v)) for k, v in norm.items()))
         object.__setattr__(self, "cache_key", (items, now.timestamp()))
-        object.__setattr__(self, "shared_key",
-                           (tuple(i for i in items if not is_principal_key(i[0])), now.timestamp()))
+        object.__setattr__(self, "shared_key", (tuple(i for i in items if not is_principal_key(i[0])), now.timestamp()))
 
     @classmethod
     def for_subject(cls, subject: Any, now: datetime | None = None, **extra: Any) -> Context:
@@ -165,14 +177,19 @@ class Context:
             if kind in ("user", "role"):
                 # Role sessions always carry it; a user only with temporary credentials (GetSessionToken).
                 return Range(self.now - TOKEN_LIFETIME, self.now, maybe_absent=kind == "user")
-        if key.startswith("aws:principaltag/") and derived is not None and subject is not None \
-                and getattr(subject, "tags", None) is not None:
+        if (
+            key.startswith("aws:principaltag/")
+            and derived is not None
+            and subject is not None
+            and getattr(subject, "tags", None) is not None
+        ):
             return []  # the snapshot lists the principal's tags: a tag not there is absent
         return None
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Operators
+
 
 class _Op(NamedTuple):
     family: str  # string, numeric, date, bool, binary, ip, arn, null
@@ -181,19 +198,32 @@ class _Op(NamedTuple):
 
 
 _BASE: dict[str, _Op] = {
-    "stringequals": _Op("string", "eq", False), "stringnotequals": _Op("string", "eq", True),
-    "stringequalsignorecase": _Op("string", "ieq", False), "stringnotequalsignorecase": _Op("string", "ieq", True),
-    "stringlike": _Op("string", "like", False), "stringnotlike": _Op("string", "like", True),
-    "numericequals": _Op("numeric", "eq", False), "numericnotequals": _Op("numeric", "eq", True),
-    "numericlessthan": _Op("numeric", "lt", False), "numericlessthanequals": _Op("numeric", "le", False),
-    "numericgreaterthan": _Op("numeric", "gt", False), "numericgreaterthanequals": _Op("numeric", "ge", False),
-    "dateequals": _Op("date", "eq", False), "datenotequals": _Op("date", "eq", True),
-    "datelessthan": _Op("date", "lt", False), "datelessthanequals": _Op("date", "le", False),
-    "dategreaterthan": _Op("date", "gt", False), "dategreaterthanequals": _Op("date", "ge", False),
-    "bool": _Op("bool", "eq", False), "binaryequals": _Op("binary", "eq", False),
-    "ipaddress": _Op("ip", "in", False), "notipaddress": _Op("ip", "in", True),
-    "arnequals": _Op("arn", "like", False), "arnlike": _Op("arn", "like", False),
-    "arnnotequals": _Op("arn", "like", True), "arnnotlike": _Op("arn", "like", True),
+    "stringequals": _Op("string", "eq", False),
+    "stringnotequals": _Op("string", "eq", True),
+    "stringequalsignorecase": _Op("string", "ieq", False),
+    "stringnotequalsignorecase": _Op("string", "ieq", True),
+    "stringlike": _Op("string", "like", False),
+    "stringnotlike": _Op("string", "like", True),
+    "numericequals": _Op("numeric", "eq", False),
+    "numericnotequals": _Op("numeric", "eq", True),
+    "numericlessthan": _Op("numeric", "lt", False),
+    "numericlessthanequals": _Op("numeric", "le", False),
+    "numericgreaterthan": _Op("numeric", "gt", False),
+    "numericgreaterthanequals": _Op("numeric", "ge", False),
+    "dateequals": _Op("date", "eq", False),
+    "datenotequals": _Op("date", "eq", True),
+    "datelessthan": _Op("date", "lt", False),
+    "datelessthanequals": _Op("date", "le", False),
+    "dategreaterthan": _Op("date", "gt", False),
+    "dategreaterthanequals": _Op("date", "ge", False),
+    "bool": _Op("bool", "eq", False),
+    "binaryequals": _Op("binary", "eq", False),
+    "ipaddress": _Op("ip", "in", False),
+    "notipaddress": _Op("ip", "in", True),
+    "arnequals": _Op("arn", "like", False),
+    "arnlike": _Op("arn", "like", False),
+    "arnnotequals": _Op("arn", "like", True),
+    "arnnotlike": _Op("arn", "like", True),
     "null": _Op("null", "eq", False),
 }
 
@@ -251,7 +281,7 @@ def template(text: str) -> Template | None:
     pos = 0
     for m in _VAR.finditer(text):
         if m.start() > pos:
-            parts.append((text[pos:m.start()], None, False))
+            parts.append((text[pos : m.start()], None, False))
         body = m.group(1)
         if body.strip() in _ESCAPES:
             parts.append((_ESCAPES[body.strip()], "literal", False))
@@ -300,6 +330,7 @@ def _joined(pieces: Pieces) -> str:
 
 # ---------------------------------------------------------------------------------------------------------------
 # Comparisons
+
 
 def parse_date(text: str) -> datetime | None:
     text = text.strip()
@@ -512,8 +543,15 @@ def compile_block(block: Any, *, variables: bool = True) -> tuple[CompiledCondit
                 else:
                     values.append(found)
                     used |= {p[0] for p in found.parts if p[2]}
-            out.append(CompiledCondition(parsed, str(key).lower(), Condition(str(operator), str(key), written),
-                                         tuple(values), frozenset(used)))
+            out.append(
+                CompiledCondition(
+                    parsed,
+                    str(key).lower(),
+                    Condition(str(operator), str(key), written),
+                    tuple(values),
+                    frozenset(used),
+                )
+            )
     return tuple(out)
 
 
@@ -534,13 +572,21 @@ def evaluate_all(conditions: tuple[CompiledCondition, ...], lookup: Lookup) -> t
 # Describing conditions for people
 
 _WORDS = {
-    ("string", "eq"): ("is", "is not"), ("string", "ieq"): ("is (any case)", "is not (any case)"),
-    ("string", "like"): ("is like", "is not like"), ("arn", "like"): ("is like", "is not like"),
-    ("numeric", "eq"): ("=", "≠"), ("numeric", "lt"): ("<", "≥"), ("numeric", "le"): ("≤", ">"),
-    ("numeric", "gt"): (">", "≤"), ("numeric", "ge"): ("≥", "<"),
-    ("date", "eq"): ("is", "is not"), ("date", "lt"): ("is before", "is not before"),
-    ("date", "le"): ("is at or before", "is after"), ("date", "gt"): ("is after", "is not after"),
-    ("date", "ge"): ("is at or after", "is before"), ("binary", "eq"): ("is", "is not"),
+    ("string", "eq"): ("is", "is not"),
+    ("string", "ieq"): ("is (any case)", "is not (any case)"),
+    ("string", "like"): ("is like", "is not like"),
+    ("arn", "like"): ("is like", "is not like"),
+    ("numeric", "eq"): ("=", "≠"),
+    ("numeric", "lt"): ("<", "≥"),
+    ("numeric", "le"): ("≤", ">"),
+    ("numeric", "gt"): (">", "≤"),
+    ("numeric", "ge"): ("≥", "<"),
+    ("date", "eq"): ("is", "is not"),
+    ("date", "lt"): ("is before", "is not before"),
+    ("date", "le"): ("is at or before", "is after"),
+    ("date", "gt"): ("is after", "is not after"),
+    ("date", "ge"): ("is at or after", "is before"),
+    ("binary", "eq"): ("is", "is not"),
     ("ip", "in"): ("in", "not in"),
 }
 

@@ -55,6 +55,7 @@ ALLOWED, DENIED, CONDITIONAL = "allowed", "denied", "conditional"
 KINDS = frozenset({"identity", "boundary", "resource", "scp", "rcp", "session", "trust"})
 _PRINCIPAL_KINDS = frozenset({"resource", "trust"})
 
+
 def _as_list(value: Any) -> list:
     if value is None:
         return []
@@ -130,8 +131,11 @@ class CompiledStatement:
             if action == "*":
                 # "Every action": an Allow must cover them all, a Deny of any of them counts.
                 everything = any(p in ("*", "*:*") for p in self.actions)
-                hit = (everything and not self.not_action) if self.effect == "Allow" else not (
-                    everything and self.not_action)
+                hit = (
+                    (everything and not self.not_action)
+                    if self.effect == "Allow"
+                    else not (everything and self.not_action)
+                )
             else:
                 hit = any(p == "*" or _action_regex(p).match(action) is not None for p in self.actions)
                 hit = hit != self.not_action
@@ -171,8 +175,9 @@ class CompiledStatement:
 
     def resource_condition(self) -> Condition:
         """How an open Resource (a policy variable with an unknown value) is reported."""
-        return Condition("ArnNotLike" if self.not_resource else "ArnLike", "Resource",
-                         tuple(r.text for r in self.resources))
+        return Condition(
+            "ArnNotLike" if self.not_resource else "ArnLike", "Resource", tuple(r.text for r in self.resources)
+        )
 
     def principal_match(self, subject: Subject) -> str | None:
         """How the Principal element names the subject: "direct" (its ARN, "*", its service or provider),
@@ -204,7 +209,8 @@ class CompiledStatement:
         if self.effect == "Deny" and subject.boundary is not None:
             return False  # the NotPrincipal page: Deny + NotPrincipal always denies a principal with a boundary
         named = subject.arn in p.arns or (
-            subject.type == "role" and any(a.startswith(subject.session_prefix) for a in p.arns))
+            subject.type == "role" and any(a.startswith(subject.session_prefix) for a in p.arns)
+        )
         return subject.account in p.accounts and (named or not p.arns)
 
 
@@ -212,8 +218,9 @@ def _content_key(document: dict) -> str:
     return json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def compile_policy(document: dict | None, source: str, *, kind: str = "identity",
-                   memo: dict | None = None) -> tuple[CompiledStatement, ...]:
+def compile_policy(
+    document: dict | None, source: str, *, kind: str = "identity", memo: dict | None = None
+) -> tuple[CompiledStatement, ...]:
     """A policy document -> its statements. With a memo (one per audit), each (content, source, kind) compiles
     once, and equal policies share statement objects, which the evaluator's caches key on."""
     if kind not in KINDS:
@@ -225,8 +232,11 @@ def compile_policy(document: dict | None, source: str, *, kind: str = "identity"
         return memo[key]
     # Policy variables exist from policy version 2012-10-17 on; without a Version IAM assumes 2008-10-17.
     variables = str(document.get("Version", "")) == "2012-10-17"
-    compiled = tuple(s for i, raw in enumerate(_as_list(document.get("Statement")), start=1)
-                     if (s := _statement(raw, source, i, kind, variables)) is not None)
+    compiled = tuple(
+        s
+        for i, raw in enumerate(_as_list(document.get("Statement")), start=1)
+        if (s := _statement(raw, source, i, kind, variables)) is not None
+    )
     if memo is not None:
         memo[key] = compiled
     return compiled
@@ -244,8 +254,10 @@ def _statement(raw: Any, source: str, index: int, kind: str, variables: bool) ->
     patterns = tuple(str(a).strip().lower() for a in _as_list(raw["NotAction" if not_action else "Action"]))
     not_resource = "NotResource" in raw and "Resource" not in raw
     has_resource = "Resource" in raw or "NotResource" in raw
-    resources = tuple(_Resource(str(r), template(str(r)) if variables else None)
-                      for r in _as_list(raw.get("NotResource" if not_resource else "Resource")))
+    resources = tuple(
+        _Resource(str(r), template(str(r)) if variables else None)
+        for r in _as_list(raw.get("NotResource" if not_resource else "Resource"))
+    )
     principals, not_principal = None, False
     if kind in _PRINCIPAL_KINDS:
         not_principal = "NotPrincipal" in raw and "Principal" not in raw
@@ -256,9 +268,21 @@ def _statement(raw: Any, source: str, index: int, kind: str, variables: bool) ->
     dependent = any(is_principal_key(k) for k in used)
     sid = str(raw.get("Sid", "") or "")
     return CompiledStatement(
-        source=source, index=index, sid=sid, effect=effect, kind=kind, raw=raw, actions=patterns,
-        not_action=not_action, resources=resources, not_resource=not_resource, has_resource=has_resource,
-        principals=principals, not_principal=not_principal, conditions=conditions, subject_dependent=dependent,
+        source=source,
+        index=index,
+        sid=sid,
+        effect=effect,
+        kind=kind,
+        raw=raw,
+        actions=patterns,
+        not_action=not_action,
+        resources=resources,
+        not_resource=not_resource,
+        has_resource=has_resource,
+        principals=principals,
+        not_principal=not_principal,
+        conditions=conditions,
+        subject_dependent=dependent,
         ref={"policy": source, "sid": sid, "index": index, "statement": raw},
     )
 
@@ -314,12 +338,18 @@ class Decision:
         return self.verdict != DENIED
 
     def to_dict(self) -> dict[str, Any]:
-        return {"verdict": self.verdict, "conditions": [c.to_dict() for c in self.conditions],
-                "allowing": list(self.allowing), "denying": list(self.denying), "reason": self.reason}
+        return {
+            "verdict": self.verdict,
+            "conditions": [c.to_dict() for c in self.conditions],
+            "allowing": list(self.allowing),
+            "denying": list(self.denying),
+            "reason": self.reason,
+        }
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Evaluation
+
 
 @dataclass
 class _Request:
@@ -420,8 +450,14 @@ def _label(level: Statements, kind: str, number: int) -> str:
     return level[0].source if level else f"{kind} level {number} (no policy)"
 
 
-def decide(subject: Subject, action: str, resource: str, context: Context,
-           resource_policy: Statements | None = None, resource_account: str | None = None) -> Decision:
+def decide(
+    subject: Subject,
+    action: str,
+    resource: str,
+    context: Context,
+    resource_policy: Statements | None = None,
+    resource_account: str | None = None,
+) -> Decision:
     """One decision, uncached (see Evaluator for the memoised form)."""
     action = action.strip().lower()
     resourceless = action in ds.resourceless_actions()
@@ -469,8 +505,9 @@ def decide(subject: Subject, action: str, resource: str, context: Context,
         identity_path = _merge(id_best, bound_best, sess_best)
 
     paths: list[tuple[tuple[Condition, ...], list[dict], str]] = []
-    is_trust = resource_policy is not None and (any(s.kind == "trust" for s in resource_policy) or (
-        not resource_policy and action.startswith("sts:assumerole")))
+    is_trust = resource_policy is not None and (
+        any(s.kind == "trust" for s in resource_policy) or (not resource_policy and action.startswith("sts:assumerole"))
+    )
     target_account = owner or subject.account
     cross = principal_side and target_account != subject.account
 
@@ -491,8 +528,13 @@ def decide(subject: Subject, action: str, resource: str, context: Context,
             if identity_path is not None:
                 if cross or is_trust:
                     if rp_any is not None:
-                        paths.append((_merge(identity_path, rp_any), _refs(identity.allows) + _refs(rp.allows),
-                                      f"allowed by identity policy and {word}"))
+                        paths.append(
+                            (
+                                _merge(identity_path, rp_any),
+                                _refs(identity.allows) + _refs(rp.allows),
+                                f"allowed by identity policy and {word}",
+                            )
+                        )
                 else:
                     paths.append((identity_path, _refs(identity.allows), "allowed by identity policy"))
             if not cross:
@@ -509,16 +551,43 @@ def decide(subject: Subject, action: str, resource: str, context: Context,
                     paths.append((best, _refs(grants), f"allowed by {word}"))
 
     if not paths:
-        return Decision(DENIED, (), tuple(_refs(identity.allows)), denying,
-                        _why_not(subject, identity, boundary, session, rp, id_best, bound_best, sess_best,
-                                 cross, is_trust, target_account))
+        return Decision(
+            DENIED,
+            (),
+            tuple(_refs(identity.allows)),
+            denying,
+            _why_not(
+                subject,
+                identity,
+                boundary,
+                session,
+                rp,
+                id_best,
+                bound_best,
+                sess_best,
+                cross,
+                is_trust,
+                target_account,
+            ),
+        )
     conditions, allowing, reason = min(paths, key=lambda p: len(p[0]))
     merged = _merge(limits, conditions, negations)
     return Decision(CONDITIONAL if merged else ALLOWED, merged, tuple(allowing), denying, reason)
 
 
-def _why_not(subject: Subject, identity: _Scan, boundary: _Scan | None, session: _Scan | None, rp: _Scan | None,
-             id_best: Any, bound_best: Any, sess_best: Any, cross: bool, is_trust: bool, account: str) -> str:
+def _why_not(
+    subject: Subject,
+    identity: _Scan,
+    boundary: _Scan | None,
+    session: _Scan | None,
+    rp: _Scan | None,
+    id_best: Any,
+    bound_best: Any,
+    sess_best: Any,
+    cross: bool,
+    is_trust: bool,
+    account: str,
+) -> str:
     if subject.type not in ("user", "role"):
         return "the resource policy does not name it" if rp is not None else "no resource policy allows it"
     # Something grants it (the identity side, or a resource policy naming the role) but a limit cuts it.
@@ -589,13 +658,20 @@ class Evaluator:
         scps, d4 = self._levels(subject.scps)
         rcps, d5 = self._levels(subject.rcps)
         parts = (ident, bound, sess, scps, rcps, subject.type, subject.account)
-        number = self._sig_ids.setdefault(parts, len(self._sig_ids))  # type: ignore[arg-type]
+        number = self._sig_ids.setdefault(parts, len(self._sig_ids))
         dependent = bool(d1 or d2 or d3 or d4 or d5)
         self._subjects[id(subject)] = (subject, number, dependent)
         return number, dependent
 
-    def evaluate(self, subject: Subject, action: str, resource: str = "*", context: Context | None = None,
-                 resource_policy: Statements | None = None, resource_account: str | None = None) -> Decision:
+    def evaluate(
+        self,
+        subject: Subject,
+        action: str,
+        resource: str = "*",
+        context: Context | None = None,
+        resource_policy: Statements | None = None,
+        resource_account: str | None = None,
+    ) -> Decision:
         context = context or self.context
         number, dependent = self._subject_sig(subject)
         rpol = -1 if resource_policy is None else self._sig(resource_policy)[0]
@@ -603,8 +679,15 @@ class Evaluator:
         # is part of the question. Otherwise principals sharing policies share the answer, even when each
         # brings its own Context.for_subject (its principal keys are then left out of the key).
         shared = not dependent and resource_policy is None
-        key = (number, rpol, action, resource, context.shared_key if shared else context.cache_key,
-               None if shared else subject, resource_account)
+        key = (
+            number,
+            rpol,
+            action,
+            resource,
+            context.shared_key if shared else context.cache_key,
+            None if shared else subject,
+            resource_account,
+        )
         found = self._memo.get(key)
         if found is None:
             found = decide(subject, action, resource, context, resource_policy, resource_account)
@@ -612,9 +695,17 @@ class Evaluator:
         return found
 
 
-def evaluate(subject: Subject, action: str, resource: str = "*", context: Context | None = None,
-             resource_policy: Statements | None = None, resource_account: str | None = None, *,
-             evaluator: Evaluator | None = None, memo: dict | None = None) -> Decision:
+def evaluate(
+    subject: Subject,
+    action: str,
+    resource: str = "*",
+    context: Context | None = None,
+    resource_policy: Statements | None = None,
+    resource_account: str | None = None,
+    *,
+    evaluator: Evaluator | None = None,
+    memo: dict | None = None,
+) -> Decision:
     """One decision. To memoise across calls, pass an Evaluator, or a memo dict owned by the audit (the same dict
     as compile_policy's memo will do: the evaluator keeps its caches under one key of its own)."""
     if evaluator is None and memo is not None:

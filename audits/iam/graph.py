@@ -21,21 +21,47 @@ from audits.iam.edges import Edge, cloudformation, codebuild, ec2, ecs, glue, ia
 
 FAMILIES = (sts, iam, ec2, lambda_, cloudformation, glue, sagemaker, codebuild, ecs, others)
 SELF_ACTIONS = (
-    "iam:putuserpolicy", "iam:attachuserpolicy", "iam:putrolepolicy", "iam:attachrolepolicy",
-    "iam:putgrouppolicy", "iam:attachgrouppolicy", "iam:createpolicyversion", "iam:setdefaultpolicyversion",
-    "iam:deleteuserpermissionsboundary", "iam:deleterolepermissionsboundary", "iam:putuserpermissionsboundary",
-    "iam:putrolepermissionsboundary", "iam:addusertogroup", "iam:createrole", "iam:createuser",
+    "iam:putuserpolicy",
+    "iam:attachuserpolicy",
+    "iam:putrolepolicy",
+    "iam:attachrolepolicy",
+    "iam:putgrouppolicy",
+    "iam:attachgrouppolicy",
+    "iam:createpolicyversion",
+    "iam:setdefaultpolicyversion",
+    "iam:deleteuserpermissionsboundary",
+    "iam:deleterolepermissionsboundary",
+    "iam:putuserpermissionsboundary",
+    "iam:putrolepermissionsboundary",
+    "iam:addusertogroup",
+    "iam:createrole",
+    "iam:createuser",
 )
-MODIFY_ACTIONS = ("iam:putrolepolicy", "iam:attachrolepolicy", "iam:putuserpolicy", "iam:attachuserpolicy",
-                  "iam:createpolicyversion")
+MODIFY_ACTIONS = (
+    "iam:putrolepolicy",
+    "iam:attachrolepolicy",
+    "iam:putuserpolicy",
+    "iam:attachuserpolicy",
+    "iam:createpolicyversion",
+)
 SELF_SET, MODIFY_SET = frozenset(SELF_ACTIONS), frozenset(MODIFY_ACTIONS)
 # Actions the families look up holders for: indexed together in one pass.
-INDEXED = frozenset({
-    "sts:assumerole", "iam:passrole", "iam:updateassumerolepolicy", "iam:createaccesskey", "iam:createloginprofile",
-    "iam:updateloginprofile",
-    *(a for f in (ec2, lambda_, cloudformation, glue, sagemaker, codebuild, ecs)
-      for m in getattr(f, "TAKEOVERS", ()) for a in m.requires[0]),
-})
+INDEXED = frozenset(
+    {
+        "sts:assumerole",
+        "iam:passrole",
+        "iam:updateassumerolepolicy",
+        "iam:createaccesskey",
+        "iam:createloginprofile",
+        "iam:updateloginprofile",
+        *(
+            a
+            for f in (ec2, lambda_, cloudformation, glue, sagemaker, codebuild, ecs)
+            for m in getattr(f, "TAKEOVERS", ())
+            for a in m.requires[0]
+        ),
+    }
+)
 
 
 @dataclass
@@ -127,8 +153,9 @@ class Graph:
     def trust_statements(self, role: Principal) -> tuple:
         found = self._trust.get(role.arn)
         if found is None:
-            found = self._trust[role.arn] = self.authz.compile(role.entry.get("AssumeRolePolicyDocument"),
-                                                               f"role/{role.name}:trust", "trust")
+            found = self._trust[role.arn] = self.authz.compile(
+                role.entry.get("AssumeRolePolicyDocument"), f"role/{role.name}:trust", "trust"
+            )
         return found
 
     def trust_index(self, role: Principal) -> _Trust:
@@ -159,7 +186,8 @@ class Graph:
         found = self._services.get(role.arn)
         if found is None:
             found = self._services[role.arn] = frozenset(
-                t.value.lower() for t in trust.trusted(role.entry) if t.kind == "service")
+                t.value.lower() for t in trust.trusted(role.entry) if t.kind == "service"
+            )
         return found
 
     def has_instance_profile(self, role: Principal) -> bool:
@@ -188,8 +216,9 @@ class Graph:
                     if negated:
                         found.negated.extend(members)
                     elif "*" in pattern or "?" in pattern or "${" in pattern:
-                        found.wild.setdefault(pattern.split("${", 1)[0] + "*" if "${" in pattern else pattern,
-                                              []).extend(members)
+                        found.wild.setdefault(
+                            pattern.split("${", 1)[0] + "*" if "${" in pattern else pattern, []
+                        ).extend(members)
                     else:
                         found.exact.setdefault(pattern, []).extend(members)
 
@@ -238,8 +267,11 @@ class Graph:
             return self._requirements[key]
         decisions, chosen = [], []
         for alternatives in requires:
-            options = [(a, d) for a in alternatives
-                       if self.authz.patterns(subject, a) and (d := self.authz.can_create(subject, a)) is not None]
+            options = [
+                (a, d)
+                for a in alternatives
+                if self.authz.patterns(subject, a) and (d := self.authz.can_create(subject, a)) is not None
+            ]
             if not options:
                 self._requirements[key] = None
                 return None
@@ -267,8 +299,7 @@ class Graph:
             for p in members:
                 if p.arn in routes:
                     continue
-                route = (self._self_route(p) if may_self else None) or (
-                    self._modify_route(p) if may_modify else None)
+                route = (self._self_route(p) if may_self else None) or (self._modify_route(p) if may_modify else None)
                 if route is not None:
                     routes[p.arn] = route
         self.escalations = dict(routes)
@@ -284,8 +315,9 @@ class Graph:
                     e = family.edge(self, source, target)
                     if e is None:
                         continue
-                    self.escalations[source.arn] = Escalation(source.arn, (e, *after.path), e.proof + after.proof,
-                                                              after.target)
+                    self.escalations[source.arn] = Escalation(
+                        source.arn, (e, *after.path), e.proof + after.proof, after.target
+                    )
                     queue.append(source.arn)
 
     def _self_route(self, p: Principal) -> Escalation | None:

@@ -22,8 +22,7 @@ def find_patterns(findings: list[dict]) -> list[dict]:
     patterns = []
 
     # One risky managed policy held by many principals.
-    policy_findings = [f for f in findings if f["principal_type"] == "policy"
-                       and f["severity"] in ("critical", "high")]
+    policy_findings = [f for f in findings if f["principal_type"] == "policy" and f["severity"] in ("critical", "high")]
     by_policy: dict[str, list[dict]] = defaultdict(list)
     for f in policy_findings:
         by_policy[f["principal_arn"]].append(f)
@@ -32,12 +31,15 @@ def find_patterns(findings: list[dict]) -> list[dict]:
         count = (items[0].get("evidence") or {}).get("attachment_count", len(holders))
         if count >= SHARED_POLICY_MIN:
             titles = sorted({f["title"] for f in items})
-            patterns.append({
-                "id": f"shared_risky_policy:{arn}", "title": f"Risky policy '{items[0]['principal_name']}' "
-                f"is attached to {count} principals",
-                "detail": f"{'; '.join(titles)}. Fixing this one policy fixes it for all of them.",
-                "principals": holders, "severity": _worst(items),
-            })
+            patterns.append(
+                {
+                    "id": f"shared_risky_policy:{arn}",
+                    "title": f"Risky policy '{items[0]['principal_name']}' is attached to {count} principals",
+                    "detail": f"{'; '.join(titles)}. Fixing this one policy fixes it for all of them.",
+                    "principals": holders,
+                    "severity": _worst(items),
+                }
+            )
 
     # Many roles trusting the same outside account.
     by_account: dict[str, list[dict]] = defaultdict(list)
@@ -48,39 +50,60 @@ def find_patterns(findings: list[dict]) -> list[dict]:
     for account, items in sorted(by_account.items()):
         roles = sorted({f["principal_name"] for f in items})
         if len(roles) >= SHARED_TRUST_MIN:
-            patterns.append({
-                "id": f"shared_external_trust:{account}",
-                "title": f"{len(roles)} roles trust account {account} without ExternalId or MFA",
-                "detail": "A compromise of that account reaches every one of these roles.",
-                "principals": roles, "severity": _worst(items),
-            })
+            patterns.append(
+                {
+                    "id": f"shared_external_trust:{account}",
+                    "title": f"{len(roles)} roles trust account {account} without ExternalId or MFA",
+                    "detail": "A compromise of that account reaches every one of these roles.",
+                    "principals": roles,
+                    "severity": _worst(items),
+                }
+            )
 
     # Administrators nobody uses.
     dormant = [f for f in findings if f["check_id"] == "dormant_admin"]
     if dormant:
-        patterns.append({
-            "id": "dormant_admins", "title": f"{len(dormant)} administrator(s) unused for months",
-            "detail": "Standing administrator access that nobody uses is pure risk: remove it.",
-            "principals": sorted(f["principal_name"] for f in dormant), "severity": _worst(dormant),
-        })
+        patterns.append(
+            {
+                "id": "dormant_admins",
+                "title": f"{len(dormant)} administrator(s) unused for months",
+                "detail": "Standing administrator access that nobody uses is pure risk: remove it.",
+                "principals": sorted(f["principal_name"] for f in dormant),
+                "severity": _worst(dormant),
+            }
+        )
 
     # Console users without MFA, as one account-wide gap.
     no_mfa = [f for f in findings if f["check_id"] in ("console_user_without_mfa", "admin_without_mfa")]
     if len(no_mfa) >= 2:
-        patterns.append({
-            "id": "mfa_not_enforced", "title": f"{len(no_mfa)} console users have no MFA",
-            "detail": "MFA is not enforced account-wide; an IAM policy denying actions without "
-                      "aws:MultiFactorAuthPresent closes the gap for all users.",
-            "principals": sorted({f["principal_name"] for f in no_mfa}), "severity": _worst(no_mfa),
-        })
+        patterns.append(
+            {
+                "id": "mfa_not_enforced",
+                "title": f"{len(no_mfa)} console users have no MFA",
+                "detail": "MFA is not enforced account-wide; an IAM policy denying actions without "
+                "aws:MultiFactorAuthPresent closes the gap for all users.",
+                "principals": sorted({f["principal_name"] for f in no_mfa}),
+                "severity": _worst(no_mfa),
+            }
+        )
 
     # Escalation that many principals share.
-    escalators = sorted({f["principal_name"] for f in findings
-                         if f["category"] == "privilege_escalation" and f["principal_type"] != "policy"})
+    escalators = sorted(
+        {
+            f["principal_name"]
+            for f in findings
+            if f["category"] == "privilege_escalation" and f["principal_type"] != "policy"
+        }
+    )
     if len(escalators) >= 3:
-        patterns.append({
-            "id": "widespread_escalation", "title": f"{len(escalators)} principals can escalate their privileges",
-            "detail": "Privilege escalation is reachable from many identities; review iam:* and iam:PassRole grants.",
-            "principals": escalators, "severity": "high",
-        })
+        patterns.append(
+            {
+                "id": "widespread_escalation",
+                "title": f"{len(escalators)} principals can escalate their privileges",
+                "detail": "Privilege escalation is reachable from many identities; "
+                "review iam:* and iam:PassRole grants.",
+                "principals": escalators,
+                "severity": "high",
+            }
+        )
     return patterns

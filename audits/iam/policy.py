@@ -18,10 +18,19 @@ from typing import Any
 from audits.iam import actions as ds
 
 # Sentinel actions an administrator must hold: if a Deny or a boundary removes any of them, "*" is not full admin.
-ADMIN_SENTINELS = frozenset({
-    "iam:attachrolepolicy", "iam:putuserpolicy", "iam:createpolicyversion", "iam:passrole", "sts:assumerole",
-    "s3:getobject", "ec2:runinstances", "kms:decrypt", "organizations:leaveorganization",
-})
+ADMIN_SENTINELS = frozenset(
+    {
+        "iam:attachrolepolicy",
+        "iam:putuserpolicy",
+        "iam:createpolicyversion",
+        "iam:passrole",
+        "sts:assumerole",
+        "s3:getobject",
+        "ec2:runinstances",
+        "kms:decrypt",
+        "organizations:leaveorganization",
+    }
+)
 
 _TYPE_WILDCARD = re.compile(r"^[A-Za-z0-9_-]+[/:]\*$")
 
@@ -33,7 +42,7 @@ def as_list(value: Any) -> list:
 
 
 def is_broad_resource(resource: str) -> bool:
-    """"*" or a whole resource type ("arn:aws:iam::123456789012:role/*"), not one named resource or prefix."""
+    """ "*" or a whole resource type ("arn:aws:iam::123456789012:role/*"), not one named resource or prefix."""
     if resource == "*":
         return True
     parts = resource.split(":", 5)
@@ -95,8 +104,12 @@ def content_key(doc: dict) -> str:
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def compile_policy(doc: dict | None, label: str, content: str | None = None,
-                   memo: dict[tuple[str, str], tuple[Statement, ...]] | None = None) -> tuple[Statement, ...]:
+def compile_policy(
+    doc: dict | None,
+    label: str,
+    content: str | None = None,
+    memo: dict[tuple[str, str], tuple[Statement, ...]] | None = None,
+) -> tuple[Statement, ...]:
     """With a memo (one per audit), each (content, label) compiles once: ten thousand roles sharing an inline
     policy pay for it once, and equal policies share Statement objects, which later caches key on."""
     if not isinstance(doc, dict):
@@ -126,9 +139,16 @@ def _statement(raw: Any, label: str, index: int) -> Statement | None:
         resources = ("*",)  # trust and resource policies omit Resource; identity policies must not
     condition = raw.get("Condition") if isinstance(raw.get("Condition"), dict) else {}
     return Statement(
-        policy=label, sid=str(raw.get("Sid", "") or f"#{index}"), effect=effect, patterns=patterns,
-        actions=ds.expand_all(patterns), not_action=not_action, resources=resources,
-        not_resource=not_resource, condition=condition or {}, raw=raw,
+        policy=label,
+        sid=str(raw.get("Sid", "") or f"#{index}"),
+        effect=effect,
+        patterns=patterns,
+        actions=ds.expand_all(patterns),
+        not_action=not_action,
+        resources=resources,
+        not_resource=not_resource,
+        condition=condition or {},
+        raw=raw,
         broad=not_resource or any(is_broad_resource(r) for r in resources),
         evidence={"policy": label, "sid": str(raw.get("Sid", "") or f"#{index}"), "statement": raw},
     )
@@ -152,8 +172,9 @@ class Permissions:
 
     @classmethod
     def of(cls, statements: list[Statement], boundary: tuple[Statement, ...] | None = None) -> Permissions:
-        return cls([s for s in statements if s.effect == "Allow"], [s for s in statements if s.effect == "Deny"],
-                   boundary)
+        return cls(
+            [s for s in statements if s.effect == "Allow"], [s for s in statements if s.effect == "Deny"], boundary
+        )
 
     def grants(self, candidates: frozenset[str]) -> dict[str, ActionGrant]:
         """The candidate actions allowed on unrestricted resources, with the statements that allow each."""

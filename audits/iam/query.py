@@ -15,8 +15,13 @@ from audits.iam.evaluator import ALLOWED, CONDITIONAL, DENIED
 
 VERDICT_ORDER = {ALLOWED: 0, CONDITIONAL: 1, DENIED: 2}
 _ACTION = re.compile(r"^[a-z0-9-]+:[a-z0-9*?]+$", re.IGNORECASE)
-_TRUST_ACTIONS = ("sts:assumerole", "sts:assumerolewithwebidentity", "sts:assumerolewithsaml", "sts:tagsession",
-                  "sts:setsourceidentity")
+_TRUST_ACTIONS = (
+    "sts:assumerole",
+    "sts:assumerolewithwebidentity",
+    "sts:assumerolewithsaml",
+    "sts:tagsession",
+    "sts:setsourceidentity",
+)
 
 
 class QueryError(ValueError):
@@ -52,13 +57,19 @@ def who_can(snapshot, action: str, resource: str | None = None, principal: str |
     rows = []
     for p in principals:
         decision = authz.decide(authz.subject(p), action.lower(), resource, resource_policy=trust)
-        rows.append({
-            "principal": p.arn, "type": p.type, "name": p.name, "decision": decision.verdict,
-            "conditions": [c.to_dict() for c in decision.conditions],
-            "statements": display_refs(p, decision.allowing), "denying": display_refs(p, decision.denying),
-            "reason": decision.reason,
-        })
-    rows.sort(key=lambda r: (VERDICT_ORDER.get(r["decision"], 3), r["principal"]))
+        rows.append(
+            {
+                "principal": p.arn,
+                "type": p.type,
+                "name": p.name,
+                "decision": decision.verdict,
+                "conditions": [c.to_dict() for c in decision.conditions],
+                "statements": display_refs(p, decision.allowing),
+                "denying": display_refs(p, decision.denying),
+                "reason": decision.reason,
+            }
+        )
+    rows.sort(key=lambda r: (VERDICT_ORDER.get(str(r["decision"]), 3), str(r["principal"])))
     return rows
 
 

@@ -11,8 +11,19 @@ from typing import Any
 REPORT_SCHEMA_VERSION = "1.0"
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
 CSV_COLUMNS = (
-    "severity", "check_id", "category", "title", "principal_type", "principal_name", "principal_arn", "policy",
-    "detail", "remediation", "controls", "evidence", "fingerprint",
+    "severity",
+    "check_id",
+    "category",
+    "title",
+    "principal_type",
+    "principal_name",
+    "principal_arn",
+    "policy",
+    "detail",
+    "remediation",
+    "controls",
+    "evidence",
+    "fingerprint",
 )
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 SARIF_LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note", "info": "note"}
@@ -23,10 +34,20 @@ TOOL_NAME = "Aegis IAM"
 OCSF_VERSION = "1.1.0"
 # OCSF Detection Finding (class 2004 in category 2, Findings); activity 1 = Create, so type_uid = 2004 * 100 + 1.
 OCSF_CLASS, OCSF_CATEGORY, OCSF_ACTIVITY = 2004, 2, 1
-OCSF_SEVERITY = {"info": (1, "Informational"), "low": (2, "Low"), "medium": (3, "Medium"), "high": (4, "High"),
-                 "critical": (5, "Critical")}
-OCSF_RESOURCE_TYPE = {"user": "AwsIamUser", "role": "AwsIamRole", "group": "AwsIamGroup", "policy": "AwsIamPolicy",
-                      "account": "AwsAccount"}
+OCSF_SEVERITY = {
+    "info": (1, "Informational"),
+    "low": (2, "Low"),
+    "medium": (3, "Medium"),
+    "high": (4, "High"),
+    "critical": (5, "Critical"),
+}
+OCSF_RESOURCE_TYPE = {
+    "user": "AwsIamUser",
+    "role": "AwsIamRole",
+    "group": "AwsIamGroup",
+    "policy": "AwsIamPolicy",
+    "account": "AwsAccount",
+}
 
 
 def to_json(run_meta: dict, result: dict, findings: list[dict]) -> str:
@@ -55,9 +76,7 @@ def to_json(run_meta: dict, result: dict, findings: list[dict]) -> str:
             "id": audit_summary.get("account_id") or run_meta.get("account_id") or "",
             "principals": audit_summary.get("principals") or {},
         },
-        "frameworks": [
-            {"key": key, **table} for key, table in (result.get("compliance") or {}).items()
-        ],
+        "frameworks": [{"key": key, **table} for key, table in (result.get("compliance") or {}).items()],
         "summary": {
             "risk_score": result.get("risk_score", run_meta.get("risk_score")),
             "risk_band": result.get("risk_band", ""),
@@ -93,15 +112,19 @@ def to_sarif(run_meta: dict, findings: list[dict], rules: dict) -> str:
     sarif = {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": TOOL_NAME,
-                "rules": [_rule(rule_id, rules.get(rule_id)) for rule_id in rule_ids],
-            }},
-            "automationDetails": {"id": _automation_id(run_meta)},
-            "properties": {"run": run_meta},
-            "results": [_result(f, index[f["check_id"]]) for f in ordered],
-        }],
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": TOOL_NAME,
+                        "rules": [_rule(rule_id, rules.get(rule_id)) for rule_id in rule_ids],
+                    }
+                },
+                "automationDetails": {"id": _automation_id(run_meta)},
+                "properties": {"run": run_meta},
+                "results": [_result(f, index[f["check_id"]]) for f in ordered],
+            }
+        ],
     }
     return json.dumps(sarif, ensure_ascii=False, default=str) + "\n"
 
@@ -113,8 +136,15 @@ def _automation_id(run_meta: dict) -> str:
 
 def sorted_findings(findings: list[dict]) -> list[dict]:
     rank = {sev: i for i, sev in enumerate(SEVERITY_ORDER)}
-    return sorted(findings, key=lambda f: (rank.get(f.get("severity"), len(rank)), f.get("check_id", ""),
-                                           f.get("principal_arn", ""), f.get("fingerprint", "")))
+    return sorted(
+        findings,
+        key=lambda f: (
+            rank.get(f.get("severity"), len(rank)),
+            f.get("check_id", ""),
+            f.get("principal_arn", ""),
+            f.get("fingerprint", ""),
+        ),
+    )
 
 
 def safe_cell(value: str) -> str:
@@ -168,13 +198,17 @@ def _result(finding: dict, rule_index: int) -> dict:
         "ruleIndex": rule_index,
         "level": SARIF_LEVEL.get(severity, "warning"),
         "message": {"text": message},
-        "locations": [{
-            "logicalLocations": [{
-                "name": finding.get("principal_name") or principal,
-                "fullyQualifiedName": principal,
-                "kind": "resource",
-            }],
-        }],
+        "locations": [
+            {
+                "logicalLocations": [
+                    {
+                        "name": finding.get("principal_name") or principal,
+                        "fullyQualifiedName": principal,
+                        "kind": "resource",
+                    }
+                ],
+            }
+        ],
         "partialFingerprints": {"aegisFingerprint/v1": finding.get("fingerprint", "")},
         "properties": {
             "severity": severity,
@@ -201,8 +235,9 @@ def to_ocsf(run_meta: dict, findings: list[dict], rules: dict) -> str:
     finished = run_meta.get("finished") or run_meta.get("started")
     moment = _epoch_ms(finished)
     account = run_meta.get("account_id") or ""
-    events = [_ocsf_event(f, rules.get(f.get("check_id", "")), run_meta, account, moment)
-              for f in sorted_findings(findings)]
+    events = [
+        _ocsf_event(f, rules.get(f.get("check_id", "")), run_meta, account, moment) for f in sorted_findings(findings)
+    ]
     return json.dumps(events, ensure_ascii=False, default=str) + "\n"
 
 
@@ -226,14 +261,21 @@ def _ocsf_event(finding: dict, check: Any, run_meta: dict, account: str, moment:
     if finding.get("principal_name"):
         message = f"{message}: {finding.get('principal_type', 'principal')} {finding['principal_name']}"
     return {
-        "class_uid": OCSF_CLASS, "class_name": "Detection Finding",
-        "category_uid": OCSF_CATEGORY, "category_name": "Findings",
-        "activity_id": OCSF_ACTIVITY, "activity_name": "Create", "type_uid": OCSF_CLASS * 100 + OCSF_ACTIVITY,
+        "class_uid": OCSF_CLASS,
+        "class_name": "Detection Finding",
+        "category_uid": OCSF_CATEGORY,
+        "category_name": "Findings",
+        "activity_id": OCSF_ACTIVITY,
+        "activity_name": "Create",
+        "type_uid": OCSF_CLASS * 100 + OCSF_ACTIVITY,
         "type_name": "Detection Finding: Create",
         "time": moment,
-        "severity_id": severity_id, "severity": severity,
-        "status_id": 3 if suppressed else 1, "status": "Suppressed" if suppressed else "New",
-        "status_code": "FAIL", "status_detail": finding.get("detail", ""),
+        "severity_id": severity_id,
+        "severity": severity,
+        "status_id": 3 if suppressed else 1,
+        "status": "Suppressed" if suppressed else "New",
+        "status_code": "FAIL",
+        "status_detail": finding.get("detail", ""),
         "message": message,
         "metadata": {
             "version": OCSF_VERSION,
@@ -250,14 +292,16 @@ def _ocsf_event(finding: dict, check: Any, run_meta: dict, account: str, moment:
             "product_uid": "aegis-iam",
         },
         "cloud": {"provider": "AWS", "account": {"uid": account, "type": "AWS Account", "type_id": 10}},
-        "resources": [{
-            "uid": principal,
-            "name": finding.get("principal_name") or principal,
-            "type": OCSF_RESOURCE_TYPE.get(finding.get("principal_type", ""), "Other"),
-            "cloud_partition": principal.split(":")[1] if principal.startswith("arn:") else "aws",
-            "region": "global",
-            "data": {"policy": finding.get("policy", "")},
-        }],
+        "resources": [
+            {
+                "uid": principal,
+                "name": finding.get("principal_name") or principal,
+                "type": OCSF_RESOURCE_TYPE.get(finding.get("principal_type", ""), "Other"),
+                "cloud_partition": principal.split(":")[1] if principal.startswith("arn:") else "aws",
+                "region": "global",
+                "data": {"policy": finding.get("policy", "")},
+            }
+        ],
         "remediation": {"desc": fix.get("summary") or finding.get("remediation", ""), "references": references},
         "unmapped": {
             "run_id": run_meta.get("run_id"),

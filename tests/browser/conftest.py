@@ -29,10 +29,13 @@ def _orm_beside_playwright(monkeypatch):
 def chromium_path() -> str:
     if not CHROMIUM.exists():
         if os.geteuid() != 0:
-            pytest.skip("Chromium is not installed at /usr/bin/chromium and installing it needs root "
-                        "(run: apt-get install -y chromium)")
-        subprocess.run("apt-get update && apt-get install -y chromium", shell=True, check=True,
-                       stdout=subprocess.DEVNULL)
+            pytest.skip(
+                "Chromium is not installed at /usr/bin/chromium and installing it needs root "
+                "(run: apt-get install -y chromium)"
+            )
+        subprocess.run(
+            "apt-get update && apt-get install -y chromium", shell=True, check=True, stdout=subprocess.DEVNULL
+        )
     return str(CHROMIUM)
 
 

@@ -22,18 +22,31 @@ def demo_run(owner, frameworks=("cis", "pci_dss")) -> AuditRun:
 
 def ended_run(owner, status: str, **fields) -> AuditRun:
     """A run that stopped part-way in `status`, with a few events and findings of its own."""
-    run = make_run(owner, status=AuditRun.Status.RUNNING, account_id="111122223333", started=timezone.now(),
-                   frameworks=["cis"], **fields)
+    run = make_run(
+        owner,
+        status=AuditRun.Status.RUNNING,
+        account_id="111122223333",
+        started=timezone.now(),
+        frameworks=["cis"],
+        **fields,
+    )
     recorder = Recorder(run.pk)
     recorder.emit("start", "Audit started - Initializing agent...", 1)
-    recorder.emit("principal", "Analyzing user 'alice' (1/40)... no issues", 30,
-                  {"principal": {"type": "user", "name": "alice", "arn": "arn:aws:iam::111122223333:user/alice"}})
-    last = {"failed": ("error", "AWS refused ListRoles: AccessDenied"),
-            "cancelled": ("cancelled", "Cancelled after 1/40 principals")}.get(status)
+    recorder.emit(
+        "principal",
+        "Analyzing user 'alice' (1/40)... no issues",
+        30,
+        {"principal": {"type": "user", "name": "alice", "arn": "arn:aws:iam::111122223333:user/alice"}},
+    )
+    last = {
+        "failed": ("error", "AWS refused ListRoles: AccessDenied"),
+        "cancelled": ("cancelled", "Cancelled after 1/40 principals"),
+    }.get(status)
     if last:
         recorder.emit(last[0], last[1], None)
     AuditRun.objects.filter(pk=run.pk).update(
-        status=status, error=last[1] if status == "failed" else "",
+        status=status,
+        error=last[1] if status == "failed" else "",
         finished=timezone.now() if status in ("failed", "cancelled") else None,
     )
     run.refresh_from_db()
@@ -57,7 +70,9 @@ def wide_elements(page) -> list[str]:
 
 def in_view(page, selector: str) -> bool:
     """The element's box lies inside the viewport horizontally and is not clipped by an ancestor."""
-    return page.eval_on_selector(selector, """el => {
+    return page.eval_on_selector(
+        selector,
+        """el => {
         const box = el.getBoundingClientRect();
         if (box.width === 0 || box.left < 0 || box.right > window.innerWidth + 0.5) return false;
         for (let p = el.parentElement; p; p = p.parentElement) {
@@ -68,4 +83,5 @@ def in_view(page, selector: str) -> bool:
             }
         }
         return true;
-    }""")
+    }""",
+    )

@@ -112,11 +112,15 @@ def test_it_replays_a_finished_run(server, alice, open_page, artifacts):
 
 
 def test_it_filters_findings_in_place_with_htmx(server, alice, open_page, artifacts):
-    run = make_completed_run(alice, [
-        make_finding("admin-role", severity="critical", title="Role can escalate to admin"),
-        make_finding("old-key", severity="low", title="Access key older than 90 days", principal_name="deploy-bot"),
-        make_finding("wild", severity="high", title="Wildcard on iam:PassRole"),
-    ], frameworks=("pci_dss",))
+    run = make_completed_run(
+        alice,
+        [
+            make_finding("admin-role", severity="critical", title="Role can escalate to admin"),
+            make_finding("old-key", severity="low", title="Access key older than 90 days", principal_name="deploy-bot"),
+            make_finding("wild", severity="high", title="Wildcard on iam:PassRole"),
+        ],
+        frameworks=("pci_dss",),
+    )
     page = open_page(server, alice)
     page.goto(f"/audits/{run.pk}/")
     assert page.locator("#findings tbody tr").count() == 3
@@ -146,9 +150,15 @@ def test_it_shows_the_dashboard(server, alice, open_page, artifacts):
 
     start = timezone.now() - timedelta(days=5)
     for i, score in enumerate([82, 74, 61, 48, 35]):
-        make_completed_run(alice, [make_finding(f"f{j}", severity=s) for j, s in
-                                   enumerate(["critical", "high", "high", "medium", "low"][: 5 - i])],
-                           risk_score=score, created=start + timedelta(days=i))
+        make_completed_run(
+            alice,
+            [
+                make_finding(f"f{j}", severity=s)
+                for j, s in enumerate(["critical", "high", "high", "medium", "low"][: 5 - i])
+            ],
+            risk_score=score,
+            created=start + timedelta(days=i),
+        )
     make_completed_run(alice, [make_finding("x", severity="high")], risk_score=55, account_id="444455556666")
     page = open_page(server, alice)
     page.goto("/audits/")
@@ -178,8 +188,10 @@ def test_it_shows_the_new_audit_and_connection_pages(server, alice, open_page, a
     page = open_page(server, alice)
     page.goto("/audits/new")
     page.check("input[name=source][value=snapshot]")
-    page.set_input_files("input[name=snapshot_file]", files=[
-        {"name": "broken.json", "mimeType": "application/json", "buffer": b'{"Users": []}'}])
+    page.set_input_files(
+        "input[name=snapshot_file]",
+        files=[{"name": "broken.json", "mimeType": "application/json", "buffer": b'{"Users": []}'}],
+    )
     page.click("button:has-text('Start audit')")
     assert "Not an IAM snapshot" in page.text_content("#snapshot-error")
     page.screenshot(path=artifacts / "new-audit-error.png", full_page=True)

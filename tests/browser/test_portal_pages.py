@@ -28,10 +28,15 @@ def test_it_lays_every_page_out_at_both_sizes(server, alice, open_page, artifact
     finding = Finding.objects.filter(run=run, severity="critical").first()
     page = open_page(server, alice, **SIZES[size])
     pages = {
-        "audits": "/audits/", "new-audit": "/audits/new", "run": f"/audits/{run.pk}/",
-        "finding": f"/audits/{run.pk}/findings/{finding.pk}/", "compare": f"/audits/{run.pk}/compare",
-        "replay-page": f"/audits/{run.pk}/playback?speed=100", "connections": "/audits/connections/",
-        "tokens": "/settings/tokens", "not-found": "/audits/99999/",
+        "audits": "/audits/",
+        "new-audit": "/audits/new",
+        "run": f"/audits/{run.pk}/",
+        "finding": f"/audits/{run.pk}/findings/{finding.pk}/",
+        "compare": f"/audits/{run.pk}/compare",
+        "replay-page": f"/audits/{run.pk}/playback?speed=100",
+        "connections": "/audits/connections/",
+        "tokens": "/settings/tokens",
+        "not-found": "/audits/99999/",
     }
     for name, url in pages.items():
         page.goto(url)
@@ -72,8 +77,9 @@ def test_it_shows_progress_and_counters_above_the_fold_on_a_phone(server, slow_w
     assert "Audit complete" in page.text_content("#announcer")
 
 
-def test_it_groups_filters_and_searches_the_timeline_and_loads_earlier_events(server, alice, open_page, artifacts,
-                                                                               fast_demo):
+def test_it_groups_filters_and_searches_the_timeline_and_loads_earlier_events(
+    server, alice, open_page, artifacts, fast_demo
+):
     run = demo_run(alice)
     page = open_page(server, alice, **SIZES["desktop"])
     page.goto(f"/audits/{run.pk}/")
@@ -98,8 +104,9 @@ def test_it_groups_filters_and_searches_the_timeline_and_loads_earlier_events(se
     page.select_option("#tl-sev", "")
     page.select_option("#tl-type", "principal")
     page.fill("#tl-q", "terraform")
-    visible = page.eval_on_selector_all("#timeline > li.event:not([hidden]) .message",
-                                        "rs => rs.map(r => r.textContent)")
+    visible = page.eval_on_selector_all(
+        "#timeline > li.event:not([hidden]) .message", "rs => rs.map(r => r.textContent)"
+    )
     assert visible == ["Analyzing user 'terraform' (5/74)... found 2 critical, 1 high, 1 medium, 1 low issues"]
     assert page.text_content("#tl-shown") == "1 shown"
     phone = open_page(server, alice, **SIZES["phone"])
@@ -108,8 +115,7 @@ def test_it_groups_filters_and_searches_the_timeline_and_loads_earlier_events(se
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_it_sorts_groups_and_pages_findings_with_a_closable_panel(server, alice, open_page, artifacts, fast_demo,
-                                                                  size):
+def test_it_sorts_groups_and_pages_findings_with_a_closable_panel(server, alice, open_page, artifacts, fast_demo, size):
     run = demo_run(alice)
     page = open_page(server, alice, **SIZES[size])
     page.goto(f"/audits/{run.pk}/#findings")
@@ -149,10 +155,12 @@ def test_it_sorts_groups_and_pages_findings_with_a_closable_panel(server, alice,
 
 @pytest.mark.parametrize("size", SIZES)
 def test_it_compares_with_a_run_chosen_from_a_select(server, alice, open_page, artifacts, size):
-    old = make_completed_run(alice, [make_finding("kept"), make_finding("fixed", severity="critical")],
-                             account_id="999988887777")
-    run = make_completed_run(alice, [make_finding("kept"), make_finding("fresh", severity="low"),
-                                     make_finding("worse", severity="critical")])
+    old = make_completed_run(
+        alice, [make_finding("kept"), make_finding("fixed", severity="critical")], account_id="999988887777"
+    )
+    run = make_completed_run(
+        alice, [make_finding("kept"), make_finding("fresh", severity="low"), make_finding("worse", severity="critical")]
+    )
     page = open_page(server, alice, **SIZES[size])
     page.goto(f"/audits/{run.pk}/compare")
     page.select_option("#compare-with", str(old.pk))
@@ -176,7 +184,8 @@ def test_it_shows_failed_cancelled_and_interrupted_runs_apart_with_retry(server,
         assert banner.is_visible() and banner.get_attribute("data-state") == status
         assert page.is_visible("[data-control=retry] button")
         looks[status] = page.eval_on_selector(
-            "#run-status", "e => getComputedStyle(e).backgroundColor + getComputedStyle(e, '::before').content")
+            "#run-status", "e => getComputedStyle(e).backgroundColor + getComputedStyle(e, '::before').content"
+        )
         bar = page.eval_on_selector("#progress", "p => getComputedStyle(p, '::-webkit-progress-value').backgroundImage")
         assert "linear-gradient(90deg" not in bar  # not the normal bar
         shoot(page, artifacts, f"state-{status}", size, full=False)
@@ -209,8 +218,9 @@ def test_it_asks_in_a_dialog_before_cancelling(server, slow_worker, alice, open_
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_it_replays_with_pause_seek_and_restart_and_refuses_bad_speeds(server, alice, open_page, artifacts,
-                                                                       fast_demo, size):
+def test_it_replays_with_pause_seek_and_restart_and_refuses_bad_speeds(
+    server, alice, open_page, artifacts, fast_demo, size
+):
     run = demo_run(alice, frameworks=())
     page = open_page(server, alice, **SIZES[size])
     for bad in ("1000", "abc"):
@@ -243,8 +253,9 @@ def test_it_replays_with_pause_seek_and_restart_and_refuses_bad_speeds(server, a
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_it_starts_a_new_audit_with_every_framework_and_only_the_chosen_sources_fields(server, alice, open_page,
-                                                                                        artifacts, size):
+def test_it_starts_a_new_audit_with_every_framework_and_only_the_chosen_sources_fields(
+    server, alice, open_page, artifacts, size
+):
     page = open_page(server, alice, **SIZES[size])
     page.goto("/audits/new")
     assert page.eval_on_selector_all("input[name=frameworks]", "bs => bs.every(b => b.checked)")
@@ -256,8 +267,9 @@ def test_it_starts_a_new_audit_with_every_framework_and_only_the_chosen_sources_
     page.check("input[name=source][value=snapshot]")
     assert page.is_visible("[data-source-field=snapshot]") and page.is_hidden("[data-source-field=connection]")
     assert "`" not in page.text_content("[data-source-field=snapshot]")
-    page.set_input_files("input[name=snapshot_file]", files=[
-        {"name": "empty.json", "mimeType": "application/json", "buffer": b""}])
+    page.set_input_files(
+        "input[name=snapshot_file]", files=[{"name": "empty.json", "mimeType": "application/json", "buffer": b""}]
+    )
     page.click("button:has-text('Start audit')")
     assert "The file is empty" in page.text_content("#snapshot-error")
     assert page.is_visible("[data-source-field=snapshot]")  # the error stays in sight after the post

@@ -19,10 +19,17 @@ def _literals(path: Path) -> list[tuple[int, str]]:
     # Pieces of f-strings ("iam:put" in f"iam:put{kind}policy") and prefixes handed to string methods
     # (name.removeprefix("iam:create")) are not names on their own.
     pieces = {id(part) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr) for part in node.values}
-    pieces |= {id(arg) for node in ast.walk(tree) if isinstance(node, ast.Call)
-               and isinstance(node.func, ast.Attribute) and node.func.attr in STRING_METHODS for arg in node.args}
-    return [(node.lineno, node.value) for node in ast.walk(tree)
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in pieces]
+    pieces |= {
+        id(arg)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in STRING_METHODS
+        for arg in node.args
+    }
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in pieces
+    ]
 
 
 def action_literals() -> list[tuple[str, int, str]]:
@@ -64,8 +71,13 @@ def test_it_knows_every_action_name_written_in_the_engine():
 
 
 def test_it_would_catch_a_misspelt_or_invented_action():
-    found = [("x.py", 1, "iam:PassRol"), ("x.py", 2, "sso:GetRoleCredentials"), ("x.py", 3, "iam:Pass*"),
-             ("x.py", 4, "iam:Nothing*"), ("x.py", 5, "iam:PassRole")]
+    found = [
+        ("x.py", 1, "iam:PassRol"),
+        ("x.py", 2, "sso:GetRoleCredentials"),
+        ("x.py", 3, "iam:Pass*"),
+        ("x.py", 4, "iam:Nothing*"),
+        ("x.py", 5, "iam:PassRole"),
+    ]
     assert unknown(found) == ["x.py:1: iam:PassRol", "x.py:2: sso:GetRoleCredentials", "x.py:4: iam:Nothing*"]
 
 

@@ -62,8 +62,21 @@ def test_it_emits_a_principal_event_after_its_findings():
 def test_it_produces_complete_finding_dicts():
     events, _ = audit(busy_account())
     found = [e[3]["finding"] for e in events if e[0] == "finding"]
-    keys = {"check_id", "category", "severity", "principal_arn", "principal_type", "principal_name", "policy",
-            "title", "detail", "evidence", "remediation", "controls", "fingerprint"}
+    keys = {
+        "check_id",
+        "category",
+        "severity",
+        "principal_arn",
+        "principal_type",
+        "principal_name",
+        "policy",
+        "title",
+        "detail",
+        "evidence",
+        "remediation",
+        "controls",
+        "fingerprint",
+    }
     for f in found:
         assert keys <= set(f)
     assert len({f["fingerprint"] for f in found}) == len(found)
@@ -98,8 +111,9 @@ def test_it_rejects_unknown_frameworks():
 def run_with_control(snap, commands, resume=None):
     events = []
     queue = list(commands)
-    outcome = run_audit(snap, lambda *e: events.append(e), resume=resume,
-                        control=lambda: queue.pop(0) if queue else None)
+    outcome = run_audit(
+        snap, lambda *e: events.append(e), resume=resume, control=lambda: queue.pop(0) if queue else None
+    )
     return events, outcome
 
 
@@ -154,17 +168,25 @@ def test_it_audits_cloudsplainings_example_quickly():
 
 def test_it_audits_the_cloudmapper_account_with_its_credential_report():
     prefix = "cloudmapper__account-data_demo_us-east-1_iam-get-"
+
     def sample(name):
         return json.loads((SAMPLES / f"{prefix}{name}.json").read_text())
 
-    bundle = {"authorization_details": sample("account-authorization-details"),
-              "credential_report": sample("credential-report"), "account_summary": sample("account-summary"),
-              "collected_at": "2019-06-01T00:00:00Z"}
+    bundle = {
+        "authorization_details": sample("account-authorization-details"),
+        "credential_report": sample("credential-report"),
+        "account_summary": sample("account-summary"),
+        "collected_at": "2019-06-01T00:00:00Z",
+    }
     events, outcome = audit(load_snapshot(bundle), frameworks=("cis",))
     found = {(e[3]["finding"]["check_id"], e[3]["finding"]["principal_name"]) for e in events if e[0] == "finding"}
-    assert {("root_access_keys", "123456789012"), ("console_user_without_mfa", "user"),
-            ("access_key_never_used", "auditor_tmp"), ("trust_any_principal", "bad_role"),
-            ("role_admin_access", "bad_role")} <= found
+    assert {
+        ("root_access_keys", "123456789012"),
+        ("console_user_without_mfa", "user"),
+        ("access_key_never_used", "auditor_tmp"),
+        ("trust_any_principal", "bad_role"),
+        ("role_admin_access", "bad_role"),
+    } <= found
     assert ("root_mfa_disabled", "123456789012") not in found
     assert any("not in the authorization details" in e[1] for e in events if e[0] == "warning")
     cis = {c["id"]: c["status"] for c in outcome.result["compliance"]["cis"]["controls"]}
@@ -191,17 +213,27 @@ def test_it_keeps_fingerprints_stable_across_runs():
 
 
 def test_it_survives_odd_but_possible_documents():
-    odd = {"Statement": [
-        {"Effect": "allow", "Action": 123, "Resource": None},
-        {"Effect": "Allow", "NotAction": "iam:*", "NotResource": ["arn:aws:s3:::x"]},
-        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*", "Condition": ["not", "a", "dict"]},
-        {"Effect": "Deny", "Action": [], "Resource": "*"},
-        "not a statement",
-    ]}
-    weird_trust = {"Statement": [{"Effect": "Allow", "Principal": {"AWS": 123456789012}, "Action": "sts:AssumeRole"},
-                                 {"Effect": "Allow", "Principal": ["*"], "Action": ["sts:AssumeRole"]},
-                                 {"Effect": "Allow", "Principal": {"Federated": "accounts.google.com"},
-                                  "Action": "sts:AssumeRoleWithWebIdentity", "Condition": {"Null": "x"}}]}
+    odd = {
+        "Statement": [
+            {"Effect": "allow", "Action": 123, "Resource": None},
+            {"Effect": "Allow", "NotAction": "iam:*", "NotResource": ["arn:aws:s3:::x"]},
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*", "Condition": ["not", "a", "dict"]},
+            {"Effect": "Deny", "Action": [], "Resource": "*"},
+            "not a statement",
+        ]
+    }
+    weird_trust = {
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": 123456789012}, "Action": "sts:AssumeRole"},
+            {"Effect": "Allow", "Principal": ["*"], "Action": ["sts:AssumeRole"]},
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": "accounts.google.com"},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {"Null": "x"},
+            },
+        ]
+    }
     r = role("odd", trust=weird_trust, inline={"odd": odd}, last_used="not a date")
     _, outcome = audit(healthy(users=[user("u", inline={"odd": odd})], roles=[r]), frameworks=tuple(FRAMEWORKS))
     assert outcome.status == "completed"
@@ -209,10 +241,20 @@ def test_it_survives_odd_but_possible_documents():
 
 def test_it_treats_fields_of_the_wrong_type_as_absent():
     u = user("u")
-    u.update(AttachedManagedPolicies=["x", {"PolicyArn": ["y"]}], GroupList=[{"a": 1}, "missing"],
-             PermissionsBoundary="x", UserPolicyList=[{"PolicyName": ["p"], "PolicyDocument": doc(allow("*"))}])
-    r = role("r", trust={"Statement": [{"Effect": "Allow", "Principal": {"AWS": [{"x": 1}]},
-                                        "Action": "sts:AssumeRole", "Condition": ["x"]}]})
+    u.update(
+        AttachedManagedPolicies=["x", {"PolicyArn": ["y"]}],
+        GroupList=[{"a": 1}, "missing"],
+        PermissionsBoundary="x",
+        UserPolicyList=[{"PolicyName": ["p"], "PolicyDocument": doc(allow("*"))}],
+    )
+    r = role(
+        "r",
+        trust={
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": [{"x": 1}]}, "Action": "sts:AssumeRole", "Condition": ["x"]}
+            ]
+        },
+    )
     r["RoleLastUsed"] = "yesterday"
     r["CreateDate"] = 20240101
     snap = healthy(users=[u], roles=[r], password_policy={"MinimumPasswordLength": "abc", "MaxPasswordAge": [90]})
@@ -229,8 +271,9 @@ def test_it_leaves_accepted_risks_out_of_score_counts_top_risks_and_compliance()
     _, plain = audit(snap, frameworks=["cis"])
     events = []
     first = [e for e in audit(snap)[0] if e[0] == "finding"]
-    accepted = frozenset(e[3]["finding"]["fingerprint"] for e in first
-                         if e[3]["finding"]["principal_name"] in ("dev", "boss"))
+    accepted = frozenset(
+        e[3]["finding"]["fingerprint"] for e in first if e[3]["finding"]["principal_name"] in ("dev", "boss")
+    )
     outcome = run_audit(snap, lambda *e: events.append(e), frameworks=["cis"], accepted=accepted)
     marked = [e[3]["finding"] for e in events if e[0] == "finding" and e[3]["finding"].get("suppressed")]
     assert {f["fingerprint"] for f in marked} == accepted  # still emitted, marked

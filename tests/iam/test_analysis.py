@@ -3,9 +3,14 @@ from tests.iam.builders import allow, doc, findings, healthy, hits, managed, rol
 
 
 def test_it_flags_roles_unused_for_months():
-    snap = healthy(roles=[role("stale", last_used="2026-05-01T00:00:00Z"), role("fresh"),
-                          role("never", last_used=None, created="2025-01-01T00:00:00Z"),
-                          role("new", last_used=None, created="2026-11-01T00:00:00Z")])
+    snap = healthy(
+        roles=[
+            role("stale", last_used="2026-05-01T00:00:00Z"),
+            role("fresh"),
+            role("never", last_used=None, created="2025-01-01T00:00:00Z"),
+            role("new", last_used=None, created="2026-11-01T00:00:00Z"),
+        ]
+    )
     assert sorted(f["principal_name"] for f in hits(snap, "unused_role")) == ["never", "stale"]
 
 
@@ -17,8 +22,16 @@ def test_it_calls_an_unused_admin_dormant():
 
 
 def test_it_skips_usage_of_service_linked_roles():
-    snap = healthy(roles=[role("AWSServiceRoleForX", path="/aws-service-role/x.amazonaws.com/", last_used=None,
-                               created="2020-01-01T00:00:00Z")])
+    snap = healthy(
+        roles=[
+            role(
+                "AWSServiceRoleForX",
+                path="/aws-service-role/x.amazonaws.com/",
+                last_used=None,
+                created="2020-01-01T00:00:00Z",
+            )
+        ]
+    )
     assert hits(snap, "unused_role") == []
 
 
@@ -58,10 +71,17 @@ def test_it_does_not_call_roles_unused_without_last_used_data():
 
 def test_it_raises_nothing_on_service_linked_roles():
     broad = managed("AWSOrganizationsServiceTrustPolicy", doc(allow(["iam:*", "organizations:*"])), aws=True)
-    slr = role("AWSServiceRoleForOrganizations", path="/aws-service-role/organizations.amazonaws.com/",
-               policies=(broad,), inline={"x": doc(allow("*"))},
-               trust=trust_doc({"Service": "organizations.amazonaws.com"}))
+    slr = role(
+        "AWSServiceRoleForOrganizations",
+        path="/aws-service-role/organizations.amazonaws.com/",
+        policies=(broad,),
+        inline={"x": doc(allow("*"))},
+        trust=trust_doc({"Service": "organizations.amazonaws.com"}),
+    )
     snap = healthy(roles=[slr], policies=[broad])
-    assert [f for f in findings(snap)
-            if f["principal_name"] in ("AWSServiceRoleForOrganizations", "AWSOrganizationsServiceTrustPolicy")] == []
+    assert [
+        f
+        for f in findings(snap)
+        if f["principal_name"] in ("AWSServiceRoleForOrganizations", "AWSOrganizationsServiceTrustPolicy")
+    ] == []
     assert Analysis(snap).plan()[0].principal.name != "AWSServiceRoleForOrganizations"

@@ -9,9 +9,12 @@ NOT_ANSWERABLE = {
     "iam_check_saml_providers_sts",  # needs ListSAMLProviders
     "iam_no_expired_server_certificates_stored",  # needs ListServerCertificates
     "iam_root_credentials_management_enabled",  # needs AWS Organizations
-    "iam_root_hardware_mfa_enabled", "iam_user_hardware_mfa_enabled",  # need ListVirtualMFADevices
-    "iam_role_access_not_stale_to_bedrock", "iam_user_access_not_stale_to_bedrock",  # need service last accessed
-    "iam_user_access_not_stale_to_sagemaker", "iam_user_with_temporary_credentials",
+    "iam_root_hardware_mfa_enabled",
+    "iam_user_hardware_mfa_enabled",  # need ListVirtualMFADevices
+    "iam_role_access_not_stale_to_bedrock",
+    "iam_user_access_not_stale_to_bedrock",  # need service last accessed
+    "iam_user_access_not_stale_to_sagemaker",
+    "iam_user_with_temporary_credentials",
 }
 
 
@@ -47,8 +50,9 @@ def test_it_builds_findings_with_controls_and_names_their_conditions():
     assert (f["severity"] == "high" and f["fix"] == {}) or isinstance(f["fix"], dict)
     assert "1.10" in f["controls"]["cis"]
     condition = {"operator": "Bool", "key": "aws:MultiFactorAuthPresent", "values": ["true"], "negated": False}
-    g = make_finding("console_user_without_mfa", principal, detail="d.", evidence={"conditions": [condition]},
-                     conditioned=True)
+    g = make_finding(
+        "console_user_without_mfa", principal, detail="d.", evidence={"conditions": [condition]}, conditioned=True
+    )
     assert g["severity"] == "high" and "Only when: aws:MultiFactorAuthPresent" in g["detail"]
 
 

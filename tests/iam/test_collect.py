@@ -26,8 +26,12 @@ TRUST_PARTNER = doc([{"Effect": "Allow", "Principal": PARTNER, "Action": "sts:As
 
 
 def start_moto(monkeypatch, **env):
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1", **env}.items():
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        **env,
+    }.items():
         monkeypatch.setenv(key, value)
     return mock_aws()
 
@@ -47,14 +51,22 @@ def aws_managed(monkeypatch):
 
 def build_account(session) -> None:
     iam = session.client("iam")
-    deploy = iam.create_policy(PolicyName="deploy", PolicyDocument=doc([
-        {"Effect": "Allow", "Action": ["iam:PassRole", "lambda:CreateFunction"], "Resource": "*"}]))["Policy"]["Arn"]
-    iam.create_policy_version(PolicyArn=deploy, SetAsDefault=True, PolicyDocument=doc([
-        {"Effect": "Allow", "Action": "lambda:CreateFunction", "Resource": "*"}]))
+    deploy = iam.create_policy(
+        PolicyName="deploy",
+        PolicyDocument=doc([{"Effect": "Allow", "Action": ["iam:PassRole", "lambda:CreateFunction"], "Resource": "*"}]),
+    )["Policy"]["Arn"]
+    iam.create_policy_version(
+        PolicyArn=deploy,
+        SetAsDefault=True,
+        PolicyDocument=doc([{"Effect": "Allow", "Action": "lambda:CreateFunction", "Resource": "*"}]),
+    )
     iam.create_group(GroupName="Admins")
     iam.attach_group_policy(GroupName="Admins", PolicyArn=ADMIN)
-    iam.put_group_policy(GroupName="Admins", PolicyName="extra", PolicyDocument=doc([
-        {"Effect": "Deny", "Action": "cloudtrail:StopLogging", "Resource": "*"}]))
+    iam.put_group_policy(
+        GroupName="Admins",
+        PolicyName="extra",
+        PolicyDocument=doc([{"Effect": "Deny", "Action": "cloudtrail:StopLogging", "Resource": "*"}]),
+    )
     iam.create_user(UserName="alice")
     iam.create_login_profile(UserName="alice", Password="Sup3r-secret-pw!")
     iam.add_user_to_group(GroupName="Admins", UserName="alice")
@@ -63,8 +75,11 @@ def build_account(session) -> None:
     iam.attach_user_policy(UserName="ci-deployer", PolicyArn=deploy)
     iam.create_access_key(UserName="ci-deployer")
     iam.create_access_key(UserName="ci-deployer")
-    iam.put_user_policy(UserName="ci-deployer", PolicyName="s3", PolicyDocument=doc([
-        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]))
+    iam.put_user_policy(
+        UserName="ci-deployer",
+        PolicyName="s3",
+        PolicyDocument=doc([{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]),
+    )
     iam.create_role(RoleName="app", AssumeRolePolicyDocument=TRUST_EC2)
     everything = doc([{"Effect": "Allow", "Action": "*", "Resource": "*"}])
     iam.put_role_policy(RoleName="app", PolicyName="all", PolicyDocument=everything)
@@ -97,8 +112,9 @@ def test_it_collects_what_a_file_export_holds(aws_managed):
     assert live.source == "live" and live.account_id == ACCOUNT and live.collected_at.endswith("Z")
     assert live.users == from_file.users and live.groups == from_file.groups and live.roles == from_file.roles
     # The file keeps every AWS-managed policy the endpoint listed; the collector keeps the ones in use.
-    assert live.policies == [p for p in from_file.policies if not p["Arn"].startswith("arn:aws:iam::aws:")
-                             or p["Arn"] == ADMIN]
+    assert live.policies == [
+        p for p in from_file.policies if not p["Arn"].startswith("arn:aws:iam::aws:") or p["Arn"] == ADMIN
+    ]
     assert [row["user"] for row in live.credential_report] == [row["user"] for row in from_file.credential_report]
     assert live.password_policy is None and live.password_policy_known
     assert live.account_summary["Users"] == 2
@@ -151,8 +167,10 @@ def test_it_retries_when_throttled(aws, monkeypatch):
     def throttle_once(request, **kwargs):
         if not throttled:
             throttled.append(request.url)
-            body = (b'<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message>'
-                    b"</Error><RequestId>1</RequestId></ErrorResponse>")
+            body = (
+                b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message>"
+                b"</Error><RequestId>1</RequestId></ErrorResponse>"
+            )
             return AWSResponse(request.url, 400, {}, Raw(body))
         return None
 
@@ -182,8 +200,14 @@ def stubbed_session():
     return Session(), stubs
 
 
-ROLE = {"Path": "/", "RoleName": "app", "RoleId": "AROAEXAMPLEEXAMPLE01", "Arn": f"arn:aws:iam::{ACCOUNT}:role/app",
-        "CreateDate": datetime(2025, 1, 1, tzinfo=UTC), "AssumeRolePolicyDocument": TRUST_EC2}
+ROLE = {
+    "Path": "/",
+    "RoleName": "app",
+    "RoleId": "AROAEXAMPLEEXAMPLE01",
+    "Arn": f"arn:aws:iam::{ACCOUNT}:role/app",
+    "CreateDate": datetime(2025, 1, 1, tzinfo=UTC),
+    "AssumeRolePolicyDocument": TRUST_EC2,
+}
 CALLER = {"Account": ACCOUNT, "Arn": f"arn:aws:iam::{ACCOUNT}:user/auditor", "UserId": "AIDAEXAMPLE"}
 ROLE_DETAIL = {**ROLE, "RolePolicyList": [], "AttachedManagedPolicies": [], "InstanceProfileList": []}
 
@@ -210,8 +234,9 @@ def test_it_warns_and_continues_without_the_credential_report():
     assert snap.password_policy is None and snap.password_policy_known
 
 
-@pytest.mark.parametrize(("code", "message"), [("ExpiredToken", "has expired"),
-                                               ("InvalidClientTokenId", "access key ID is not valid")])
+@pytest.mark.parametrize(
+    ("code", "message"), [("ExpiredToken", "has expired"), ("InvalidClientTokenId", "access key ID is not valid")]
+)
 def test_it_stops_on_bad_credentials(code, message):
     session, stubs = stubbed_session()
     stubs["sts"].add_client_error("get_caller_identity", code, "bad", 403)

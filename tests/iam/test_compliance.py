@@ -32,8 +32,11 @@ def f(check_id):
 
 
 def test_it_passes_fails_and_leaves_unevaluated():
-    result = evaluate(["cis"], [f("root_access_keys")], evaluated={"root_access_keys", "password_min_length",
-                                                                   "password_policy_missing"})
+    result = evaluate(
+        ["cis"],
+        [f("root_access_keys")],
+        evaluated={"root_access_keys", "password_min_length", "password_policy_missing"},
+    )
     status = {c["id"]: c for c in result["cis"]["controls"]}
     assert status["1.4"]["status"] == "fail" and status["1.4"]["findings"] == ["root_access_keys-fp"]
     assert status["1.8"]["status"] == "pass"
@@ -43,8 +46,9 @@ def test_it_passes_fails_and_leaves_unevaluated():
 
 
 def test_it_reports_compliance_in_the_result():
-    _, outcome = audit(healthy(password_policy={**GOOD_PASSWORD_POLICY, "MinimumPasswordLength": 8}),
-                       frameworks=("cis", "soc2"))
+    _, outcome = audit(
+        healthy(password_policy={**GOOD_PASSWORD_POLICY, "MinimumPasswordLength": 8}), frameworks=("cis", "soc2")
+    )
     compliance = outcome.result["compliance"]
     assert set(compliance) == {"cis", "soc2"}
     cis = {c["id"]: c["status"] for c in compliance["cis"]["controls"]}

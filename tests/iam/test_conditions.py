@@ -39,8 +39,10 @@ def test_it_ors_several_values_of_one_key():
 
 
 def test_it_ands_several_keys_and_several_operators():
-    block = {"StringEquals": {"aws:RequestedRegion": "eu-west-1", "s3:prefix": "home/"},
-             "Bool": {"aws:SecureTransport": "true"}}
+    block = {
+        "StringEquals": {"aws:RequestedRegion": "eu-west-1", "s3:prefix": "home/"},
+        "Bool": {"aws:SecureTransport": "true"},
+    }
     good = {"aws:requestedregion": "eu-west-1", "s3:prefix": "home/", "aws:securetransport": "true"}
     assert holds(block, good)
     assert holds(block, {**good, "s3:prefix": "other/"}) is False
@@ -114,13 +116,23 @@ def test_it_is_false_when_a_known_part_fails_even_if_another_is_open():
 # Numeric, date, bool, binary, IP, ARN
 
 
-@pytest.mark.parametrize(("operator", "value", "expected"), [
-    ("NumericEquals", "10", True), ("NumericEquals", "11", False), ("NumericNotEquals", "11", True),
-    ("NumericNotEquals", "10", False), ("NumericLessThan", "11", True), ("NumericLessThan", "10", False),
-    ("NumericLessThanEquals", "10", True), ("NumericLessThanEquals", "9", False),
-    ("NumericGreaterThan", "9", True), ("NumericGreaterThan", "10", False),
-    ("NumericGreaterThanEquals", "10", True), ("NumericGreaterThanEquals", "10.5", False),
-])
+@pytest.mark.parametrize(
+    ("operator", "value", "expected"),
+    [
+        ("NumericEquals", "10", True),
+        ("NumericEquals", "11", False),
+        ("NumericNotEquals", "11", True),
+        ("NumericNotEquals", "10", False),
+        ("NumericLessThan", "11", True),
+        ("NumericLessThan", "10", False),
+        ("NumericLessThanEquals", "10", True),
+        ("NumericLessThanEquals", "9", False),
+        ("NumericGreaterThan", "9", True),
+        ("NumericGreaterThan", "10", False),
+        ("NumericGreaterThanEquals", "10", True),
+        ("NumericGreaterThanEquals", "10.5", False),
+    ],
+)
 def test_it_compares_numbers(operator, value, expected):
     assert holds({operator: {"s3:max-keys": value}}, {"s3:max-keys": "10"}) is expected
 
@@ -129,15 +141,23 @@ def test_it_never_matches_a_number_that_does_not_parse():
     assert holds({"NumericEquals": {"s3:max-keys": "ten"}}, {"s3:max-keys": "10"}) is False
 
 
-@pytest.mark.parametrize(("operator", "value", "expected"), [
-    ("DateEquals", "2026-11-24T12:00:00Z", True), ("DateEquals", "2026-11-24T12:00:01Z", False),
-    ("DateNotEquals", "2026-11-24T12:00:01Z", True), ("DateNotEquals", "2026-11-24T12:00:00Z", False),
-    ("DateLessThan", "2027-01-01T00:00:00Z", True), ("DateLessThan", "2026-01-01", False),
-    ("DateLessThanEquals", "2026-11-24T12:00:00Z", True), ("DateGreaterThan", "2026-01-01T00:00:00Z", True),
-    ("DateGreaterThan", "2027-01-01T00:00:00Z", False), ("DateGreaterThanEquals", "2026-11-24T12:00:00+00:00", True),
-    ("DateLessThan", str(int((NOW + timedelta(days=1)).timestamp())), True),  # epoch seconds
-    ("DateGreaterThan", str(int((NOW + timedelta(days=1)).timestamp())), False),
-])
+@pytest.mark.parametrize(
+    ("operator", "value", "expected"),
+    [
+        ("DateEquals", "2026-11-24T12:00:00Z", True),
+        ("DateEquals", "2026-11-24T12:00:01Z", False),
+        ("DateNotEquals", "2026-11-24T12:00:01Z", True),
+        ("DateNotEquals", "2026-11-24T12:00:00Z", False),
+        ("DateLessThan", "2027-01-01T00:00:00Z", True),
+        ("DateLessThan", "2026-01-01", False),
+        ("DateLessThanEquals", "2026-11-24T12:00:00Z", True),
+        ("DateGreaterThan", "2026-01-01T00:00:00Z", True),
+        ("DateGreaterThan", "2027-01-01T00:00:00Z", False),
+        ("DateGreaterThanEquals", "2026-11-24T12:00:00+00:00", True),
+        ("DateLessThan", str(int((NOW + timedelta(days=1)).timestamp())), True),  # epoch seconds
+        ("DateGreaterThan", str(int((NOW + timedelta(days=1)).timestamp())), False),
+    ],
+)
 def test_it_compares_dates_in_iso_8601_and_epoch_form(operator, value, expected):
     assert holds({operator: {"aws:CurrentTime": value}}) is expected
 
@@ -179,8 +199,10 @@ def test_it_matches_ipv4_and_ipv6_ranges():
     assert holds({"IpAddress": {"aws:SourceIp": "203.0.113.0/24"}}, {"aws:sourceip": "203.0.114.7"}) is False
     assert holds({"IpAddress": {"aws:SourceIp": "203.0.113.7"}}, {"aws:sourceip": "203.0.113.7"})
     assert holds({"IpAddress": {"aws:SourceIp": "2001:db8::/32"}}, {"aws:sourceip": "2001:db8:1::5"})
-    assert holds({"NotIpAddress": {"aws:SourceIp": ["10.0.0.0/8", "2001:db8::/32"]}}, {"aws:sourceip": "2001:db8::1"}) \
+    assert (
+        holds({"NotIpAddress": {"aws:SourceIp": ["10.0.0.0/8", "2001:db8::/32"]}}, {"aws:sourceip": "2001:db8::1"})
         is False
+    )
     assert holds({"NotIpAddress": {"aws:SourceIp": "10.0.0.0/8"}}, {"aws:sourceip": "192.0.2.1"})
 
 
@@ -233,13 +255,12 @@ def test_it_negates_per_request_value_under_set_operators():
 
 def test_it_substitutes_principal_variables_in_condition_values():
     assert holds({"StringEquals": {"s3:prefix": "home/${aws:username}/"}}, {"s3:prefix": "home/alice/"}, ALICE)
-    assert holds({"StringEquals": {"s3:prefix": "home/${aws:username}/"}}, {"s3:prefix": "home/bob/"}, ALICE) \
-        is False
-    assert holds({"StringEquals": {"aws:ResourceTag/team": "${aws:PrincipalTag/team}"}},
-                 {"aws:resourcetag/team": "blue"}, ALICE)
+    assert holds({"StringEquals": {"s3:prefix": "home/${aws:username}/"}}, {"s3:prefix": "home/bob/"}, ALICE) is False
+    assert holds(
+        {"StringEquals": {"aws:ResourceTag/team": "${aws:PrincipalTag/team}"}}, {"aws:resourcetag/team": "blue"}, ALICE
+    )
     assert holds({"StringEquals": {"custom:id": "${aws:userid}"}}, {"custom:id": "AIDAALICE"}, ALICE)
-    assert holds({"StringEquals": {"custom:acct": "${aws:PrincipalAccount}"}}, {"custom:acct": "111122223333"},
-                 ALICE)
+    assert holds({"StringEquals": {"custom:acct": "${aws:PrincipalAccount}"}}, {"custom:acct": "111122223333"}, ALICE)
     assert holds({"ArnEquals": {"custom:arn": "${aws:PrincipalArn}"}}, {"custom:arn": ALICE.arn}, ALICE)
 
 
@@ -273,7 +294,8 @@ def test_it_knows_the_principal_keys_of_the_subject():
     assert holds({"StringEquals": {"aws:PrincipalTag/owner": "x"}}, subject=ALICE) is False  # tag absent
     assert holds({"Null": {"aws:username": "true"}}, subject=ROLE)
     assert Context.for_subject(ALICE, NOW, **{"iam:PassedToService": "lambda.amazonaws.com"}).values[
-        "iam:passedtoservice"] == ["lambda.amazonaws.com"]
+        "iam:passedtoservice"
+    ] == ["lambda.amazonaws.com"]
 
 
 def test_it_leaves_an_operator_iam_does_not_know_open():
@@ -285,14 +307,21 @@ def test_it_leaves_an_operator_iam_does_not_know_open():
 
 
 def test_it_describes_conditions_and_their_negations():
-    assert Condition("BoolIfExists", "aws:MultiFactorAuthPresent", ("false",), negated=True).describe() == \
-        "aws:MultiFactorAuthPresent is true"
-    assert Condition("StringEquals", "iam:PassedToService", ("lambda.amazonaws.com",)).describe() == \
-        "iam:PassedToService is lambda.amazonaws.com"
-    assert Condition("IpAddress", "aws:SourceIp", ("10.0.0.0/8",), negated=True).describe() == \
-        "not (aws:SourceIp in 10.0.0.0/8)"
-    assert Condition("StringNotEquals", "aws:SourceVpc", ("vpc-1",), negated=True).describe() == \
-        "aws:SourceVpc is vpc-1"
+    assert (
+        Condition("BoolIfExists", "aws:MultiFactorAuthPresent", ("false",), negated=True).describe()
+        == "aws:MultiFactorAuthPresent is true"
+    )
+    assert (
+        Condition("StringEquals", "iam:PassedToService", ("lambda.amazonaws.com",)).describe()
+        == "iam:PassedToService is lambda.amazonaws.com"
+    )
+    assert (
+        Condition("IpAddress", "aws:SourceIp", ("10.0.0.0/8",), negated=True).describe()
+        == "not (aws:SourceIp in 10.0.0.0/8)"
+    )
+    assert (
+        Condition("StringNotEquals", "aws:SourceVpc", ("vpc-1",), negated=True).describe() == "aws:SourceVpc is vpc-1"
+    )
     assert Condition("Null", "aws:SourceVpc", ("true",)).describe() == "aws:SourceVpc is absent"
     as_dict = Condition("StringLike", "s3:prefix", ("a*", "b*")).to_dict()
     assert as_dict["text"] == "s3:prefix is like one of a*, b*"
@@ -300,11 +329,17 @@ def test_it_describes_conditions_and_their_negations():
 
 
 IF_EXISTS_CASES = [
-    ("StringEquals", "a", "a", "b"), ("StringNotEquals", "a", "b", "a"),
-    ("StringEqualsIgnoreCase", "a", "A", "b"), ("StringNotEqualsIgnoreCase", "a", "b", "A"),
-    ("StringLike", "a*", "ab", "ba"), ("StringNotLike", "a*", "ba", "ab"),
-    ("NumericEquals", "1", "1", "2"), ("NumericNotEquals", "1", "2", "1"), ("NumericLessThan", "1", "0", "1"),
-    ("NumericLessThanEquals", "1", "1", "2"), ("NumericGreaterThan", "1", "2", "1"),
+    ("StringEquals", "a", "a", "b"),
+    ("StringNotEquals", "a", "b", "a"),
+    ("StringEqualsIgnoreCase", "a", "A", "b"),
+    ("StringNotEqualsIgnoreCase", "a", "b", "A"),
+    ("StringLike", "a*", "ab", "ba"),
+    ("StringNotLike", "a*", "ba", "ab"),
+    ("NumericEquals", "1", "1", "2"),
+    ("NumericNotEquals", "1", "2", "1"),
+    ("NumericLessThan", "1", "0", "1"),
+    ("NumericLessThanEquals", "1", "1", "2"),
+    ("NumericGreaterThan", "1", "2", "1"),
     ("NumericGreaterThanEquals", "1", "1", "0"),
     ("DateEquals", "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"),
     ("DateNotEquals", "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z", "2026-01-01T00:00:00Z"),
@@ -312,8 +347,10 @@ IF_EXISTS_CASES = [
     ("DateLessThanEquals", "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"),
     ("DateGreaterThan", "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z", "2026-01-01T00:00:00Z"),
     ("DateGreaterThanEquals", "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z", "2025-12-31T00:00:00Z"),
-    ("Bool", "true", "true", "false"), ("BinaryEquals", "QQ==", "QQ==", "Qg=="),
-    ("IpAddress", "10.0.0.0/8", "10.1.2.3", "11.1.2.3"), ("NotIpAddress", "10.0.0.0/8", "11.1.2.3", "10.1.2.3"),
+    ("Bool", "true", "true", "false"),
+    ("BinaryEquals", "QQ==", "QQ==", "Qg=="),
+    ("IpAddress", "10.0.0.0/8", "10.1.2.3", "11.1.2.3"),
+    ("NotIpAddress", "10.0.0.0/8", "11.1.2.3", "10.1.2.3"),
     ("ArnEquals", "arn:aws:s3:::b", "arn:aws:s3:::b", "arn:aws:s3:::c"),
     ("ArnLike", "arn:aws:s3:::b*", "arn:aws:s3:::bb", "arn:aws:s3:::cb"),
     ("ArnNotEquals", "arn:aws:s3:::b", "arn:aws:s3:::c", "arn:aws:s3:::b"),

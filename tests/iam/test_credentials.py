@@ -10,38 +10,73 @@ def with_row(**values):
     return healthy(users=[user("u")], report=[report_row("<root_account>"), report_row("u", **values)])
 
 
-@pytest.mark.parametrize(("check_id", "risky", "decoy"), [
-    ("console_user_without_mfa", {"mfa_active": "false"}, {"mfa_active": "false", "password_enabled": "false"}),
-    ("access_key_not_rotated", {"access_key_1_last_rotated": OLD}, {"access_key_1_last_rotated": OLD,
-                                                                    "access_key_1_active": "false"}),
-    ("access_key_unused", {"access_key_1_last_used_date": "2026-09-01T00:00:00+00:00"},
-     {"access_key_1_last_used_date": "2026-11-01T00:00:00+00:00"}),
-    ("console_access_unused", {"password_last_used": "2026-09-01T00:00:00+00:00"},
-     {"password_last_used": "2026-11-01T00:00:00+00:00"}),
-    ("two_active_access_keys", {"access_key_2_active": "true", "access_key_2_last_rotated": "2026-11-01T00:00:00+00:00",
-                                "access_key_2_last_used_date": "2026-11-20T00:00:00+00:00"},
-     {"access_key_2_active": "false"}),
-    ("access_key_never_used", {"access_key_1_last_used_date": "N/A"},
-     {"access_key_1_last_used_date": "N/A", "access_key_1_active": "false"}),
-    ("inactive_user", {"password_last_used": "2026-06-01T00:00:00+00:00",
-                       "access_key_1_last_used_date": "2026-06-01T00:00:00+00:00"},
-     {"password_last_used": "2026-06-01T00:00:00+00:00"}),
-])
+@pytest.mark.parametrize(
+    ("check_id", "risky", "decoy"),
+    [
+        ("console_user_without_mfa", {"mfa_active": "false"}, {"mfa_active": "false", "password_enabled": "false"}),
+        (
+            "access_key_not_rotated",
+            {"access_key_1_last_rotated": OLD},
+            {"access_key_1_last_rotated": OLD, "access_key_1_active": "false"},
+        ),
+        (
+            "access_key_unused",
+            {"access_key_1_last_used_date": "2026-09-01T00:00:00+00:00"},
+            {"access_key_1_last_used_date": "2026-11-01T00:00:00+00:00"},
+        ),
+        (
+            "console_access_unused",
+            {"password_last_used": "2026-09-01T00:00:00+00:00"},
+            {"password_last_used": "2026-11-01T00:00:00+00:00"},
+        ),
+        (
+            "two_active_access_keys",
+            {
+                "access_key_2_active": "true",
+                "access_key_2_last_rotated": "2026-11-01T00:00:00+00:00",
+                "access_key_2_last_used_date": "2026-11-20T00:00:00+00:00",
+            },
+            {"access_key_2_active": "false"},
+        ),
+        (
+            "access_key_never_used",
+            {"access_key_1_last_used_date": "N/A"},
+            {"access_key_1_last_used_date": "N/A", "access_key_1_active": "false"},
+        ),
+        (
+            "inactive_user",
+            {
+                "password_last_used": "2026-06-01T00:00:00+00:00",
+                "access_key_1_last_used_date": "2026-06-01T00:00:00+00:00",
+            },
+            {"password_last_used": "2026-06-01T00:00:00+00:00"},
+        ),
+    ],
+)
 def test_it_flags_the_risky_user_and_not_the_decoy(check_id, risky, decoy):
     assert len(hits(with_row(**risky), check_id, "u")) == 1
     assert hits(with_row(**decoy), check_id, "u") == []
 
 
 def test_it_says_when_an_unused_key_was_created_with_the_user():
-    [f] = hits(with_row(access_key_1_last_used_date="N/A", user_creation_time="2026-10-01T00:00:00+00:00",
-                        access_key_1_last_rotated="2026-10-01T00:00:05+00:00"), "access_key_never_used")
+    [f] = hits(
+        with_row(
+            access_key_1_last_used_date="N/A",
+            user_creation_time="2026-10-01T00:00:00+00:00",
+            access_key_1_last_rotated="2026-10-01T00:00:05+00:00",
+        ),
+        "access_key_never_used",
+    )
     assert "created with the user" in f["detail"]
 
 
 def test_it_flags_admins_without_mfa_as_critical():
     admin = managed("AdministratorAccess", doc(allow("*")), aws=True)
-    snap = healthy(users=[user("boss", policies=(admin,))], policies=[admin],
-                   report=[report_row("<root_account>"), report_row("boss", mfa_active="false")])
+    snap = healthy(
+        users=[user("boss", policies=(admin,))],
+        policies=[admin],
+        report=[report_row("<root_account>"), report_row("boss", mfa_active="false")],
+    )
     [f] = hits(snap, "admin_without_mfa", "boss")
     assert f["severity"] == "critical"
     assert hits(snap, "console_user_without_mfa") == []
@@ -51,12 +86,18 @@ def root(**values):
     return healthy(report=[report_row("<root_account>", **values)])
 
 
-@pytest.mark.parametrize(("check_id", "risky", "decoy"), [
-    ("root_access_keys", {"access_key_1_active": "true"}, {"access_key_1_active": "false"}),
-    ("root_mfa_disabled", {"mfa_active": "false"}, {"mfa_active": "true"}),
-    ("root_recently_used", {"password_last_used": "2026-11-20T00:00:00+00:00"},
-     {"password_last_used": "2026-06-01T00:00:00+00:00"}),
-])
+@pytest.mark.parametrize(
+    ("check_id", "risky", "decoy"),
+    [
+        ("root_access_keys", {"access_key_1_active": "true"}, {"access_key_1_active": "false"}),
+        ("root_mfa_disabled", {"mfa_active": "false"}, {"mfa_active": "true"}),
+        (
+            "root_recently_used",
+            {"password_last_used": "2026-11-20T00:00:00+00:00"},
+            {"password_last_used": "2026-06-01T00:00:00+00:00"},
+        ),
+    ],
+)
 def test_it_flags_the_root_account(check_id, risky, decoy):
     [f] = hits(root(**risky), check_id)
     assert f["principal_type"] == "account"
@@ -70,16 +111,19 @@ def test_it_falls_back_to_the_account_summary_for_root():
     assert {"root_access_keys", "root_mfa_disabled"} <= ids
 
 
-@pytest.mark.parametrize(("check_id", "change"), [
-    ("password_min_length", {"MinimumPasswordLength": 8}),
-    ("password_reuse", {"PasswordReusePrevention": 5}),
-    ("password_require_symbols", {"RequireSymbols": False}),
-    ("password_require_numbers", {"RequireNumbers": False}),
-    ("password_require_uppercase", {"RequireUppercaseCharacters": False}),
-    ("password_require_lowercase", {"RequireLowercaseCharacters": False}),
-    ("password_expiry", {"MaxPasswordAge": 365}),
-    ("password_expiry", {"ExpirePasswords": False, "MaxPasswordAge": None}),
-])
+@pytest.mark.parametrize(
+    ("check_id", "change"),
+    [
+        ("password_min_length", {"MinimumPasswordLength": 8}),
+        ("password_reuse", {"PasswordReusePrevention": 5}),
+        ("password_require_symbols", {"RequireSymbols": False}),
+        ("password_require_numbers", {"RequireNumbers": False}),
+        ("password_require_uppercase", {"RequireUppercaseCharacters": False}),
+        ("password_require_lowercase", {"RequireLowercaseCharacters": False}),
+        ("password_expiry", {"MaxPasswordAge": 365}),
+        ("password_expiry", {"ExpirePasswords": False, "MaxPasswordAge": None}),
+    ],
+)
 def test_it_flags_each_weak_password_setting(check_id, change):
     assert len(hits(healthy(password_policy={**GOOD_PASSWORD_POLICY, **change}), check_id)) == 1
     assert hits(healthy(password_policy=GOOD_PASSWORD_POLICY), check_id) == []

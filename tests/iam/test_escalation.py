@@ -13,21 +13,38 @@ SAMPLES = Path(__file__).parent / "data" / "samples"
 # What `cloudsplaining scan` 0.9.1 (default exclusions) flags for privilege escalation on example.json.
 CLOUDSPLAINING_AWS = {"AmazonEC2FullAccess", "AWSLambdaFullAccess", "IAMFullAccess", "PowerUserAccess"}
 CLOUDSPLAINING_CUSTOMER = {
-    "privesc8-AttachGroupPolicy", "privesc21-PassExistingRoleToNewDataPipeline",
-    "privesc15-PassExistingRoleToNewLambdaThenInvoke", "privesc4-CreateAccessKey",
-    "privesc16-PassRoleToNewLambdaThenTriggerWithNewDynamo", "privesc6-UpdateLoginProfile",
-    "privesc19-UpdateExistingGlueDevEndpoint", "privesc-sageMakerCreatePresignedNotebookURL-policy",
-    "privesc17-EditExistingLambdaFunctionWithRole", "privesc-sageMakerCreateProcessingJobPassRole-policy",
-    "privesc-high-priv-service-policy", "fp2-allow-all", "privesc9-AttachRolePolicy",
-    "privesc-codeBuildCreateProjectPassRole-policy", "privesc11-PutGroupPolicy",
-    "privesc18-PassExistingRoleToNewGlueDevEndpoint", "privesc14-UpdatingAssumeRolePolicy",
-    "privesc-sageMakerCreateNotebookPassRole-policy", "privesc12-PutRolePolicy",
-    "privesc2-SetExistingDefaultPolicyVersion", "privesc-AssumeRole-high-priv-policy",
+    "privesc8-AttachGroupPolicy",
+    "privesc21-PassExistingRoleToNewDataPipeline",
+    "privesc15-PassExistingRoleToNewLambdaThenInvoke",
+    "privesc4-CreateAccessKey",
+    "privesc16-PassRoleToNewLambdaThenTriggerWithNewDynamo",
+    "privesc6-UpdateLoginProfile",
+    "privesc19-UpdateExistingGlueDevEndpoint",
+    "privesc-sageMakerCreatePresignedNotebookURL-policy",
+    "privesc17-EditExistingLambdaFunctionWithRole",
+    "privesc-sageMakerCreateProcessingJobPassRole-policy",
+    "privesc-high-priv-service-policy",
+    "fp2-allow-all",
+    "privesc9-AttachRolePolicy",
+    "privesc-codeBuildCreateProjectPassRole-policy",
+    "privesc11-PutGroupPolicy",
+    "privesc18-PassExistingRoleToNewGlueDevEndpoint",
+    "privesc14-UpdatingAssumeRolePolicy",
+    "privesc-sageMakerCreateNotebookPassRole-policy",
+    "privesc12-PutRolePolicy",
+    "privesc2-SetExistingDefaultPolicyVersion",
+    "privesc-AssumeRole-high-priv-policy",
     "privesc1-CreateNewPolicyVersion",
-    "privesc-sageMakerCreateTrainingJobPassRole-policy", "privesc5-CreateLoginProfile",
-    "privesc-ec2InstanceConnect-policy", "privesc13-AddUserToGroup", "privesc-sre-admin-policy",
-    "privesc10-PutUserPolicy", "privesc20-PassExistingRoleToCloudFormation", "fn4-exploitableNotAction",
-    "privesc3-CreateEC2WithExistingInstanceProfile", "privesc7-AttachUserPolicy",
+    "privesc-sageMakerCreateTrainingJobPassRole-policy",
+    "privesc5-CreateLoginProfile",
+    "privesc-ec2InstanceConnect-policy",
+    "privesc13-AddUserToGroup",
+    "privesc-sre-admin-policy",
+    "privesc10-PutUserPolicy",
+    "privesc20-PassExistingRoleToCloudFormation",
+    "fn4-exploitableNotAction",
+    "privesc3-CreateEC2WithExistingInstanceProfile",
+    "privesc7-AttachUserPolicy",
 }
 CLOUDSPLAINING_INLINE = {"SupYo"}
 
@@ -42,49 +59,55 @@ def test_it_knows_at_least_forty_named_methods():
     assert len({m.name for m in escalation.METHODS}) == len(escalation.METHODS)
 
 
-@pytest.mark.parametrize(("actions", "method"), [
-    (["iam:CreatePolicyVersion"], "CreateNewPolicyVersion"),
-    (["iam:SetDefaultPolicyVersion"], "SetExistingDefaultPolicyVersion"),
-    (["iam:AttachUserPolicy"], "AttachUserPolicy"),
-    (["iam:AttachGroupPolicy"], "AttachGroupPolicy"),
-    (["iam:AttachRolePolicy"], "AttachRolePolicy"),
-    (["iam:PutUserPolicy"], "PutUserPolicy"),
-    (["iam:PutGroupPolicy"], "PutGroupPolicy"),
-    (["iam:PutRolePolicy"], "PutRolePolicy"),
-    (["iam:CreateAccessKey"], "CreateAccessKey"),
-    (["iam:CreateLoginProfile"], "CreateLoginProfile"),
-    (["iam:UpdateLoginProfile"], "UpdateLoginProfile"),
-    (["iam:AddUserToGroup"], "AddUserToGroup"),
-    (["iam:UpdateAssumeRolePolicy"], "UpdateRolePolicyToAssumeIt"),
-    (["iam:PassRole", "lambda:CreateFunction", "lambda:InvokeFunction"], "PassExistingRoleToNewLambdaThenInvoke"),
-    (["iam:PassRole", "lambda:CreateFunction", "lambda:CreateEventSourceMapping"],
-     "PassExistingRoleToNewLambdaThenTriggerWithExistingDynamo"),
-    (["lambda:UpdateFunctionCode"], "EditExistingLambdaFunctionWithRole"),
-    (["iam:PassRole", "ec2:RunInstances"], "CreateEC2WithExistingIP"),
-    (["iam:PassRole", "glue:CreateDevEndpoint"], "PassExistingRoleToNewGlueDevEndpoint"),
-    (["glue:UpdateDevEndpoint"], "UpdateExistingGlueDevEndpoint"),
-    (["iam:PassRole", "cloudformation:CreateStack"], "PassExistingRoleToCloudFormation"),
-    (["iam:PassRole", "datapipeline:CreatePipeline"], "PassExistingRoleToNewDataPipeline"),
-    (["iam:PassRole", "sagemaker:CreateNotebookInstance"], "PassExistingRoleToNewSageMakerNotebookInstance"),
-    (["iam:PassRole", "sagemaker:CreateTrainingJob"], "PassExistingRoleToNewSageMakerTrainingJob"),
-    (["iam:PassRole", "sagemaker:CreateProcessingJob"], "PassExistingRoleToNewSageMakerProcessingJob"),
-    (["sagemaker:CreatePresignedNotebookInstanceUrl"], "CreatePresignedSageMakerNotebookUrl"),
-    (["iam:PassRole", "codebuild:CreateProject", "codebuild:StartBuild"],
-     "PassExistingRoleToNewCodeBuildProjectThenBuild"),
-    (["iam:PassRole", "ecs:RegisterTaskDefinition", "ecs:RunTask"], "PassExistingRoleToNewECSTask"),
-    (["ssm:SendCommand"], "SSMSendCommand"),
-    (["ssm:StartSession"], "SSMStartSession"),
-    (["ec2-instance-connect:SendSSHPublicKey"], "EC2InstanceConnectSendSSHPublicKey"),
-    (["iam:DeleteRolePermissionsBoundary"], "DeletePermissionsBoundary"),
-])
+@pytest.mark.parametrize(
+    ("actions", "method"),
+    [
+        (["iam:CreatePolicyVersion"], "CreateNewPolicyVersion"),
+        (["iam:SetDefaultPolicyVersion"], "SetExistingDefaultPolicyVersion"),
+        (["iam:AttachUserPolicy"], "AttachUserPolicy"),
+        (["iam:AttachGroupPolicy"], "AttachGroupPolicy"),
+        (["iam:AttachRolePolicy"], "AttachRolePolicy"),
+        (["iam:PutUserPolicy"], "PutUserPolicy"),
+        (["iam:PutGroupPolicy"], "PutGroupPolicy"),
+        (["iam:PutRolePolicy"], "PutRolePolicy"),
+        (["iam:CreateAccessKey"], "CreateAccessKey"),
+        (["iam:CreateLoginProfile"], "CreateLoginProfile"),
+        (["iam:UpdateLoginProfile"], "UpdateLoginProfile"),
+        (["iam:AddUserToGroup"], "AddUserToGroup"),
+        (["iam:UpdateAssumeRolePolicy"], "UpdateRolePolicyToAssumeIt"),
+        (["iam:PassRole", "lambda:CreateFunction", "lambda:InvokeFunction"], "PassExistingRoleToNewLambdaThenInvoke"),
+        (
+            ["iam:PassRole", "lambda:CreateFunction", "lambda:CreateEventSourceMapping"],
+            "PassExistingRoleToNewLambdaThenTriggerWithExistingDynamo",
+        ),
+        (["lambda:UpdateFunctionCode"], "EditExistingLambdaFunctionWithRole"),
+        (["iam:PassRole", "ec2:RunInstances"], "CreateEC2WithExistingIP"),
+        (["iam:PassRole", "glue:CreateDevEndpoint"], "PassExistingRoleToNewGlueDevEndpoint"),
+        (["glue:UpdateDevEndpoint"], "UpdateExistingGlueDevEndpoint"),
+        (["iam:PassRole", "cloudformation:CreateStack"], "PassExistingRoleToCloudFormation"),
+        (["iam:PassRole", "datapipeline:CreatePipeline"], "PassExistingRoleToNewDataPipeline"),
+        (["iam:PassRole", "sagemaker:CreateNotebookInstance"], "PassExistingRoleToNewSageMakerNotebookInstance"),
+        (["iam:PassRole", "sagemaker:CreateTrainingJob"], "PassExistingRoleToNewSageMakerTrainingJob"),
+        (["iam:PassRole", "sagemaker:CreateProcessingJob"], "PassExistingRoleToNewSageMakerProcessingJob"),
+        (["sagemaker:CreatePresignedNotebookInstanceUrl"], "CreatePresignedSageMakerNotebookUrl"),
+        (
+            ["iam:PassRole", "codebuild:CreateProject", "codebuild:StartBuild"],
+            "PassExistingRoleToNewCodeBuildProjectThenBuild",
+        ),
+        (["iam:PassRole", "ecs:RegisterTaskDefinition", "ecs:RunTask"], "PassExistingRoleToNewECSTask"),
+        (["ssm:SendCommand"], "SSMSendCommand"),
+        (["ssm:StartSession"], "SSMStartSession"),
+        (["ec2-instance-connect:SendSSHPublicKey"], "EC2InstanceConnectSendSSHPublicKey"),
+        (["iam:DeleteRolePermissionsBoundary"], "DeletePermissionsBoundary"),
+    ],
+)
 def test_it_names_the_method(actions, method):
     assert method in method_names(allow(actions))
 
 
 def test_it_needs_every_requirement_of_a_method():
     assert "CreateEC2WithExistingIP" not in method_names(allow("ec2:RunInstances"))
-    assert "PassExistingRoleToNewLambdaThenInvoke" not in method_names(allow(["iam:PassRole",
-                                                                              "lambda:CreateFunction"]))
+    assert "PassExistingRoleToNewLambdaThenInvoke" not in method_names(allow(["iam:PassRole", "lambda:CreateFunction"]))
 
 
 def test_it_does_not_fire_on_scoped_resources():
@@ -106,8 +129,9 @@ def test_it_finds_escalation_that_needs_two_policies():
     passrole = managed("passrole", doc(allow("iam:PassRole")))
     run = managed("run", doc(allow("ec2:RunInstances")))
     ec2_admin = role("Ec2Admin", policies=(ADMIN,), trust=trust_doc({"Service": "ec2.amazonaws.com"}))
-    f = escalations(healthy(users=[user("dev", policies=(passrole, run))], roles=[ec2_admin],
-                            policies=[passrole, run, ADMIN]))["dev"]
+    f = escalations(
+        healthy(users=[user("dev", policies=(passrole, run))], roles=[ec2_admin], policies=[passrole, run, ADMIN])
+    )["dev"]
     assert f["evidence"]["method"] == "CreateEC2WithExistingIP"
     assert {r["policy"] for r in f["evidence"]["statements"]} >= {passrole["Arn"], run["Arn"]}
     assert f["evidence"]["path"][0]["to"] == ec2_admin["Arn"]
@@ -136,8 +160,9 @@ def test_it_puts_single_policy_escalation_on_the_principal_and_notes_the_policy(
 def test_it_says_under_which_conditions_escalation_holds():
     cond = {"StringEquals": {"aws:RequestedRegion": "eu-west-1"}}
     pol = managed("cond", doc(allow("iam:CreateAccessKey", Condition=cond)))
-    f = escalations(healthy(users=[user("dev", policies=(pol,)), user("boss", policies=(ADMIN,))],
-                            policies=[pol, ADMIN]))["dev"]
+    f = escalations(
+        healthy(users=[user("dev", policies=(pol,)), user("boss", policies=(ADMIN,))], policies=[pol, ADMIN])
+    )["dev"]
     assert f["severity"] == "critical" and f["conditioned"]
     assert [c["key"] for c in f["evidence"]["conditions"]] == ["aws:RequestedRegion"]
     assert "Only when" in f["detail"] and "eu-west-1" in f["detail"]
@@ -146,19 +171,25 @@ def test_it_says_under_which_conditions_escalation_holds():
 def test_it_drops_escalation_under_a_condition_that_cannot_hold():
     never = {"DateLessThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}}
     pol = managed("never", doc(allow("iam:CreateAccessKey", Condition=never)))
-    found = escalations(healthy(users=[user("dev", policies=(pol,)), user("boss", policies=(ADMIN,))],
-                                policies=[pol, ADMIN]))
+    found = escalations(
+        healthy(users=[user("dev", policies=(pol,)), user("boss", policies=(ADMIN,))], policies=[pol, ADMIN])
+    )
     assert "dev" not in found
 
 
 def test_it_reports_the_path_to_an_admin_role():
     prod = role("ProdAdmin", policies=(ADMIN,), trust=trust_doc({"AWS": "arn:aws:iam::111122223333:root"}))
-    hop = role("Hop", trust=trust_doc({"AWS": "arn:aws:iam::111122223333:user/intern"}),
-               inline={"assume": doc(allow("sts:AssumeRole", "arn:aws:iam::111122223333:role/ProdAdmin"))})
+    hop = role(
+        "Hop",
+        trust=trust_doc({"AWS": "arn:aws:iam::111122223333:user/intern"}),
+        inline={"assume": doc(allow("sts:AssumeRole", "arn:aws:iam::111122223333:role/ProdAdmin"))},
+    )
     found = escalations(healthy(users=[user("intern")], roles=[prod, hop], policies=[ADMIN]))
     path = found["intern"]["evidence"]["path"]
     assert [(h["from"], h["to"], h["method"]) for h in path] == [
-        (arn_of("user", "intern"), hop["Arn"], "AssumeRole"), (hop["Arn"], prod["Arn"], "AssumeRole")]
+        (arn_of("user", "intern"), hop["Arn"], "AssumeRole"),
+        (hop["Arn"], prod["Arn"], "AssumeRole"),
+    ]
     assert found["intern"]["severity"] == "critical"
     assert "role Hop" in found["intern"]["detail"] and found["intern"]["evidence"]["target"] == prod["Arn"]
     assert len(found["Hop"]["evidence"]["path"]) == 1
@@ -172,8 +203,11 @@ def test_it_needs_both_trust_and_permission_for_account_trusts():
     prod = role("ProdAdmin", policies=(admin,), trust=trust_doc({"AWS": "arn:aws:iam::111122223333:root"}))
     bystander = user("bystander")  # trusted through the account, but holds no sts:AssumeRole
     denied = user("denied", inline={"a": doc(allow("sts:AssumeRole"), deny("sts:AssumeRole"))})
-    ids = {f["principal_name"] for f in findings(healthy(users=[bystander, denied], roles=[prod], policies=[admin]))
-           if f["check_id"] == "principal_privilege_escalation"}
+    ids = {
+        f["principal_name"]
+        for f in findings(healthy(users=[bystander, denied], roles=[prod], policies=[admin]))
+        if f["check_id"] == "principal_privilege_escalation"
+    }
     assert ids == set()
 
 
@@ -187,39 +221,58 @@ def test_it_notes_every_policy_cloudsplaining_flags_on_example_json(example_find
     """Every policy Cloudsplaining flags gets a note: an escalation/admin finding where a holder can use it, a
     low "grants what no holder can use" note where none can (unattached, or no role to pass, no second version)."""
     notes = ("policy_privilege_escalation", "policy_admin_access", "policy_grant_ineffective")
-    noted = {f["principal_name"]: f["check_id"] for f in example_findings
-             if f["principal_type"] == "policy" and f["check_id"] in notes}
+    noted = {
+        f["principal_name"]: f["check_id"]
+        for f in example_findings
+        if f["principal_type"] == "policy" and f["check_id"] in notes
+    }
     assert set(noted) >= CLOUDSPLAINING_AWS | CLOUDSPLAINING_CUSTOMER
     inline = {f["policy"] for f in example_findings if f["principal_type"] != "policy" and f["check_id"] in notes}
     assert inline >= CLOUDSPLAINING_INLINE
     # SSM methods Cloudsplaining does not know; a condition it ignores; AdministratorAccess it excludes.
     assert set(noted) - CLOUDSPLAINING_AWS - CLOUDSPLAINING_CUSTOMER == {
-        "AdministratorAccess", "privesc-ssmSendCommand-policy", "privesc-ssmStartSession-policy",
-        "fn3-exploitableConditionConstraint", "fp5-nonExploitableConditionConstraint"}
+        "AdministratorAccess",
+        "privesc-ssmSendCommand-policy",
+        "privesc-ssmStartSession-policy",
+        "fn3-exploitableConditionConstraint",
+        "fp5-nonExploitableConditionConstraint",
+    }
     assert noted["fp5-nonExploitableConditionConstraint"] == "policy_grant_ineffective"
     assert noted["IAMFullAccess"] == "policy_grant_ineffective"  # attached to no one in the export
 
 
 def test_it_leaves_cloudsplaining_decoys_alone(example_findings):
-    flagged = {f["principal_name"] for f in example_findings if f["category"] in ("privilege_escalation",
-                                                                                   "admin_access")}
+    flagged = {
+        f["principal_name"] for f in example_findings if f["category"] in ("privilege_escalation", "admin_access")
+    }
     assert not flagged & {"fp1-allow-and-deny", "fp3-deny-iam", "fp4-nonExploitableResourceConstraint", "deny-all"}
 
 
 def test_it_follows_role_chains_in_example_json(example_findings):
-    [f] = [f for f in example_findings if f["check_id"] == "principal_privilege_escalation"
-           and f["principal_name"] == "privesc-AssumeRole-starting-role"]
+    [f] = [
+        f
+        for f in example_findings
+        if f["check_id"] == "principal_privilege_escalation"
+        and f["principal_name"] == "privesc-AssumeRole-starting-role"
+    ]
     assert [h["to"].rsplit("/", 1)[-1] for h in f["evidence"]["path"]] == [
-        "privesc-AssumeRole-intermediate-role", "privesc-AssumeRole-ending-role"]
+        "privesc-AssumeRole-intermediate-role",
+        "privesc-AssumeRole-ending-role",
+    ]
 
 
 def test_it_reports_passing_an_admin_role_to_a_service():
     lambda_admin = role("LambdaAdmin", policies=(ADMIN,), trust=trust_doc({"Service": "lambda.amazonaws.com"}))
-    dev = user("dev", inline={"deploy": doc(allow(["iam:PassRole", "lambda:CreateFunction",
-                                                   "lambda:InvokeFunction"]))})
-    scoped = user("scoped", inline={"deploy": doc(
-        allow(["lambda:CreateFunction", "lambda:InvokeFunction"]),
-        allow("iam:PassRole", "arn:aws:iam::111122223333:role/app-*"))})
+    dev = user("dev", inline={"deploy": doc(allow(["iam:PassRole", "lambda:CreateFunction", "lambda:InvokeFunction"]))})
+    scoped = user(
+        "scoped",
+        inline={
+            "deploy": doc(
+                allow(["lambda:CreateFunction", "lambda:InvokeFunction"]),
+                allow("iam:PassRole", "arn:aws:iam::111122223333:role/app-*"),
+            )
+        },
+    )
     exact = user("exact", inline={"deploy": doc(allow("ec2:RunInstances"), allow("iam:PassRole", lambda_admin["Arn"]))})
     found = escalations(healthy(users=[dev, scoped, exact], roles=[lambda_admin], policies=[ADMIN]))
     assert set(found) == {"dev"}  # exact may pass the role, but only to EC2, which the role does not trust
@@ -238,16 +291,22 @@ def test_it_finds_passrole_scoped_to_exactly_an_admin_role():
 def test_it_finds_a_new_version_of_exactly_ones_own_policy():
     own = managed("own", doc(allow("iam:CreatePolicyVersion", "arn:aws:iam::111122223333:policy/own")))
     other = managed("other", doc(allow("iam:CreatePolicyVersion", "arn:aws:iam::111122223333:policy/elsewhere")))
-    found = escalations(healthy(users=[user("me", policies=(own,)), user("them", policies=(other,))],
-                                policies=[own, other]))
+    found = escalations(
+        healthy(users=[user("me", policies=(own,)), user("them", policies=(other,))], policies=[own, other])
+    )
     assert set(found) == {"me"} and found["me"]["evidence"]["method"] == "CreateNewPolicyVersion"
 
 
 def test_it_shortens_nothing_and_counts_every_hop_of_a_long_chain():
     account_trust = trust_doc({"AWS": "arn:aws:iam::111122223333:root"})
-    roles = [role(f"r{i}", trust=account_trust,
-                  inline={"next": doc(allow("sts:AssumeRole", f"arn:aws:iam::111122223333:role/r{i + 1}"))})
-             for i in range(9)]
+    roles = [
+        role(
+            f"r{i}",
+            trust=account_trust,
+            inline={"next": doc(allow("sts:AssumeRole", f"arn:aws:iam::111122223333:role/r{i + 1}"))},
+        )
+        for i in range(9)
+    ]
     roles.append(role("r9", trust=account_trust, policies=(ADMIN,)))
     f = escalations(healthy(roles=roles, policies=[ADMIN]))["r0"]
     assert f["evidence"]["hops"] == 9 and len(f["evidence"]["path"]) == 9

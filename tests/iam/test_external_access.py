@@ -218,9 +218,11 @@ def test_the_audit_reports_external_access_of_the_sample_bundle():
 
     sample = Path(__file__).resolve().parents[2] / "audits" / "iam" / "data" / "sample_org_bundle.json"
     found: list[dict] = []
-    outcome = run_audit(load_snapshot(sample.read_bytes()),
-                        lambda t, m, p, pl=None: found.append(pl["finding"]) if t == "finding" else None,
-                        frameworks=["soc2"])
+    outcome = run_audit(
+        load_snapshot(sample.read_bytes()),
+        lambda t, m, p, pl=None: found.append(pl["finding"]) if t == "finding" else None,
+        frameworks=["soc2"],
+    )
     external = {(f["check_id"], f["policy"].rsplit(":", 1)[-1]) for f in found if f["category"] == "external_access"}
     assert ("resource_public_access", "acme-public-assets") in external
     assert ("resource_external_account_access", "key/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b") in external

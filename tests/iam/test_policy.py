@@ -54,8 +54,9 @@ def test_it_lets_deny_win_across_policies():
 
 
 def test_it_marks_a_conditional_deny_as_mitigation_only():
-    grant = perms(allow("iam:PassRole"), deny("iam:PassRole", Condition={"Bool": {"aws:MultiFactorAuthPresent":
-                                                                                 "false"}})).grant("iam:passrole")
+    grant = perms(
+        allow("iam:PassRole"), deny("iam:PassRole", Condition={"Bool": {"aws:MultiFactorAuthPresent": "false"}})
+    ).grant("iam:passrole")
     assert grant is not None and grant.conditioned
 
 

@@ -8,31 +8,61 @@ from audits.iam.report import REPORT_SCHEMA_VERSION, safe_cell, to_csv, to_json,
 
 RUN = {"run_id": 7, "account_id": "123456789012", "source": "demo", "frameworks": ["pci_dss"], "status": "completed"}
 RULES = {
-    "role_admin_access": {"title": "Role has full administrative access", "severity": "critical",
-                          "category": "admin_access", "description": "Allows *:*.", "remediation": "Scope it."},
-    "console_user_without_mfa": {"title": "Console user without MFA", "severity": "medium",
-                                 "category": "credential_hygiene", "description": "No MFA.", "remediation": "Add MFA."},
+    "role_admin_access": {
+        "title": "Role has full administrative access",
+        "severity": "critical",
+        "category": "admin_access",
+        "description": "Allows *:*.",
+        "remediation": "Scope it.",
+    },
+    "console_user_without_mfa": {
+        "title": "Console user without MFA",
+        "severity": "medium",
+        "category": "credential_hygiene",
+        "description": "No MFA.",
+        "remediation": "Add MFA.",
+    },
     "unused_role": {"title": "Unused role", "severity": "low", "category": "unused_access"},
 }
 
 
 def finding(check_id="role_admin_access", severity="critical", name="ProductionAdmin", **extra) -> dict:
     return {
-        "check_id": check_id, "category": RULES.get(check_id, {}).get("category", "admin_access"),
-        "severity": severity, "principal_arn": f"arn:aws:iam::123456789012:role/{name}", "principal_type": "role",
-        "principal_name": name, "policy": "AdministratorAccess", "title": "Role has full administrative access",
-        "detail": "Allows every action.", "evidence": {"statement": {"Action": "*", "Resource": "*"}},
-        "remediation": "Scope it.", "controls": {"pci_dss": ["7.2.1"], "cis_aws": ["1.16"]},
+        "check_id": check_id,
+        "category": RULES.get(check_id, {}).get("category", "admin_access"),
+        "severity": severity,
+        "principal_arn": f"arn:aws:iam::123456789012:role/{name}",
+        "principal_type": "role",
+        "principal_name": name,
+        "policy": "AdministratorAccess",
+        "title": "Role has full administrative access",
+        "detail": "Allows every action.",
+        "evidence": {"statement": {"Action": "*", "Resource": "*"}},
+        "remediation": "Scope it.",
+        "controls": {"pci_dss": ["7.2.1"], "cis_aws": ["1.16"]},
         "fingerprint": f"fp-{check_id}-{name}",
     } | extra
 
 
-FINDINGS = [finding("unused_role", "low", "old-role"), finding(),
-            finding("console_user_without_mfa", "medium", "intern", principal_type="user")]
-RESULT = {"risk_score": 62, "risk_band": "high",
-          "audit_summary": {"account_id": "123456789012", "principals": {"users": 1, "roles": 2}},
-          "compliance": {"pci_dss": {"name": "PCI DSS 4.0", "passed": 3, "failed": 1, "not_evaluated": 0,
-                                     "controls": [{"id": "7.2.1", "status": "fail", "findings": ["fp"]}]}}}
+FINDINGS = [
+    finding("unused_role", "low", "old-role"),
+    finding(),
+    finding("console_user_without_mfa", "medium", "intern", principal_type="user"),
+]
+RESULT = {
+    "risk_score": 62,
+    "risk_band": "high",
+    "audit_summary": {"account_id": "123456789012", "principals": {"users": 1, "roles": 2}},
+    "compliance": {
+        "pci_dss": {
+            "name": "PCI DSS 4.0",
+            "passed": 3,
+            "failed": 1,
+            "not_evaluated": 0,
+            "controls": [{"id": "7.2.1", "status": "fail", "findings": ["fp"]}],
+        }
+    },
+}
 
 
 def test_it_writes_a_json_report_that_round_trips():
@@ -53,7 +83,7 @@ def test_it_writes_a_json_report_without_a_result():
     assert document["summary"]["total_findings"] == 0 and document["frameworks"] == []
 
 
-@pytest.mark.parametrize("payload", ["=HYPERLINK(\"http://x\")", "+1+2", "-2+3", "@SUM(A1)", "\tcmd", "\r=1"])
+@pytest.mark.parametrize("payload", ['=HYPERLINK("http://x")', "+1+2", "-2+3", "@SUM(A1)", "\tcmd", "\r=1"])
 def test_it_neutralises_formula_cells(payload):
     rows = list(csv.DictReader(io.StringIO(to_csv([finding(principal_name=payload, detail=payload)]))))
     assert rows[0]["principal_name"] == "'" + payload
@@ -87,8 +117,12 @@ def test_it_writes_structurally_valid_sarif():
         (location,) = result["locations"]
         assert location["logicalLocations"][0]["fullyQualifiedName"].startswith("arn:aws:iam::")
     levels = {r["ruleId"]: r["level"] for r in run["results"]}
-    assert levels == {"role_admin_access": "error", "console_user_without_mfa": "warning", "unused_role": "note",
-                      "retired_check": "error"}
+    assert levels == {
+        "role_admin_access": "error",
+        "console_user_without_mfa": "warning",
+        "unused_role": "note",
+        "retired_check": "error",
+    }
 
 
 def test_it_reads_rules_from_catalog_objects():

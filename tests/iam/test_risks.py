@@ -10,23 +10,32 @@ def policy_hits(document, check_id, *, aws=False, attachments=1):
     return hits(snap, check_id, "pol")
 
 
-@pytest.mark.parametrize(("check_id", "risky", "decoy"), [
-    ("policy_admin_access", allow("*"), allow(["s3:*", "ec2:*"])),
-    ("policy_data_exfiltration", allow("s3:GetObject"), allow("s3:GetObject", "arn:aws:s3:::reports/*")),
-    ("policy_data_exfiltration", allow("secretsmanager:GetSecretValue"),
-     allow("secretsmanager:DescribeSecret")),
-    ("policy_resource_exposure", allow("s3:PutBucketPolicy"), allow("s3:PutBucketPolicy", "arn:aws:s3:::mine")),
-    ("policy_credentials_exposure", allow("ecr:GetAuthorizationToken"), allow("ecr:DescribeRepositories")),
-    ("policy_infrastructure_modification", allow("ec2:TerminateInstances"), allow("ec2:Describe*")),
-    ("policy_service_wildcard", allow("dynamodb:*"), allow(["dynamodb:GetItem", "dynamodb:Query"])),
-    ("policy_defense_evasion", allow("cloudtrail:StopLogging"), allow("cloudtrail:DescribeTrails")),
-    ("policy_full_kms_access", allow("kms:*"), allow("kms:*", "arn:aws:kms:eu-west-1:111122223333:key/k")),
-    ("policy_full_cloudtrail_access", allow("cloudtrail:*"), allow("cloudtrail:Get*")),
-    ("policy_marketplace_subscribe", allow("aws-marketplace:Subscribe"), allow("aws-marketplace:ViewSubscriptions")),
-    ("policy_permissive_role_assumption", allow("sts:AssumeRole"),
-     allow("sts:AssumeRole", "arn:aws:iam::111122223333:role/deploy")),
-    ("policy_privilege_escalation", allow("iam:PutUserPolicy"), allow("iam:GetUserPolicy")),
-])
+@pytest.mark.parametrize(
+    ("check_id", "risky", "decoy"),
+    [
+        ("policy_admin_access", allow("*"), allow(["s3:*", "ec2:*"])),
+        ("policy_data_exfiltration", allow("s3:GetObject"), allow("s3:GetObject", "arn:aws:s3:::reports/*")),
+        ("policy_data_exfiltration", allow("secretsmanager:GetSecretValue"), allow("secretsmanager:DescribeSecret")),
+        ("policy_resource_exposure", allow("s3:PutBucketPolicy"), allow("s3:PutBucketPolicy", "arn:aws:s3:::mine")),
+        ("policy_credentials_exposure", allow("ecr:GetAuthorizationToken"), allow("ecr:DescribeRepositories")),
+        ("policy_infrastructure_modification", allow("ec2:TerminateInstances"), allow("ec2:Describe*")),
+        ("policy_service_wildcard", allow("dynamodb:*"), allow(["dynamodb:GetItem", "dynamodb:Query"])),
+        ("policy_defense_evasion", allow("cloudtrail:StopLogging"), allow("cloudtrail:DescribeTrails")),
+        ("policy_full_kms_access", allow("kms:*"), allow("kms:*", "arn:aws:kms:eu-west-1:111122223333:key/k")),
+        ("policy_full_cloudtrail_access", allow("cloudtrail:*"), allow("cloudtrail:Get*")),
+        (
+            "policy_marketplace_subscribe",
+            allow("aws-marketplace:Subscribe"),
+            allow("aws-marketplace:ViewSubscriptions"),
+        ),
+        (
+            "policy_permissive_role_assumption",
+            allow("sts:AssumeRole"),
+            allow("sts:AssumeRole", "arn:aws:iam::111122223333:role/deploy"),
+        ),
+        ("policy_privilege_escalation", allow("iam:PutUserPolicy"), allow("iam:GetUserPolicy")),
+    ],
+)
 def test_it_flags_the_risky_policy_and_not_its_decoy(check_id, risky, decoy):
     assert len(policy_hits(doc(risky), check_id)) == 1
     assert policy_hits(doc(decoy), check_id) == []
@@ -81,8 +90,11 @@ def test_it_flags_an_inline_allow_all_on_its_holder():
 def test_it_leaves_aws_managed_read_only_policies_alone():
     read_only = doc(allow(["s3:Get*", "s3:List*", "ec2:Describe*", "iam:Get*", "iam:List*"]))
     pol = managed("ViewOnly", read_only, aws=True)
-    found = [f for f in findings(
-        healthy(roles=[role("viewer", policies=(pol,))], policies=[pol])) if f["principal_name"] == "ViewOnly"]
+    found = [
+        f
+        for f in findings(healthy(roles=[role("viewer", policies=(pol,))], policies=[pol]))
+        if f["principal_name"] == "ViewOnly"
+    ]
     assert found == []
 
 
@@ -92,8 +104,12 @@ def test_it_still_flags_customer_policies_that_read_every_bucket():
 
 def test_it_reports_the_admin_policy_once_per_principal_kind():
     admin = managed("AdministratorAccess", doc(allow("*")), aws=True)
-    snap = healthy(users=[user("alice", policies=(admin,))], roles=[role("ops", policies=(admin,))],
-                   groups=[group("admins", policies=(admin,))], policies=[admin])
+    snap = healthy(
+        users=[user("alice", policies=(admin,))],
+        roles=[role("ops", policies=(admin,))],
+        groups=[group("admins", policies=(admin,))],
+        policies=[admin],
+    )
     snap.users.append(user("carol", groups=("admins",)))
     assert [f["principal_name"] for f in hits(snap, "user_admin_access")] == ["alice", "carol"]
     assert [f["principal_name"] for f in hits(snap, "role_admin_access")] == ["ops"]
@@ -103,8 +119,9 @@ def test_it_reports_the_admin_policy_once_per_principal_kind():
 
 def test_it_grants_admin_to_group_members():
     admin = managed("AdministratorAccess", doc(allow("*")), aws=True)
-    snap = healthy(users=[user("bob", groups=("admins",))], groups=[group("admins", policies=(admin,))],
-                   policies=[admin])
+    snap = healthy(
+        users=[user("bob", groups=("admins",))], groups=[group("admins", policies=(admin,))], policies=[admin]
+    )
     [f] = hits(snap, "user_admin_access", "bob")
     assert "AdministratorAccess" in f["detail"]
 
@@ -134,18 +151,27 @@ def test_it_flags_cloudshell_full_access():
 
 def test_it_flags_users_with_their_own_policies():
     pol = managed("p", doc(allow("s3:ListAllMyBuckets")))
-    snap = healthy(users=[user("direct", policies=(pol,)), user("grouped", groups=("g",))],
-                   groups=[group("g", policies=(pol,))], policies=[pol])
+    snap = healthy(
+        users=[user("direct", policies=(pol,)), user("grouped", groups=("g",))],
+        groups=[group("g", policies=(pol,))],
+        policies=[pol],
+    )
     assert [f["principal_name"] for f in hits(snap, "user_attached_policies")] == ["direct"]
 
 
 def test_it_does_not_call_power_users_or_guarded_admins_administrators():
-    power = managed("PowerUserAccess", doc({"Effect": "Allow", "NotAction": ["iam:*", "organizations:*"],
-                                            "Resource": "*"}), aws=True)
+    power = managed(
+        "PowerUserAccess",
+        doc({"Effect": "Allow", "NotAction": ["iam:*", "organizations:*"], "Resource": "*"}),
+        aws=True,
+    )
     admin = managed("AdministratorAccess", doc(allow("*")), aws=True)
     guard = managed("guard", doc(deny(["iam:*", "organizations:*"])))
-    snap = healthy(users=[user("power", policies=(power,)), user("guarded", groups=("g",))],
-                   groups=[group("g", policies=(admin, guard))], policies=[power, admin, guard])
+    snap = healthy(
+        users=[user("power", policies=(power,)), user("guarded", groups=("g",))],
+        groups=[group("g", policies=(admin, guard))],
+        policies=[power, admin, guard],
+    )
     assert hits(snap, "user_admin_access") == []
     assert hits(snap, "group_admin_access") == []
 
@@ -164,13 +190,18 @@ def test_it_keeps_a_conditioned_broad_grant_instead_of_dropping_it():
 
 
 def test_it_counts_every_role_of_an_account_as_permissive_role_assumption():
-    assert len(policy_hits(doc(allow("sts:AssumeRole", "arn:aws:iam::*:role/*")),
-                           "policy_permissive_role_assumption")) == 1
+    assert (
+        len(policy_hits(doc(allow("sts:AssumeRole", "arn:aws:iam::*:role/*")), "policy_permissive_role_assumption"))
+        == 1
+    )
 
 
 def test_it_applies_a_groups_deny_to_its_members():
     admin = managed("AdministratorAccess", doc(allow("*")), aws=True)
     guard = managed("no-iam", doc(deny("iam:*")))
-    snap = healthy(users=[user("ops", policies=(admin,), groups=("guarded",))],
-                   groups=[group("guarded", policies=(guard,))], policies=[admin, guard])
+    snap = healthy(
+        users=[user("ops", policies=(admin,), groups=("guarded",))],
+        groups=[group("guarded", policies=(guard,))],
+        policies=[admin, guard],
+    )
     assert hits(snap, "user_admin_access") == []

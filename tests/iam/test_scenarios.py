@@ -57,17 +57,22 @@ def test_it_flags_at_least_97_percent_of_escalating_principals(literature_findin
 def test_it_flags_the_escalating_principal(literature_findings, arn):
     entry = EXPECTED[arn]
     found = _escalation_on(literature_findings, {arn})
-    assert found, f"{_name(arn)}: no admin_access/privilege_escalation finding for {entry['methods'][0]} " \
-                  f"({entry['source']})"
+    assert found, (
+        f"{_name(arn)}: no admin_access/privilege_escalation finding for {entry['methods'][0]} ({entry['source']})"
+    )
 
 
 @pytest.mark.parametrize("arn", NEAR_MISSES, ids=_name)
 def test_it_keeps_the_near_miss_quiet(literature_findings, arn):
     entry = EXPECTED[arn]
     on_principal = _escalation_on(literature_findings, {arn})
-    assert not on_principal, f"{_name(arn)} ({entry['methods'][0]}) must stay quiet: {entry['reason']}; got " \
-                             f"{[f['check_id'] for f in on_principal]}"
+    assert not on_principal, (
+        f"{_name(arn)} ({entry['methods'][0]}) must stay quiet: {entry['reason']}; got "
+        f"{[f['check_id'] for f in on_principal]}"
+    )
     held = set(entry["managed_policies"])
     on_policies = [f for f in _escalation_on(literature_findings, held) if f["principal_type"] == "policy"]
-    assert not on_policies, f"{_name(arn)} ({entry['methods'][0]}): a policy it holds is flagged though " \
-                            f"{entry['reason']}: {[(f['check_id'], f['principal_name']) for f in on_policies]}"
+    assert not on_policies, (
+        f"{_name(arn)} ({entry['methods'][0]}): a policy it holds is flagged though "
+        f"{entry['reason']}: {[(f['check_id'], f['principal_name']) for f in on_policies]}"
+    )

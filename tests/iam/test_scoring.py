@@ -16,8 +16,14 @@ def f(severity, category="admin_access", **extra):
 
 
 def escalation(name: str, hops: int = 1) -> dict:
-    return f("critical", "privilege_escalation", check_id="principal_privilege_escalation", principal_type="user",
-             principal_name=name, evidence={"target_kind": "admin", "path": [{}] * hops})
+    return f(
+        "critical",
+        "privilege_escalation",
+        check_id="principal_privilege_escalation",
+        principal_type="user",
+        principal_name=name,
+        evidence={"target_kind": "admin", "path": [{}] * hops},
+    )
 
 
 def test_it_scores_nothing_as_zero_and_low():
@@ -58,16 +64,22 @@ def test_it_puts_any_high_at_least_in_the_medium_band():
 
 def _cloudmapper():
     prefix = "cloudmapper__account-data_demo_us-east-1_iam-get-"
-    return load_snapshot({"authorization_details": json.loads((SAMPLES / f"{prefix}account-authorization-details.json")
-                                                              .read_text()),
-                          "credential_report": json.loads((SAMPLES / f"{prefix}credential-report.json").read_text()),
-                          "account_summary": json.loads((SAMPLES / f"{prefix}account-summary.json").read_text())})
+    return load_snapshot(
+        {
+            "authorization_details": json.loads((SAMPLES / f"{prefix}account-authorization-details.json").read_text()),
+            "credential_report": json.loads((SAMPLES / f"{prefix}credential-report.json").read_text()),
+            "account_summary": json.loads((SAMPLES / f"{prefix}account-summary.json").read_text()),
+        }
+    )
 
 
 @pytest.fixture(scope="module")
 def sample_scores() -> dict[str, int]:
-    snaps = {"demo": load_demo_snapshot(), "cloudmapper": _cloudmapper(),
-             "cloudsplaining": load_snapshot((SAMPLES / "cloudsplaining__examples_files_example.json").read_bytes())}
+    snaps = {
+        "demo": load_demo_snapshot(),
+        "cloudmapper": _cloudmapper(),
+        "cloudsplaining": load_snapshot((SAMPLES / "cloudsplaining__examples_files_example.json").read_bytes()),
+    }
     return {name: audit(snap)[1].result["risk_score"] for name, snap in snaps.items()}
 
 

@@ -21,10 +21,17 @@ def details(**overrides) -> dict:
 
 
 def role(name="app", trust=None, **extra) -> dict:
-    trust = trust or {"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                             "Principal": {"Service": "ec2.amazonaws.com"}}}
-    return {"RoleName": name, "Arn": f"arn:aws:iam::111122223333:role/{name}", "AssumeRolePolicyDocument": trust,
-            "RolePolicyList": [], "AttachedManagedPolicies": []} | extra
+    trust = trust or {
+        "Version": "2012-10-17",
+        "Statement": {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "ec2.amazonaws.com"}},
+    }
+    return {
+        "RoleName": name,
+        "Arn": f"arn:aws:iam::111122223333:role/{name}",
+        "AssumeRolePolicyDocument": trust,
+        "RolePolicyList": [],
+        "AttachedManagedPolicies": [],
+    } | extra
 
 
 def error_of(data) -> str:
@@ -66,8 +73,9 @@ def test_it_accepts_every_credential_report_form(form):
         "rows": [{"user": "alice", "arn": "arn:aws:iam::111122223333:user/alice", "mfa_active": "false"}],
     }[form]
     snap = load_snapshot({"authorization_details": details(), "credential_report": value})
-    assert snap.credential_report == [{"user": "alice", "arn": "arn:aws:iam::111122223333:user/alice",
-                                       "mfa_active": "false"}]
+    assert snap.credential_report == [
+        {"user": "alice", "arn": "arn:aws:iam::111122223333:user/alice", "mfa_active": "false"}
+    ]
 
 
 def test_it_unwraps_password_policy_and_summary():
@@ -135,8 +143,12 @@ def test_it_ships_a_demo_account_that_covers_the_checks():
         (details(RoleDetailList=[role(), role(trust="{")]), "RoleDetailList[1].AssumeRolePolicyDocument is not valid"),
         (details(RoleDetailList=[role(trust="%7Bbroken")]), "RoleDetailList[0].AssumeRolePolicyDocument is not valid"),
         (details(RoleDetailList=[role(trust="Version%3D1")]), "is URL-encoded but does not decode"),
-        (details(RoleDetailList=[role(RolePolicyList=[{"PolicyName": "p", "PolicyDocument": {"Statement": ["x"]}}])]),
-         "RoleDetailList[0].RolePolicyList[0].PolicyDocument.Statement[0] must be an object"),
+        (
+            details(
+                RoleDetailList=[role(RolePolicyList=[{"PolicyName": "p", "PolicyDocument": {"Statement": ["x"]}}])]
+            ),
+            "RoleDetailList[0].RolePolicyList[0].PolicyDocument.Statement[0] must be an object",
+        ),
         (details(IsTruncated=True), "IsTruncated is true"),
         ({"authorization_details": []}, "authorization_details must be an object"),
         ({"authorization_details": details(), "credential_report": "no,header\n1,2"}, "neither CSV text nor base64"),

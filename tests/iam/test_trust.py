@@ -4,8 +4,9 @@ GITHUB = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.
 
 
 def trust_hits(check_id, trust, **role_kwargs):
-    return hits(healthy(roles=[role("r", trust=trust, **role_kwargs)], policies=role_kwargs.get("policies", ())),
-                check_id, "r")
+    return hits(
+        healthy(roles=[role("r", trust=trust, **role_kwargs)], policies=role_kwargs.get("policies", ())), check_id, "r"
+    )
 
 
 def test_it_flags_a_role_anyone_can_assume():
@@ -15,8 +16,9 @@ def test_it_flags_a_role_anyone_can_assume():
 
 
 def test_it_names_the_conditions_of_an_open_trust_without_lowering_it():
-    [f] = trust_hits("trust_any_principal",
-                     trust_doc({"AWS": "*"}, condition={"StringEquals": {"aws:PrincipalOrgID": "o-abc"}}))
+    [f] = trust_hits(
+        "trust_any_principal", trust_doc({"AWS": "*"}, condition={"StringEquals": {"aws:PrincipalOrgID": "o-abc"}})
+    )
     assert f["severity"] == "critical" and f["conditioned"]
     assert "aws:principalorgid" in f["detail"]
 
@@ -41,21 +43,30 @@ def test_it_does_not_call_its_own_account_cross_account():
 
 
 def test_it_flags_github_oidc_trust_without_a_subject():
-    trust = trust_doc({"Federated": GITHUB}, action="sts:AssumeRoleWithWebIdentity",
-                      condition={"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}})
+    trust = trust_doc(
+        {"Federated": GITHUB},
+        action="sts:AssumeRoleWithWebIdentity",
+        condition={"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}},
+    )
     [f] = trust_hits("trust_oidc_unrestricted", trust)
     assert f["evidence"]["missing_condition"] == "token.actions.githubusercontent.com:sub"
 
 
 def test_it_flags_a_subject_that_allows_every_repository():
-    trust = trust_doc({"Federated": GITHUB}, action="sts:AssumeRoleWithWebIdentity",
-                      condition={"StringLike": {"token.actions.githubusercontent.com:sub": "*"}})
+    trust = trust_doc(
+        {"Federated": GITHUB},
+        action="sts:AssumeRoleWithWebIdentity",
+        condition={"StringLike": {"token.actions.githubusercontent.com:sub": "*"}},
+    )
     assert len(trust_hits("trust_oidc_unrestricted", trust)) == 1
 
 
 def test_it_accepts_oidc_trust_pinned_to_a_repository():
-    trust = trust_doc({"Federated": GITHUB}, action="sts:AssumeRoleWithWebIdentity",
-                      condition={"StringLike": {"token.actions.githubusercontent.com:sub": "repo:acme/app:ref:*"}})
+    trust = trust_doc(
+        {"Federated": GITHUB},
+        action="sts:AssumeRoleWithWebIdentity",
+        condition={"StringLike": {"token.actions.githubusercontent.com:sub": "repo:acme/app:ref:*"}},
+    )
     assert trust_hits("trust_oidc_unrestricted", trust) == []
 
 
@@ -72,8 +83,13 @@ def test_it_never_asks_source_conditions_of_services_that_send_none():
 
 def test_it_flags_a_trust_of_the_accounts_own_root_and_says_who_can_assume():
     admin = managed("AdministratorAccess", doc(allow("*")), aws=True)
-    snap = healthy(roles=[role("r", trust=trust_doc({"AWS": f"arn:aws:iam::{ACCOUNT}:root"}), policies=(admin,)),
-                          role("ops", inline={"a": doc(allow("sts:AssumeRole"))})], policies=[admin])
+    snap = healthy(
+        roles=[
+            role("r", trust=trust_doc({"AWS": f"arn:aws:iam::{ACCOUNT}:root"}), policies=(admin,)),
+            role("ops", inline={"a": doc(allow("sts:AssumeRole"))}),
+        ],
+        policies=[admin],
+    )
     [f] = hits(snap, "trust_account_root", "r")
     assert f["evidence"]["effective_for"] == [f"arn:aws:iam::{ACCOUNT}:role/ops"]
     assert f["severity"] == "medium"  # an administrator role that someone can assume today
@@ -82,8 +98,9 @@ def test_it_flags_a_trust_of_the_accounts_own_root_and_says_who_can_assume():
 
 
 def test_it_accepts_service_trust_with_source_account():
-    trust = trust_doc({"Service": "scheduler.amazonaws.com"},
-                      condition={"StringEquals": {"aws:SourceAccount": ACCOUNT}})
+    trust = trust_doc(
+        {"Service": "scheduler.amazonaws.com"}, condition={"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+    )
     assert trust_hits("trust_service_confused_deputy", trust) == []
 
 
@@ -95,9 +112,11 @@ def test_it_skips_service_linked_roles():
 
 def test_it_flags_read_only_access_for_another_account():
     read_only = managed("ReadOnlyAccess", doc(allow(["s3:Get*", "ec2:Describe*"])), aws=True)
-    found = trust_hits("cross_account_readonly_role", trust_doc({"AWS": f"arn:aws:iam::{OTHER}:root"}),
-                       policies=(read_only,))
+    found = trust_hits(
+        "cross_account_readonly_role", trust_doc({"AWS": f"arn:aws:iam::{OTHER}:root"}), policies=(read_only,)
+    )
     assert len(found) == 1
-    same = trust_hits("cross_account_readonly_role", trust_doc({"AWS": f"arn:aws:iam::{ACCOUNT}:root"}),
-                      policies=(read_only,))
+    same = trust_hits(
+        "cross_account_readonly_role", trust_doc({"AWS": f"arn:aws:iam::{ACCOUNT}:root"}), policies=(read_only,)
+    )
     assert same == []

@@ -18,16 +18,25 @@ from audits.iam.authz import Proof
 
 # Which service principal runs what a PassRole method creates, keyed by the creating action's service.
 SERVICE_OF = {
-    "ec2": "ec2.amazonaws.com", "autoscaling": "ec2.amazonaws.com", "lambda": "lambda.amazonaws.com",
-    "glue": "glue.amazonaws.com", "cloudformation": "cloudformation.amazonaws.com",
-    "datapipeline": "datapipeline.amazonaws.com", "sagemaker": "sagemaker.amazonaws.com",
-    "codebuild": "codebuild.amazonaws.com", "ecs": "ecs-tasks.amazonaws.com",
-    "apprunner": "tasks.apprunner.amazonaws.com", "batch": "ecs-tasks.amazonaws.com",
-    "elasticmapreduce": "elasticmapreduce.amazonaws.com", "states": "states.amazonaws.com",
+    "ec2": "ec2.amazonaws.com",
+    "autoscaling": "ec2.amazonaws.com",
+    "lambda": "lambda.amazonaws.com",
+    "glue": "glue.amazonaws.com",
+    "cloudformation": "cloudformation.amazonaws.com",
+    "datapipeline": "datapipeline.amazonaws.com",
+    "sagemaker": "sagemaker.amazonaws.com",
+    "codebuild": "codebuild.amazonaws.com",
+    "ecs": "ecs-tasks.amazonaws.com",
+    "apprunner": "tasks.apprunner.amazonaws.com",
+    "batch": "ecs-tasks.amazonaws.com",
+    "elasticmapreduce": "elasticmapreduce.amazonaws.com",
+    "states": "states.amazonaws.com",
     "bedrock-agentcore": "bedrock-agentcore.amazonaws.com",
 }
-NO_INVENTORY = ("approximation: the snapshot has no inventory of {what}; any of them could run with a role that "
-                "trusts {service}, so every such role is a target")
+NO_INVENTORY = (
+    "approximation: the snapshot has no inventory of {what}; any of them could run with a role that "
+    "trusts {service}, so every such role is a target"
+)
 
 
 @dataclass(frozen=True)
@@ -46,8 +55,13 @@ class Edge:
         return self.proof.conditions
 
     def hop(self) -> dict:
-        out = {"from": self.source, "to": self.target, "method": self.method, "via": self.via,
-               "conditions": [c.to_dict() for c in self.conditions]}
+        out = {
+            "from": self.source,
+            "to": self.target,
+            "method": self.method,
+            "via": self.via,
+            "conditions": [c.to_dict() for c in self.conditions],
+        }
         if self.note:
             out["note"] = self.note
         return out

@@ -5,14 +5,26 @@ from audits.iam.edges.passrole import family
 
 SERVICE = "codebuild.amazonaws.com"
 PASS_METHODS = (
-    PassMethod("PassExistingRoleToNewCodeBuildProjectThenBuild", "create a CodeBuild project with the role and run it",
-               req("codebuild:createproject", ("codebuild:startbuild", "codebuild:startbuildbatch"))),
+    PassMethod(
+        "PassExistingRoleToNewCodeBuildProjectThenBuild",
+        "create a CodeBuild project with the role and run it",
+        req("codebuild:createproject", ("codebuild:startbuild", "codebuild:startbuildbatch")),
+    ),
 )
 TAKEOVERS = (
-    TakeoverMethod("UpdateExistingCodeBuildProject", "change a project's buildspec and run it with its role",
-                   req("codebuild:updateproject", ("codebuild:startbuild", "codebuild:startbuildbatch")), SERVICE,
-                   "CodeBuild projects"),
-    TakeoverMethod("StartBuildWithBuildspecOverride", "start a build of a project with one's own buildspec",
-                   req(("codebuild:startbuild", "codebuild:startbuildbatch")), SERVICE, "CodeBuild projects"),
+    TakeoverMethod(
+        "UpdateExistingCodeBuildProject",
+        "change a project's buildspec and run it with its role",
+        req("codebuild:updateproject", ("codebuild:startbuild", "codebuild:startbuildbatch")),
+        SERVICE,
+        "CodeBuild projects",
+    ),
+    TakeoverMethod(
+        "StartBuildWithBuildspecOverride",
+        "start a build of a project with one's own buildspec",
+        req(("codebuild:startbuild", "codebuild:startbuildbatch")),
+        SERVICE,
+        "CodeBuild projects",
+    ),
 )
 candidates, edge = family(PASS_METHODS, TAKEOVERS)

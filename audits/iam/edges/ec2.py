@@ -6,24 +6,50 @@ from audits.iam.edges.passrole import family
 
 SERVICE = "ec2.amazonaws.com"
 PASS_METHODS = (
-    PassMethod("CreateEC2WithExistingIP", "launch an instance with the role's instance profile",
-               req("ec2:runinstances")),
-    PassMethod("PassExistingRoleToNewEC2SpotInstance", "request a spot instance with the role's instance profile",
-               req("ec2:requestspotinstances")),
-    PassMethod("PassRoleToNewAutoScalingGroup", "launch instances through Auto Scaling with the instance profile",
-               req(("autoscaling:createlaunchconfiguration", "ec2:createlaunchtemplate"),
-                   "autoscaling:createautoscalinggroup")),
+    PassMethod(
+        "CreateEC2WithExistingIP", "launch an instance with the role's instance profile", req("ec2:runinstances")
+    ),
+    PassMethod(
+        "PassExistingRoleToNewEC2SpotInstance",
+        "request a spot instance with the role's instance profile",
+        req("ec2:requestspotinstances"),
+    ),
+    PassMethod(
+        "PassRoleToNewAutoScalingGroup",
+        "launch instances through Auto Scaling with the instance profile",
+        req(
+            ("autoscaling:createlaunchconfiguration", "ec2:createlaunchtemplate"), "autoscaling:createautoscalinggroup"
+        ),
+    ),
 )
 TAKEOVERS = (
-    TakeoverMethod("SSMSendCommand", "run commands on a managed instance and use its role", req("ssm:sendcommand"),
-                   SERVICE, "EC2 instances"),
-    TakeoverMethod("SSMStartSession", "open a shell on a managed instance and use its role",
-                   req("ssm:startsession"), SERVICE, "EC2 instances"),
-    TakeoverMethod("EC2InstanceConnectSendSSHPublicKey", "push an SSH key to an instance and use its role",
-                   req(("ec2-instance-connect:sendsshpublickey",
-                        "ec2-instance-connect:sendserialconsolesshpublickey")), SERVICE, "EC2 instances"),
-    TakeoverMethod("ModifyEC2InstanceUserDataThenRestart", "change an instance's user data and restart it",
-                   req("ec2:modifyinstanceattribute", "ec2:stopinstances", "ec2:startinstances"), SERVICE,
-                   "EC2 instances"),
+    TakeoverMethod(
+        "SSMSendCommand",
+        "run commands on a managed instance and use its role",
+        req("ssm:sendcommand"),
+        SERVICE,
+        "EC2 instances",
+    ),
+    TakeoverMethod(
+        "SSMStartSession",
+        "open a shell on a managed instance and use its role",
+        req("ssm:startsession"),
+        SERVICE,
+        "EC2 instances",
+    ),
+    TakeoverMethod(
+        "EC2InstanceConnectSendSSHPublicKey",
+        "push an SSH key to an instance and use its role",
+        req(("ec2-instance-connect:sendsshpublickey", "ec2-instance-connect:sendserialconsolesshpublickey")),
+        SERVICE,
+        "EC2 instances",
+    ),
+    TakeoverMethod(
+        "ModifyEC2InstanceUserDataThenRestart",
+        "change an instance's user data and restart it",
+        req("ec2:modifyinstanceattribute", "ec2:stopinstances", "ec2:startinstances"),
+        SERVICE,
+        "EC2 instances",
+    ),
 )
 candidates, edge = family(PASS_METHODS, TAKEOVERS)

@@ -5,15 +5,29 @@ from audits.iam.edges.passrole import family
 
 SERVICE = "glue.amazonaws.com"
 PASS_METHODS = (
-    PassMethod("PassExistingRoleToNewGlueDevEndpoint", "create a Glue dev endpoint with the role",
-               req("glue:createdevendpoint")),
-    PassMethod("PassExistingRoleToNewGlueJobThenRun", "create and run a Glue job with the role",
-               req("glue:createjob", ("glue:startjobrun", "glue:createtrigger"))),
-    PassMethod("PassExistingRoleToUpdatedGlueJobThenRun", "point a Glue job at the role and run it",
-               req("glue:updatejob", ("glue:startjobrun", "glue:createtrigger"))),
+    PassMethod(
+        "PassExistingRoleToNewGlueDevEndpoint",
+        "create a Glue dev endpoint with the role",
+        req("glue:createdevendpoint"),
+    ),
+    PassMethod(
+        "PassExistingRoleToNewGlueJobThenRun",
+        "create and run a Glue job with the role",
+        req("glue:createjob", ("glue:startjobrun", "glue:createtrigger")),
+    ),
+    PassMethod(
+        "PassExistingRoleToUpdatedGlueJobThenRun",
+        "point a Glue job at the role and run it",
+        req("glue:updatejob", ("glue:startjobrun", "glue:createtrigger")),
+    ),
 )
 TAKEOVERS = (
-    TakeoverMethod("UpdateExistingGlueDevEndpoint", "add one's SSH key to a dev endpoint that runs with the role",
-                   req("glue:updatedevendpoint"), SERVICE, "Glue dev endpoints"),
+    TakeoverMethod(
+        "UpdateExistingGlueDevEndpoint",
+        "add one's SSH key to a dev endpoint that runs with the role",
+        req("glue:updatedevendpoint"),
+        SERVICE,
+        "Glue dev endpoints",
+    ),
 )
 candidates, edge = family(PASS_METHODS, TAKEOVERS)

@@ -5,16 +5,29 @@ from audits.iam.edges.passrole import family
 
 SERVICE = "lambda.amazonaws.com"
 PASS_METHODS = (
-    PassMethod("PassExistingRoleToNewLambdaThenInvoke", "create a Lambda function with the role and invoke it",
-               req("lambda:createfunction", "lambda:invokefunction")),
-    PassMethod("PassExistingRoleToNewLambdaThenAddPermission", "create a Lambda function and let oneself invoke it",
-               req("lambda:createfunction", "lambda:addpermission")),
-    PassMethod("PassExistingRoleToNewLambdaThenTriggerWithExistingDynamo",
-               "create a Lambda function and trigger it from an existing event source",
-               req("lambda:createfunction", "lambda:createeventsourcemapping")),
+    PassMethod(
+        "PassExistingRoleToNewLambdaThenInvoke",
+        "create a Lambda function with the role and invoke it",
+        req("lambda:createfunction", "lambda:invokefunction"),
+    ),
+    PassMethod(
+        "PassExistingRoleToNewLambdaThenAddPermission",
+        "create a Lambda function and let oneself invoke it",
+        req("lambda:createfunction", "lambda:addpermission"),
+    ),
+    PassMethod(
+        "PassExistingRoleToNewLambdaThenTriggerWithExistingDynamo",
+        "create a Lambda function and trigger it from an existing event source",
+        req("lambda:createfunction", "lambda:createeventsourcemapping"),
+    ),
 )
 TAKEOVERS = (
-    TakeoverMethod("EditExistingLambdaFunctionWithRole", "replace the code of a function that runs with the role",
-                   req("lambda:updatefunctioncode"), SERVICE, "Lambda functions"),
+    TakeoverMethod(
+        "EditExistingLambdaFunctionWithRole",
+        "replace the code of a function that runs with the role",
+        req("lambda:updatefunctioncode"),
+        SERVICE,
+        "Lambda functions",
+    ),
 )
 candidates, edge = family(PASS_METHODS, TAKEOVERS)

@@ -40,8 +40,9 @@ def pass_edge(g, source: Principal, target: Principal, methods: Iterable[PassMet
         passed = g.authz.can_act_on(subject, PASS, target.arn, {"iam:passedtoservice": method.service})
         if passed is None:
             continue
-        return Edge(source.arn, target.arn, method.name, method.how, Proof((passed,)) + run[0], target.arn,
-                    (PASS, *run[1]))
+        return Edge(
+            source.arn, target.arn, method.name, method.how, Proof((passed,)) + run[0], target.arn, (PASS, *run[1])
+        )
     return None
 
 

@@ -5,19 +5,41 @@ from audits.iam.edges.passrole import family
 
 SERVICE = "sagemaker.amazonaws.com"
 PASS_METHODS = (
-    PassMethod("PassExistingRoleToNewSageMakerNotebookInstance", "create a notebook instance with the role",
-               req("sagemaker:createnotebookinstance")),
-    PassMethod("PassExistingRoleToNewSageMakerTrainingJob", "run a training job with the role",
-               req("sagemaker:createtrainingjob")),
-    PassMethod("PassExistingRoleToNewSageMakerProcessingJob", "run a processing job with the role",
-               req("sagemaker:createprocessingjob")),
+    PassMethod(
+        "PassExistingRoleToNewSageMakerNotebookInstance",
+        "create a notebook instance with the role",
+        req("sagemaker:createnotebookinstance"),
+    ),
+    PassMethod(
+        "PassExistingRoleToNewSageMakerTrainingJob",
+        "run a training job with the role",
+        req("sagemaker:createtrainingjob"),
+    ),
+    PassMethod(
+        "PassExistingRoleToNewSageMakerProcessingJob",
+        "run a processing job with the role",
+        req("sagemaker:createprocessingjob"),
+    ),
 )
 TAKEOVERS = (
-    TakeoverMethod("CreatePresignedSageMakerNotebookUrl", "open a notebook that runs with the role",
-                   req("sagemaker:createpresignednotebookinstanceurl"), SERVICE, "SageMaker notebook instances"),
-    TakeoverMethod("UpdateSageMakerNotebookLifecycleConfig", "inject a lifecycle script into a notebook",
-                   req("sagemaker:createnotebookinstancelifecycleconfig", "sagemaker:stopnotebookinstance",
-                       "sagemaker:updatenotebookinstance", "sagemaker:startnotebookinstance"), SERVICE,
-                   "SageMaker notebook instances"),
+    TakeoverMethod(
+        "CreatePresignedSageMakerNotebookUrl",
+        "open a notebook that runs with the role",
+        req("sagemaker:createpresignednotebookinstanceurl"),
+        SERVICE,
+        "SageMaker notebook instances",
+    ),
+    TakeoverMethod(
+        "UpdateSageMakerNotebookLifecycleConfig",
+        "inject a lifecycle script into a notebook",
+        req(
+            "sagemaker:createnotebookinstancelifecycleconfig",
+            "sagemaker:stopnotebookinstance",
+            "sagemaker:updatenotebookinstance",
+            "sagemaker:startnotebookinstance",
+        ),
+        SERVICE,
+        "SageMaker notebook instances",
+    ),
 )
 candidates, edge = family(PASS_METHODS, TAKEOVERS)

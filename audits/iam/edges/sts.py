@@ -35,5 +35,6 @@ def edge(g, source: Principal, target: Principal) -> Edge | None:
     decision = g.authz.decide(g.subject(source), ACTION, target.arn, resource_policy=trust)
     if not decision.possible:
         return None
-    return Edge(source.arn, target.arn, "AssumeRole", f"assume role {target.name}", Proof((decision,)), target.arn,
-                (ACTION,))
+    return Edge(
+        source.arn, target.arn, "AssumeRole", f"assume role {target.name}", Proof((decision,)), target.arn, (ACTION,)
+    )

@@ -28,19 +28,30 @@ class InputError(Exception):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("command", nargs="?", choices=["query"],
-                        help="query: who can do --action (on --resource)? instead of the report")
+    parser.add_argument(
+        "command",
+        nargs="?",
+        choices=["query"],
+        help="query: who can do --action (on --resource)? instead of the report",
+    )
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--snapshot", metavar="FILE",
-                        help="get-account-authorization-details output or a bundle; - reads standard input")
+    source.add_argument(
+        "--snapshot",
+        metavar="FILE",
+        help="get-account-authorization-details output or a bundle; - reads standard input",
+    )
     source.add_argument("--live", action="store_true", help="read the account through boto3's credential chain")
     source.add_argument("--demo", action="store_true", help="audit the bundled demo account")
     parser.add_argument("--role-arn", help="with --live: assume this role first")
     parser.add_argument("--external-id", help="with --role-arn: the ExternalId the role's trust policy expects")
     parser.add_argument("--region", default="us-east-1", help="with --live: region for STS (default us-east-1)")
     parser.add_argument("--frameworks", default="", help="comma-separated, e.g. pci_dss,hipaa; 'all' for every one")
-    parser.add_argument("--format", choices=sorted({*FORMATS, *QUERY_FORMATS}), default="json",
-                        help="report: json, csv or sarif; query: json or text")
+    parser.add_argument(
+        "--format",
+        choices=sorted({*FORMATS, *QUERY_FORMATS}),
+        default="json",
+        help="report: json, csv or sarif; query: json or text",
+    )
     parser.add_argument("--action", help="with query: the action to ask about, e.g. iam:PassRole")
     parser.add_argument("--resource", help="with query: the resource ARN (default '*')")
     parser.add_argument("--principal", help="with query: only this user or role (ARN or name)")
@@ -177,8 +188,10 @@ def _snapshot(options: argparse.Namespace, stderr: TextIO) -> tuple[Any, str]:
     try:
         size = path.stat().st_size
         if size > MAX_SNAPSHOT_BYTES:  # refuse before reading it into memory
-            raise InputError(f"{path.name}: Snapshot is {size / 1024 / 1024:.1f} MB; the limit is "
-                             f"{MAX_SNAPSHOT_BYTES // 1024 // 1024} MB")
+            raise InputError(
+                f"{path.name}: Snapshot is {size / 1024 / 1024:.1f} MB; the limit is "
+                f"{MAX_SNAPSHOT_BYTES // 1024 // 1024} MB"
+            )
         data = path.read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read {options.snapshot}: {exc.strerror or exc}") from None

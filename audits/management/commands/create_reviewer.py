@@ -7,8 +7,10 @@ from audits.reviewers import REVIEWER_GROUP, reviewer_group
 
 
 class Command(BaseCommand):
-    help = (f"Create a reviewer: a normal (non-staff) login in the '{REVIEWER_GROUP}' group, with a one-time "
-            "password printed once. An existing user is added to the group and keeps their password.")
+    help = (
+        f"Create a reviewer: a normal (non-staff) login in the '{REVIEWER_GROUP}' group, with a one-time "
+        "password printed once. An existing user is added to the group and keeps their password."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("username")

@@ -91,263 +91,697 @@ def v(number: int, document: dict) -> dict:
 
 SCENARIOS: list[Scenario] = [
     # --- IAM permission methods (Rhino 1-14, iam-vulnerable privesc1-14) -------------------------------------------
-    Scenario("privesc1-CreateNewPolicyVersion", "iam:CreatePolicyVersion", f"{RHINO} #1; {IAMV}",
-             doc(allow("iam:CreatePolicyVersion"))),
-    Scenario("privesc2-SetExistingDefaultPolicyVersion", "iam:SetDefaultPolicyVersion", f"{RHINO} #2; {IAMV}",
-             doc(allow("iam:SetDefaultPolicyVersion")), versions=[v(2, ADMIN_DOC)]),
-    Scenario("privesc3-CreateEC2WithExistingInstanceProfile", "iam:PassRole + ec2:RunInstances", f"{RHINO} #3; {IAMV}",
-             doc(allow(["iam:PassRole", "ec2:RunInstances", "ec2:DescribeInstances"]))),
-    Scenario("privesc4-CreateAccessKey", "iam:CreateAccessKey", f"{RHINO} #4; {IAMV}",
-             doc(allow("iam:CreateAccessKey"))),
-    Scenario("privesc5-CreateLoginProfile", "iam:CreateLoginProfile", f"{RHINO} #5; {IAMV}",
-             doc(allow("iam:CreateLoginProfile"))),
-    Scenario("privesc6-UpdateLoginProfile", "iam:UpdateLoginProfile", f"{RHINO} #6; {IAMV}",
-             doc(allow("iam:UpdateLoginProfile"))),
-    Scenario("privesc7-AttachUserPolicy", "iam:AttachUserPolicy", f"{RHINO} #7; {IAMV}",
-             doc(allow("iam:AttachUserPolicy")), role=INDIRECT,
-             reason="a role can attach policies to users only, and it cannot become any user"),
-    Scenario("privesc8-AttachGroupPolicy", "iam:AttachGroupPolicy", f"{RHINO} #8; {IAMV}",
-             doc(allow("iam:AttachGroupPolicy")), role=INDIRECT, groups=("privesc8-AttachGroupPolicy-group",),
-             reason="a role is never a group member, so a policy attached to a group gives it nothing"),
-    Scenario("privesc9-AttachRolePolicy", "iam:AttachRolePolicy", f"{RHINO} #9; {IAMV}",
-             doc(allow("iam:AttachRolePolicy")), user=INDIRECT,
-             reason="the user can attach policies to roles but may assume none of them (no sts:AssumeRole, "
-                    "no trust names it)"),
-    Scenario("privesc10-PutUserPolicy", "iam:PutUserPolicy", f"{RHINO} #10; {IAMV}",
-             doc(allow("iam:PutUserPolicy")), role=INDIRECT,
-             reason="a role can write inline policies on users only, and it cannot become any user"),
-    Scenario("privesc11-PutGroupPolicy", "iam:PutGroupPolicy", f"{RHINO} #11; {IAMV}",
-             doc(allow("iam:PutGroupPolicy")), role=INDIRECT, groups=("privesc11-PutGroupPolicy-group",),
-             reason="a role is never a group member, so a group's inline policy gives it nothing"),
-    Scenario("privesc12-PutRolePolicy", "iam:PutRolePolicy", f"{RHINO} #12; {IAMV}",
-             doc(allow("iam:PutRolePolicy")), user=INDIRECT,
-             reason="the user can write role policies but may assume no role"),
-    Scenario("privesc13-AddUserToGroup", "iam:AddUserToGroup", f"{RHINO} #13; {IAMV}",
-             doc(allow("iam:AddUserToGroup")), role=INDIRECT,
-             reason="a role cannot be added to a group"),
-    Scenario("privesc14-UpdatingAssumeRolePolicy", "iam:UpdateAssumeRolePolicy", f"{RHINO} #14; {IAMV}",
-             doc(allow("iam:UpdateAssumeRolePolicy"))),
+    Scenario(
+        "privesc1-CreateNewPolicyVersion",
+        "iam:CreatePolicyVersion",
+        f"{RHINO} #1; {IAMV}",
+        doc(allow("iam:CreatePolicyVersion")),
+    ),
+    Scenario(
+        "privesc2-SetExistingDefaultPolicyVersion",
+        "iam:SetDefaultPolicyVersion",
+        f"{RHINO} #2; {IAMV}",
+        doc(allow("iam:SetDefaultPolicyVersion")),
+        versions=[v(2, ADMIN_DOC)],
+    ),
+    Scenario(
+        "privesc3-CreateEC2WithExistingInstanceProfile",
+        "iam:PassRole + ec2:RunInstances",
+        f"{RHINO} #3; {IAMV}",
+        doc(allow(["iam:PassRole", "ec2:RunInstances", "ec2:DescribeInstances"])),
+    ),
+    Scenario(
+        "privesc4-CreateAccessKey", "iam:CreateAccessKey", f"{RHINO} #4; {IAMV}", doc(allow("iam:CreateAccessKey"))
+    ),
+    Scenario(
+        "privesc5-CreateLoginProfile",
+        "iam:CreateLoginProfile",
+        f"{RHINO} #5; {IAMV}",
+        doc(allow("iam:CreateLoginProfile")),
+    ),
+    Scenario(
+        "privesc6-UpdateLoginProfile",
+        "iam:UpdateLoginProfile",
+        f"{RHINO} #6; {IAMV}",
+        doc(allow("iam:UpdateLoginProfile")),
+    ),
+    Scenario(
+        "privesc7-AttachUserPolicy",
+        "iam:AttachUserPolicy",
+        f"{RHINO} #7; {IAMV}",
+        doc(allow("iam:AttachUserPolicy")),
+        role=INDIRECT,
+        reason="a role can attach policies to users only, and it cannot become any user",
+    ),
+    Scenario(
+        "privesc8-AttachGroupPolicy",
+        "iam:AttachGroupPolicy",
+        f"{RHINO} #8; {IAMV}",
+        doc(allow("iam:AttachGroupPolicy")),
+        role=INDIRECT,
+        groups=("privesc8-AttachGroupPolicy-group",),
+        reason="a role is never a group member, so a policy attached to a group gives it nothing",
+    ),
+    Scenario(
+        "privesc9-AttachRolePolicy",
+        "iam:AttachRolePolicy",
+        f"{RHINO} #9; {IAMV}",
+        doc(allow("iam:AttachRolePolicy")),
+        user=INDIRECT,
+        reason="the user can attach policies to roles but may assume none of them (no sts:AssumeRole, "
+        "no trust names it)",
+    ),
+    Scenario(
+        "privesc10-PutUserPolicy",
+        "iam:PutUserPolicy",
+        f"{RHINO} #10; {IAMV}",
+        doc(allow("iam:PutUserPolicy")),
+        role=INDIRECT,
+        reason="a role can write inline policies on users only, and it cannot become any user",
+    ),
+    Scenario(
+        "privesc11-PutGroupPolicy",
+        "iam:PutGroupPolicy",
+        f"{RHINO} #11; {IAMV}",
+        doc(allow("iam:PutGroupPolicy")),
+        role=INDIRECT,
+        groups=("privesc11-PutGroupPolicy-group",),
+        reason="a role is never a group member, so a group's inline policy gives it nothing",
+    ),
+    Scenario(
+        "privesc12-PutRolePolicy",
+        "iam:PutRolePolicy",
+        f"{RHINO} #12; {IAMV}",
+        doc(allow("iam:PutRolePolicy")),
+        user=INDIRECT,
+        reason="the user can write role policies but may assume no role",
+    ),
+    Scenario(
+        "privesc13-AddUserToGroup",
+        "iam:AddUserToGroup",
+        f"{RHINO} #13; {IAMV}",
+        doc(allow("iam:AddUserToGroup")),
+        role=INDIRECT,
+        reason="a role cannot be added to a group",
+    ),
+    Scenario(
+        "privesc14-UpdatingAssumeRolePolicy",
+        "iam:UpdateAssumeRolePolicy",
+        f"{RHINO} #14; {IAMV}",
+        doc(allow("iam:UpdateAssumeRolePolicy")),
+    ),
     # --- PassRole to a new compute resource (Rhino 15-21, iam-vulnerable privesc15-21) -----------------------------
-    Scenario("privesc15-PassExistingRoleToNewLambdaThenInvoke", "iam:PassRole + lambda:CreateFunction + "
-             "lambda:InvokeFunction", f"{RHINO} #15; {IAMV}",
-             doc(allow(["lambda:CreateFunction", "iam:PassRole", "lambda:InvokeFunction"]))),
-    Scenario("privesc16-PassRoleToNewLambdaThenTriggerWithNewDynamo", "iam:PassRole + lambda:CreateFunction + "
-             "lambda:CreateEventSourceMapping", f"{RHINO} #16; {IAMV}",
-             doc(allow(["lambda:CreateFunction", "iam:PassRole", "lambda:CreateEventSourceMapping",
-                        "dynamodb:CreateTable", "dynamodb:PutItem"]))),
-    Scenario("privesc17-EditExistingLambdaFunctionWithRole", "lambda:UpdateFunctionCode", f"{RHINO} #17; {IAMV}",
-             doc(allow(["lambda:UpdateFunctionCode", "lambda:ListFunctions", "lambda:InvokeFunction"]))),
-    Scenario("privesc18-PassExistingRoleToNewGlueDevEndpoint", "iam:PassRole + glue:CreateDevEndpoint",
-             f"{RHINO} #18; {IAMV}", doc(allow(["iam:PassRole", "glue:CreateDevEndpoint", "glue:GetDevEndpoint"]))),
-    Scenario("privesc19-UpdateExistingGlueDevEndpoint", "glue:UpdateDevEndpoint", f"{RHINO} #19; {IAMV}",
-             doc(allow(["glue:UpdateDevEndpoint", "glue:GetDevEndpoint", "glue:GetDevEndpoints"]))),
-    Scenario("privesc20-PassExistingRoleToCloudFormation", "iam:PassRole + cloudformation:CreateStack",
-             f"{RHINO} #20; {IAMV}", doc(allow(["iam:PassRole", "cloudformation:CreateStack",
-                                               "cloudformation:DescribeStacks"]))),
-    Scenario("privesc21-PassExistingRoleToNewDataPipeline", "iam:PassRole + datapipeline:CreatePipeline + "
-             "datapipeline:PutPipelineDefinition", f"{RHINO} #21; {IAMV}",
-             doc(allow(["iam:PassRole", "datapipeline:CreatePipeline", "datapipeline:PutPipelineDefinition",
-                        "datapipeline:ActivatePipeline"]))),
+    Scenario(
+        "privesc15-PassExistingRoleToNewLambdaThenInvoke",
+        "iam:PassRole + lambda:CreateFunction + lambda:InvokeFunction",
+        f"{RHINO} #15; {IAMV}",
+        doc(allow(["lambda:CreateFunction", "iam:PassRole", "lambda:InvokeFunction"])),
+    ),
+    Scenario(
+        "privesc16-PassRoleToNewLambdaThenTriggerWithNewDynamo",
+        "iam:PassRole + lambda:CreateFunction + lambda:CreateEventSourceMapping",
+        f"{RHINO} #16; {IAMV}",
+        doc(
+            allow(
+                [
+                    "lambda:CreateFunction",
+                    "iam:PassRole",
+                    "lambda:CreateEventSourceMapping",
+                    "dynamodb:CreateTable",
+                    "dynamodb:PutItem",
+                ]
+            )
+        ),
+    ),
+    Scenario(
+        "privesc17-EditExistingLambdaFunctionWithRole",
+        "lambda:UpdateFunctionCode",
+        f"{RHINO} #17; {IAMV}",
+        doc(allow(["lambda:UpdateFunctionCode", "lambda:ListFunctions", "lambda:InvokeFunction"])),
+    ),
+    Scenario(
+        "privesc18-PassExistingRoleToNewGlueDevEndpoint",
+        "iam:PassRole + glue:CreateDevEndpoint",
+        f"{RHINO} #18; {IAMV}",
+        doc(allow(["iam:PassRole", "glue:CreateDevEndpoint", "glue:GetDevEndpoint"])),
+    ),
+    Scenario(
+        "privesc19-UpdateExistingGlueDevEndpoint",
+        "glue:UpdateDevEndpoint",
+        f"{RHINO} #19; {IAMV}",
+        doc(allow(["glue:UpdateDevEndpoint", "glue:GetDevEndpoint", "glue:GetDevEndpoints"])),
+    ),
+    Scenario(
+        "privesc20-PassExistingRoleToCloudFormation",
+        "iam:PassRole + cloudformation:CreateStack",
+        f"{RHINO} #20; {IAMV}",
+        doc(allow(["iam:PassRole", "cloudformation:CreateStack", "cloudformation:DescribeStacks"])),
+    ),
+    Scenario(
+        "privesc21-PassExistingRoleToNewDataPipeline",
+        "iam:PassRole + datapipeline:CreatePipeline + datapipeline:PutPipelineDefinition",
+        f"{RHINO} #21; {IAMV}",
+        doc(
+            allow(
+                [
+                    "iam:PassRole",
+                    "datapipeline:CreatePipeline",
+                    "datapipeline:PutPipelineDefinition",
+                    "datapipeline:ActivatePipeline",
+                ]
+            )
+        ),
+    ),
     # --- iam-vulnerable's non-Rhino paths and PMapper's edge checks -------------------------------------------------
-    Scenario("privesc-AssumeRole", "sts:AssumeRole (admin role trusting the account root)", f"{IAMV}; {PMAPPER} "
-             "sts_edges", doc(allow("sts:AssumeRole"))),
-    Scenario("privesc-cloudFormationUpdateStack", "cloudformation:UpdateStack", f"{IAMV}; {PMAPPER} "
-             "cloudformation_edges", doc(allow(["cloudformation:UpdateStack", "cloudformation:DescribeStacks"]))),
-    Scenario("privesc-codeBuildCreateProjectPassRole", "iam:PassRole + codebuild:CreateProject + "
-             "codebuild:StartBuild", f"{IAMV}; {PMAPPER} codebuild_edges",
-             doc(allow(["iam:PassRole", "codebuild:CreateProject", "codebuild:StartBuild"]))),
-    Scenario("privesc-ec2InstanceConnect", "ec2-instance-connect:SendSSHPublicKey", f"{IAMV}",
-             doc(allow(["ec2-instance-connect:SendSSHPublicKey", "ec2:DescribeInstances"]))),
-    Scenario("privesc-sageMakerCreateNotebookPassRole", "iam:PassRole + sagemaker:CreateNotebookInstance + "
-             "sagemaker:CreatePresignedNotebookInstanceUrl", f"{IAMV}; {PMAPPER} sagemaker_edges",
-             doc(allow(["iam:PassRole", "sagemaker:CreateNotebookInstance",
-                        "sagemaker:CreatePresignedNotebookInstanceUrl"]))),
-    Scenario("privesc-sageMakerCreatePresignedNotebookURL", "sagemaker:CreatePresignedNotebookInstanceUrl",
-             f"{IAMV}", doc(allow(["sagemaker:CreatePresignedNotebookInstanceUrl",
-                                   "sagemaker:ListNotebookInstances"]))),
-    Scenario("privesc-sageMakerCreateProcessingJob", "iam:PassRole + sagemaker:CreateProcessingJob", f"{IAMV}",
-             doc(allow(["iam:PassRole", "sagemaker:CreateProcessingJob"]))),
-    Scenario("privesc-sageMakerCreateTrainingJob", "iam:PassRole + sagemaker:CreateTrainingJob", f"{IAMV}",
-             doc(allow(["iam:PassRole", "sagemaker:CreateTrainingJob"]))),
-    Scenario("privesc-ssmSendCommand", "ssm:SendCommand", f"{IAMV}; {PMAPPER} ssm_edges",
-             doc(allow(["ssm:SendCommand", "ssm:ListCommandInvocations", "ec2:DescribeInstances"]))),
-    Scenario("privesc-ssmStartSession", "ssm:StartSession", f"{IAMV}; {PMAPPER} ssm_edges",
-             doc(allow(["ssm:StartSession", "ec2:DescribeInstances"]))),
+    Scenario(
+        "privesc-AssumeRole",
+        "sts:AssumeRole (admin role trusting the account root)",
+        f"{IAMV}; {PMAPPER} sts_edges",
+        doc(allow("sts:AssumeRole")),
+    ),
+    Scenario(
+        "privesc-cloudFormationUpdateStack",
+        "cloudformation:UpdateStack",
+        f"{IAMV}; {PMAPPER} cloudformation_edges",
+        doc(allow(["cloudformation:UpdateStack", "cloudformation:DescribeStacks"])),
+    ),
+    Scenario(
+        "privesc-codeBuildCreateProjectPassRole",
+        "iam:PassRole + codebuild:CreateProject + codebuild:StartBuild",
+        f"{IAMV}; {PMAPPER} codebuild_edges",
+        doc(allow(["iam:PassRole", "codebuild:CreateProject", "codebuild:StartBuild"])),
+    ),
+    Scenario(
+        "privesc-ec2InstanceConnect",
+        "ec2-instance-connect:SendSSHPublicKey",
+        f"{IAMV}",
+        doc(allow(["ec2-instance-connect:SendSSHPublicKey", "ec2:DescribeInstances"])),
+    ),
+    Scenario(
+        "privesc-sageMakerCreateNotebookPassRole",
+        "iam:PassRole + sagemaker:CreateNotebookInstance + sagemaker:CreatePresignedNotebookInstanceUrl",
+        f"{IAMV}; {PMAPPER} sagemaker_edges",
+        doc(
+            allow(["iam:PassRole", "sagemaker:CreateNotebookInstance", "sagemaker:CreatePresignedNotebookInstanceUrl"])
+        ),
+    ),
+    Scenario(
+        "privesc-sageMakerCreatePresignedNotebookURL",
+        "sagemaker:CreatePresignedNotebookInstanceUrl",
+        f"{IAMV}",
+        doc(allow(["sagemaker:CreatePresignedNotebookInstanceUrl", "sagemaker:ListNotebookInstances"])),
+    ),
+    Scenario(
+        "privesc-sageMakerCreateProcessingJob",
+        "iam:PassRole + sagemaker:CreateProcessingJob",
+        f"{IAMV}",
+        doc(allow(["iam:PassRole", "sagemaker:CreateProcessingJob"])),
+    ),
+    Scenario(
+        "privesc-sageMakerCreateTrainingJob",
+        "iam:PassRole + sagemaker:CreateTrainingJob",
+        f"{IAMV}",
+        doc(allow(["iam:PassRole", "sagemaker:CreateTrainingJob"])),
+    ),
+    Scenario(
+        "privesc-ssmSendCommand",
+        "ssm:SendCommand",
+        f"{IAMV}; {PMAPPER} ssm_edges",
+        doc(allow(["ssm:SendCommand", "ssm:ListCommandInvocations", "ec2:DescribeInstances"])),
+    ),
+    Scenario(
+        "privesc-ssmStartSession",
+        "ssm:StartSession",
+        f"{IAMV}; {PMAPPER} ssm_edges",
+        doc(allow(["ssm:StartSession", "ec2:DescribeInstances"])),
+    ),
     # --- pathfinding.cloud paths beyond Rhino's list -----------------------------------------------------------------
-    Scenario("pf-lambdaAddPermission", "iam:PassRole + lambda:CreateFunction + lambda:AddPermission",
-             f"{PATHFINDING} lambda", doc(allow(["iam:PassRole", "lambda:CreateFunction", "lambda:AddPermission"]))),
-    Scenario("pf-glueCreateJob", "iam:PassRole + glue:CreateJob + glue:StartJobRun", f"{PATHFINDING} glue",
-             doc(allow(["iam:PassRole", "glue:CreateJob", "glue:StartJobRun"]))),
-    Scenario("pf-ecsRunTask", "iam:PassRole + ecs:RegisterTaskDefinition + ecs:RunTask", f"{PATHFINDING} ecs",
-             doc(allow(["iam:PassRole", "ecs:RegisterTaskDefinition", "ecs:RunTask"]))),
-    Scenario("pf-cloudFormationChangeSet", "cloudformation:CreateChangeSet + cloudformation:ExecuteChangeSet",
-             f"{PATHFINDING} cloudformation",
-             doc(allow(["cloudformation:CreateChangeSet", "cloudformation:ExecuteChangeSet",
-                        "cloudformation:DescribeStacks"]))),
-    Scenario("pf-codeBuildStartBuildOverride", "codebuild:StartBuild (buildspec override on an existing project)",
-             f"{PATHFINDING} codebuild", doc(allow(["codebuild:StartBuild", "codebuild:BatchGetBuilds"]))),
-    Scenario("pf-codeBuildUpdateProject", "iam:PassRole + codebuild:UpdateProject + codebuild:StartBuild",
-             f"{PATHFINDING} codebuild",
-             doc(allow(["iam:PassRole", "codebuild:UpdateProject", "codebuild:StartBuild"]))),
+    Scenario(
+        "pf-lambdaAddPermission",
+        "iam:PassRole + lambda:CreateFunction + lambda:AddPermission",
+        f"{PATHFINDING} lambda",
+        doc(allow(["iam:PassRole", "lambda:CreateFunction", "lambda:AddPermission"])),
+    ),
+    Scenario(
+        "pf-glueCreateJob",
+        "iam:PassRole + glue:CreateJob + glue:StartJobRun",
+        f"{PATHFINDING} glue",
+        doc(allow(["iam:PassRole", "glue:CreateJob", "glue:StartJobRun"])),
+    ),
+    Scenario(
+        "pf-ecsRunTask",
+        "iam:PassRole + ecs:RegisterTaskDefinition + ecs:RunTask",
+        f"{PATHFINDING} ecs",
+        doc(allow(["iam:PassRole", "ecs:RegisterTaskDefinition", "ecs:RunTask"])),
+    ),
+    Scenario(
+        "pf-cloudFormationChangeSet",
+        "cloudformation:CreateChangeSet + cloudformation:ExecuteChangeSet",
+        f"{PATHFINDING} cloudformation",
+        doc(
+            allow(
+                ["cloudformation:CreateChangeSet", "cloudformation:ExecuteChangeSet", "cloudformation:DescribeStacks"]
+            )
+        ),
+    ),
+    Scenario(
+        "pf-codeBuildStartBuildOverride",
+        "codebuild:StartBuild (buildspec override on an existing project)",
+        f"{PATHFINDING} codebuild",
+        doc(allow(["codebuild:StartBuild", "codebuild:BatchGetBuilds"])),
+    ),
+    Scenario(
+        "pf-codeBuildUpdateProject",
+        "iam:PassRole + codebuild:UpdateProject + codebuild:StartBuild",
+        f"{PATHFINDING} codebuild",
+        doc(allow(["iam:PassRole", "codebuild:UpdateProject", "codebuild:StartBuild"])),
+    ),
     # --- resource scopes, conditions and policy shapes (issue 8, iam-vulnerable fn*, AWS docs) -----------------------
-    Scenario("scoped-CreatePolicyVersionOnOwnPolicy", "iam:CreatePolicyVersion (own attached policy ARN only)",
-             "issue 8; iam-vulnerable fn2", doc(allow("iam:CreatePolicyVersion",
-                                                     f"{A}:policy/scoped-CreatePolicyVersionOnOwnPolicy"))),
-    Scenario("scoped-PassRoleToAdminEc2", "iam:PassRole (admin role ARN only) + ec2:RunInstances", "issue 8",
-             doc(allow("iam:PassRole", f"{A}:role/target-admin-ec2"), allow("ec2:RunInstances"))),
-    Scenario("fn1-privesc3-multiple-policies", "iam:PassRole + ec2:RunInstances across two policies", IAMV_TT,
-             doc(allow("iam:PassRole")), extra_policies=("fn1-ec2RunInstances",)),
-    Scenario("fn2-exploitableResourceConstraint", "iam:CreatePolicyVersion (policy/fn2-* covers its own)", IAMV_TT,
-             doc(allow("iam:CreatePolicyVersion", "arn:aws:iam::*:policy/fn2-*"))),
-    Scenario("fn3-exploitableConditionConstraint", "iam:CreatePolicyVersion (aws:TokenIssueTime after 2020)",
-             IAMV_TT, doc(allow("iam:CreatePolicyVersion",
-                                Condition={"DateGreaterThan": {"aws:TokenIssueTime": "2020-01-01T00:00:01Z"}}))),
-    Scenario("fn4-exploitableNotAction", "NotAction iam:Update*/Create*/Attach* leaves iam:Put*Policy and PassRole",
-             IAMV_TT, {"Version": "2012-10-17", "Statement": [
-                 {"Effect": "Allow", "NotAction": ["iam:Update*", "iam:Create*", "iam:Attach*"], "Resource": "*"}]}),
-    Scenario("docs-NotResourceAllow", "iam:CreateAccessKey via NotResource (every user but one)", f"{AWSDOCS}: "
-             "NotResource", doc(allow("iam:CreateAccessKey", f"{A}:user/nobody", not_resource=True))),
-    Scenario("docs-MfaConditioned", "iam:CreateAccessKey only with MFA (conditional)", f"{AWSDOCS}: Condition",
-             doc(allow("iam:CreateAccessKey", Condition={"Bool": {"aws:MultiFactorAuthPresent": "true"}}))),
-    Scenario("docs-CurrentTimeAlwaysTrue", "iam:CreatePolicyVersion (aws:CurrentTime after 2020: always true)",
-             f"{AWSDOCS}: Condition", doc(allow("iam:CreatePolicyVersion", Condition={
-                 "DateGreaterThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}}))),
-    Scenario("boundary-DeletePermissionsBoundary", "iam:DeleteUserPermissionsBoundary / "
-             "iam:DeleteRolePermissionsBoundary (boundary removal)", f"{PATHFINDING} iam; {AWSDOCS}: boundaries",
-             ADMIN_DOC, boundary="boundary-allows-boundary-removal"),
-    Scenario("trust-NamedInAdminTrust", "sts:AssumeRole (admin role trust names the principal)",
-             f"{AWSDOCS}: same-account resource policy; {PMAPPER} sts_edges", doc(allow("s3:ListAllMyBuckets"))),
+    Scenario(
+        "scoped-CreatePolicyVersionOnOwnPolicy",
+        "iam:CreatePolicyVersion (own attached policy ARN only)",
+        "issue 8; iam-vulnerable fn2",
+        doc(allow("iam:CreatePolicyVersion", f"{A}:policy/scoped-CreatePolicyVersionOnOwnPolicy")),
+    ),
+    Scenario(
+        "scoped-PassRoleToAdminEc2",
+        "iam:PassRole (admin role ARN only) + ec2:RunInstances",
+        "issue 8",
+        doc(allow("iam:PassRole", f"{A}:role/target-admin-ec2"), allow("ec2:RunInstances")),
+    ),
+    Scenario(
+        "fn1-privesc3-multiple-policies",
+        "iam:PassRole + ec2:RunInstances across two policies",
+        IAMV_TT,
+        doc(allow("iam:PassRole")),
+        extra_policies=("fn1-ec2RunInstances",),
+    ),
+    Scenario(
+        "fn2-exploitableResourceConstraint",
+        "iam:CreatePolicyVersion (policy/fn2-* covers its own)",
+        IAMV_TT,
+        doc(allow("iam:CreatePolicyVersion", "arn:aws:iam::*:policy/fn2-*")),
+    ),
+    Scenario(
+        "fn3-exploitableConditionConstraint",
+        "iam:CreatePolicyVersion (aws:TokenIssueTime after 2020)",
+        IAMV_TT,
+        doc(
+            allow(
+                "iam:CreatePolicyVersion", Condition={"DateGreaterThan": {"aws:TokenIssueTime": "2020-01-01T00:00:01Z"}}
+            )
+        ),
+    ),
+    Scenario(
+        "fn4-exploitableNotAction",
+        "NotAction iam:Update*/Create*/Attach* leaves iam:Put*Policy and PassRole",
+        IAMV_TT,
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "NotAction": ["iam:Update*", "iam:Create*", "iam:Attach*"], "Resource": "*"}
+            ],
+        },
+    ),
+    Scenario(
+        "docs-NotResourceAllow",
+        "iam:CreateAccessKey via NotResource (every user but one)",
+        f"{AWSDOCS}: NotResource",
+        doc(allow("iam:CreateAccessKey", f"{A}:user/nobody", not_resource=True)),
+    ),
+    Scenario(
+        "docs-MfaConditioned",
+        "iam:CreateAccessKey only with MFA (conditional)",
+        f"{AWSDOCS}: Condition",
+        doc(allow("iam:CreateAccessKey", Condition={"Bool": {"aws:MultiFactorAuthPresent": "true"}})),
+    ),
+    Scenario(
+        "docs-CurrentTimeAlwaysTrue",
+        "iam:CreatePolicyVersion (aws:CurrentTime after 2020: always true)",
+        f"{AWSDOCS}: Condition",
+        doc(
+            allow("iam:CreatePolicyVersion", Condition={"DateGreaterThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}})
+        ),
+    ),
+    Scenario(
+        "boundary-DeletePermissionsBoundary",
+        "iam:DeleteUserPermissionsBoundary / iam:DeleteRolePermissionsBoundary (boundary removal)",
+        f"{PATHFINDING} iam; {AWSDOCS}: boundaries",
+        ADMIN_DOC,
+        boundary="boundary-allows-boundary-removal",
+    ),
+    Scenario(
+        "trust-NamedInAdminTrust",
+        "sts:AssumeRole (admin role trust names the principal)",
+        f"{AWSDOCS}: same-account resource policy; {PMAPPER} sts_edges",
+        doc(allow("s3:ListAllMyBuckets")),
+    ),
     # --- near-misses: iam-vulnerable fp*, Deny scopes, boundaries, conditions, scopes, versions ----------------------
-    Scenario("fp1-allow-and-deny", "iam:* allowed and denied in one policy", IAMV_TT,
-             doc(allow("iam:*"), deny("iam:*")), user=NEAR_MISS, role=NEAR_MISS,
-             reason="explicit Deny iam:* in the same policy wins"),
-    Scenario("fp2-allow-all", "allow-all cancelled by a deny-all policy", IAMV_TT, ADMIN_DOC,
-             user=NEAR_MISS, role=NEAR_MISS, extra_policies=("deny-all",),
-             reason="deny-all on every holder cancels the allow-all policy: no holder is admin"),
-    Scenario("fp3-deny-iam", "Deny iam:* only", IAMV_TT, doc(deny("iam:*")), user=NEAR_MISS, role=NEAR_MISS,
-             reason="grants nothing at all"),
-    Scenario("fp4-nonExploitableResourceConstraint", "iam:CreatePolicyVersion on arn:aws:iam::aws:policy/fp4-*",
-             IAMV_TT, doc(allow("iam:CreatePolicyVersion", "arn:aws:iam::aws:policy/fp4-*")),
-             user=NEAR_MISS, role=NEAR_MISS, reason="AWS managed policies cannot be versioned by a customer, and no "
-             "such policy is attached to it"),
-    Scenario("fp5-nonExploitableConditionConstraint", "iam:CreatePolicyVersion with aws:TokenIssueTime before 2020",
-             IAMV_TT, doc(allow("iam:CreatePolicyVersion", Condition={
-                 "DateLessThan": {"aws:TokenIssueTime": "2020-01-01T00:00:01Z"}})),
-             user=NEAR_MISS, role=NEAR_MISS, reason="no session today was issued before 2020: never true"),
-    Scenario("nm-DenyUserStar", "iam:CreateAccessKey allowed, denied on user/*", "issue 8",
-             doc(allow("iam:CreateAccessKey"), deny("iam:CreateAccessKey", f"{A}:user/*")),
-             user=NEAR_MISS, role=NEAR_MISS, reason="Deny on arn:aws:iam::111122223333:user/* covers every user"),
-    Scenario("nm-DenyNotResource", "iam:* allowed, denied with NotResource on one unattached policy", "issue 8; "
-             f"{AWSDOCS}: NotResource", doc(allow("iam:*"), deny("iam:*", f"{A}:policy/nm-unattached-policy",
-                                                          not_resource=True)),
-             user=NEAR_MISS, role=NEAR_MISS,
-             reason="the NotResource Deny denies iam:* on every resource but a policy attached to nobody"),
-    Scenario("nm-DenyOnGroup", "iam:AttachUserPolicy allowed, Deny iam:* on the user's group", "issue 8",
-             doc(allow("iam:AttachUserPolicy")), role=None, user=NEAR_MISS, groups=("nm-deny-iam-group",),
-             reason="the group's Deny iam:* applies to its member"),
-    Scenario("nm-BoundaryCutsMethod", "iam:CreateAccessKey outside the permissions boundary", f"{AWSDOCS}: "
-             "boundaries", doc(allow("iam:CreateAccessKey")), user=NEAR_MISS, role=NEAR_MISS,
-             boundary="boundary-read-only", reason="the boundary allows only CloudWatch reads"),
-    Scenario("nm-BoundaryCutsAdmin", "AdministratorAccess under a read-only boundary", f"{AWSDOCS}: boundaries",
-             ADMIN_DOC, user=NEAR_MISS, role=NEAR_MISS, boundary="boundary-read-only",
-             reason="the boundary allows only CloudWatch reads and not its own removal"),
-    Scenario("nm-BoundaryCutsPassRole", "iam:PassRole + ec2:RunInstances outside the boundary", f"{AWSDOCS}: "
-             "boundaries", doc(allow(["iam:PassRole", "ec2:RunInstances"])), user=NEAR_MISS, role=NEAR_MISS,
-             boundary="boundary-read-only", reason="the boundary allows only CloudWatch reads"),
-    Scenario("nm-CurrentTimeNever", "iam:CreatePolicyVersion with aws:CurrentTime before 2020", f"{AWSDOCS}: "
-             "Condition", doc(allow("iam:CreatePolicyVersion", Condition={
-                 "DateLessThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}})),
-             user=NEAR_MISS, role=NEAR_MISS, reason="aws:CurrentTime before 2020 never holds"),
-    Scenario("nm-PassRoleHarmlessOnly", "iam:PassRole on a harmless role + ec2:RunInstances", "issue 8",
-             doc(allow("iam:PassRole", f"{A}:role/target-harmless-ec2"), allow("ec2:RunInstances"),
-                 allow(READ_ACTIONS)),
-             user=NEAR_MISS, role=NEAR_MISS,
-             reason="the only role it may pass holds the CloudWatch reads it already has"),
-    Scenario("nm-PassedToServiceUnusable", "iam:PassRole only to lambda.amazonaws.com + ec2:RunInstances",
-             "issue 8", doc(allow("iam:PassRole", Condition={
-                 "StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}), allow("ec2:RunInstances")),
-             user=NEAR_MISS, role=NEAR_MISS, reason="it may pass roles to Lambda only and has no Lambda rights; "
-             "EC2 cannot receive the role"),
-    Scenario("nm-ResourcelessOnArnGlue", "iam:PassRole + glue:CreateDevEndpoint granted on one endpoint ARN",
-             f"{AWSDOCS}: service authorization reference", doc(allow("iam:PassRole"), allow(
-                 "glue:CreateDevEndpoint", f"arn:aws:glue:us-east-1:{ACCOUNT}:devEndpoint/dev"),
-                 allow("glue:GetDevEndpoint", f"arn:aws:glue:us-east-1:{ACCOUNT}:devEndpoint/dev")),
-             user=NEAR_MISS, role=NEAR_MISS,
-             reason="glue:CreateDevEndpoint supports no resource-level permissions: an ARN-scoped grant is void"),
-    Scenario("nm-ResourcelessOnArnDataPipeline", "iam:PassRole + datapipeline:CreatePipeline on one pipeline ARN",
-             f"{AWSDOCS}: service authorization reference", doc(allow("iam:PassRole"), allow(
-                 ["datapipeline:CreatePipeline", "datapipeline:PutPipelineDefinition",
-                  "datapipeline:ActivatePipeline"], f"arn:aws:datapipeline:us-east-1:{ACCOUNT}:pipeline/df-0001")),
-             user=NEAR_MISS, role=NEAR_MISS,
-             reason="datapipeline:CreatePipeline supports no resource-level permissions: it cannot create one"),
-    Scenario("nm-NonDefaultVersionAdmin", "policy whose non-default v2 is admin, default v1 harmless",
-             f"{RHINO} #2 (counterpart)", READ_DOC, versions=[v(2, ADMIN_DOC)], user=NEAR_MISS, role=NEAR_MISS,
-             reason="only the default version applies and it cannot change the default"),
-    Scenario("nm-CreatePolicyVersionUnattached", "iam:CreatePolicyVersion on a policy attached to nobody",
-             "issue 8", doc(allow(["iam:CreatePolicyVersion", "iam:SetDefaultPolicyVersion"],
-                                  f"{A}:policy/nm-unattached-policy")), user=NEAR_MISS, role=NEAR_MISS,
-             reason="the only policy it may rewrite is attached to no principal"),
-    Scenario("nm-AssumeRoleTrustRefuses", "sts:AssumeRole on an admin role trusting lambda.amazonaws.com only",
-             f"{AWSDOCS}: roles; {PMAPPER} sts_edges", doc(allow("sts:AssumeRole", f"{A}:role/target-admin-lambda")),
-             user=NEAR_MISS, role=NEAR_MISS, reason="the admin role's trust admits only the Lambda service"),
-    Scenario("nm-SingleHolderDenied", "allow-all managed policy cancelled by a Deny on its only holder", "issue 8",
-             ADMIN_DOC, role=None, user=NEAR_MISS, inline={"deny-everything": doc(deny("*"))},
-             reason="its only holder denies everything inline: no one is admin through the policy"),
-    Scenario("nm-SelfAccessKeyOnly", "iam:CreateAccessKey on ${aws:username} only", f"{AWSDOCS}: policy variables",
-             doc(allow(["iam:CreateAccessKey", "iam:UpdateLoginProfile"], f"{A}:user/${{aws:username}}")),
-             role=None, user=NEAR_MISS, reason="a new key or password for oneself gives no new rights"),
-    Scenario("nm-PassRoleAlone", "iam:PassRole on * with no service to pass to", PMAPPER,
-             doc(allow(["iam:PassRole", "iam:GetRole", "iam:ListRoles"])), user=NEAR_MISS, role=NEAR_MISS,
-             reason="PassRole needs a service action to use the role"),
-    Scenario("nm-RunInstancesAlone", "ec2:RunInstances without iam:PassRole", PMAPPER,
-             doc(allow(["ec2:RunInstances", "ec2:DescribeInstances"])), user=NEAR_MISS, role=NEAR_MISS,
-             reason="an instance without a passed role runs with no AWS rights"),
+    Scenario(
+        "fp1-allow-and-deny",
+        "iam:* allowed and denied in one policy",
+        IAMV_TT,
+        doc(allow("iam:*"), deny("iam:*")),
+        user=NEAR_MISS,
+        role=NEAR_MISS,
+        reason="explicit Deny iam:* in the same policy wins",
+    ),
+    Scenario(
+        "fp2-allow-all",
+        "allow-all cancelled by a deny-all policy",
+        IAMV_TT,
+        ADMIN_DOC,
+        user=NEAR_MISS,
+        role=NEAR_MISS,
+        extra_policies=("deny-all",),
+        reason="deny-all on every holder cancels the allow-all policy: no holder is admin",
+    ),
+    Scenario(
+        "fp3-deny-iam",
+        "Deny iam:* only",
+        IAMV_TT,
+        doc(deny("iam:*")),
+        user=NEAR_MISS,
+        role=NEAR_MISS,
+        reason="grants nothing at all",
+    ),
+    Scenario(
+        "fp4-nonExploitableResourceConstraint",
+        "iam:CreatePolicyVersion on arn:aws:iam::aws:policy/fp4-*",
+        IAMV_TT,
+        doc(allow("iam:CreatePolicyVersion", "arn:aws:iam::aws:policy/fp4-*")),
+        user=NEAR_MISS,
+        role=NEAR_MISS,
+        reason="AWS managed policies cannot be versioned by a customer, and no such policy is attached to it",
+    ),
+    Scenario(
+        "fp5-nonExploitableConditionConstraint",
+        "iam:CreatePolicyVersion with aws:TokenIssueTime before 2020",
+        IAMV_TT,
+        doc(
+            allow("iam:CreatePolicyVersion", Condition={"DateLessThan": {"aws:TokenIssueTime": "2020-01-01T00:00:01Z"}})
+        ),
+        user=NEAR_MISS,
+        role=NEAR_MISS,
+        reason="no session today was issued before 2020: never true",
+    ),
+    Scenario(
+        "nm-DenyUserStar",
+        "iam:CreateAccessKey allowed, denied on user/*",
+        "issue 8",
+        doc(allow("iam:CreateAccessKey"), deny("iam:CreateAccessKey", f"{A}:user/*")),
+        user=NEAR_MISS,
+        role=NEAR_MISS,
+        reason="Deny on arn:aws:iam::111122223333:user/* covers every user",
+    ),
+    Scenario(
+        "nm-DenyNotResource",
+        "iam:* allowed, denied with NotResource on one unattached policy",
+        f"issue 8; {AWSDOCS}: NotResource",
+        doc(allow("iam:*"), deny("iam:*", f"{A}:policy/nm-unattached-policy", not_resource=True)),
+        user=NEAR_MISS,
+        role=NEAR_MISS,
+        reason="the NotResource Deny denies iam:* on every resource but a policy attached to nobody",
+    ),
+    Scenario(
+        "nm-DenyOnGroup",
+        "iam:AttachUserPolicy allowed, Deny iam:* on the user's group",
+        "issue 8",
+        doc(allow("iam:AttachUserPolicy")),
+        role=None,
+        user=NEAR_MISS,
+        groups=("nm-deny-iam-group",),
+        reason="the group's Deny iam:* applies to its member",
+    ),
+    Scenario(
+        "nm-BoundaryCutsMethod",
+        "iam:CreateAccessKey outside the permissions boundary",
+        f"{AWSDOCS}: boundaries",
+        doc(allow("iam:CreateAccessKey")),
+        user=NEAR_MISS,
+        role=NEAR_MISS,
+        boundary="boundary-read-only",
+        reason="the boundary allows only CloudWatch reads",
+    ),
+    Scenario(
+        "nm-BoundaryCutsAdmin",
+        "AdministratorAccess under a read-only boundary",
+        f"{AWSDOCS}: boundaries",
+        ADMIN_DOC,
+        user=NEAR_MISS,
+        role=NEAR_MISS,
+        boundary="boundary-read-only",
+        reason="the boundary allows only CloudWatch reads and not its own removal",
+    ),
+    Scenario(
+        "nm-BoundaryCutsPassRole",
+        "iam:PassRole + ec2:RunInstances outside the boundary",
+        f"{AWSDOCS}: boundaries",
+        doc(allow(["iam:PassRole", "ec2:RunInstances"])),
+        user=NEAR_MISS,
+        role=NEAR_MISS,
+        boundary="boundary-read-only",
+        reason="the boundary allows only CloudWatch reads",
+    ),
+    Scenario(
+        "nm-CurrentTimeNever",
+        "iam:CreatePolicyVersion with aws:CurrentTime before 2020",
+        f"{AWSDOCS}: Condition",
+        doc(allow("iam:CreatePolicyVersion", Condition={"DateLessThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}})),
+        user=NEAR_MISS,
+        role=NEAR_MISS,
+        reason="aws:CurrentTime before 2020 never holds",
+    ),
+    Scenario(
+        "nm-PassRoleHarmlessOnly",
+        "iam:PassRole on a harmless role + ec2:RunInstances",
+        "issue 8",
+        doc(allow("iam:PassRole", f"{A}:role/target-harmless-ec2"), allow("ec2:RunInstances"), allow(READ_ACTIONS)),
+        user=NEAR_MISS,
+        role=NEAR_MISS,
+        reason="the only role it may pass holds the CloudWatch reads it already has",
+    ),
+    Scenario(
+        "nm-PassedToServiceUnusable",
+        "iam:PassRole only to lambda.amazonaws.com + ec2:RunInstances",
+        "issue 8",
+        doc(
+            allow("iam:PassRole", Condition={"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}),
+            allow("ec2:RunInstances"),
+        ),
+        user=NEAR_MISS,
+        role=NEAR_MISS,
+        reason="it may pass roles to Lambda only and has no Lambda rights; EC2 cannot receive the role",
+    ),
+    Scenario(
+        "nm-ResourcelessOnArnGlue",
+        "iam:PassRole + glue:CreateDevEndpoint granted on one endpoint ARN",
+        f"{AWSDOCS}: service authorization reference",
+        doc(
+            allow("iam:PassRole"),
+            allow("glue:CreateDevEndpoint", f"arn:aws:glue:us-east-1:{ACCOUNT}:devEndpoint/dev"),
+            allow("glue:GetDevEndpoint", f"arn:aws:glue:us-east-1:{ACCOUNT}:devEndpoint/dev"),
+        ),
+        user=NEAR_MISS,
+        role=NEAR_MISS,
+        reason="glue:CreateDevEndpoint supports no resource-level permissions: an ARN-scoped grant is void",
+    ),
+    Scenario(
+        "nm-ResourcelessOnArnDataPipeline",
+        "iam:PassRole + datapipeline:CreatePipeline on one pipeline ARN",
+        f"{AWSDOCS}: service authorization reference",
+        doc(
+            allow("iam:PassRole"),
+            allow(
+                ["datapipeline:CreatePipeline", "datapipeline:PutPipelineDefinition", "datapipeline:ActivatePipeline"],
+                f"arn:aws:datapipeline:us-east-1:{ACCOUNT}:pipeline/df-0001",
+            ),
+        ),
+        user=NEAR_MISS,
+        role=NEAR_MISS,
+        reason="datapipeline:CreatePipeline supports no resource-level permissions: it cannot create one",
+    ),
+    Scenario(
+        "nm-NonDefaultVersionAdmin",
+        "policy whose non-default v2 is admin, default v1 harmless",
+        f"{RHINO} #2 (counterpart)",
+        READ_DOC,
+        versions=[v(2, ADMIN_DOC)],
+        user=NEAR_MISS,
+        role=NEAR_MISS,
+        reason="only the default version applies and it cannot change the default",
+    ),
+    Scenario(
+        "nm-CreatePolicyVersionUnattached",
+        "iam:CreatePolicyVersion on a policy attached to nobody",
+        "issue 8",
+        doc(allow(["iam:CreatePolicyVersion", "iam:SetDefaultPolicyVersion"], f"{A}:policy/nm-unattached-policy")),
+        user=NEAR_MISS,
+        role=NEAR_MISS,
+        reason="the only policy it may rewrite is attached to no principal",
+    ),
+    Scenario(
+        "nm-AssumeRoleTrustRefuses",
+        "sts:AssumeRole on an admin role trusting lambda.amazonaws.com only",
+        f"{AWSDOCS}: roles; {PMAPPER} sts_edges",
+        doc(allow("sts:AssumeRole", f"{A}:role/target-admin-lambda")),
+        user=NEAR_MISS,
+        role=NEAR_MISS,
+        reason="the admin role's trust admits only the Lambda service",
+    ),
+    Scenario(
+        "nm-SingleHolderDenied",
+        "allow-all managed policy cancelled by a Deny on its only holder",
+        "issue 8",
+        ADMIN_DOC,
+        role=None,
+        user=NEAR_MISS,
+        inline={"deny-everything": doc(deny("*"))},
+        reason="its only holder denies everything inline: no one is admin through the policy",
+    ),
+    Scenario(
+        "nm-SelfAccessKeyOnly",
+        "iam:CreateAccessKey on ${aws:username} only",
+        f"{AWSDOCS}: policy variables",
+        doc(allow(["iam:CreateAccessKey", "iam:UpdateLoginProfile"], f"{A}:user/${{aws:username}}")),
+        role=None,
+        user=NEAR_MISS,
+        reason="a new key or password for oneself gives no new rights",
+    ),
+    Scenario(
+        "nm-PassRoleAlone",
+        "iam:PassRole on * with no service to pass to",
+        PMAPPER,
+        doc(allow(["iam:PassRole", "iam:GetRole", "iam:ListRoles"])),
+        user=NEAR_MISS,
+        role=NEAR_MISS,
+        reason="PassRole needs a service action to use the role",
+    ),
+    Scenario(
+        "nm-RunInstancesAlone",
+        "ec2:RunInstances without iam:PassRole",
+        PMAPPER,
+        doc(allow(["ec2:RunInstances", "ec2:DescribeInstances"])),
+        user=NEAR_MISS,
+        role=NEAR_MISS,
+        reason="an instance without a passed role runs with no AWS rights",
+    ),
     # --- variants: the same methods reached through other policy shapes (AWS docs), so a fix cannot fit one form --
-    Scenario("var-TagConditionMatches", "iam:CreateAccessKey when aws:PrincipalTag/team is platform (it is)",
-             f"{AWSDOCS}: ABAC, aws:PrincipalTag", doc(allow("iam:CreateAccessKey", Condition={
-                 "StringEquals": {"aws:PrincipalTag/team": "platform"}})), tags={"team": "platform"}),
-    Scenario("var-PassedToServiceEc2", "iam:PassRole only to ec2.amazonaws.com + ec2:RunInstances",
-             f"{AWSDOCS}: iam:PassedToService", doc(allow("iam:PassRole", Condition={
-                 "StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}), allow("ec2:RunInstances"))),
-    Scenario("var-CaseInsensitiveAction", "iam:CreateAccessKey written IAM:createACCESSkey",
-             f"{AWSDOCS}: Action (names are case-insensitive)", doc(allow("IAM:createACCESSkey"))),
-    Scenario("var-DenyOnlyWithoutMfa", "iam:CreateAccessKey; Deny * when MFA is absent (with MFA: escalates)",
-             f"{AWSDOCS}: example policy, deny access without MFA",
-             doc(allow("iam:CreateAccessKey"), deny("*", Condition={
-                 "BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}}))),
-    Scenario("var-AccessKeyOnAdminUserOnly", "iam:CreateAccessKey on exactly the admin user's ARN", RHINO + " #4",
-             doc(allow("iam:CreateAccessKey", f"{A}:user/target-admin-user"))),
-    Scenario("var-PassRoleWildcardPath", "iam:PassRole on role/target-admin-* + lambda:CreateFunction + "
-             "lambda:InvokeFunction", RHINO + " #15", doc(allow("iam:PassRole", f"{A}:role/target-admin-*"),
-                                                          allow(["lambda:CreateFunction", "lambda:InvokeFunction"]))),
-    Scenario("var-GroupManagedPassRole", "iam:PassRole + ec2:RunInstances through a group's managed policy",
-             f"{RHINO} #3; AWS groups", None, role=None, groups=("var-group-managed",)),
-    Scenario("var-UserInlinePutUserPolicy", "iam:PutUserPolicy in the user's own inline policy", RHINO + " #10",
-             None, role=None, inline={"self-service": doc(allow("iam:PutUserPolicy", f"{A}:user/${{aws:username}}"))}),
-    Scenario("var-RoleInlineAttachRolePolicy", "iam:AttachRolePolicy in the role's own inline policy",
-             RHINO + " #9", None, user=None, inline={"self-service": doc(allow("iam:AttachRolePolicy"))}),
-    Scenario("nm-TagConditionMismatch", "iam:CreateAccessKey when aws:PrincipalTag/team is platform (it is web)",
-             f"{AWSDOCS}: ABAC, aws:PrincipalTag", doc(allow("iam:CreateAccessKey", Condition={
-                 "StringEquals": {"aws:PrincipalTag/team": "platform"}})), tags={"team": "web"},
-             user=NEAR_MISS, role=NEAR_MISS, reason="its own team tag is web: the condition is known to fail"),
-    Scenario("nm-DenyNotAction", "iam:CreateAccessKey; Deny NotAction s3:*/cloudwatch:*", f"{AWSDOCS}: NotAction",
-             doc(allow("iam:CreateAccessKey"), {"Effect": "Deny", "NotAction": ["s3:*", "cloudwatch:*"],
-                                                "Resource": "*"}),
-             user=NEAR_MISS, role=NEAR_MISS, reason="the NotAction Deny denies every action outside S3 and CloudWatch"),
-    Scenario("nm-AssumeRoleEmptyRole", "sts:AssumeRole on a role trusting the root that holds no policy",
-             f"{IAMV_TT} privesc-permissive-role-trust", doc(allow("sts:AssumeRole",
-                                                                   f"{A}:role/privesc-permissive-role-trust")),
-             user=NEAR_MISS, role=NEAR_MISS, reason="the only role it may assume holds nothing"),
-    Scenario("nm-PassAdminRoleToWrongService", "iam:PassRole on the Lambda admin role + ec2:RunInstances",
-             PMAPPER + " ec2_edges", doc(allow("iam:PassRole", f"{A}:role/target-admin-lambda"),
-                                         allow("ec2:RunInstances")), user=NEAR_MISS, role=NEAR_MISS,
-             reason="the role it may pass trusts lambda.amazonaws.com only and has no instance profile: EC2 "
-                    "cannot use it, and it has no Lambda rights"),
-    Scenario("nm-UpdateAssumeRoleHarmless", "iam:UpdateAssumeRolePolicy on a harmless role only", "issue 8",
-             doc(allow("iam:UpdateAssumeRolePolicy", f"{A}:role/target-harmless-lambda"),
-                 allow(READ_ACTIONS)),
-             user=NEAR_MISS, role=NEAR_MISS,
-             reason="the only role it may take over holds the CloudWatch reads it already has"),
+    Scenario(
+        "var-TagConditionMatches",
+        "iam:CreateAccessKey when aws:PrincipalTag/team is platform (it is)",
+        f"{AWSDOCS}: ABAC, aws:PrincipalTag",
+        doc(allow("iam:CreateAccessKey", Condition={"StringEquals": {"aws:PrincipalTag/team": "platform"}})),
+        tags={"team": "platform"},
+    ),
+    Scenario(
+        "var-PassedToServiceEc2",
+        "iam:PassRole only to ec2.amazonaws.com + ec2:RunInstances",
+        f"{AWSDOCS}: iam:PassedToService",
+        doc(
+            allow("iam:PassRole", Condition={"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}),
+            allow("ec2:RunInstances"),
+        ),
+    ),
+    Scenario(
+        "var-CaseInsensitiveAction",
+        "iam:CreateAccessKey written IAM:createACCESSkey",
+        f"{AWSDOCS}: Action (names are case-insensitive)",
+        doc(allow("IAM:createACCESSkey")),
+    ),
+    Scenario(
+        "var-DenyOnlyWithoutMfa",
+        "iam:CreateAccessKey; Deny * when MFA is absent (with MFA: escalates)",
+        f"{AWSDOCS}: example policy, deny access without MFA",
+        doc(
+            allow("iam:CreateAccessKey"), deny("*", Condition={"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}})
+        ),
+    ),
+    Scenario(
+        "var-AccessKeyOnAdminUserOnly",
+        "iam:CreateAccessKey on exactly the admin user's ARN",
+        RHINO + " #4",
+        doc(allow("iam:CreateAccessKey", f"{A}:user/target-admin-user")),
+    ),
+    Scenario(
+        "var-PassRoleWildcardPath",
+        "iam:PassRole on role/target-admin-* + lambda:CreateFunction + lambda:InvokeFunction",
+        RHINO + " #15",
+        doc(
+            allow("iam:PassRole", f"{A}:role/target-admin-*"), allow(["lambda:CreateFunction", "lambda:InvokeFunction"])
+        ),
+    ),
+    Scenario(
+        "var-GroupManagedPassRole",
+        "iam:PassRole + ec2:RunInstances through a group's managed policy",
+        f"{RHINO} #3; AWS groups",
+        None,
+        role=None,
+        groups=("var-group-managed",),
+    ),
+    Scenario(
+        "var-UserInlinePutUserPolicy",
+        "iam:PutUserPolicy in the user's own inline policy",
+        RHINO + " #10",
+        None,
+        role=None,
+        inline={"self-service": doc(allow("iam:PutUserPolicy", f"{A}:user/${{aws:username}}"))},
+    ),
+    Scenario(
+        "var-RoleInlineAttachRolePolicy",
+        "iam:AttachRolePolicy in the role's own inline policy",
+        RHINO + " #9",
+        None,
+        user=None,
+        inline={"self-service": doc(allow("iam:AttachRolePolicy"))},
+    ),
+    Scenario(
+        "nm-TagConditionMismatch",
+        "iam:CreateAccessKey when aws:PrincipalTag/team is platform (it is web)",
+        f"{AWSDOCS}: ABAC, aws:PrincipalTag",
+        doc(allow("iam:CreateAccessKey", Condition={"StringEquals": {"aws:PrincipalTag/team": "platform"}})),
+        tags={"team": "web"},
+        user=NEAR_MISS,
+        role=NEAR_MISS,
+        reason="its own team tag is web: the condition is known to fail",
+    ),
+    Scenario(
+        "nm-DenyNotAction",
+        "iam:CreateAccessKey; Deny NotAction s3:*/cloudwatch:*",
+        f"{AWSDOCS}: NotAction",
+        doc(allow("iam:CreateAccessKey"), {"Effect": "Deny", "NotAction": ["s3:*", "cloudwatch:*"], "Resource": "*"}),
+        user=NEAR_MISS,
+        role=NEAR_MISS,
+        reason="the NotAction Deny denies every action outside S3 and CloudWatch",
+    ),
+    Scenario(
+        "nm-AssumeRoleEmptyRole",
+        "sts:AssumeRole on a role trusting the root that holds no policy",
+        f"{IAMV_TT} privesc-permissive-role-trust",
+        doc(allow("sts:AssumeRole", f"{A}:role/privesc-permissive-role-trust")),
+        user=NEAR_MISS,
+        role=NEAR_MISS,
+        reason="the only role it may assume holds nothing",
+    ),
+    Scenario(
+        "nm-PassAdminRoleToWrongService",
+        "iam:PassRole on the Lambda admin role + ec2:RunInstances",
+        PMAPPER + " ec2_edges",
+        doc(allow("iam:PassRole", f"{A}:role/target-admin-lambda"), allow("ec2:RunInstances")),
+        user=NEAR_MISS,
+        role=NEAR_MISS,
+        reason="the role it may pass trusts lambda.amazonaws.com only and has no instance profile: EC2 "
+        "cannot use it, and it has no Lambda rights",
+    ),
+    Scenario(
+        "nm-UpdateAssumeRoleHarmless",
+        "iam:UpdateAssumeRolePolicy on a harmless role only",
+        "issue 8",
+        doc(allow("iam:UpdateAssumeRolePolicy", f"{A}:role/target-harmless-lambda"), allow(READ_ACTIONS)),
+        user=NEAR_MISS,
+        role=NEAR_MISS,
+        reason="the only role it may take over holds the CloudWatch reads it already has",
+    ),
 ]
 
 # Principals that are the methods' targets, or plain cases of AWS semantics, declared directly.
@@ -355,9 +789,10 @@ EXTRA_POLICIES = {
     "fn1-ec2RunInstances": doc(allow(["ec2:RunInstances", "ec2:DescribeInstances"])),
     "deny-all": doc(deny("*")),
     "boundary-read-only": READ_DOC,
-    "boundary-allows-boundary-removal": doc(allow(["iam:DeleteUserPermissionsBoundary",
-                                                   "iam:DeleteRolePermissionsBoundary"]),
-                                            allow(["cloudwatch:GetMetricData"])),
+    "boundary-allows-boundary-removal": doc(
+        allow(["iam:DeleteUserPermissionsBoundary", "iam:DeleteRolePermissionsBoundary"]),
+        allow(["cloudwatch:GetMetricData"]),
+    ),
     "nm-unattached-policy": READ_DOC,
     "target-read-only": READ_DOC,
     "group-inline-readonly": READ_DOC,
@@ -384,19 +819,29 @@ def trust(principal: dict, condition: dict | None = None) -> dict:
 
 
 # iam-vulnerable's scenario roles trust the tester (another account); an ExternalId keeps that trust tidy.
-SCENARIO_TRUST = trust({"AWS": f"arn:aws:iam::{OUTSIDER}:root"},
-                       {"StringEquals": {"sts:ExternalId": "iam-vulnerable-tester"}})
+SCENARIO_TRUST = trust(
+    {"AWS": f"arn:aws:iam::{OUTSIDER}:root"}, {"StringEquals": {"sts:ExternalId": "iam-vulnerable-tester"}}
+)
 
 
-def managed(name: str, document: dict, versions: list[dict], default: str = "v1",
-            attachments: int = 0) -> dict:
+def managed(name: str, document: dict, versions: list[dict], default: str = "v1", attachments: int = 0) -> dict:
     arn = ADMIN_ARN if name == "AdministratorAccess" else f"{A}:policy/{name}"
     listed = [{"VersionId": "v1", "Document": document}, *versions]
-    return {"PolicyName": name, "PolicyId": "ANPA" + _id(name), "Arn": arn, "Path": "/",
-            "DefaultVersionId": default, "AttachmentCount": attachments, "PermissionsBoundaryUsageCount": 0,
-            "IsAttachable": True, "CreateDate": CREATED, "UpdateDate": CREATED,
-            "PolicyVersionList": [{**entry, "IsDefaultVersion": entry["VersionId"] == default,
-                                   "CreateDate": CREATED} for entry in listed]}
+    return {
+        "PolicyName": name,
+        "PolicyId": "ANPA" + _id(name),
+        "Arn": arn,
+        "Path": "/",
+        "DefaultVersionId": default,
+        "AttachmentCount": attachments,
+        "PermissionsBoundaryUsageCount": 0,
+        "IsAttachable": True,
+        "CreateDate": CREATED,
+        "UpdateDate": CREATED,
+        "PolicyVersionList": [
+            {**entry, "IsDefaultVersion": entry["VersionId"] == default, "CreateDate": CREATED} for entry in listed
+        ],
+    }
 
 
 def _id(name: str) -> str:
@@ -405,15 +850,17 @@ def _id(name: str) -> str:
 
 
 def _attached(names) -> list[dict]:
-    return [{"PolicyName": n, "PolicyArn": ADMIN_ARN if n == "AdministratorAccess" else f"{A}:policy/{n}"}
-            for n in names]
+    return [
+        {"PolicyName": n, "PolicyArn": ADMIN_ARN if n == "AdministratorAccess" else f"{A}:policy/{n}"} for n in names
+    ]
 
 
 def _boundary(name: str | None) -> dict:
     if not name:
         return {}
-    return {"PermissionsBoundary": {"PermissionsBoundaryType": "Policy",
-                                    "PermissionsBoundaryArn": f"{A}:policy/{name}"}}
+    return {
+        "PermissionsBoundary": {"PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": f"{A}:policy/{name}"}
+    }
 
 
 def _inline(policies: dict | None, key: str) -> dict:
@@ -425,32 +872,66 @@ def _tags(tags: dict | None) -> list[dict]:
 
 
 def make_user(name: str, policies=(), groups=(), inline=None, boundary=None, tags=None) -> dict:
-    return {"Path": "/", "UserName": name, "UserId": "AIDA" + _id(name), "Arn": f"{A}:user/{name}",
-            "CreateDate": CREATED, "GroupList": list(groups), "AttachedManagedPolicies": _attached(policies),
-            "Tags": _tags(tags), **_inline(inline, "UserPolicyList"), **_boundary(boundary)}
+    return {
+        "Path": "/",
+        "UserName": name,
+        "UserId": "AIDA" + _id(name),
+        "Arn": f"{A}:user/{name}",
+        "CreateDate": CREATED,
+        "GroupList": list(groups),
+        "AttachedManagedPolicies": _attached(policies),
+        "Tags": _tags(tags),
+        **_inline(inline, "UserPolicyList"),
+        **_boundary(boundary),
+    }
 
 
-def make_role(name: str, trust_doc: dict, policies=(), inline=None, boundary=None, profile: bool = False,
-              tags=None) -> dict:
-    role = {"Path": "/", "RoleName": name, "RoleId": "AROA" + _id(name), "Arn": f"{A}:role/{name}",
-            "CreateDate": CREATED, "AssumeRolePolicyDocument": trust_doc,
-            "AttachedManagedPolicies": _attached(policies), "Tags": _tags(tags),
-            "RoleLastUsed": {"LastUsedDate": "2026-11-01T00:00:00Z", "Region": "us-east-1"},
-            "InstanceProfileList": [], **_inline(inline, "RolePolicyList"), **_boundary(boundary)}
+def make_role(
+    name: str, trust_doc: dict, policies=(), inline=None, boundary=None, profile: bool = False, tags=None
+) -> dict:
+    role = {
+        "Path": "/",
+        "RoleName": name,
+        "RoleId": "AROA" + _id(name),
+        "Arn": f"{A}:role/{name}",
+        "CreateDate": CREATED,
+        "AssumeRolePolicyDocument": trust_doc,
+        "AttachedManagedPolicies": _attached(policies),
+        "Tags": _tags(tags),
+        "RoleLastUsed": {"LastUsedDate": "2026-11-01T00:00:00Z", "Region": "us-east-1"},
+        "InstanceProfileList": [],
+        **_inline(inline, "RolePolicyList"),
+        **_boundary(boundary),
+    }
     if profile:
-        role["InstanceProfileList"] = [{"Path": "/", "InstanceProfileName": name,
-                                        "InstanceProfileId": "AIPA" + _id(name),
-                                        "Arn": f"{A}:instance-profile/{name}", "CreateDate": CREATED,
-                                        "Roles": [{k: role[k] for k in ("Path", "RoleName", "RoleId", "Arn",
-                                                                         "CreateDate",
-                                                                         "AssumeRolePolicyDocument")}]}]
+        role["InstanceProfileList"] = [
+            {
+                "Path": "/",
+                "InstanceProfileName": name,
+                "InstanceProfileId": "AIPA" + _id(name),
+                "Arn": f"{A}:instance-profile/{name}",
+                "CreateDate": CREATED,
+                "Roles": [
+                    {
+                        k: role[k]
+                        for k in ("Path", "RoleName", "RoleId", "Arn", "CreateDate", "AssumeRolePolicyDocument")
+                    }
+                ],
+            }
+        ]
     return role
 
 
 def make_group(name: str, policies=(), inline=None) -> dict:
-    return {"Path": "/", "GroupName": name, "GroupId": "AGPA" + _id(name), "Arn": f"{A}:group/{name}",
-            "CreateDate": CREATED, "AttachedManagedPolicies": _attached(policies),
-            **_inline(inline, "GroupPolicyList")}
+    return {
+        "Path": "/",
+        "GroupName": name,
+        "GroupId": "AGPA" + _id(name),
+        "Arn": f"{A}:group/{name}",
+        "CreateDate": CREATED,
+        "AttachedManagedPolicies": _attached(policies),
+        **_inline(inline, "GroupPolicyList"),
+    }
 
 
 def build() -> tuple[dict, dict]:
@@ -458,14 +939,21 @@ def build() -> tuple[dict, dict]:
     documents: dict[str, tuple[dict, list[dict], str]] = {"AdministratorAccess": (ADMIN_DOC, [], "v1")}
     documents.update({name: (d, [], "v1") for name, d in EXTRA_POLICIES.items()})
 
-    def expect(arn: str, kind: str, method: str, source: str, reason: str = "", policies=(),
-               scenario: str = "") -> None:
+    def expect(
+        arn: str, kind: str, method: str, source: str, reason: str = "", policies=(), scenario: str = ""
+    ) -> None:
         # The scenario's own name after its prefix is the literature's name for it (iam-vulnerable / Rhino).
         named = scenario.split("-", 1)[1] if "-" in scenario else ""
-        entry = {"expect": kind, "escalates": kind == POSITIVE, "methods": [method, *([named] if named else [])],
-                 "scenario": scenario or arn.rsplit("/", 1)[1], "source": source,
-                 "managed_policies": sorted(ADMIN_ARN if p == "AdministratorAccess" else f"{A}:policy/{p}"
-                                            for p in policies)}
+        entry = {
+            "expect": kind,
+            "escalates": kind == POSITIVE,
+            "methods": [method, *([named] if named else [])],
+            "scenario": scenario or arn.rsplit("/", 1)[1],
+            "source": source,
+            "managed_policies": sorted(
+                ADMIN_ARN if p == "AdministratorAccess" else f"{A}:policy/{p}" for p in policies
+            ),
+        }
         if kind != POSITIVE:
             entry["reason"] = reason
         expected[arn] = entry
@@ -480,44 +968,72 @@ def build() -> tuple[dict, dict]:
             expect(f"{A}:user/{name}", s.user, s.method, s.source, s.reason, held, s.name)
         if s.role:
             name = f"{s.name}-role"
-            roles.append(make_role(name, SCENARIO_TRUST, held, s.inline if s.user is None else None, s.boundary,
-                                   tags=s.tags))
+            roles.append(
+                make_role(name, SCENARIO_TRUST, held, s.inline if s.user is None else None, s.boundary, tags=s.tags)
+            )
             expect(f"{A}:role/{name}", s.role, s.method, s.source, s.reason, held, s.name)
 
     # Targets the methods need.
     admin = "admin (can do every action on every resource)"
     for name, services in SERVICE_ADMINS.items():
-        roles.append(make_role(name, trust({"Service": services if len(services) > 1 else services[0]}),
-                               ("AdministratorAccess",), profile=name == "target-admin-ec2"))
-        expect(f"{A}:role/{name}", POSITIVE, admin, f"{RHINO} (targets); {PMAPPER}",
-               policies=("AdministratorAccess",))
-    roles.append(make_role("target-admin-root-trust", trust({"AWS": f"arn:aws:iam::{ACCOUNT}:root"}),
-                           ("AdministratorAccess",)))
-    expect(f"{A}:role/target-admin-root-trust", POSITIVE, admin, f"{IAMV_TT} privesc-permissive-role-trust",
-           policies=("AdministratorAccess",))
+        roles.append(
+            make_role(
+                name,
+                trust({"Service": services if len(services) > 1 else services[0]}),
+                ("AdministratorAccess",),
+                profile=name == "target-admin-ec2",
+            )
+        )
+        expect(f"{A}:role/{name}", POSITIVE, admin, f"{RHINO} (targets); {PMAPPER}", policies=("AdministratorAccess",))
+    roles.append(
+        make_role("target-admin-root-trust", trust({"AWS": f"arn:aws:iam::{ACCOUNT}:root"}), ("AdministratorAccess",))
+    )
+    expect(
+        f"{A}:role/target-admin-root-trust",
+        POSITIVE,
+        admin,
+        f"{IAMV_TT} privesc-permissive-role-trust",
+        policies=("AdministratorAccess",),
+    )
     named = [f"{A}:user/trust-NamedInAdminTrust-user", f"{A}:role/trust-NamedInAdminTrust-role"]
     roles.append(make_role("target-admin-named-trust", trust({"AWS": named}), ("AdministratorAccess",)))
     expect(f"{A}:role/target-admin-named-trust", POSITIVE, admin, AWSDOCS, policies=("AdministratorAccess",))
     users.append(make_user("target-admin-user", ("AdministratorAccess",), ("target-admin-group",)))
-    expect(f"{A}:user/target-admin-user", POSITIVE, admin, f"{RHINO} #4-6 (target)",
-           policies=("AdministratorAccess",))
+    expect(f"{A}:user/target-admin-user", POSITIVE, admin, f"{RHINO} #4-6 (target)", policies=("AdministratorAccess",))
     users.append(make_user("admin-inline-user", inline={"everything": ADMIN_DOC}))
     expect(f"{A}:user/admin-inline-user", POSITIVE, admin, PMAPPER)
-    for name, services in (("target-harmless-ec2", "ec2.amazonaws.com"),
-                           ("target-harmless-lambda", "lambda.amazonaws.com")):
-        roles.append(make_role(name, trust({"Service": services}), ("target-read-only",),
-                               profile=name.endswith("ec2")))
-        expect(f"{A}:role/{name}", NEAR_MISS, "none (CloudWatch reads)", "issue 8 (harmless target)",
-               "holds CloudWatch reads only", ("target-read-only",))
+    for name, services in (
+        ("target-harmless-ec2", "ec2.amazonaws.com"),
+        ("target-harmless-lambda", "lambda.amazonaws.com"),
+    ):
+        roles.append(make_role(name, trust({"Service": services}), ("target-read-only",), profile=name.endswith("ec2")))
+        expect(
+            f"{A}:role/{name}",
+            NEAR_MISS,
+            "none (CloudWatch reads)",
+            "issue 8 (harmless target)",
+            "holds CloudWatch reads only",
+            ("target-read-only",),
+        )
     roles.append(make_role("privesc-permissive-role-trust", trust({"AWS": f"arn:aws:iam::{ACCOUNT}:root"})))
-    expect(f"{A}:role/privesc-permissive-role-trust", NEAR_MISS, "none (no policies)",
-           f"{IAMV_TT} privesc-permissive-role-trust", "it holds no policy: trusting the root is a trust note, "
-           "not an escalation")
+    expect(
+        f"{A}:role/privesc-permissive-role-trust",
+        NEAR_MISS,
+        "none (no policies)",
+        f"{IAMV_TT} privesc-permissive-role-trust",
+        "it holds no policy: trusting the root is a trust note, not an escalation",
+    )
     # Group inline escalation, attributed to the member (issue 8).
-    users.append(make_user("group-inline-escalation-user", ("group-inline-readonly",),
-                           ("group-inline-escalation-group",)))
-    expect(f"{A}:user/group-inline-escalation-user", POSITIVE, "iam:CreateAccessKey via the group's inline policy",
-           "issue 8; AWS groups", policies=("group-inline-readonly",))
+    users.append(
+        make_user("group-inline-escalation-user", ("group-inline-readonly",), ("group-inline-escalation-group",))
+    )
+    expect(
+        f"{A}:user/group-inline-escalation-user",
+        POSITIVE,
+        "iam:CreateAccessKey via the group's inline policy",
+        "issue 8; AWS groups",
+        policies=("group-inline-readonly",),
+    )
 
     groups += [
         make_group("target-admin-group", ("AdministratorAccess",)),
