@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from audits.iam import actions as ds
 from audits.iam import credentials, escalation, external_access, risks, trust
 from audits.iam.account import Account, Principal, is_aws_managed
 from audits.iam.authz import Authz, display_refs, inline_source, unique_refs
@@ -356,7 +357,8 @@ class Analysis:
         if p.type == "group":
             return self._group_specs(p)
         if p.arn in self.graph.nodes:
-            specs.extend(self._reach_specs(p))
+            reach = self._reach_specs(p)
+            specs.extend(reach or self._grants_admin_to_others(p))
             specs.extend(self._inline_specs(p, [p]))
         if any(arn == CLOUDSHELL_ARN for arn in p.managed):
             specs.append(
@@ -493,6 +495,70 @@ class Analysis:
                 )
             ]
         return [self._escalation_spec(p, esc, refs, conditions)]
+
+    # Policy writes that make another principal an administrator (Rhino Security Labs' Attach*/Put* methods).
+    GRANTS = (
+        ("AttachUserPolicy", "iam:attachuserpolicy", "user", True),
+        ("PutUserPolicy", "iam:putuserpolicy", "user", False),
+        ("AttachGroupPolicy", "iam:attachgrouppolicy", "group", True),
+        ("PutGroupPolicy", "iam:putgrouppolicy", "group", False),
+        ("AttachRolePolicy", "iam:attachrolepolicy", "role", True),
+        ("PutRolePolicy", "iam:putrolepolicy", "role", False),
+    )
+
+    def _grants_admin_to_others(self, p: Principal) -> list[Spec]:
+        """A principal that cannot become an administrator itself but can make another user, group or role one:
+        whoever acts as it (and holds, or can sign in as, any identity of the account) escalates through it."""
+        from audits.iam.edges.iam import ADMIN
+
+        subject = self.graph.subject(p)
+        pools = {"user": self.account.users, "group": self.account.groups, "role": self.account.roles}
+        for method, action, kind, attach in self.GRANTS:
+            if not self.authz.patterns(subject, action) or self.authz.denied_everywhere(subject, action):
+                continue
+            for target in pools[kind][:500]:  # bounded: one allowed target proves the capability
+                if target.arn == p.arn or target.service_linked:
+                    continue
+                decision = self.authz.can_act_on(subject, action, target.arn, ADMIN if attach else None)
+                if decision is not None:
+                    how = f"give {kind} {target.name} administrator rights ({method})"
+                    return [self._grant_spec(p, method, how, action, target, decision)]
+        if self.authz.patterns(subject, "iam:addusertogroup"):
+            for group in self.account.groups:
+                statements = [st for _, stmts in self.account.sources(group) for st in stmts]
+                if not Permissions.of(statements).is_admin():
+                    continue
+                decision = self.authz.can_act_on(subject, "iam:addusertogroup", group.arn)
+                if decision is not None:
+                    how = f"add any user to the administrators' group {group.name} (AddUserToGroup)"
+                    return [self._grant_spec(p, "AddUserToGroup", how, "iam:addusertogroup", group, decision)]
+        return []
+
+    def _grant_spec(self, p: Principal, method: str, how: str, action: str, target: Principal, decision) -> Spec:
+        conditions = [c.to_dict() for c in decision.conditions]
+        only = (" Only when: " + "; ".join(c["text"] for c in conditions) + ".") if conditions else ""
+        return Spec(
+            "principal_privilege_escalation",
+            "",
+            "grants-admin",
+            f"Can make another principal an administrator: {how}; whoever acts as this {p.type} and holds any "
+            f"identity of the account can make it an administrator.{only}",
+            {
+                "method": method,
+                "how": how,
+                "actions": [ds.display(action)],
+                "target": target.arn,
+                "target_kind": "grants admin to others",
+                "path": [
+                    {"from": p.arn, "to": target.arn, "method": method, "via": target.arn, "conditions": conditions}
+                ],
+                "statements": display_refs(p, decision.allowing),
+                "conditions": conditions,
+            },
+            bool(conditions),
+            "high",
+            "Can grant administrator rights to other principals",
+        )
 
     def _refs(self, esc: Escalation) -> list[dict]:
         """The granting statements along the way, each labelled with the principal whose policy it is."""
