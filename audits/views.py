@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from audits import compare, exports, retries, run_inputs, run_status, runner, timeline, uploads
+from audits import compare, exports, retries, review_views, run_inputs, run_status, runner, timeline, uploads
 from audits.forms import FindingFilterForm, NewAuditForm
 from audits.models import FRAMEWORK_CHOICES, SEVERITIES, AuditRun, Finding
 from audits.stream import opening, serve
@@ -277,6 +277,10 @@ def _results_context(request: HttpRequest, run: AuditRun) -> dict:
         shown = shown.filter(controls__has_key=chosen["framework"])
     if chosen.get("q"):
         shown = shown.filter(Q(principal_name__icontains=chosen["q"]) | Q(principal_arn__icontains=chosen["q"]))
+    control = _chosen_control(result, request.GET.get("control"))
+    if control is not None:
+        # A compliance row's link: exactly the findings that failed that control in this run.
+        shown = shown.filter(fingerprint__in=control["findings"])
     sort, group = chosen.get("sort") or "severity", chosen.get("group") or ""
     ordered = shown.annotate(severity_rank=SEVERITY_RANK).order_by(*_ordering(sort, group))
     per_page = chosen.get("per") or FINDINGS_PER_PAGE
@@ -292,11 +296,12 @@ def _results_context(request: HttpRequest, run: AuditRun) -> dict:
         "risk_band": result.get("risk_band", ""),
         "summary": summary,
         "by_severity": [(sev, (summary.get("by_severity") or {}).get(sev, 0)) for sev in SEVERITIES],
-        "compliance": _compliance_tables(result, frameworks),
+        "compliance": _compliance_tables(run, result, frameworks),
+        "control": control,
         "patterns": result.get("patterns") or [],
         "top_risks": result.get("top_risks") or [],
         "filters": filters,
-        "filtered": any(chosen.get(name) for name in ("severity", "category", "framework", "q")),
+        "filtered": control is not None or any(chosen.get(name) for name in ("severity", "category", "framework", "q")),
         "findings_page": page,
         "findings_group": group,
         "findings_sort": sort,
@@ -331,17 +336,34 @@ def _with_query(query, **changes) -> str:
     return "?" + copy.urlencode()
 
 
-def _compliance_tables(result: dict, frameworks: list[str]) -> list[dict]:
+def _chosen_control(result: dict, value: str | None) -> dict | None:
+    """The compliance control named by ?control=<framework>:<id>, with its failing findings; None otherwise."""
+    parsed = review_views.parse_control(value)
+    if parsed is None:
+        return None
+    framework, control_id = parsed
+    table = (result.get("compliance") or {}).get(framework) or {}
+    for control in table.get("controls") or []:
+        if control.get("id") == control_id:
+            return {**control, "framework": framework, "findings": list(control.get("findings") or [])}
+    return None
+
+
+def _compliance_tables(run: AuditRun, result: dict, frameworks: list[str]) -> list[dict]:
     names = dict(FRAMEWORK_CHOICES)
     compliance = result.get("compliance") or {}
     tables = []
     for key in frameworks or list(compliance):
         data = compliance.get(key) or {}
+        controls = [
+            {**c, "findings_url": review_views.control_findings_url(run, key, c["id"]) if c.get("findings") else ""}
+            for c in data.get("controls") or []
+        ]
         tables.append(
             {
                 "key": key,
                 "name": data.get("name") or names.get(key, key),
-                "controls": data.get("controls") or [],
+                "controls": controls,
                 "passed": data.get("passed", 0),
                 "failed": data.get("failed", 0),
                 "not_evaluated": data.get("not_evaluated", 0),

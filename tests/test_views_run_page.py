@@ -191,3 +191,24 @@ def test_it_shows_plain_evidence_as_text_and_the_rest_as_json(client, alice):
     page = client.get(f"/audits/{run.pk}/findings/{finding.pk}/").text
     assert '<span class="mono">AdministratorAccess, PowerUser</span>' in page
     assert "&quot;age_days&quot;: 400" in page
+
+
+def test_compliance_rows_link_to_the_findings_that_fail_them(client, alice, settings):
+    from audits import runner
+    from audits.models import AuditRun, Finding
+
+    settings.AEGIS_DEMO_STEP_MS = 0
+    run = runner.start_run(alice, source="demo", frameworks=["cis"])
+    assert runner.execute(run.pk) == "completed"
+    run = AuditRun.objects.get(pk=run.pk)
+    failing = next(c for c in run.result["compliance"]["cis"]["controls"] if c["findings"])
+    client.force_login(alice)
+    page = client.get(f"/audits/{run.pk}/").text
+    link = f"/audits/{run.pk}/?control=cis%3A{failing['id']}#findings"
+    assert link.replace("&", "&amp;") in page or link in page
+    filtered = client.get(f"/audits/{run.pk}/", {"control": f"cis:{failing['id']}", "page_size": 200}).text
+    shown = {f.pk for f in Finding.objects.filter(run=run) if f"/findings/{f.pk}/" in filtered}
+    expected = set(Finding.objects.filter(run=run, fingerprint__in=failing["findings"]).values_list("pk", flat=True))
+    assert shown == expected and 'id="control-filter"' in filtered
+    # A malformed or unknown control is ignored, not an error.
+    assert client.get(f"/audits/{run.pk}/", {"control": "nonsense"}).status_code == 200
