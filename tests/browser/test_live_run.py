@@ -199,8 +199,12 @@ def test_it_shows_the_new_audit_and_connection_pages(server, alice, open_page, a
     page.fill("input[name=name]", "production")
     page.fill("input[name=role_arn]", "arn:aws:iam::123456789012:role/AegisAudit")
     page.click("button:has-text('Add connection')")
-    page.wait_for_selector("#trust-policy")
-    assert "sts:ExternalId" in page.text_content("#trust-policy")
+    # This server has no AWS credentials and no AEGIS_AWS_PRINCIPAL_ARN: the page gives the ExternalId and tells
+    # the operator what is missing instead of a trust policy naming a placeholder (the review portal's browser
+    # test covers the trust policy with a configured principal).
+    page.wait_for_selector("#external-id")
+    assert page.text_content("#external-id").strip()
+    assert "operator" in page.text_content(".operator-note")
     page.screenshot(path=artifacts / "connection.png", full_page=True)
 
 
