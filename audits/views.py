@@ -398,7 +398,11 @@ def _evidence(evidence) -> dict:
                 statements.append(
                     {
                         "policy": item.get("policy") or "",
-                        "sid": item.get("sid") or "",
+                        # The engine numbers statements from 1 ("index"); older findings say "#0" for the first.
+                        "sid": item.get("sid")
+                        or (
+                            f"#{item['index'] - 1}" if isinstance(item.get("index"), int) and item["index"] > 0 else ""
+                        ),
                         "json": _pretty(item["statement"]),
                     }
                 )
@@ -443,9 +447,28 @@ def _hops(evidence: dict) -> list[str]:
     path = evidence.get("escalation_path") or evidence.get("path")
     if isinstance(path, str) and path:
         return [part.strip() for part in path.split("->") if part.strip()]
+    if isinstance(path, list) and path and all(isinstance(step, dict) and "to" in step for step in path):
+        # The engine's hops: {"from", "to", "method", "via", "conditions"}; shown as the principals in order.
+        shown = [_principal_label(str(path[0].get("from", "")))]
+        for step in path:
+            only = "; ".join(str(c.get("text", "")) for c in step.get("conditions") or [] if isinstance(c, dict))
+            how = str(step.get("method", "")) + (f", only when {only}" if only else "")
+            shown.append(
+                f"{_principal_label(str(step.get('to', '')))} ({how})"
+                if how
+                else _principal_label(str(step.get("to", "")))
+            )
+        return shown
     if isinstance(path, list):
         return [step if isinstance(step, str) else _pretty(step) for step in path]
     return []
+
+
+def _principal_label(arn: str) -> str:
+    """'arn:aws:iam::1:role/ops/Admin' -> 'role Admin'; anything else as it is."""
+    resource = arn.split(":", 5)[-1]
+    kind, _, rest = resource.partition("/")
+    return f"{kind} {rest.rsplit('/', 1)[-1]}" if rest else arn
 
 
 def _is_plain(value) -> bool:
