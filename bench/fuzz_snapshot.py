@@ -467,7 +467,7 @@ def upload_field_name() -> str:
     return "snapshot" if "snapshot" in names else names[0]
 
 
-FILE_FIELD_MESSAGES = ("The submitted file is empty.", "No file was submitted.")
+FILE_FIELD_MESSAGES = ("The submitted file is empty.", "The file is empty", "No file was submitted.")
 
 
 def classify_upload(client, content: bytes, field: str, name: str = "snapshot.json") -> tuple[str, str]:
