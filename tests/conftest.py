@@ -79,3 +79,19 @@ def _quick_server_url(django_db_setup, django_db_blocker):
 @pytest.fixture
 def quick_server(_quick_server_url, transactional_db):
     return _quick_server_url
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    """moto standing in for AWS, with fake credentials: a boto3 session in us-east-1."""
+    import boto3
+    from moto import mock_aws
+
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    with mock_aws():
+        yield boto3.Session(region_name="us-east-1")

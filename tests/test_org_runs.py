@@ -11,7 +11,6 @@ import botocore.handlers
 import pytest
 from botocore.awsrequest import AWSResponse
 from django.utils import timezone
-from moto import mock_aws
 
 from audits import org_runs, run_status, runner
 from audits.models import AuditEvent, AuditRun, AwsConnection
@@ -26,18 +25,6 @@ TRUST_MGMT = json.dumps(
     }
 )
 ADMIN = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
-
-
-@pytest.fixture
-def aws(monkeypatch):
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)
-    with mock_aws():
-        yield boto3.Session(region_name="us-east-1")
 
 
 def session_in(base, account_id: str):

@@ -2,10 +2,8 @@
 
 import json
 
-import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
 
 from audits.iam import organization, resources
 from audits.iam.resources import ResourceFormatError, collect_resources, parse_resources
@@ -16,18 +14,6 @@ OTHER = "999988887777"
 
 def doc(*statements: dict) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
-
-
-@pytest.fixture
-def aws(monkeypatch):
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)
-    with mock_aws():
-        yield boto3.Session(region_name="us-east-1")
 
 
 def build_resources(session) -> None:
