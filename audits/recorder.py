@@ -10,9 +10,10 @@ import logging
 import time
 from typing import Any
 
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import DataError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
+from audits.iam.snapshot import safe_text
 from audits.models import EVENT_TYPES, AuditEvent, AuditRun, Finding
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,14 @@ class Recorder:
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
                 return self._write(type, message, progress, payload)
+            except DataError:
+                # PostgreSQL refuses text a lone surrogate or NUL is in (SQLite stores it escaped). The event is
+                # kept with U+FFFD in their place rather than lost, and the run goes on; the check costs nothing
+                # on the usual path.
+                cleaned = safe_text({"message": message, "payload": payload})
+                if cleaned == {"message": message, "payload": payload}:
+                    raise
+                message, payload = cleaned["message"], cleaned["payload"]
             except (OperationalError, InterfaceError) as exc:
                 if attempt == WRITE_ATTEMPTS:
                     raise

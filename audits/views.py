@@ -147,6 +147,10 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if request.htmx and request.htmx.target == "findings":
         return render(request, "audits/run_detail.html#findings", {"run": run, **_results_context(request, run)})
     tail = timeline.window(run)
+    if run.status == AuditRun.Status.RUNNING and tail.rows and tail.rows[-1]["type"] == "paused":
+        # The worker records its paused event just before the run's status: a page drawn between the two writes
+        # shows the run as its newest event does, or it would read "Running" until someone resumed it.
+        run.status = AuditRun.Status.PAUSED
     counts = dict(Finding.objects.filter(run=run).values_list("severity").annotate(n=Count("pk")).order_by())
     # The side feed shows the newest findings only; a 100,000-event run must not load them all.
     latest = (

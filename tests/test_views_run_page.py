@@ -28,6 +28,18 @@ def test_it_renders_history_with_seqs_types_and_live_stats(client, alice):
     assert 'hx-trigger="aegis:complete from:body"' in text
 
 
+def test_it_shows_paused_when_the_paused_event_is_stored_before_the_runs_status(client, alice):
+    run = make_run(alice, status=AuditRun.Status.RUNNING)
+    recorder = Recorder(run.pk)
+    recorder.emit("principal", "Analyzed alice", 40)
+    recorder.emit("paused", "Paused after alice", 40)  # the worker has not marked the run paused yet
+    client.force_login(alice)
+    text = client.get(f"/audits/{run.pk}/").text
+    assert 'id="run-status" role="status">Paused<' in text
+    assert 'data-status="paused"' in text
+    assert 'data-control="resume">' in text and 'data-control="pause" hidden' in text
+
+
 def test_it_renders_results_directly_for_a_finished_run(client, alice):
     run = make_completed_run(alice, [make_finding("a", severity="critical"), make_finding("b")])
     client.force_login(alice)

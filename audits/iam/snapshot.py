@@ -215,7 +215,7 @@ _TOO_MANY_DIGITS = f"Snapshot contains a number with more than {_MAX_INT_DIGITS}
 
 def _checked(root: Any, scan_text: bool = True) -> Any:
     """The document after its structural checks, with unsafe text replaced (a copy only when there was some)."""
-    return _safe_text(root) if _check_depth(root, scan_text) else root
+    return safe_text(root) if _check_depth(root, scan_text) else root
 
 
 def _check_depth(root: Any, scan_text: bool = True) -> bool:
@@ -257,14 +257,14 @@ def _is_unsafe(text: Any) -> bool:
     return isinstance(text, str) and ("\x00" in text or (not text.isascii() and _UNSAFE_TEXT.search(text) is not None))
 
 
-def _safe_text(node: Any) -> Any:
+def safe_text(node: Any) -> Any:
     """A copy with every unsafe character in keys and strings replaced by U+FFFD (depth is already checked)."""
     if isinstance(node, str):
         return _UNSAFE_TEXT.sub("\ufffd", node)
     if isinstance(node, dict):
-        return {_safe_text(key): _safe_text(value) for key, value in node.items()}
+        return {safe_text(key): safe_text(value) for key, value in node.items()}
     if isinstance(node, list):
-        return [_safe_text(item) for item in node]
+        return [safe_text(item) for item in node]
     return node
 
 
@@ -405,7 +405,7 @@ def _credential_report(value: Any) -> list[dict] | None:
 def parse_credential_csv(text: str) -> list[dict]:
     # Reading the header can fail too (a field over csv.field_size_limit(), 128 KB by default), so both are
     # inside the try. The limit stays: it is process-wide, and no real credential report has such a field.
-    reader = csv.DictReader(io.StringIO(_safe_text(text.lstrip("\ufeff"))))
+    reader = csv.DictReader(io.StringIO(safe_text(text.lstrip("\ufeff"))))
     try:
         _check_report_columns(reader.fieldnames or ())
         return [{k: v or "" for k, v in row.items() if k is not None} for row in reader]

@@ -3,10 +3,11 @@
 Each test saves screenshots into test-artifacts/ (<what>-<size>.png) to look at."""
 
 import re
+from datetime import timedelta
 
 import pytest
 
-from audits.models import AuditRun, Finding
+from audits.models import AuditEvent, AuditRun, Finding
 from tests.browser.pages import SIZES, demo_run, ended_run, in_view, overflow_x, wide_elements
 from tests.view_helpers import make_completed_run, make_finding
 
@@ -16,6 +17,15 @@ pytestmark = [pytest.mark.browser, pytest.mark.server]
 @pytest.fixture
 def fast_demo(settings):
     settings.AEGIS_DEMO_STEP_MS = 0
+
+
+def spread_over_time(run: AuditRun, every_ms: int) -> None:
+    """Re-date a run's events as if they were recorded every_ms apart (the replay's pace follows them)."""
+    events = list(AuditEvent.objects.filter(run=run).order_by("seq"))
+    start = events[0].created
+    for index, event in enumerate(events):
+        event.created = start + timedelta(milliseconds=every_ms * index)
+    AuditEvent.objects.bulk_update(events, ["created"], batch_size=500)
 
 
 def shoot(page, artifacts, name: str, size: str, *, full: bool = True) -> None:
@@ -225,6 +235,7 @@ def test_it_replays_with_pause_seek_and_restart_and_refuses_bad_speeds(
     server, alice, open_page, artifacts, fast_demo, size
 ):
     run = demo_run(alice, frameworks=())
+    spread_over_time(run, every_ms=100)  # recorded unpaced it lasts a blink; at speed 1 it must last to be paused
     page = open_page(server, alice, **SIZES[size])
     for bad in ("1000", "abc"):
         response = page.goto(f"/audits/{run.pk}/playback?speed={bad}")
