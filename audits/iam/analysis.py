@@ -66,6 +66,7 @@ class Analysis:
         self.escalating = {arn for arn, e in self.graph.escalations.items() if not e.admin}
         self._holders = self._policy_holders()
         self._hygiene: dict[tuple, list[Spec]] = {}
+        self._arn_sets: dict[int, set[str]] = {}  # id of a graph's shared candidate list -> its ARNs
         self._alone: dict[int, Permissions] = {}  # one policy's statements on their own (memoises its grants)
 
     # --- data availability ------------------------------------------------------------------------------------
@@ -462,11 +463,20 @@ class Analysis:
         were left unchecked."""
         if role.arn not in self.graph.nodes or not self.graph.trust_index(role).account_wide:
             return [], 0
-        candidates = [c for c in unique(sts.candidates(self.graph, role, everyone=True)) if c.arn != role.arn]
-        # Each answer is an evaluation against the trust policy: enough to name 50 and say "more", within a
+        named = [self.graph.nodes[a] for a in self.graph.trust_index(role).named if a in self.graph.nodes]
+        # Holders of sts:AssumeRole on this role's ARN, one shared list per set of matching patterns: read only as
+        # far as the budget, and counted without copying, so 10,000 account-root trusts stay linear.
+        wide = self.graph.all_candidates(sts.ACTION, role.arn)
+        wide_arns = self._arn_sets.get(id(wide))
+        if wide_arns is None:
+            wide_arns = self._arn_sets[id(wide)] = {p.arn for p in wide}
+        extra = [p for p in unique(named) if p.arn not in wide_arns]
+        total = len(extra) + len(wide) - (role.arn in wide_arns) - sum(p.arn == role.arn for p in extra)
+        head = [c for c in [*extra, *wide[: ASSUMERS_BUDGET + 1]] if c.arn != role.arn][:ASSUMERS_BUDGET]
+        # Each answer is an evaluation against the trust policy: enough to name some and say "more", within a
         # budget, so a thousand account-root trusts times a hundred broad holders stays linear.
-        out = [s.arn for s in candidates[:ASSUMERS_BUDGET] if sts.edge(self.graph, s, role) is not None]
-        return out, max(0, len(candidates) - ASSUMERS_BUDGET)
+        out = [s.arn for s in head if sts.edge(self.graph, s, role) is not None]
+        return out, max(0, total - ASSUMERS_BUDGET)
 
     def _reach_specs(self, p: Principal) -> list[Spec]:
         esc = self.graph.escalation(p.arn)

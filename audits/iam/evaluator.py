@@ -625,6 +625,7 @@ class Evaluator:
         self._sigs: dict[int, tuple[object, int, bool]] = {}
         self._sig_ids: dict[tuple, int] = {}
         self._subjects: dict[int, tuple[Subject, int, bool]] = {}
+        self._blind: dict[tuple[int, str], bool] = {}
 
     def compile(self, document: dict | None, source: str, *, kind: str = "identity") -> Statements:
         return compile_policy(document, source, kind=kind, memo=self.compiled)
@@ -679,11 +680,17 @@ class Evaluator:
         # is part of the question. Otherwise principals sharing policies share the answer, even when each
         # brings its own Context.for_subject (its principal keys are then left out of the key).
         shared = not dependent and resource_policy is None
+        # When every statement that could match the action has Resource "*", the answer is the same for every
+        # concrete resource of one account (the account still decides whether the request crosses accounts):
+        # asking who may pass each of 20,000 roles then costs one decision per policy set, not one per role.
+        resource_key: object = resource
+        if resource_policy is None and resource != "*" and self._resource_blind(subject, number, action):
+            resource_key = ("any resource of", resource_account or arns.account_of(resource))
         key = (
             number,
             rpol,
             action,
-            resource,
+            resource_key,
             context.shared_key if shared else context.cache_key,
             None if shared else subject,
             resource_account,
@@ -692,6 +699,25 @@ class Evaluator:
         if found is None:
             found = decide(subject, action, resource, context, resource_policy, resource_account)
             self._memo[key] = found
+        return found
+
+    def resource_blind(self, subject: Subject, action: str) -> bool:
+        """Is every decision on this action the same for all resources of one account (every statement that
+        could match it has Resource "*")? Then one answer stands for every role, function or bucket asked."""
+        return self._resource_blind(subject, self._subject_sig(subject)[0], action)
+
+    def _resource_blind(self, subject: Subject, number: int, action: str) -> bool:
+        key = (number, action)
+        found = self._blind.get(key)
+        if found is None:
+            asked = action.strip().lower()
+            levels = (subject.identity, subject.boundary or (), subject.session or (), *subject.scps, *subject.rcps)
+            found = self._blind[key] = all(
+                not s.has_resource or (not s.not_resource and all(r.text == "*" for r in s.resources))
+                for level in levels
+                for s in level
+                if s.matches_action(asked)
+            )
         return found
 
 

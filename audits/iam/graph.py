@@ -11,7 +11,7 @@ through the index of allowed Resource patterns by action.
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from audits.iam import trust
@@ -132,6 +132,11 @@ class Graph:
         self._services: dict[str, frozenset[str]] = {}
         self._requirements: dict[tuple, tuple[Proof, tuple[str, ...]] | None] = {}
         self._candidate_cache: dict[tuple[str, str], set[str]] = {}
+        self._pending: dict[tuple, _Holders] = {}
+        self._able: dict[tuple, set[str]] = {}
+        self._unescalated: dict[tuple, list[Principal]] = {}
+        self._all_candidates: dict[tuple, list[Principal]] = {}
+        self.pass_refused: set[tuple[str, str]] = set()  # (principal, service) it may pass no role to
         self.admin_proofs: dict[str, Proof] = {}
         self.escalations: dict[str, Escalation] = {}
         self._build()
@@ -234,10 +239,56 @@ class Graph:
                     out[p.arn] = p
         return list(out.values())
 
+    def pending_candidates(self, action: str, arn: str, key: tuple, among: set[str]) -> list[Principal]:
+        """candidates() for a search that asks about many targets with the same `among` (named by key).
+
+        The holders are cut down to `among` once, and each call drops those that have escalated meanwhile, so
+        asking about every target costs what is left to find, not targets x holders."""
+        h = self._pending.get((action, key))
+        if h is None:
+            full = self.holders(action)
+            h = self._pending[(action, key)] = _Holders(
+                exact={a: kept for a, ps in full.exact.items() if (kept := [p for p in ps if p.arn in among])},
+                wild={pat: kept for pat, ps in full.wild.items() if (kept := [p for p in ps if p.arn in among])},
+                negated=[p for p in full.negated if p.arn in among],
+            )
+        escalated = self.escalations
+        out = {p.arn: p for p in h.exact.get(arn, ()) if p.arn not in escalated}
+        h.negated[:] = [p for p in h.negated if p.arn not in escalated]
+        out.update((p.arn, p) for p in h.negated)
+        for pattern, ps in h.wild.items():
+            if matches(pattern, arn):
+                ps[:] = [p for p in ps if p.arn not in escalated]
+                out.update((p.arn, p) for p in ps)
+        return list(out.values())
+
+    def unescalated(self, key: tuple, principals: Callable[[], list[Principal]]) -> list[Principal]:
+        """principals() (found once per key) less those that have escalated since, who are dropped for good."""
+        found = self._unescalated.get(key)
+        if found is None:
+            found = self._unescalated[key] = principals()
+        found[:] = [p for p in found if p.arn not in self.escalations]
+        return list(found)
+
+    def able(self, key: tuple, among: Iterable[str], requirements: tuple[tuple[tuple[str, ...], ...], ...]) -> set[str]:
+        """The ARNs of `among` that meet one of the requirement lists on resources of their choosing (cached)."""
+        found = self._able.get(key)
+        if found is None:
+            found = self._able[key] = {
+                arn for arn in among if any(self.requirements(self.nodes[arn], r) is not None for r in requirements)
+            }
+        return found
+
     def all_candidates(self, action: str, arn: str) -> list[Principal]:
         h = self.holders(action)
-        groups = [h.exact.get(arn, ()), h.negated, *(ps for pattern, ps in h.wild.items() if matches(pattern, arn))]
-        return unique(p for ps in groups for p in ps)
+        wild = tuple(pattern for pattern in h.wild if matches(pattern, arn))
+        # Roles whose ARNs match the same patterns (every role under "*" and ".../role/*") share one list.
+        key = (action, arn if arn in h.exact else None, wild)
+        found = self._all_candidates.get(key)
+        if found is None:
+            groups = [h.exact.get(arn, ()), h.negated, *(h.wild[pattern] for pattern in wild)]
+            found = self._all_candidates[key] = unique(p for ps in groups for p in ps)
+        return found
 
     def holder_arns(self, actions: Iterable[str]) -> set[str]:
         key = tuple(actions)

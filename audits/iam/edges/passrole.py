@@ -23,7 +23,10 @@ def pass_candidates(g, target: Principal, methods: Iterable[PassMethod]) -> Iter
         return ()
     # Only principals that could also create what runs the role: holders of a first requirement.
     creators = g.holder_arns(tuple(sorted({a for m in usable for a in m.requires[0]})))
-    return g.candidates(PASS, target.arn, creators)
+    # ...and, of those, the ones that can: pass_edge needs the whole run, so the rest are never asked per target.
+    key = tuple(m.name for m in usable)
+    able = g.able(key, creators, tuple(m.requires for m in usable))
+    return g.pending_candidates(PASS, target.arn, key, able)
 
 
 def pass_edge(g, source: Principal, target: Principal, methods: Iterable[PassMethod]) -> Edge | None:
@@ -34,11 +37,17 @@ def pass_edge(g, source: Principal, target: Principal, methods: Iterable[PassMet
     for method in methods:
         if method.service not in trusted:
             continue
+        refused = (source.arn, method.service)
+        if refused in g.pass_refused:
+            continue
         run = g.requirements(source, method.requires)
         if run is None:
             continue
         passed = g.authz.can_act_on(subject, PASS, target.arn, {"iam:passedtoservice": method.service})
         if passed is None:
+            # Refused whatever the role (every PassRole statement on "*"): not asked again for the next role.
+            if g.authz.evaluator.resource_blind(subject, PASS):
+                g.pass_refused.add(refused)
             continue
         return Edge(
             source.arn, target.arn, method.name, method.how, Proof((passed,)) + run[0], target.arn, (PASS, *run[1])
@@ -50,11 +59,21 @@ def takeover_candidates(g, target: Principal, methods: Iterable[TakeoverMethod])
     if target.type != "role":
         return ()
     trusted = g.services_trusted(target)
-    out: list[Principal] = []
-    for method in methods:
-        if method.service in trusted and (method.service != "ec2.amazonaws.com" or g.has_instance_profile(target)):
-            out.extend(g.holders_of(method.requires[0]))
-    return out
+    usable = [
+        m
+        for m in methods
+        if m.service in trusted and (m.service != "ec2.amazonaws.com" or g.has_instance_profile(target))
+    ]
+    if not usable:
+        return ()
+
+    # The same holders answer for every role these methods reach: find those that meet a method's requirements
+    # once, and offer each target only those that have not escalated yet.
+    def able() -> list[Principal]:
+        holders = {p.arn: p for m in usable for p in g.holders_of(m.requires[0])}.values()
+        return [p for p in holders if any(g.requirements(p, m.requires) is not None for m in usable)]
+
+    return g.unescalated(("takeover", *(m.name for m in usable)), able)
 
 
 def takeover_edge(g, source: Principal, target: Principal, methods: Iterable[TakeoverMethod]) -> Edge | None:
