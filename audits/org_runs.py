@@ -10,6 +10,7 @@ follows the parent's stream); the last child to end completes the parent, under 
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from typing import Any
@@ -18,6 +19,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from audits import run_inputs
 from audits.models import AuditRun, Finding
 from audits.recorder import Recorder
 
@@ -58,6 +60,8 @@ def execute_parent(run: AuditRun, recorder: Recorder) -> str:
         recorder.emit("warning", text, None, {})
     if org is None:
         raise CollectionError("the connection's account cannot read the organization (organizations:ListAccounts)")
+    # Member accounts cannot read their own SCPs; each child audit takes the tree and policies from here.
+    run_inputs.store_input(run.pk, {"organization": org})
     members = [a for a in accounts(org) if a["status"] in ("", "ACTIVE")]
     skipped = len(accounts(org)) - len(members)
     recorder.emit(
@@ -85,6 +89,20 @@ def execute_parent(run: AuditRun, recorder: Recorder) -> str:
     AuditRun.objects.filter(pk=run.pk).update(checkpoint={"children_created": True})
     maybe_complete(run.pk)  # an organization with no member account to audit ends here
     return "children queued"
+
+
+def organization_of(parent_id: int) -> dict | None:
+    """The organization the parent collected (its OUs and SCPs), for a child's audit; None when not stored."""
+    from audits.iam.organization import parse_organization
+
+    raw = run_inputs.input_bytes(parent_id)
+    if raw is None:
+        return None
+    try:
+        return parse_organization(json.loads(raw).get("organization"))
+    except (ValueError, AttributeError):  # ResourceFormatError is a ValueError
+        log.warning("run %s: the stored organization could not be read; the child audits without SCPs", parent_id)
+        return None
 
 
 def create_children(

@@ -204,6 +204,9 @@ def load_snapshot_for(run: AuditRun, recorder: Recorder):
             recorder.emit("progress", f"Connecting to AWS as {connection.role_arn}...", 3)
             session = session_for(connection.role_arn, connection.external_id)
         snapshot = collect_snapshot(session, lambda text: recorder.emit("warning", text, None, {}))
+        if run.parent_id and snapshot.organization is None:
+            # A member account cannot read its SCPs; the organization audit collected them for its accounts.
+            snapshot.organization = org_runs.organization_of(run.parent_id)
         # Stored so a resumed run audits the same data, on whichever worker picks it up.
         run_inputs.store_input(run, snapshot)
         AuditRun.objects.filter(pk=run.pk).update(account_id=snapshot.account_id)

@@ -139,6 +139,32 @@ def test_it_audits_every_account_as_a_child_and_completes_the_parent(aws, alice,
 
 
 @pytest.mark.django_db(transaction=True)
+def test_each_account_is_audited_under_the_scps_the_organization_applies_to_it(aws, alice):
+    ids = build_org(aws, members=2)
+    org = aws.client("organizations")
+    locked = org.create_policy(
+        Name="deny-all-but-reads",
+        Type="SERVICE_CONTROL_POLICY",
+        Description="",
+        Content=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "NotAction": ["s3:Get*"], "Resource": "*"}]}
+        ),
+    )["Policy"]["PolicySummary"]["Id"]
+    org.attach_policy(PolicyId=locked, TargetId=ids[0])
+    parent = start_org(alice, connection_for(alice))
+    run_queue()
+    children = {c.account_id: c for c in AuditRun.objects.filter(parent=parent)}
+    assert all(c.status == AuditRun.Status.COMPLETED for c in children.values()), [c.error for c in children.values()]
+
+    def admins(account_id: str) -> set[str]:
+        found = children[account_id].findings.filter(check_id="user_admin_access")
+        return set(found.values_list("principal_name", flat=True))
+
+    assert admins(ids[0]) == set(), "the SCP takes every action but s3:Get* away from dev-0"
+    assert admins(ids[1]) == {"dev-1"}, "the same inline policy without the SCP is administrator access"
+
+
+@pytest.mark.django_db(transaction=True)
 def test_it_creates_no_account_twice_when_the_parent_runs_again(aws, alice):
     build_org(aws, members=2)
     parent = start_org(alice, connection_for(alice))

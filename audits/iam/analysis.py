@@ -60,7 +60,7 @@ class Analysis:
             for r in snapshot.credential_report or ()
             if r.get("user") and r["user"] != "<root_account>" and r.get("arn") not in known and r["user"] not in known
         ]
-        self.authz = Authz(self.account, self.account_id, self.now)
+        self.authz = Authz(self.account, self.account_id, self.now, snapshot.organization)
         self.graph = Graph(self.account, self.authz, {**self.report_by_name, **self.report_rows})
         self.admins = set(self.graph.admin_proofs)
         self.escalating = {arn for arn, e in self.graph.escalations.items() if not e.admin}

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from audits.iam import arns
+from audits.iam import organization as org_tree
 from audits.iam.account import ADMIN_POLICY_ARN, Account, Principal, default_document
 from audits.iam.conditions import Context
 from audits.iam.evaluator import (
@@ -88,12 +89,18 @@ def concrete(pattern: str) -> str:
 
 
 class Authz:
-    def __init__(self, account: Account, account_id: str, now: datetime) -> None:
+    def __init__(self, account: Account, account_id: str, now: datetime, organization: dict | None = None) -> None:
         self.account = account
         self.account_id = account_id
         self.now = now
         self.evaluator = Evaluator(now)
         self.memo = self.evaluator.compiled
+        # The SCP levels (root, each OU, the account) every principal of a member account is limited by; none for
+        # the management account, whose principals SCPs never limit (audits.iam.organization.control_levels).
+        self.scps: tuple = tuple(
+            tuple(s for label, doc in level for s in self.evaluator.compile(doc, label, kind="scp"))
+            for level in org_tree.control_levels(organization, account_id, org_tree.SCP)
+        )
         self._compiled: dict[tuple, tuple] = {}
         self._by_content: dict[tuple, tuple] = {}
         self._keys: dict[str, tuple] = {}
@@ -197,6 +204,7 @@ class Authz:
             userid=str(userid) if isinstance(userid, str) else "",
             identity=self.identity(p) if identity is None else identity,
             boundary=self.boundary(p) if boundary == "same" else boundary,
+            scps=self.scps,
         )
         if identity is None and boundary == "same":
             self._subjects[p.arn] = subject
