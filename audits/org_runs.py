@@ -17,9 +17,8 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Count, Q
-from django.utils import timezone
 
-from audits import run_inputs
+from audits import run_inputs, run_status
 from audits.models import AuditRun, Finding
 from audits.recorder import Recorder
 
@@ -108,8 +107,6 @@ def organization_of(parent_id: int) -> dict | None:
 def create_children(
     parent: AuditRun, members: list[dict], management_id: str, management_role: str, role_name: str
 ) -> int:
-    from audits.run_status import enqueue
-
     external_id = str(parent.target.get("external_id") or "")
     created = 0
     with transaction.atomic():
@@ -134,7 +131,7 @@ def create_children(
                     "external_id": "" if own else external_id,
                 },
             )
-            enqueue(child.pk)
+            run_status.enqueue(child.pk)
             created += 1
     return created
 
@@ -272,10 +269,9 @@ def maybe_complete(parent_id: int) -> bool:
                 {"result": result, "org": counts},
             )
             status = AuditRun.Status.COMPLETED
-        AuditRun.objects.filter(pk=parent_id).update(
-            status=status,
-            finished=timezone.now(),
-            control="",
+        run_status.finish(
+            parent_id,
+            status,
             result=None if cancelled else result,
             risk_score=None if cancelled else result["risk_score"],
         )
@@ -311,10 +307,7 @@ def organization_result(parent: AuditRun, counts: dict) -> dict:
 
 def pause(parent: AuditRun) -> int:
     """Running children stop at their next checkpoint; queued ones wait as paused."""
-    children = AuditRun.objects.filter(parent=parent)
-    n = children.filter(status=AuditRun.Status.RUNNING).update(control=AuditRun.Control.PAUSE)
-    n += children.filter(status=AuditRun.Status.QUEUED).update(status=AuditRun.Status.PAUSED)
-    AuditRun.objects.filter(pk=parent.pk, status=AuditRun.Status.RUNNING).update(status=AuditRun.Status.PAUSED)
+    n = run_status.pause_organization(parent.pk)
     Recorder(parent.pk).emit(
         "paused", f"Organization audit paused ({n} account audit(s) pausing).", None, {"org": org_counts(parent.pk)}
     )
@@ -322,38 +315,15 @@ def pause(parent: AuditRun) -> int:
 
 
 def resume(parent: AuditRun) -> int:
-    from audits.run_status import enqueue
-
-    with transaction.atomic():
-        waiting = list(
-            AuditRun.objects.filter(parent=parent, status__in=[AuditRun.Status.PAUSED, AuditRun.Status.INTERRUPTED])
-        )
-        for child in waiting:
-            if AuditRun.objects.filter(pk=child.pk, status=child.status).update(
-                status=AuditRun.Status.QUEUED, control=""
-            ):
-                enqueue(child.pk)
-        AuditRun.objects.filter(pk=parent.pk, status=AuditRun.Status.PAUSED).update(status=AuditRun.Status.RUNNING)
-        Recorder(parent.pk).emit(
-            "resumed",
-            f"Organization audit resumed ({len(waiting)} account audit(s)).",
-            None,
-            {"org": org_counts(parent.pk)},
-        )
-    return len(waiting)
+    resumed = run_status.resume_organization(parent.pk)
+    Recorder(parent.pk).emit(
+        "resumed", f"Organization audit resumed ({resumed} account audit(s)).", None, {"org": org_counts(parent.pk)}
+    )
+    return resumed
 
 
 def cancel(parent: AuditRun) -> None:
-    from audits.run_status import cancel_idle
-
-    AuditRun.objects.filter(pk=parent.pk).update(control=AuditRun.Control.CANCEL)
-    children = AuditRun.objects.filter(parent=parent)
-    children.filter(status=AuditRun.Status.RUNNING).update(control=AuditRun.Control.CANCEL)
-    idle = [AuditRun.Status.QUEUED, AuditRun.Status.PAUSED, AuditRun.Status.INTERRUPTED]
-    for child_id in children.filter(status__in=idle).values_list("pk", flat=True):
-        AuditRun.objects.filter(pk=child_id, status__in=idle).update(control=AuditRun.Control.CANCEL)
-        cancel_idle(child_id)
-        child_finished(child_id)
+    run_status.cancel_organization(parent.pk, child_finished)
     if not parent.checkpoint.get("children_created"):
         # Cancelled before the accounts were listed: nothing will report back, so end it here.
         AuditRun.objects.filter(pk=parent.pk).update(checkpoint={"children_created": True})

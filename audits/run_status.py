@@ -10,6 +10,7 @@ run (a cancel against a finishing worker, two sweeps at once) can never both win
 """
 
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
@@ -128,3 +129,43 @@ def requeue_stale_runs(auto_resume: bool | None = None) -> list[int]:
         .values_list("pk", flat=True)
     )
     return [run_id for run_id in list(stale) if requeue(run_id, cutoff, auto_resume)]
+
+
+# --- organization runs: the parent and its children move together (audits.org_runs records what happened) ---------
+
+
+def pause_organization(parent_id: int) -> int:
+    """Running children stop at their next checkpoint, queued ones wait as paused, the parent reads paused."""
+    children = AuditRun.objects.filter(parent_id=parent_id)
+    n = children.filter(status=Status.RUNNING).update(control=AuditRun.Control.PAUSE)
+    n += children.filter(status=Status.QUEUED).update(status=Status.PAUSED)
+    AuditRun.objects.filter(pk=parent_id, status=Status.RUNNING).update(status=Status.PAUSED)
+    return n
+
+
+def resume_organization(parent_id: int) -> int:
+    """Every paused or interrupted child -> queued (handed to a worker on commit), the parent -> running."""
+    resumed = 0
+    with transaction.atomic():
+        waiting = AuditRun.objects.filter(parent_id=parent_id, status__in=RESUMABLE).values_list("pk", "status")
+        for child_id, status in list(waiting):
+            if AuditRun.objects.filter(pk=child_id, status=status).update(status=Status.QUEUED, control=""):
+                enqueue(child_id)
+                resumed += 1
+        AuditRun.objects.filter(pk=parent_id, status=Status.PAUSED).update(status=Status.RUNNING)
+    return resumed
+
+
+def cancel_organization(parent_id: int, cancelled_child: Callable[[int], object]) -> list[int]:
+    """The parent and its running children cancel at their next checkpoint; idle children are cancelled now, each
+    reported to cancelled_child as it ends (the organization's stream hears of it before the parent ends)."""
+    AuditRun.objects.filter(pk=parent_id).update(control=AuditRun.Control.CANCEL)
+    children = AuditRun.objects.filter(parent_id=parent_id)
+    children.filter(status=Status.RUNNING).update(control=AuditRun.Control.CANCEL)
+    cancelled = []
+    for child_id in list(children.filter(status__in=IDLE).values_list("pk", flat=True)):
+        if AuditRun.objects.filter(pk=child_id, status__in=IDLE).update(control=AuditRun.Control.CANCEL):
+            cancel_idle(child_id)
+            cancelled_child(child_id)
+            cancelled.append(child_id)
+    return cancelled
