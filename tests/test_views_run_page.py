@@ -40,6 +40,20 @@ def test_it_shows_paused_when_the_paused_event_is_stored_before_the_runs_status(
     assert 'data-control="resume">' in text and 'data-control="pause" hidden' in text
 
 
+def test_a_page_drawn_before_the_account_is_known_asks_for_the_header_again(client, alice):
+    # The worker has claimed the run (started is set) but not yet read the account: the first live event must
+    # still refresh the header, or it would read "not known yet" until the run ends.
+    from django.utils import timezone
+
+    run = make_run(alice, status=AuditRun.Status.RUNNING, started=timezone.now(), account_id="")
+    client.force_login(alice)
+    text = client.get(f"/audits/{run.pk}/").text
+    assert 'data-started=""' in text and "not known yet" in text
+    AuditRun.objects.filter(pk=run.pk).update(account_id="123456789012")
+    text = client.get(f"/audits/{run.pk}/").text
+    assert 'data-started="1"' in text and "123456789012" in text
+
+
 def test_it_renders_results_directly_for_a_finished_run(client, alice):
     run = make_completed_run(alice, [make_finding("a", severity="critical"), make_finding("b")])
     client.force_login(alice)

@@ -292,8 +292,10 @@
     eventCount.textContent = String(Math.max(lastSeq, parseInt(eventCount.textContent || "0", 10)));
     afterAppend();
     setProgress(data.progress);
-    if (mode === "live" && !started) {
-      started = true; // the header fills in the account id and start time
+    if (mode === "live" && (!started || data.type === "start")) {
+      // The header fills in the account id and start time: on the first event seen, and again on the engine's
+      // start event, written once the account is known (a live collection reports progress before that).
+      started = true;
       if (window.htmx) window.htmx.trigger(document.body, "aegis:started");
     }
 
