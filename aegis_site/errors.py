@@ -2,7 +2,7 @@
 
 import logging
 
-from django.http import HttpRequest, HttpResponse, HttpResponseServerError
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, HttpResponseNotFound, HttpResponseServerError
 from django.template import loader
 from django.views import defaults
 
@@ -10,11 +10,23 @@ log = logging.getLogger(__name__)
 
 
 def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return defaults.permission_denied(request, exception, template_name="403.html")
+    try:
+        return defaults.permission_denied(request, exception, template_name="403.html")
+    except Exception:
+        # A 403 must stay a 403: if the styled page cannot render (its layout reads the database), say so plainly.
+        log.exception("the 403 page failed to render")
+        return HttpResponseForbidden(PLAIN.format(title="Forbidden"), content_type="text/html")
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return defaults.page_not_found(request, exception, template_name="404.html")
+    try:
+        return defaults.page_not_found(request, exception, template_name="404.html")
+    except Exception:
+        log.exception("the 404 page failed to render")
+        return HttpResponseNotFound(PLAIN.format(title="Not found"), content_type="text/html")
+
+
+PLAIN = '<!doctype html><title>{title} · Aegis IAM</title><h1>{title}</h1><p><a href="/audits/">Audits</a></p>'
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

@@ -45,3 +45,20 @@ def test_it_styles_500_without_needing_the_request(rf):
     assert response.status_code == 500
     text = response.content.decode()
     assert "Something went wrong on our side" in text and 'href="/audits/"' in text
+
+
+def test_a_404_stays_a_404_when_its_styled_page_cannot_render(client, bob, settings, monkeypatch, caplog):
+    # The layout reads the database (the reviewer link); a failure there must not turn "not found" into a 500.
+    from audits import reviewers
+
+    def broken(user):
+        raise RuntimeError("the database went away")
+
+    settings.DEBUG = False
+    monkeypatch.setattr(reviewers, "is_reviewer", broken)
+    monkeypatch.setattr("audits.templatetags.reviews._is_reviewer", broken)
+    client.raise_request_exception = False
+    client.force_login(bob)
+    response = client.get("/audits/999999/")
+    assert response.status_code == 404 and "Not found" in response.text
+    assert "the 404 page failed to render" in caplog.text
