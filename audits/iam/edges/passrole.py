@@ -69,11 +69,14 @@ def takeover_candidates(g, target: Principal, methods: Iterable[TakeoverMethod])
 
     # The same holders answer for every role these methods reach: find those that meet a method's requirements
     # once, and offer each target only those that have not escalated yet.
-    def able() -> list[Principal]:
-        holders = {p.arn: p for m in usable for p in g.holders_of(m.requires[0])}.values()
-        return [p for p in holders if any(g.requirements(p, m.requires) is not None for m in usable)]
+    key = ("takeover", *(m.name for m in usable))
 
-    return g.unescalated(("takeover", *(m.name for m in usable)), able)
+    def able() -> list[Principal]:
+        holders = {p.arn: p for m in usable for p in g.holders_of(m.requires[0])}
+        meeting = g.able(key, holders, tuple(m.requires for m in usable))
+        return [p for arn, p in holders.items() if arn in meeting]
+
+    return g.unescalated(key, able)
 
 
 def takeover_edge(g, source: Principal, target: Principal, methods: Iterable[TakeoverMethod]) -> Edge | None:
