@@ -67,6 +67,7 @@ class Analysis:
         self._holders = self._policy_holders()
         self._hygiene: dict[tuple, list[Spec]] = {}
         self._arn_sets: dict[int, set[str]] = {}  # id of a graph's shared candidate list -> its ARNs
+        self._assumable: dict[tuple[str, str], bool] = {}  # (source, trust document key) -> can assume
         self._alone: dict[int, Permissions] = {}  # one policy's statements on their own (memoises its grants)
 
     # --- data availability ------------------------------------------------------------------------------------
@@ -475,8 +476,22 @@ class Analysis:
         head = [c for c in [*extra, *wide[: ASSUMERS_BUDGET + 1]] if c.arn != role.arn][:ASSUMERS_BUDGET]
         # Each answer is an evaluation against the trust policy: enough to name some and say "more", within a
         # budget, so a thousand account-root trusts times a hundred broad holders stays linear.
-        out = [s.arn for s in head if sts.edge(self.graph, s, role) is not None]
+        out = [s.arn for s in head if self._can_assume(s, role)]
         return out, max(0, total - ASSUMERS_BUDGET)
+
+    def _can_assume(self, source: Principal, role: Principal) -> bool:
+        """sts.edge, shared between roles with equal trust documents when the source's identity side is the same
+        for every role (all its statements that could allow sts:AssumeRole have Resource "*"): the trust side
+        then reads nothing of the role but its account, the same for all of them."""
+        trust_key = self.account.doc_key(role.entry.get("AssumeRolePolicyDocument"))
+        shared = bool(trust_key) and self.authz.evaluator.resource_blind(self.graph.subject(source), sts.ACTION)
+        key = (source.arn, trust_key)
+        if shared and key in self._assumable:
+            return self._assumable[key]
+        found = sts.edge(self.graph, source, role) is not None
+        if shared:
+            self._assumable[key] = found
+        return found
 
     def _reach_specs(self, p: Principal) -> list[Spec]:
         esc = self.graph.escalation(p.arn)

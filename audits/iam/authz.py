@@ -13,6 +13,7 @@ from datetime import datetime
 from audits.iam import arns
 from audits.iam import organization as org_tree
 from audits.iam.account import ADMIN_POLICY_ARN, Account, Principal, default_document
+from audits.iam.actions import expand_all
 from audits.iam.conditions import Context
 from audits.iam.evaluator import (
     ALLOWED,
@@ -128,7 +129,7 @@ class Authz:
             found = self._by_content.get(content)
             if found is None:
                 found = self._by_content[content] = compile_policy(
-                    doc if isinstance(doc, dict) else None, source, kind=kind
+                    doc if isinstance(doc, dict) else None, source, kind=kind, parts=self.evaluator.parts
                 )
             self._compiled[key] = found
         return found
@@ -155,14 +156,12 @@ class Authz:
         if found is None:
             holders = [p, *self.account.member_groups(p)] if p.type == "user" else [p]
             found = self._identity[key] = tuple(s for h in holders for s in self.holder_statements(h))
-            # The older compiled form expands wildcards against the dataset once, so "could any Allow match this
-            # action?" is a set lookup; only then does the evaluator scan the statements.
-            allows = self.account.permissions(p).allows
-            self._star[id(found)] = any(s.all_actions or s.not_action for s in allows)
-            if any(s.not_action or s.all_actions for s in allows):
-                self._allows[id(found)] = None
-            else:
-                self._allows[id(found)] = frozenset().union(*(s.actions for s in allows))
+            # Wildcards expanded against the dataset once, so "could any Allow match this action?" is a set
+            # lookup; only then does the evaluator scan the statements.
+            allows = [s for s in found if s.effect == "Allow"]
+            star = any(s.not_action or "*" in s.actions or "*:*" in s.actions for s in allows)
+            self._star[id(found)] = star
+            self._allows[id(found)] = None if star else frozenset().union(*(expand_all(s.actions) for s in allows))
         return found
 
     def boundary(self, p: Principal) -> tuple | None:

@@ -219,10 +219,17 @@ def _content_key(document: dict) -> str:
 
 
 def compile_policy(
-    document: dict | None, source: str, *, kind: str = "identity", memo: dict | None = None
+    document: dict | None,
+    source: str,
+    *,
+    kind: str = "identity",
+    memo: dict | None = None,
+    parts: dict | None = None,
 ) -> tuple[CompiledStatement, ...]:
     """A policy document -> its statements. With a memo (one per audit), each (content, source, kind) compiles
-    once, and equal policies share statement objects, which the evaluator's caches key on."""
+    once, and equal policies share statement objects, which the evaluator's caches key on. With `parts` (one
+    per audit), equal statements in different documents share their compiled parts: accounts hold thousands of
+    distinct documents assembled from a few dozen copied statements."""
     if kind not in KINDS:
         raise ValueError(f"unknown policy kind {kind!r}; expected one of {sorted(KINDS)}")
     if not isinstance(document, dict):
@@ -235,16 +242,44 @@ def compile_policy(
     compiled = tuple(
         s
         for i, raw in enumerate(_as_list(document.get("Statement")), start=1)
-        if (s := _statement(raw, source, i, kind, variables)) is not None
+        if (s := _statement(raw, source, i, kind, variables, parts)) is not None
     )
     if memo is not None:
         memo[key] = compiled
     return compiled
 
 
-def _statement(raw: Any, source: str, index: int, kind: str, variables: bool) -> CompiledStatement | None:
+def _statement(
+    raw: Any, source: str, index: int, kind: str, variables: bool, parts: dict | None = None
+) -> CompiledStatement | None:
     if not isinstance(raw, dict):
         return None
+    if parts is None:
+        return _compile_statement(raw, source, index, kind, variables)
+    # repr, not sorted JSON: statements parsed from JSON are equal when their reprs are (key order aside, which
+    # only costs a shared compile), and repr is four times cheaper.
+    key = (repr(raw), kind, variables)
+    shared = parts.get(key)
+    if shared is None:
+        shared = parts[key] = _compile_statement(raw, source, index, kind, variables) or False
+    if shared is False:
+        return None
+    # Only where the statement sits differs; the matching parts (and the action-match memo) are shared. A copy
+    # of the instance dict: dataclasses.replace would run __init__ per statement, thousands of times per audit.
+    sid = str(raw.get("Sid", "") or "")
+    placed = object.__new__(CompiledStatement)
+    placed.__dict__.update(shared.__dict__)
+    placed.__dict__.update(
+        source=source,
+        index=index,
+        sid=sid,
+        raw=raw,
+        ref={"policy": source, "sid": sid, "index": index, "statement": raw},
+    )
+    return placed
+
+
+def _compile_statement(raw: dict, source: str, index: int, kind: str, variables: bool) -> CompiledStatement | None:
     effect = str(raw.get("Effect", "")).strip().capitalize()
     if effect not in ("Allow", "Deny"):
         return None
@@ -621,6 +656,7 @@ class Evaluator:
     def __init__(self, now: datetime | None = None) -> None:
         self.context = Context(now=now or datetime.now(UTC))
         self.compiled: dict = {}
+        self.parts: dict = {}  # statement content -> its compiled parts, shared by equal statements
         self._memo: dict[tuple, Decision] = {}
         self._sigs: dict[int, tuple[object, int, bool]] = {}
         self._sig_ids: dict[tuple, int] = {}
@@ -628,7 +664,7 @@ class Evaluator:
         self._blind: dict[tuple[int, str], bool] = {}
 
     def compile(self, document: dict | None, source: str, *, kind: str = "identity") -> Statements:
-        return compile_policy(document, source, kind=kind, memo=self.compiled)
+        return compile_policy(document, source, kind=kind, memo=self.compiled, parts=self.parts)
 
     def _sig(self, stmts: Statements | None) -> tuple[int, bool]:
         """A small number naming a tuple of statements by its members, and whether any of them depends on the

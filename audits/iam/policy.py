@@ -109,23 +109,44 @@ def compile_policy(
     label: str,
     content: str | None = None,
     memo: dict[tuple[str, str], tuple[Statement, ...]] | None = None,
+    parts: dict[str, Statement | None] | None = None,
 ) -> tuple[Statement, ...]:
     """With a memo (one per audit), each (content, label) compiles once: ten thousand roles sharing an inline
-    policy pay for it once, and equal policies share Statement objects, which later caches key on."""
+    policy pay for it once, and equal policies share Statement objects, which later caches key on. With `parts`
+    (one per audit), equal statements of different documents share their expanded actions."""
     if not isinstance(doc, dict):
         return ()
     key = (content if content is not None else content_key(doc), label) if memo is not None else None
     found = memo.get(key) if memo is not None else None
     if found is None:
-        found = tuple(s for i, raw in enumerate(as_list(doc.get("Statement"))) if (s := _statement(raw, label, i)))
+        found = tuple(
+            s for i, raw in enumerate(as_list(doc.get("Statement"))) if (s := _statement(raw, label, i, parts))
+        )
         if memo is not None:
             memo[key] = found
     return found
 
 
-def _statement(raw: Any, label: str, index: int) -> Statement | None:
+def _statement(raw: Any, label: str, index: int, parts: dict[str, Statement | None] | None = None) -> Statement | None:
     if not isinstance(raw, dict):
         return None
+    if parts is None:
+        return _compile_statement(raw, label, index)
+    key = repr(raw)  # as in the evaluator: equal reprs of parsed JSON are equal statements
+    if key not in parts:
+        parts[key] = _compile_statement(raw, label, index)
+    shared = parts[key]
+    if shared is None:
+        return None
+    # Only the policy and position differ: a copy of the instance dict (replace() would run __init__ each time).
+    sid = str(raw.get("Sid", "") or f"#{index}")
+    placed = object.__new__(Statement)
+    placed.__dict__.update(shared.__dict__)
+    placed.__dict__.update(policy=label, sid=sid, raw=raw, evidence={"policy": label, "sid": sid, "statement": raw})
+    return placed
+
+
+def _compile_statement(raw: dict, label: str, index: int) -> Statement | None:
     effect = str(raw.get("Effect", "")).capitalize()
     if effect not in ("Allow", "Deny"):
         return None

@@ -15,7 +15,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from typing import Any
+
+from audits.iam.indented_json import dumps_indented
 
 VERSION = "2012-10-17"
 _IAM = "https://docs.aws.amazon.com/IAM/latest/UserGuide/"
@@ -267,7 +270,7 @@ def _document(*statements: dict) -> dict:
 
 
 def _json(document: dict) -> str:
-    return json.dumps(document, indent=2)
+    return dumps_indented(document)
 
 
 def _sid(text: str) -> str:
@@ -278,8 +281,12 @@ def _sid(text: str) -> str:
 
 
 def _covers(pattern: str, action: str) -> bool:
-    regex = "^" + re.escape(pattern.lower()).replace(r"\*", ".*").replace(r"\?", ".") + "$"
-    return re.match(regex, action.lower()) is not None
+    return _action_pattern(pattern).match(action.lower()) is not None
+
+
+@lru_cache(maxsize=4096)
+def _action_pattern(pattern: str) -> re.Pattern[str]:
+    return re.compile("^" + re.escape(pattern.lower()).replace(r"\*", ".*").replace(r"\?", ".") + "$")
 
 
 def _without(statement: dict, actions: list[str]) -> tuple[dict, bool]:
@@ -363,11 +370,11 @@ def _tf_inline(kind: str, name: str, policy_name: str, document: dict) -> str:
 
 def _hcl(value: Any, indent: int) -> str:
     """JSON is valid inside jsonencode() (its quoted keys are HCL strings). Indented for reading when short; a long
-    document stays on one line, since only the compact encoder is fast and fix_for runs for every finding."""
+    document stays on one line."""
     compact = json.dumps(value)
     if len(compact) > 1500:
         return compact
-    return json.dumps(value, indent=2).replace("\n", "\n" + " " * indent)
+    return dumps_indented(value, 2, indent)
 
 
 # --- fixes by kind ---------------------------------------------------------------------------------------------------
