@@ -17,6 +17,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Count, Q
+from django.utils import timezone
 
 from audits import run_inputs, run_status
 from audits.models import AuditRun, Finding
@@ -245,17 +246,54 @@ def _progress(counts: dict) -> int:
     return 5 + 94 * counts["done"] // max(counts["total"], 1)
 
 
+def _all_children_ended(parent_id: int) -> bool:
+    parent = AuditRun.objects.filter(pk=parent_id).only("status", "checkpoint").first()
+    if parent is None or parent.is_finished or not (parent.checkpoint or {}).get("children_created"):
+        return False
+    return not AuditRun.objects.filter(parent_id=parent_id).filter(~Q(status__in=AuditRun.FINISHED)).exists()
+
+
+def cross_account_findings(parent_id: int) -> list[dict]:
+    """Paths across the audited accounts (audits.iam.cross_account), from the children's stored snapshots, read
+    one account at a time."""
+    from audits.iam.cross_account import analyse_organization
+
+    children = dict(
+        AuditRun.objects.filter(parent_id=parent_id, status=AuditRun.Status.COMPLETED).values_list("account_id", "pk")
+    )
+
+    def load(account_id: str):
+        pk = children.get(account_id)
+        return run_inputs.load_input(pk) if pk is not None and run_inputs.has_input(pk) else None
+
+    return analyse_organization(sorted(children), load, organization_of(parent_id), timezone.now())
+
+
 def maybe_complete(parent_id: int) -> bool:
-    """The parent ends once every child has ended; its row lock makes exactly one caller do it."""
+    """The parent ends once every child has ended; its row lock makes exactly one caller do it.
+
+    The cross-account join runs before the lock (it reads every account's snapshot): two children ending at
+    once may both compute it, and only the one that takes the lock first records it."""
+    if not _all_children_ended(parent_id):
+        return False
+    joined: list[dict] | None = None
+    cancelled_early = AuditRun.objects.filter(pk=parent_id, control=AuditRun.Control.CANCEL).exists()
+    if not cancelled_early:
+        try:
+            joined = cross_account_findings(parent_id)
+        except Exception:  # the accounts' own results stand without the join; never lose the completion
+            log.exception("organization run %s: the cross-account analysis failed", parent_id)
     with transaction.atomic():
         parent = AuditRun.objects.select_for_update().filter(pk=parent_id).first()
         if parent is None or parent.is_finished or not (parent.checkpoint or {}).get("children_created"):
             return False
         if parent.children.filter(~Q(status__in=AuditRun.FINISHED)).exists():
             return False
+        cancelled = parent.control == AuditRun.Control.CANCEL
+        if not cancelled:
+            _record_cross_account(parent_id, joined)
         counts = org_counts(parent_id)
         result = organization_result(parent, counts)
-        cancelled = parent.control == AuditRun.Control.CANCEL
         if cancelled:
             Recorder(parent_id).emit("cancelled", "Organization audit cancelled.", None, {"org": counts})
             status = AuditRun.Status.CANCELLED
@@ -278,11 +316,37 @@ def maybe_complete(parent_id: int) -> bool:
     return True
 
 
+def _record_cross_account(parent_id: int, findings: list[dict] | None) -> None:
+    recorder = Recorder(parent_id)
+    if findings is None:
+        recorder.emit(
+            "warning", "Cross-account paths could not be analysed; each account's own audit stands.", None, {}
+        )
+        return
+    recorder.emit(
+        "thinking",
+        f"Joining the accounts: {len(findings)} cross-account path(s) found (roles trusting other accounts, "
+        "resource policies naming them, and entries from outside the organization).",
+        None,
+        {},
+    )
+    for finding in findings:
+        recorder.emit(
+            "finding",
+            f"[{finding['severity'].upper()}] {finding['title']}: {finding['principal_type']} "
+            f"'{finding['principal_name']}'",
+            None,
+            {"finding": finding},
+        )
+
+
 def organization_result(parent: AuditRun, counts: dict) -> dict:
-    """The organization's result: its worst account sets the score; every account is listed."""
+    """The organization's result: its worst account sets the score; every account is listed, and the
+    cross-account findings (recorded on the organization run itself) are counted."""
     children = list(parent.children.order_by("account_id"))
     scores = [c.risk_score for c in children if c.risk_score is not None]
     score = max(scores, default=0)
+    joined = dict(parent.findings.filter(suppressed=False).values_list("severity").annotate(n=Count("pk")))
     from audits.iam.scoring import band
 
     return {
@@ -298,6 +362,10 @@ def organization_result(parent: AuditRun, counts: dict) -> dict:
             "by_severity": counts["by_severity"],
         },
         "accounts": [account_row(c) for c in children],
+        "cross_account": {
+            "findings": sum(joined.values()),
+            "by_severity": {s: joined.get(s, 0) for s in SEVERITIES},
+        },
         "frameworks": list(parent.frameworks or []),
     }
 

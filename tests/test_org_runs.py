@@ -267,3 +267,41 @@ def test_the_new_organization_form_needs_a_verified_connection(client, alice, db
     run = AuditRun.objects.get()
     assert response.status_code == 302 and run.kind == "organization"
     assert run.target == {"member_role_name": "AegisAudit", "external_id": ""}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_path_from_one_account_to_another_accounts_administrator_lands_on_the_organization_run(aws, alice):
+    ids = build_org(aws, members=2)
+    member = session_in(aws, ids[0]).client("iam")
+    trust_mgmt_root = TRUST_MGMT
+    member.create_role(RoleName="deploy", AssumeRolePolicyDocument=trust_mgmt_root)
+    member.put_role_policy(RoleName="deploy", PolicyName="admin", PolicyDocument=ADMIN)
+    mgmt = aws.client("iam")
+    mgmt.create_user(UserName="ci")
+    mgmt.put_user_policy(
+        UserName="ci",
+        PolicyName="deploy",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": f"arn:aws:iam::{ids[0]}:role/deploy"}
+                ],
+            }
+        ),
+    )
+    mgmt.create_user(UserName="intern")  # no sts:AssumeRole: the trust of its account alone lets it in nowhere
+    parent = start_org(alice, connection_for(alice))
+    run_queue()
+    parent.refresh_from_db()
+    assert parent.status == AuditRun.Status.COMPLETED
+    paths = parent.findings.filter(check_id="cross_account_admin_path")
+    assert set(paths.values_list("principal_name", flat=True)) == {"ci"}
+    finding = paths.get()
+    assert finding.evidence["target_account"] == ids[0]
+    assert [h["to"] for h in finding.evidence["path"]] == [f"arn:aws:iam::{ids[0]}:role/deploy"]
+    assert parent.result["cross_account"]["findings"] == parent.findings.filter(suppressed=False).count() >= 1
+    events = list(AuditEvent.objects.filter(run=parent).order_by("seq"))
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert events[-1].type == "complete"
+    assert any(e.type == "finding" and e.payload["finding"]["principal_name"] == "ci" for e in events)

@@ -29,6 +29,7 @@ CATEGORIES = (
     "unused_access",
     "policy_hygiene",
     "external_access",
+    "cross_account",
 )
 # What a check needs from the snapshot; a check whose data is missing is "not evaluated", never "pass".
 AUTHZ, CRED_REPORT, PASSWORD, ROOT = "authorization_details", "credential_report", "password_policy", "root"
@@ -63,6 +64,7 @@ _DETECTED_IN = {
     "unused_access": "analysis",
     "policy_hygiene": "analysis, risks",
     "external_access": "external_access",
+    "cross_account": "cross_account (organization audits)",
 }
 _C = Check
 _EXTERNAL = {
@@ -104,6 +106,44 @@ _ALL = [
         "so the service can be made to use it on behalf of another account.",
         "Add aws:SourceArn (or aws:SourceAccount) naming this account's own resource.",
         needs=RESOURCES,
+        controls=_EXTERNAL,
+    ),
+    # --- paths across the accounts of an organization (organization audits only) ---------------------------------
+    _C(
+        "cross_account_admin_path",
+        "Principal can become administrator of another account",
+        "critical",
+        "cross_account",
+        "Across the organization's accounts, the evaluator proves a path from this principal to administrator of "
+        "another account: roles whose trust names this principal's account, both sides allowed, hop by hop.",
+        "Cut the first cross-account hop: narrow the trust policy to the principals that need it (with conditions), "
+        "or the principal's sts:AssumeRole to the roles it must use.",
+        controls={
+            "pci_dss": ("7.2.2",),
+            "hipaa": ("164.308(a)(4)(ii)(C)", "164.312(a)(1)"),
+            "soc2": ("CC6.3",),
+            "nist_800_53": ("AC-6(10)",),
+        },
+    ),
+    _C(
+        "cross_account_data_access",
+        "Principal can read data in another account",
+        "medium",
+        "cross_account",
+        "A bucket, key, secret or queue of another account of the organization lets this principal (directly or "
+        "through roles it can become) read it: its resource policy and the principal's identity side both allow.",
+        "Name only the principals that need the data in the resource policy, or scope their identity grants.",
+        controls=_EXTERNAL,
+    ),
+    _C(
+        "external_admin_path",
+        "Role lets an account outside the organization reach administrator",
+        "critical",
+        "cross_account",
+        "The role's trust lets an account outside the organization (or anyone) assume it, and from it the "
+        "evaluator proves a path to administrator of an account of the organization.",
+        "Remove the outside account from the trust, or require sts:ExternalId and aws:PrincipalArn conditions; "
+        "take administrator rights off the path.",
         controls=_EXTERNAL,
     ),
     # --- admin access -------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ strings with the C quoter, and gives byte-for-byte the same text.
 from __future__ import annotations
 
 import json
-from json.encoder import encode_basestring_ascii as _quote  # type: ignore[attr-defined]
+from json.encoder import encode_basestring_ascii as _quote
 from typing import Any
 
 

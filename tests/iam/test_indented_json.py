@@ -28,9 +28,9 @@ POLICY = {
         [],
         {"empty": {}, "none": [], "nested": [[], [{}], {"k": [{}]}]},
         [1, -2, 2.5, 1e100, None, True, False],
-        "quote \" backslash \\ newline \n snowman \u2603",
+        'quote " backslash \\ newline \n snowman \u2603',
         {"\u00e9t\u00e9": "caf\u00e9"},
-        {1: "int key", True: "bool key", None: "none key"},  # json turns keys into strings: the fallback's rules
+        {1: "int key", 2.5: "float key", None: "none key"},  # json turns keys into strings: the fallback's rules
         ("a", "tuple"),
         [float("inf"), float("nan")],
     ],
