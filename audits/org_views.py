@@ -13,6 +13,7 @@ from audits import org_runs, runner
 from audits.models import FRAMEWORK_CHOICES, AuditRun, AwsConnection
 
 SEVERITY_COLUMNS = ("critical", "high", "medium", "low")
+CROSS_ACCOUNT_SHOWN = 200
 
 
 class OrganizationAuditForm(forms.Form):
@@ -113,6 +114,13 @@ def org_detail(request: HttpRequest, run: AuditRun) -> HttpResponse:
         "severities": SEVERITY_COLUMNS,
         "can_control": run.owner_id == request.user.pk,
         "events": list(run.events.order_by("-seq").values("seq", "type", "message", "created")[:50])[::-1],
+        # Paths across accounts are the organization run's own findings (audits.iam.cross_account).
+        "cross_account": list(
+            run.findings.filter(suppressed=False)
+            .order_by("seq")
+            .values("severity", "title", "principal_arn", "detail")[:CROSS_ACCOUNT_SHOWN]
+        ),
+        "cross_account_total": run.findings.filter(suppressed=False).count(),
     }
     return render(request, "audits/org_detail.html", context)
 

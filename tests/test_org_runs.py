@@ -270,7 +270,7 @@ def test_the_new_organization_form_needs_a_verified_connection(client, alice, db
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_path_from_one_account_to_another_accounts_administrator_lands_on_the_organization_run(aws, alice):
+def test_a_path_from_one_account_to_another_accounts_administrator_lands_on_the_organization_run(aws, alice, client):
     ids = build_org(aws, members=2)
     member = session_in(aws, ids[0]).client("iam")
     trust_mgmt_root = TRUST_MGMT
@@ -305,3 +305,6 @@ def test_a_path_from_one_account_to_another_accounts_administrator_lands_on_the_
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert events[-1].type == "complete"
     assert any(e.type == "finding" and e.payload["finding"]["principal_name"] == "ci" for e in events)
+    client.force_login(alice)
+    page = client.get(f"/audits/{parent.pk}/").content.decode()
+    assert 'id="org-cross-account"' in page and f"arn:aws:iam::{MGMT}:user/ci" in page
