@@ -133,7 +133,9 @@ def _survey(account_id: str, load, organization, now) -> _Survey | None:
         if role.service_linked:
             continue
         named = trust.trusted(role.entry)
-        accounts = frozenset(t.account or "*" for t in named if t.kind in ("aws", "any") and t.account != account_id)
+        accounts = frozenset(
+            "*" if t.kind == "any" else t.account or _account_of(t.value) for t in named if t.kind in ("aws", "any")
+        ) - {account_id, ""}
         if accounts:
             out.trusts[role.arn] = (role.entry["AssumeRolePolicyDocument"], accounts)
     for resource in getattr(snapshot, "resources", None) or ():

@@ -257,3 +257,18 @@ def test_bucket_access_needs_the_readers_identity_side_too():
     bucket = data_bucket(f"arn:aws:iam::{DEV}:root")
     found = audit({DEV: account(DEV, roles=[role(DEV, "reader", TRUST_EC2)]), DATA: account(DATA, resources=[bucket])})
     assert on(found, "cross_account_data_access") == {}
+
+
+def test_a_principal_that_escalates_in_its_own_account_takes_that_accounts_cross_account_edges():
+    escalate = {"self": doc(allow("iam:PutUserPolicy", f"arn:aws:iam::{TOOLS}:user/esc"))}
+    found = audit(
+        {
+            TOOLS: account(TOOLS, users=[user(TOOLS, "ci", inline=ASSUME_DEPLOY), user(TOOLS, "esc", inline=escalate)]),
+            PROD: prod(trusting(f"arn:aws:iam::{TOOLS}:root")),
+        }
+    )
+    admin = on(found, "cross_account_admin_path")
+    assert set(admin) == {"ci", "esc"}
+    path = admin["esc"][0]["evidence"]["path"]
+    assert [h["method"] for h in path] == ["PutUserPolicy", "AssumeRole"]
+    assert path[1]["from"] == f"arn:aws:iam::{TOOLS}:user/ci" and "administrator of account" in path[1]["how"]
