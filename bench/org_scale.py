@@ -144,7 +144,7 @@ def one_round(args: argparse.Namespace, endpoint: str, workers: int) -> dict:
         from django.db import connection
         from django.utils import timezone
 
-        from audits import runner
+        from audits import run_status
         from audits.models import AuditEvent, AuditRun, AwsConnection
 
         port = stack.start_server()
@@ -167,7 +167,7 @@ def one_round(args: argparse.Namespace, endpoint: str, workers: int) -> dict:
         viewer = Viewer(run_id=parent.pk, ports=[port], cookie=cookie)
 
         def start() -> None:
-            runner.enqueue(parent)
+            run_status.enqueue(parent.pk)
             for _ in range(workers):
                 stack.start_worker()
             connection.close()

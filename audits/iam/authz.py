@@ -111,7 +111,7 @@ class Authz:
         self._boundary: dict[str, tuple] = {}
         self._subjects: dict[str, Subject] = {}
         self._patterns: dict[tuple, list[tuple[str, bool]]] = {}
-        self._contexts: dict[tuple, Context] = {}
+        self._contexts: dict[tuple, Context] = {}  # by the request's own keys
         self._admin: dict[tuple, Proof] = {}
         self._star: dict[int, bool] = {}
         self.admin_statements = compile_policy(ADMIN_DOC, ADMIN_POLICY_ARN, kind="identity", memo=self.memo)
@@ -212,10 +212,13 @@ class Authz:
     # --- questions ----------------------------------------------------------------------------------------------
 
     def context(self, subject: Subject, extra: dict[str, str] | None = None) -> Context:
-        key = (subject.arn, id(subject.identity), tuple(sorted((extra or {}).items())))
+        """The request's own keys (the audit's time, iam:PassedToService, ...). The principal's keys are not
+        copied in: the evaluator derives them from the subject when a statement reads one, so one context
+        serves every principal asking the same question."""
+        key = tuple(sorted((extra or {}).items()))
         found = self._contexts.get(key)
         if found is None:
-            found = self._contexts[key] = Context.for_subject(subject, self.now, **(extra or {}))
+            found = self._contexts[key] = Context(dict(extra or {}), self.now)
         return found
 
     def decide(

@@ -662,6 +662,7 @@ class Evaluator:
         self._sig_ids: dict[tuple, int] = {}
         self._subjects: dict[int, tuple[Subject, int, bool]] = {}
         self._blind: dict[tuple[int, str], bool] = {}
+        self._matching: dict[tuple[int, str], tuple] = {}  # (subject number, action) -> (statements,) or ()
 
     def compile(self, document: dict | None, source: str, *, kind: str = "identity") -> Statements:
         return compile_policy(document, source, kind=kind, memo=self.compiled, parts=self.parts)
@@ -720,8 +721,16 @@ class Evaluator:
         # concrete resource of one account (the account still decides whether the request crosses accounts):
         # asking who may pass each of 20,000 roles then costs one decision per policy set, not one per role.
         resource_key: object = resource
-        if resource_policy is None and resource != "*" and self._resource_blind(subject, number, action):
-            resource_key = ("any resource of", resource_account or arns.account_of(resource))
+        if resource_policy is None and resource != "*":
+            owner = resource_account or arns.account_of(resource)
+            if self._resource_blind(subject, number, action):
+                resource_key = ("any resource of", owner)
+            else:
+                # Otherwise the answer depends on the resource only through which statements' Resource elements
+                # match it (and its account): roles under the same patterns share one decision.
+                matched = self._resource_matches(subject, number, action, resource)
+                if matched is not None:
+                    resource_key = ("resources matching", owner, matched)
         key = (
             number,
             rpol,
@@ -736,6 +745,21 @@ class Evaluator:
             found = decide(subject, action, resource, context, resource_policy, resource_account)
             self._memo[key] = found
         return found
+
+    def _resource_matches(self, subject: Subject, number: int, action: str, resource: str) -> tuple | None:
+        """Whether each statement that could match the action names this resource; None when one's Resource
+        holds a policy variable (its value is the principal's: the resource itself is then the key)."""
+        key = (number, action)
+        found = self._matching.get(key)
+        if found is None:
+            asked = action.strip().lower()
+            levels = (subject.identity, subject.boundary or (), subject.session or (), *subject.scps, *subject.rcps)
+            statements = tuple(s for level in levels for s in level if s.matches_action(asked) and s.has_resource)
+            templated = any(r.template is not None for s in statements for r in s.resources)
+            found = self._matching[key] = () if templated else (statements,)
+        if not found:
+            return None
+        return tuple(s.resource_match(resource, False, None) for s in found[0])
 
     def resource_blind(self, subject: Subject, action: str) -> bool:
         """Is every decision on this action the same for all resources of one account (every statement that

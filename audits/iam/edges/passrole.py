@@ -26,7 +26,13 @@ def pass_candidates(g, target: Principal, methods: Iterable[PassMethod]) -> Iter
     # ...and, of those, the ones that can: pass_edge needs the whole run, so the rest are never asked per target.
     key = tuple(m.name for m in usable)
     able = g.able(key, creators, tuple(m.requires for m in usable))
-    return g.pending_candidates(PASS, target.arn, key, able)
+    services = {m.service for m in usable}
+    # Those refused PassRole to every one of these services whatever the role are not offered the next role.
+    return [
+        p
+        for p in g.pending_candidates(PASS, target.arn, key, able)
+        if any((p.arn, service) not in g.pass_refused for service in services)
+    ]
 
 
 def pass_edge(g, source: Principal, target: Principal, methods: Iterable[PassMethod]) -> Edge | None:
@@ -45,8 +51,9 @@ def pass_edge(g, source: Principal, target: Principal, methods: Iterable[PassMet
             continue
         passed = g.authz.can_act_on(subject, PASS, target.arn, {"iam:passedtoservice": method.service})
         if passed is None:
-            # Refused whatever the role (every PassRole statement on "*"): not asked again for the next role.
-            if g.authz.evaluator.resource_blind(subject, PASS):
+            # Refused whatever the role (every PassRole statement on "*", or an unconditional Deny of it on "*"):
+            # not asked again for the next role.
+            if g.authz.evaluator.resource_blind(subject, PASS) or g.authz.denied_everywhere(subject, PASS):
                 g.pass_refused.add(refused)
             continue
         return Edge(
