@@ -71,6 +71,8 @@ class Statement:
     raw: dict
     broad: bool  # NotResource, or a Resource that is "*" or a whole resource type
     evidence: dict  # shared by every finding citing this statement (findings are read, never edited)
+    # hits() answers by candidate set, shared with every copy of an equal statement (see compile_policy's parts)
+    _hits: dict = field(default_factory=dict, repr=False, compare=False)
 
     def matches(self, action: str) -> bool:
         return (action in self.actions) != self.not_action
@@ -84,7 +86,12 @@ class Statement:
         return hit != self.not_resource
 
     def hits(self, candidates: frozenset[str]) -> frozenset[str]:
-        return candidates - self.actions if self.not_action else candidates & self.actions
+        found = self._hits.get(candidates)
+        if found is None:
+            found = candidates - self.actions if self.not_action else candidates & self.actions
+            if len(self._hits) < 256:  # the checks ask a few dozen fixed sets; one-action sets come and go
+                self._hits[candidates] = found
+        return found
 
 
 def arn_matches(pattern: str, arn: str) -> bool:
