@@ -14,6 +14,7 @@ gives `load(account_id) -> AccountSnapshot`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -167,14 +168,32 @@ def _edges_from(account_id: str, load, organization, now, surveys: dict[str, _Su
     authz = Authz(account, account_id, now, organization)
     evaluator = authz.evaluator
     principals = [p for p in (*account.users, *account.roles) if not p.service_linked]
+    rcps: dict[str, tuple] = {}
+    subjects: dict[tuple[str, str], Subject] = {}
+    # A principal of a member account calls with its organization's id (aws:PrincipalOrgID) in the request.
+    org_id = (organization or {}).get("id") or ""
+    request = {"aws:principalorgid": org_id} if org_id else None
+
+    def subject_into(p, target_account: str) -> Subject:
+        """The principal as the target account sees it: its RCPs (on STS, S3, KMS, SQS, Secrets Manager) apply."""
+        key = (p.arn, target_account)
+        found = subjects.get(key)
+        if found is None:
+            if target_account not in rcps:
+                rcps[target_account] = external_access._levels(evaluator, organization, target_account, org_tree.RCP)
+            found = subjects[key] = dataclasses.replace(authz.subject(p), rcps=rcps[target_account])
+        return found
+
     for arn, target_account, doc in roles:
         statements = evaluator.compile(doc, f"trust policy of {arn}", kind="trust")
         for p in principals:
             # No identity statement could allow sts:AssumeRole at all: nothing to ask (cross-account needs one).
-            subject = authz.subject(p)
-            if not authz.patterns(subject, ASSUME):
+            if not authz.patterns(authz.subject(p), ASSUME):
                 continue
-            decision = evaluator.evaluate(subject, ASSUME, arn, authz.context(subject), statements, target_account)
+            subject = subject_into(p, target_account)
+            decision = evaluator.evaluate(
+                subject, ASSUME, arn, authz.context(subject, request), statements, target_account
+            )
             if decision.possible:
                 yield Hop(
                     p.arn,
@@ -190,11 +209,13 @@ def _edges_from(account_id: str, load, organization, now, surveys: dict[str, _Su
         for action in DATA_ACTIONS[resource["type"]]:
             targets = external_access._targets(resource, action, resource["policy"])
             for p in principals:
-                subject = authz.subject(p)
-                if not authz.patterns(subject, action.lower()):
+                if not authz.patterns(authz.subject(p), action.lower()):
                     continue
+                subject = subject_into(p, owner)
                 for target in targets:
-                    decision = evaluator.evaluate(subject, action, target, authz.context(subject), statements, owner)
+                    decision = evaluator.evaluate(
+                        subject, action, target, authz.context(subject, request), statements, owner
+                    )
                     if decision.possible:
                         yield Hop(
                             p.arn,
@@ -227,6 +248,7 @@ def _entries_from_outside(surveys, members: set[str], organization, now) -> Iter
                     account=who,
                     type="role",
                     identity=external_access._ALLOW_ALL,
+                    rcps=external_access._levels(evaluator, organization, survey.account, org_tree.RCP),
                 )
                 keys: dict = {"aws:principalorgid": [external_access.OUTSIDE_ORG]} if org_id else {}
                 context = Context.for_subject(subject, now, **keys)

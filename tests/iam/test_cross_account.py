@@ -76,18 +76,17 @@ def account(account_id: str, *, users=(), roles=(), resources=()) -> object:
     )
 
 
-def org(*members: str, scps: dict[str, list[dict]] | None = None) -> dict:
-    """Every member directly under the root; FullAWSAccess everywhere, plus the SCPs given per account."""
-    extra = scps or {}
+def org(*members: str, scps: dict[str, list[dict]] | None = None, rcps: dict[str, list[dict]] | None = None) -> dict:
+    """Every member directly under the root; FullAWSAccess everywhere, plus the SCPs and RCPs given per account."""
     policies = [{"id": "p-full", "type": organization.SCP, "name": "FullAWSAccess", "document": doc(allow("*"))}]
     nodes = [{"id": "r-root", "type": "ROOT", "name": "Root", "policies": ["p-full"]}]
     for member in members:
         ids = ["p-full"]
-        for i, statement in enumerate(extra.get(member, [])):
-            policies.append(
-                {"id": f"p-{member}-{i}", "type": organization.SCP, "name": f"scp-{i}", "document": doc(statement)}
-            )
-            ids.append(f"p-{member}-{i}")
+        for kind, given in ((organization.SCP, scps or {}), (organization.RCP, rcps or {})):
+            for i, statement in enumerate(given.get(member, [])):
+                policy_id = f"p-{kind[:3].lower()}-{member}-{i}"
+                policies.append({"id": policy_id, "type": kind, "name": policy_id, "document": doc(statement)})
+                ids.append(policy_id)
         nodes.append({"id": member, "type": "ACCOUNT", "name": member, "parent": "r-root", "policies": ids})
     return organization.parse_organization(
         {"id": "o-example123", "management_account_id": TOOLS, "nodes": nodes, "policies": policies}
@@ -272,3 +271,33 @@ def test_a_principal_that_escalates_in_its_own_account_takes_that_accounts_cross
     path = admin["esc"][0]["evidence"]["path"]
     assert [h["method"] for h in path] == ["PutUserPolicy", "AssumeRole"]
     assert path[1]["from"] == f"arn:aws:iam::{TOOLS}:user/ci" and "administrator of account" in path[1]["how"]
+
+
+def test_an_rcp_identity_perimeter_keeps_outsiders_out_and_lets_the_organization_in():
+    """AWS's RCP example: deny sts:AssumeRole to principals outside the organization."""
+    perimeter = {
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "sts:AssumeRole",
+        "Resource": "*",
+        "Condition": {
+            "StringNotEqualsIfExists": {"aws:PrincipalOrgID": "o-example123"},
+            "BoolIfExists": {"aws:PrincipalIsAWSService": "false"},
+        },
+    }
+    accounts = {
+        TOOLS: account(TOOLS, users=[user(TOOLS, "ci", inline=ASSUME_DEPLOY)]),
+        PROD: account(
+            PROD,
+            roles=[
+                role(PROD, "deploy", trusting(f"arn:aws:iam::{TOOLS}:root"), admin=True),
+                role(PROD, "vendor", trusting(f"arn:aws:iam::{OUTSIDER}:root"), admin=True),
+            ],
+        ),
+    }
+    open_org = audit(accounts)
+    assert set(on(open_org, "external_admin_path")) == {"vendor"}
+    fenced = audit(accounts, org(TOOLS, PROD, rcps={PROD: [perimeter]}))
+    assert on(fenced, "external_admin_path") == {}
+    inside = on(fenced, "cross_account_admin_path")["ci"][0]
+    assert not inside["conditioned"], "the organization's own principals pass the perimeter unconditionally"
