@@ -72,7 +72,6 @@ class _Survey:
     # role -> (trust document, the other accounts it names, "*" for anyone)
     trusts: dict[str, tuple[dict, frozenset[str]]] = field(default_factory=dict)
     resources: list[dict] = field(default_factory=list)
-    admin_target: dict[str, str] = field(default_factory=dict)  # principal -> the administrator it becomes
 
 
 def analyse_organization(
@@ -95,10 +94,9 @@ def analyse_organization(
     findings: list[dict] = []
     # Every principal with an edge out, and every administrator (or escalator) of an account with one: it can act
     # as any principal there.
-    starts = {h.source for hops in edges.values() for h in hops}
-    starts |= {p for a in {_account_of(s) for s in starts} if a in surveys for p in surveys[a].admin_paths}
-    starts = sorted(starts)
-    for start in starts:
+    sources = {h.source for hops in edges.values() for h in hops}
+    sources |= {p for a in {_account_of(s) for s in sources} if a in surveys for p in surveys[a].admin_paths}
+    for start in sorted(sources):
         findings.extend(_principal_findings(start, edges, surveys))
     for entry in entries:
         findings.extend(_outside_findings(entry, edges, surveys))
@@ -129,7 +127,6 @@ def _survey(account_id: str, load, organization, now) -> _Survey | None:
             )
             for e in esc.path
         )
-        out.admin_target[arn] = esc.target
     for role in account.roles:
         if role.service_linked:
             continue
