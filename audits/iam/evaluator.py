@@ -62,6 +62,18 @@ def _as_list(value: Any) -> list:
     return value if isinstance(value, list) else [value]
 
 
+def _action_matches(pattern: str, action: str) -> bool:
+    """A lowercased Action pattern against a lowercased action; plain names and one trailing "*" (most
+    patterns) without building a regex."""
+    if "?" not in pattern:
+        stars = pattern.count("*")
+        if stars == 0:
+            return pattern == action
+        if stars == 1 and pattern.endswith("*"):
+            return action.startswith(pattern[:-1])
+    return _action_regex(pattern).match(action) is not None
+
+
 @lru_cache(maxsize=16384)
 def _action_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern) + r"\Z")
@@ -137,7 +149,7 @@ class CompiledStatement:
                     else not (everything and self.not_action)
                 )
             else:
-                hit = any(p == "*" or _action_regex(p).match(action) is not None for p in self.actions)
+                hit = any(_action_matches(p, action) for p in self.actions)
                 hit = hit != self.not_action
             self._action_hits[action] = hit
         return hit

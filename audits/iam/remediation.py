@@ -281,7 +281,15 @@ def _sid(text: str) -> str:
 
 
 def _covers(pattern: str, action: str) -> bool:
-    return _action_pattern(pattern).match(action.lower()) is not None
+    pattern, action = pattern.lower(), action.lower()
+    # Most patterns are a plain name or end in one "*": no regex to build for those.
+    if "?" not in pattern:
+        stars = pattern.count("*")
+        if stars == 0:
+            return pattern == action
+        if stars == 1 and pattern.endswith("*"):
+            return action.startswith(pattern[:-1])
+    return _action_pattern(pattern).match(action) is not None
 
 
 @lru_cache(maxsize=4096)
