@@ -62,7 +62,7 @@ def _as_list(value: Any) -> list:
     return value if isinstance(value, list) else [value]
 
 
-def _action_matches(pattern: str, action: str) -> bool:
+def action_matches(pattern: str, action: str) -> bool:
     """A lowercased Action pattern against a lowercased action; plain names and one trailing "*" (most
     patterns) without building a regex."""
     if "?" not in pattern:
@@ -149,7 +149,7 @@ class CompiledStatement:
                     else not (everything and self.not_action)
                 )
             else:
-                hit = any(_action_matches(p, action) for p in self.actions)
+                hit = any(action_matches(p, action) for p in self.actions)
                 hit = hit != self.not_action
             self._action_hits[action] = hit
         return hit

@@ -15,9 +15,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable
-from functools import lru_cache
 from typing import Any
 
+from audits.iam.evaluator import action_matches
 from audits.iam.indented_json import dumps_indented
 
 VERSION = "2012-10-17"
@@ -281,20 +281,7 @@ def _sid(text: str) -> str:
 
 
 def _covers(pattern: str, action: str) -> bool:
-    pattern, action = pattern.lower(), action.lower()
-    # Most patterns are a plain name or end in one "*": no regex to build for those.
-    if "?" not in pattern:
-        stars = pattern.count("*")
-        if stars == 0:
-            return pattern == action
-        if stars == 1 and pattern.endswith("*"):
-            return action.startswith(pattern[:-1])
-    return _action_pattern(pattern).match(action) is not None
-
-
-@lru_cache(maxsize=4096)
-def _action_pattern(pattern: str) -> re.Pattern[str]:
-    return re.compile("^" + re.escape(pattern.lower()).replace(r"\*", ".*").replace(r"\?", ".") + "$")
+    return action_matches(pattern.lower(), action.lower())
 
 
 def _without(statement: dict, actions: list[str]) -> tuple[dict, bool]:
