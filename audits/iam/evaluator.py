@@ -50,6 +50,7 @@ from audits.iam.conditions import (
     resolve,
     template,
 )
+from audits.iam.statement_parts import placed
 
 ALLOWED, DENIED, CONDITIONAL = "allowed", "denied", "conditional"
 KINDS = frozenset({"identity", "boundary", "resource", "scp", "rcp", "session", "trust"})
@@ -270,25 +271,17 @@ def _statement(
         return _compile_statement(raw, source, index, kind, variables)
     # repr, not sorted JSON: statements parsed from JSON are equal when their reprs are (key order aside, which
     # only costs a shared compile), and repr is four times cheaper.
-    key = (repr(raw), kind, variables)
-    shared = parts.get(key)
-    if shared is None:
-        shared = parts[key] = _compile_statement(raw, source, index, kind, variables) or False
-    if shared is False:
-        return None
-    # Only where the statement sits differs; the matching parts (and the action-match memo) are shared. A copy
-    # of the instance dict: dataclasses.replace would run __init__ per statement, thousands of times per audit.
     sid = str(raw.get("Sid", "") or "")
-    placed = object.__new__(CompiledStatement)
-    placed.__dict__.update(shared.__dict__)
-    placed.__dict__.update(
+    return placed(
+        parts,
+        (repr(raw), kind, variables),
+        lambda: _compile_statement(raw, source, index, kind, variables),
         source=source,
         index=index,
         sid=sid,
         raw=raw,
         ref={"policy": source, "sid": sid, "index": index, "statement": raw},
     )
-    return placed
 
 
 def _compile_statement(raw: dict, source: str, index: int, kind: str, variables: bool) -> CompiledStatement | None:

@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 from audits.iam import actions as ds
+from audits.iam.statement_parts import placed
 
 # Sentinel actions an administrator must hold: if a Deny or a boundary removes any of them, "*" is not full admin.
 ADMIN_SENTINELS = frozenset(
@@ -139,18 +140,17 @@ def _statement(raw: Any, label: str, index: int, parts: dict[str, Statement | No
         return None
     if parts is None:
         return _compile_statement(raw, label, index)
-    key = repr(raw)  # as in the evaluator: equal reprs of parsed JSON are equal statements
-    if key not in parts:
-        parts[key] = _compile_statement(raw, label, index)
-    shared = parts[key]
-    if shared is None:
-        return None
-    # Only the policy and position differ: a copy of the instance dict (replace() would run __init__ each time).
     sid = str(raw.get("Sid", "") or f"#{index}")
-    placed = object.__new__(Statement)
-    placed.__dict__.update(shared.__dict__)
-    placed.__dict__.update(policy=label, sid=sid, raw=raw, evidence={"policy": label, "sid": sid, "statement": raw})
-    return placed
+    # repr as in the evaluator: equal reprs of parsed JSON are equal statements
+    return placed(
+        parts,
+        repr(raw),
+        lambda: _compile_statement(raw, label, index),
+        policy=label,
+        sid=sid,
+        raw=raw,
+        evidence={"policy": label, "sid": sid, "statement": raw},
+    )
 
 
 def _compile_statement(raw: dict, label: str, index: int) -> Statement | None:
