@@ -722,20 +722,15 @@ class Evaluator:
         # is part of the question. Otherwise principals sharing policies share the answer, even when each
         # brings its own Context.for_subject (its principal keys are then left out of the key).
         shared = not dependent and resource_policy is None
-        # When every statement that could match the action has Resource "*", the answer is the same for every
-        # concrete resource of one account (the account still decides whether the request crosses accounts):
-        # asking who may pass each of 20,000 roles then costs one decision per policy set, not one per role.
+        # The answer depends on the resource only through which statements' Resource elements match it, and its
+        # account (whether the request crosses accounts): resources under the same patterns share one decision
+        # (every role, when each statement that could match has Resource "*"), so asking who may pass each of
+        # 20,000 roles costs one decision per policy set and pattern, not one per role.
         resource_key: object = resource
         if resource_policy is None and resource != "*":
-            owner = resource_account or arns.account_of(resource)
-            if self._resource_blind(subject, number, action):
-                resource_key = ("any resource of", owner)
-            else:
-                # Otherwise the answer depends on the resource only through which statements' Resource elements
-                # match it (and its account): roles under the same patterns share one decision.
-                matched = self._resource_matches(subject, number, action, resource)
-                if matched is not None:
-                    resource_key = ("resources matching", owner, matched)
+            matched = self._resource_matches(subject, number, action, resource)
+            if matched is not None:
+                resource_key = ("resources matching", resource_account or arns.account_of(resource), matched)
         key = (
             number,
             rpol,
