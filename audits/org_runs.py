@@ -246,11 +246,11 @@ def _progress(counts: dict) -> int:
     return 5 + 94 * counts["done"] // max(counts["total"], 1)
 
 
-def _all_children_ended(parent_id: int) -> bool:
-    parent = AuditRun.objects.filter(pk=parent_id).only("status", "checkpoint").first()
+def _ready_to_end(parent: AuditRun | None) -> bool:
+    """Still open, its accounts listed, and every one of them ended."""
     if parent is None or parent.is_finished or not (parent.checkpoint or {}).get("children_created"):
         return False
-    return not AuditRun.objects.filter(parent_id=parent_id).filter(~Q(status__in=AuditRun.FINISHED)).exists()
+    return not parent.children.filter(~Q(status__in=AuditRun.FINISHED)).exists()
 
 
 def cross_account_findings(parent_id: int) -> list[dict]:
@@ -274,7 +274,7 @@ def maybe_complete(parent_id: int) -> bool:
 
     The cross-account join runs before the lock (it reads every account's snapshot): two children ending at
     once may both compute it, and only the one that takes the lock first records it."""
-    if not _all_children_ended(parent_id):
+    if not _ready_to_end(AuditRun.objects.filter(pk=parent_id).only("status", "checkpoint").first()):
         return False
     joined: list[dict] | None = None
     cancelled_early = AuditRun.objects.filter(pk=parent_id, control=AuditRun.Control.CANCEL).exists()
@@ -285,9 +285,7 @@ def maybe_complete(parent_id: int) -> bool:
             log.exception("organization run %s: the cross-account analysis failed", parent_id)
     with transaction.atomic():
         parent = AuditRun.objects.select_for_update().filter(pk=parent_id).first()
-        if parent is None or parent.is_finished or not (parent.checkpoint or {}).get("children_created"):
-            return False
-        if parent.children.filter(~Q(status__in=AuditRun.FINISHED)).exists():
+        if parent is None or not _ready_to_end(parent):
             return False
         cancelled = parent.control == AuditRun.Control.CANCEL
         if not cancelled:
