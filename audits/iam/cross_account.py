@@ -20,13 +20,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from audits.iam import external_access, trust
+from audits.iam import arns, external_access, trust
 from audits.iam import organization as org_tree
 from audits.iam.account import Account
 from audits.iam.authz import Authz
 from audits.iam.checks import make_finding
 from audits.iam.conditions import Context
-from audits.iam.evaluator import Subject
+from audits.iam.evaluator import Decision, Evaluator, Subject
 from audits.iam.graph import Graph
 
 ASSUME = "sts:assumerole"
@@ -51,6 +51,12 @@ class Hop:
     conditions: tuple[dict, ...] = ()
     statements: tuple[dict, ...] = ()
 
+    @classmethod
+    def decided(cls, source: str, target: str, account: str, method: str, how: str, decision: Decision) -> Hop:
+        """A hop the evaluator allowed, with the conditions left open and the statements that allow it."""
+        conditions = tuple(c.to_dict() for c in decision.conditions)
+        return cls(source, target, account, method, how, conditions, tuple(decision.allowing[:3]))
+
     def to_dict(self) -> dict:
         return {
             "from": self.source,
@@ -72,6 +78,7 @@ class _Survey:
     # role -> (trust document, the other accounts it names, "*" for anyone)
     trusts: dict[str, tuple[dict, frozenset[str]]] = field(default_factory=dict)
     resources: list[dict] = field(default_factory=list)
+    outgoing: list[Hop] = field(default_factory=list)  # the account's edges into the others (pass 2)
 
 
 def analyse_organization(
@@ -87,15 +94,16 @@ def analyse_organization(
     members |= set(ids)
     surveys = {s.account: s for a in ids if (s := _survey(a, load, organization, now)) is not None}
     edges: dict[str, list[Hop]] = {}  # source principal -> cross-account hops from it
-    for account in surveys:
+    for account, survey in surveys.items():
         for hop in _edges_from(account, load, organization, now, surveys):
             edges.setdefault(hop.source, []).append(hop)
+            survey.outgoing.append(hop)
     entries = list(_entries_from_outside(surveys, members, organization, now))
     findings: list[dict] = []
     # Every principal with an edge out, and every administrator (or escalator) of an account with one: it can act
     # as any principal there.
-    sources = {h.source for hops in edges.values() for h in hops}
-    sources |= {p for a in {_account_of(s) for s in sources} if a in surveys for p in surveys[a].admin_paths}
+    sources = set(edges)
+    sources |= {p for survey in surveys.values() if survey.outgoing for p in survey.admin_paths}
     for start in sorted(sources):
         findings.extend(_principal_findings(start, edges, surveys))
     for entry in entries:
@@ -132,7 +140,7 @@ def _survey(account_id: str, load, organization, now) -> _Survey | None:
             continue
         named = trust.trusted(role.entry)
         accounts = frozenset(
-            "*" if t.kind == "any" else t.account or _account_of(t.value) for t in named if t.kind in ("aws", "any")
+            "*" if t.kind == "any" else t.account or arns.account_of(t.value) for t in named if t.kind in ("aws", "any")
         ) - {account_id, ""}
         if accounts:
             out.trusts[role.arn] = (role.entry["AssumeRolePolicyDocument"], accounts)
@@ -192,15 +200,8 @@ def _edges_from(account_id: str, load, organization, now, surveys: dict[str, _Su
                 subject, ASSUME, arn, authz.context(subject, request), statements, target_account
             )
             if decision.possible:
-                yield Hop(
-                    p.arn,
-                    arn,
-                    target_account,
-                    "AssumeRole",
-                    f"assume role {arn.rsplit('/', 1)[-1]} in account {target_account}",
-                    tuple(c.to_dict() for c in decision.conditions),
-                    tuple(decision.allowing[:3]),
-                )
+                how = f"assume role {arn.rsplit('/', 1)[-1]} in account {target_account}"
+                yield Hop.decided(p.arn, arn, target_account, "AssumeRole", how, decision)
     for resource, owner in resources:
         statements = evaluator.compile(resource["policy"], f"{resource['type']} {resource['name']}", kind="resource")
         for action in DATA_ACTIONS[resource["type"]]:
@@ -214,25 +215,17 @@ def _edges_from(account_id: str, load, organization, now, surveys: dict[str, _Su
                         subject, action, target, authz.context(subject, request), statements, owner
                     )
                     if decision.possible:
-                        yield Hop(
-                            p.arn,
-                            resource["arn"],
-                            owner,
-                            "ReadData",
-                            f"{action} on {resource['type'].split(':')[1]} {resource['name']} in account {owner}",
-                            tuple(c.to_dict() for c in decision.conditions),
-                            tuple(decision.allowing[:3]),
-                        )
+                        how = f"{action} on {resource['type'].split(':')[1]} {resource['name']} in account {owner}"
+                        yield Hop.decided(p.arn, resource["arn"], owner, "ReadData", how, decision)
                         break
 
 
 def _entries_from_outside(surveys, members: set[str], organization, now) -> Iterable[Hop]:
     """Hops from an account outside the organization (or anyone) into a role whose trust lets it in."""
-    from audits.iam.evaluator import Evaluator
-
     evaluator = Evaluator(now=now)
     org_id = (organization or {}).get("id") or ""
     for survey in surveys.values():
+        rcps = external_access._levels(evaluator, organization, survey.account, org_tree.RCP)
         for arn, (doc, accounts) in survey.trusts.items():
             outsiders = sorted(a for a in accounts if a != "*" and a not in members) + (
                 ["*"] if "*" in accounts else []
@@ -245,37 +238,25 @@ def _entries_from_outside(surveys, members: set[str], organization, now) -> Iter
                     account=who,
                     type="role",
                     identity=external_access._ALLOW_ALL,
-                    rcps=external_access._levels(evaluator, organization, survey.account, org_tree.RCP),
+                    rcps=rcps,
                 )
                 keys: dict = {"aws:principalorgid": [external_access.OUTSIDE_ORG]} if org_id else {}
                 context = Context.for_subject(subject, now, **keys)
                 decision = evaluator.evaluate(subject, ASSUME, arn, context, statements, survey.account)
                 if decision.possible:
                     label = "any AWS account" if outsider == "*" else f"account {outsider}"
-                    yield Hop(
-                        f"{label} ({OUTSIDE})",
-                        arn,
-                        survey.account,
-                        "AssumeRole",
-                        f"assume role {arn.rsplit('/', 1)[-1]} in account {survey.account}",
-                        tuple(c.to_dict() for c in decision.conditions),
-                        tuple(decision.allowing[:3]),
-                    )
+                    how = f"assume role {arn.rsplit('/', 1)[-1]} in account {survey.account}"
+                    yield Hop.decided(f"{label} ({OUTSIDE})", arn, survey.account, "AssumeRole", how, decision)
 
 
 # --- the search -----------------------------------------------------------------------------------------------------
-
-
-def _account_of(arn: str) -> str:
-    parts = arn.split(":")
-    return parts[4] if len(parts) > 4 else ""
 
 
 def _reach(start: str, first: list[Hop], edges: dict[str, list[Hop]], surveys: dict[str, _Survey]) -> dict:
     """Breadth first from `start` (or from its first hops): for every account and resource reached, the shortest
     path. Reaching a principal that is (or becomes) administrator of its account gives every principal's edges of
     that account."""
-    home = _account_of(start)
+    home = arns.account_of(start)
     found_admin: dict[str, tuple[Hop, ...]] = {}
     found_data: dict[str, tuple[Hop, ...]] = {}
     controlled: set[str] = set()
@@ -288,7 +269,7 @@ def _reach(start: str, first: list[Hop], edges: dict[str, list[Hop]], surveys: d
         if node in seen:
             continue
         seen.add(node)
-        account = _account_of(node)
+        account = arns.account_of(node)
         survey = surveys.get(account)
         if survey is None:
             continue
@@ -300,9 +281,7 @@ def _reach(start: str, first: list[Hop], edges: dict[str, list[Hop]], surveys: d
             if account != home:
                 found_admin.setdefault(account, full)
             # An administrator of the account acts as any of its principals: their edges are its own.
-            for source, hops in edges.items():
-                if _account_of(source) == account and source != node:
-                    outgoing.extend(hops)
+            outgoing.extend(h for h in survey.outgoing if h.source != node)
             path = full
         for hop in outgoing:
             step = hop if hop.source == node else _via_admin(node, hop)
@@ -317,15 +296,10 @@ def _reach(start: str, first: list[Hop], edges: dict[str, list[Hop]], surveys: d
 
 def _via_admin(node: str, hop: Hop) -> Hop:
     """A hop taken as an administrator of the source's account (through `node`)."""
-    return Hop(
-        hop.source,
-        hop.target,
-        hop.account,
-        hop.method,
-        f"{hop.how} (as {hop.source.rsplit('/', 1)[-1]}, which an administrator of account "
-        f"{_account_of(hop.source)} controls)",
-        hop.conditions,
-        hop.statements,
+    return dataclasses.replace(
+        hop,
+        how=f"{hop.how} (as {hop.source.rsplit('/', 1)[-1]}, which an administrator of account "
+        f"{arns.account_of(hop.source)} controls)",
     )
 
 
