@@ -1,7 +1,7 @@
 """Organization audits: a parent lists the member accounts (moto's Organizations), one child run per account.
 
 Children are executed here by the same code the worker runs (runner.execute), with moto standing in for AWS;
-the multi-worker case on PostgreSQL lives in bench/org_scale.py and tests/test_org_scale_postgres.py.
+the multi-worker case on PostgreSQL lives in bench/org_scale.py.
 """
 
 import json

@@ -206,3 +206,18 @@ def findings(snap: AccountSnapshot, **kwargs) -> list[dict]:
 
 def hits(snap: AccountSnapshot, check_id: str, name: str | None = None) -> list[dict]:
     return [f for f in findings(snap) if f["check_id"] == check_id and (name is None or f["principal_name"] == name)]
+
+
+def identity_perimeter(action: str, org_id: str) -> dict:
+    """AWS's RCP identity-perimeter statement: deny `action` to principals outside the organization (services
+    acting for it excepted)."""
+    return {
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": action,
+        "Resource": "*",
+        "Condition": {
+            "StringNotEqualsIfExists": {"aws:PrincipalOrgID": org_id},
+            "BoolIfExists": {"aws:PrincipalIsAWSService": "false"},
+        },
+    }

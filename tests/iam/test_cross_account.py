@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from audits.iam import organization
 from audits.iam.cross_account import analyse_organization
 from audits.iam.snapshot import load_snapshot
+from tests.iam.builders import identity_perimeter
 
 TOOLS, PROD, DEV, DATA = "111111111111", "222222222222", "333333333333", "444444444444"
 OUTSIDER = "999999999999"
@@ -275,16 +276,7 @@ def test_a_principal_that_escalates_in_its_own_account_takes_that_accounts_cross
 
 def test_an_rcp_identity_perimeter_keeps_outsiders_out_and_lets_the_organization_in():
     """AWS's RCP example: deny sts:AssumeRole to principals outside the organization."""
-    perimeter = {
-        "Effect": "Deny",
-        "Principal": "*",
-        "Action": "sts:AssumeRole",
-        "Resource": "*",
-        "Condition": {
-            "StringNotEqualsIfExists": {"aws:PrincipalOrgID": "o-example123"},
-            "BoolIfExists": {"aws:PrincipalIsAWSService": "false"},
-        },
-    }
+    perimeter = identity_perimeter("sts:AssumeRole", "o-example123")
     accounts = {
         TOOLS: account(TOOLS, users=[user(TOOLS, "ci", inline=ASSUME_DEPLOY)]),
         PROD: account(

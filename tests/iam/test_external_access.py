@@ -8,6 +8,7 @@ import pytest
 
 from audits.iam import external_access, organization
 from audits.iam.resources import parse_resources
+from tests.iam.builders import identity_perimeter
 
 OWN = "111122223333"
 PARTNER = "999988887777"
@@ -161,18 +162,7 @@ def test_an_rcp_perimeter_closes_a_path_that_the_policy_opens():
         "document": json.dumps(
             {
                 "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Deny",
-                        "Principal": "*",
-                        "Action": "s3:*",
-                        "Resource": "*",
-                        "Condition": {
-                            "StringNotEqualsIfExists": {"aws:PrincipalOrgID": "o-ours12345"},
-                            "BoolIfExists": {"aws:PrincipalIsAWSService": "false"},
-                        },
-                    }
-                ],
+                "Statement": [identity_perimeter("s3:*", "o-ours12345")],
             }
         ),
     }
