@@ -36,6 +36,8 @@ from bench._harness import DEFAULT_PG_URL, Stack, Viewer, compare, free_port, ma
 MGMT = "123456789012"  # moto's default account: the management account
 ROLE = "AegisAudit"
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+# The workers resolve S3 Control's account-prefixed host to the moto server (see moto_dns/sitecustomize.py).
+MOTO_DNS = {"PYTHONPATH": str(Path(__file__).resolve().parent / "moto_dns")}
 
 
 def parse_args() -> argparse.Namespace:
@@ -137,7 +139,9 @@ def page_ms(client, url: str, repeat: int = 5) -> float:
 
 
 def one_round(args: argparse.Namespace, endpoint: str, workers: int) -> dict:
-    stack = Stack(args.db, args.database_url, env=AWS_ENV | {"AWS_ENDPOINT_URL": endpoint, "AEGIS_DEMO_STEP_MS": "0"})
+    stack = Stack(
+        args.db, args.database_url, env=AWS_ENV | MOTO_DNS | {"AWS_ENDPOINT_URL": endpoint, "AEGIS_DEMO_STEP_MS": "0"}
+    )
     try:
         stack.prepare()
         import httpx
