@@ -285,6 +285,10 @@ class Authz:
         if id(subject.identity) not in self._allows:
             self._allows[id(subject.identity)] = None  # a "what if" identity: ask the evaluator
 
+    def never_allowed(self, subject: Subject, action: str, extra: dict[str, str] | None = None) -> bool:
+        """No identity or boundary Allow for the action holds with these request keys, whatever the resource."""
+        return self.evaluator.never_allowed(subject, action, self.context(subject, extra))
+
     def denied_everywhere(self, subject: Subject, action: str) -> bool:
         """An unconditional Deny on Resource "*" takes the action away on every resource: no need to ask each."""
         probe = self.decide(subject, action, f"arn:aws:iam::{self.account_id or '000000000000'}:role/aegis-probe")

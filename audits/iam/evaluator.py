@@ -667,6 +667,7 @@ class Evaluator:
         self._sig_ids: dict[tuple, int] = {}
         self._subjects: dict[int, tuple[Subject, int, bool]] = {}
         self._blind: dict[tuple[int, str], bool] = {}
+        self._never: dict[tuple, bool] = {}
         self._matching: dict[tuple[int, str], tuple] = {}  # (subject number, action) -> (statements,) or ()
 
     def compile(self, document: dict | None, source: str, *, kind: str = "identity") -> Statements:
@@ -760,6 +761,28 @@ class Evaluator:
         if not found:
             return None
         return tuple(s.resource_match(resource, False, None) for s in found[0])
+
+    def never_allowed(self, subject: Subject, action: str, context: Context) -> bool:
+        """Can no identity Allow (or no boundary Allow) for the action hold in this context, whatever the
+        resource? Then the principal is refused it on every resource that grants nothing itself (iam:PassRole
+        limited by iam:PassedToService to another service, on any role its Resource names)."""
+        number, dependent = self._subject_sig(subject)
+        key = (number, action, context.cache_key, subject if dependent else None)
+        found = self._never.get(key)
+        if found is None:
+            asked = action.strip().lower()
+            req = _Request(asked, "*", False, subject, context)
+
+            def none_holds(level: Statements) -> bool:
+                return not any(
+                    s.effect == "Allow" and s.matches_action(asked) and evaluate_all(s.conditions, req.lookup)[0]
+                    for s in level
+                )
+
+            found = self._never[key] = subject.type in ("user", "role") and (
+                none_holds(subject.identity) or (subject.boundary is not None and none_holds(subject.boundary))
+            )
+        return found
 
     def resource_blind(self, subject: Subject, action: str) -> bool:
         """Is every decision on this action the same for all resources of one account (every statement that

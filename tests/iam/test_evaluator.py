@@ -517,6 +517,31 @@ def test_it_lists_the_resource_patterns_that_could_allow_an_action():
     assert allowed_resource_patterns(alice, "ec2:RunInstances") == []
 
 
+def test_it_knows_when_no_allow_can_hold_whatever_the_resource():
+    to_lambda = {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}
+    scoped = user(allow("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/app-*", Condition=to_lambda))
+    passed_to = {
+        service: Context({"iam:passedtoservice": service}, NOW)
+        for service in ("glue.amazonaws.com", "lambda.amazonaws.com")
+    }
+    evaluator = Evaluator(now=NOW)
+    # Passing to Glue is refused on every role: the only Allow admits Lambda alone.
+    assert evaluator.never_allowed(scoped, "iam:PassRole", passed_to["glue.amazonaws.com"])
+    assert (
+        evaluate(scoped, "iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/app-x", passed_to["glue.amazonaws.com"]).verdict
+        == DENIED
+    )
+    # Near-misses: the service the condition admits, and a condition on a key the audit cannot know.
+    assert not evaluator.never_allowed(scoped, "iam:PassRole", passed_to["lambda.amazonaws.com"])
+    tagged = user(allow("iam:PassRole", Condition={"StringEquals": {"aws:ResourceTag/team": "app"}}))
+    assert not evaluator.never_allowed(tagged, "iam:PassRole", passed_to["glue.amazonaws.com"])
+    # No Allow at all, or a boundary that grants no PassRole.
+    assert evaluator.never_allowed(user(allow("s3:GetObject")), "iam:PassRole", CTX)
+    bounded = user(allow("iam:PassRole"), boundary=stmts(allow("s3:*"), kind="boundary"))
+    assert evaluator.never_allowed(bounded, "iam:PassRole", CTX)
+    assert not evaluator.never_allowed(user(allow("iam:PassRole")), "iam:PassRole", CTX)
+
+
 def test_it_shares_memoised_decisions_across_per_principal_contexts():
     memo: dict = {}
     shared = compile_policy(doc(allow("iam:PassRole")), "policy/shared", memo=memo)

@@ -49,11 +49,16 @@ def pass_edge(g, source: Principal, target: Principal, methods: Iterable[PassMet
         run = g.requirements(source, method.requires)
         if run is None:
             continue
-        passed = g.authz.can_act_on(subject, PASS, target.arn, {"iam:passedtoservice": method.service})
+        to_service = {"iam:passedtoservice": method.service}
+        passed = g.authz.can_act_on(subject, PASS, target.arn, to_service)
         if passed is None:
-            # Refused whatever the role (every PassRole statement on "*", or an unconditional Deny of it on "*"):
-            # not asked again for the next role.
-            if g.authz.evaluator.resource_blind(subject, PASS) or g.authz.denied_everywhere(subject, PASS):
+            # Refused whatever the role (every PassRole statement on "*", no Allow whose conditions admit this
+            # service, or an unconditional Deny of it on "*"): not asked again for the next role.
+            if (
+                g.authz.evaluator.resource_blind(subject, PASS)
+                or g.authz.never_allowed(subject, PASS, to_service)
+                or g.authz.denied_everywhere(subject, PASS)
+            ):
                 g.pass_refused.add(refused)
             continue
         return Edge(
