@@ -47,7 +47,8 @@ def member_role_arn(account_id: str, role_name: str) -> str:
 def execute_parent(run: AuditRun, recorder: Recorder) -> str:
     """Lists the accounts and queues a child run for each. Returns the parent's status afterwards."""
     from audits.iam.collect import CollectionError, session_for
-    from audits.iam.organization import accounts, collect_organization
+    from audits.iam.organization import accounts
+    from audits.iam.organization_collect import collect_organization
 
     connection = run.connection
     if connection is None:

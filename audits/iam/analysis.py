@@ -434,7 +434,9 @@ class Analysis:
 
     def _inline_specs(self, holder: Principal, principals: list[Principal]) -> list[Spec]:
         specs = []
-        deny_source = self.account.permissions(principals[0]) if principals and holder.type != "group" else None
+        deny_source = None
+        if principals and holder.type != "group" and self._limited(principals[0]):
+            deny_source = self.account.permissions(principals[0])
         for name, doc in holder.inline:
             stmts = self.account.compile_inline(name, doc)
             alone = self._alone.get(id(stmts))
@@ -458,6 +460,11 @@ class Analysis:
                 found = self._hygiene[key] = risks.hygiene_specs(hygiene, name, admin=alone.is_admin())
             specs.extend(found)
         return specs
+
+    def _limited(self, p: Principal) -> bool:
+        """Does a Deny of its own policies (or its groups') or a boundary limit what p's policies grant? Without
+        one, each inline policy reads alike on every holder, and the hygiene notes are shared."""
+        return bool(p.boundary) or any(s.effect == "Deny" for s in self.authz.identity(p))
 
     def _assumers(self, role: Principal) -> tuple[list[str], int]:
         """Who in the account can assume the role now (for trusts of the account root), and how many candidates

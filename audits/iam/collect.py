@@ -18,7 +18,7 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 
-from audits.iam.resources import collect_resources
+from audits.iam.resource_collect import collect_resources
 from audits.iam.snapshot import AccountSnapshot, SnapshotError, load_snapshot, parse_credential_csv
 
 CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 10}, connect_timeout=10, read_timeout=60)

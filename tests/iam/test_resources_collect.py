@@ -5,8 +5,9 @@ import json
 import pytest
 from botocore.stub import Stubber
 
-from audits.iam import organization, resources
-from audits.iam.resources import ResourceFormatError, collect_resources, parse_resources
+from audits.iam import organization, organization_collect, resource_collect, resources
+from audits.iam.resource_collect import collect_resources
+from audits.iam.resources import ResourceFormatError, parse_resources
 
 ACCOUNT = "123456789012"  # moto's default account
 OTHER = "999988887777"
@@ -116,7 +117,7 @@ def test_it_collects_every_resource_policy_type(aws):
 def test_it_reads_every_enabled_region(aws):
     for region in ("eu-west-1", "us-east-1"):
         aws.client("sqs", region_name=region).create_queue(QueueName=f"q-{region}")
-    regions = resources.enabled_regions(aws, print)
+    regions = resource_collect.enabled_regions(aws, print)
     assert "eu-west-1" in regions and "us-east-1" in regions
     found = collect_resources(aws, ACCOUNT, print, regions=["eu-west-1", "us-east-1"])
     queues = {q["region"] for q in found["resources"] if q["type"] == "sqs:queue"}
@@ -181,7 +182,7 @@ def test_it_skips_a_disabled_region_with_a_warning(aws):
 
 def test_it_uses_adaptive_retries_for_every_client(aws):
     # Stubber answers before botocore's retry handler runs, so throttling retries are botocore's own, configured here.
-    client = resources._Reader(aws, print).client("sns", "us-east-1")
+    client = resource_collect._Reader(aws, print).client("sns", "us-east-1")
     assert client.meta.config.retries["mode"] == "adaptive"
     assert client.meta.config.retries["total_max_attempts"] == 11
 
@@ -218,7 +219,7 @@ def test_it_collects_the_organization_tree_and_its_controls(aws):
     )
     org.attach_policy(PolicyId=deny_iam["Policy"]["PolicySummary"]["Id"], TargetId=prod)
     warnings: list[str] = []
-    found = organization.collect_organization(aws, warnings.append)
+    found = organization_collect.collect_organization(aws, warnings.append)
     assert found is not None and found["management_account_id"] == ACCOUNT
     chain = [n["name"] for n in organization.path_to(found, account)]
     assert chain == ["Root", "Prod", "prod-app"]
@@ -232,7 +233,7 @@ def test_it_collects_the_organization_tree_and_its_controls(aws):
 
 def test_it_warns_when_the_account_cannot_read_the_organization(aws):
     warnings: list[str] = []
-    assert organization.collect_organization(aws, warnings.append) is None
+    assert organization_collect.collect_organization(aws, warnings.append) is None
     assert any("management account" in w for w in warnings)
 
 
