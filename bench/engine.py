@@ -59,7 +59,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--sizes", default="1000,2000,5000,10000,20000")
-    parser.add_argument("--repeat", type=int, default=3, help="audits per size in the scaling series; the best counts")
+    parser.add_argument("--repeat", type=int, default=5, help="audits per size in the scaling series; the best counts")
     parser.add_argument("--example", default=str(EXAMPLE))
     parser.add_argument("--no-peers", action="store_true")
     parser.add_argument("--no-pmapper", action="store_true")
