@@ -20,7 +20,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from audits import run_inputs, run_status
-from audits.models import AuditRun, Finding
+from audits.models import AuditRun, Finding, Suppression
 from audits.recorder import Recorder
 
 log = logging.getLogger(__name__)
@@ -322,10 +322,13 @@ def _record_cross_account(parent_id: int, findings: list[dict] | None) -> None:
             "warning", "Cross-account paths could not be analysed; each account's own audit stands.", None, {}
         )
         return
+    findings = with_accepted_risks(parent_id, findings)
+    accepted = sum(1 for f in findings if f.get("suppressed"))
     recorder.emit(
         "thinking",
         f"Joining the accounts: {len(findings)} cross-account path(s) found (roles trusting other accounts, "
-        "resource policies naming them, and entries from outside the organization).",
+        "resource policies naming them, and entries from outside the organization)"
+        + (f", {accepted} of them accepted risks." if accepted else "."),
         None,
         {},
     )
@@ -333,10 +336,32 @@ def _record_cross_account(parent_id: int, findings: list[dict] | None) -> None:
         recorder.emit(
             "finding",
             f"[{finding['severity'].upper()}] {finding['title']}: {finding['principal_type']} "
-            f"'{finding['principal_name']}'",
+            f"'{finding['principal_name']}'" + (" (suppressed: accepted risk)" if finding.get("suppressed") else ""),
             None,
             {"finding": finding},
         )
+
+
+def with_accepted_risks(parent_id: int, findings: list[dict]) -> list[dict]:
+    """Marks the cross-account findings whose risk the organization run's owner accepted (unexpired) on the
+    account each sits on; they are kept, and left out of the organization's counts like an account's."""
+    from audits.iam.cross_account import finding_account
+
+    accounts = {finding_account(f["principal_arn"], f["evidence"]) for f in findings} - {""}
+    if not accounts:
+        return findings
+    owner = AuditRun.objects.filter(pk=parent_id).values_list("owner_id", flat=True).first()
+    accepted = set(
+        Suppression.objects.filter(owner_id=owner, account_id__in=accounts, expires_at__gt=timezone.now()).values_list(
+            "account_id", "fingerprint"
+        )
+    )
+    return [
+        {**f, "suppressed": True}
+        if (finding_account(f["principal_arn"], f["evidence"]), f["fingerprint"]) in accepted
+        else f
+        for f in findings
+    ]
 
 
 def organization_result(parent: AuditRun, counts: dict) -> dict:

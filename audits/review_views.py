@@ -3,7 +3,8 @@
 Reviewers are staff or members of the `reviewer` group (audits.reviewers); anyone else gets a 404, as for a run
 that does not exist. An accepted risk is a Suppression owned by the run's owner for the run's account, so only that
 owner's later runs of the account inherit it (the runner applies it when they finish); the finding of this run is
-marked suppressed at once.
+marked suppressed at once. An organization run's own (cross-account) findings are kept under the account of the
+principal each sits on, and the owner's later organization runs leave them out.
 """
 
 from datetime import UTC, date, datetime, time, timedelta
@@ -139,13 +140,15 @@ def review_run(request: HttpRequest, pk: int) -> HttpResponse:
         key=lambda f: (f.suppressed, order.get(f.severity, 9), f.seq or 0),
     )
     page = Paginator(findings, FINDINGS_PER_PAGE).get_page(request.GET.get("page"))
+    # An organization run's findings sit on several accounts; their fingerprints name the principal's ARN.
+    by_account = {"account_id": run.account_id} if not _is_organization(run) else {}
     accepted = {
         s.fingerprint: s
         for s in Suppression.objects.filter(
             owner=run.owner,
-            account_id=run.account_id,
             expires_at__gt=timezone.now(),
             fingerprint__in=[f.fingerprint for f in page.object_list],
+            **by_account,
         )
     }
     today = timezone.now().date()
@@ -190,7 +193,8 @@ def accept_risk(request: HttpRequest, pk: int, finding_pk: int) -> HttpResponse:
         error = "Say why the risk is accepted: the justification is required."
     elif len(justification) > MAX_TEXT:
         error = f"Keep the justification under {MAX_TEXT} characters."
-    elif not run.account_id:
+    account_id = _account_of(run, finding)
+    if not error and not account_id:
         error = "This audit has no account id, so an accepted risk could not carry over to later audits."
     if error:
         messages.error(request, error)
@@ -200,7 +204,7 @@ def accept_risk(request: HttpRequest, pk: int, finding_pk: int) -> HttpResponse:
             Suppression.objects.select_for_update()
             .filter(
                 owner=run.owner,
-                account_id=run.account_id,
+                account_id=account_id,
                 fingerprint=finding.fingerprint,
                 expires_at__gt=timezone.now(),
             )
@@ -216,7 +220,7 @@ def accept_risk(request: HttpRequest, pk: int, finding_pk: int) -> HttpResponse:
         }
         if existing is None:
             Suppression.objects.create(
-                owner=run.owner, account_id=run.account_id, fingerprint=finding.fingerprint, **fields
+                owner=run.owner, account_id=account_id, fingerprint=finding.fingerprint, **fields
             )
         else:
             Suppression.objects.filter(pk=existing.pk).update(**fields)
@@ -224,9 +228,25 @@ def accept_risk(request: HttpRequest, pk: int, finding_pk: int) -> HttpResponse:
     messages.success(
         request,
         f"Risk accepted until {expires_at:%Y-%m-%d}: “{finding.title}” is suppressed in this "
-        f"audit and in {run.owner}'s later audits of account {run.account_id}.",
+        f"audit and in {run.owner}'s later "
+        + ("organization " if _is_organization(run) else "")
+        + f"audits of account {account_id}.",
     )
     return redirect(_back(run, request))
+
+
+def _is_organization(run: AuditRun) -> bool:
+    return run.kind == AuditRun.Kind.ORGANIZATION
+
+
+def _account_of(run: AuditRun, finding: Finding) -> str:
+    """The account an accepted risk is kept under: the run's, or on an organization run the account of the
+    principal the cross-account finding sits on."""
+    if not _is_organization(run):
+        return run.account_id
+    from audits.iam.cross_account import finding_account
+
+    return finding_account(finding.principal_arn, finding.evidence or {})
 
 
 def _back(run: AuditRun, request: HttpRequest) -> str:

@@ -5,6 +5,7 @@ the multi-worker case on PostgreSQL lives in bench/org_scale.py.
 """
 
 import json
+from datetime import timedelta
 
 import boto3
 import botocore.handlers
@@ -13,7 +14,7 @@ from botocore.awsrequest import AWSResponse
 from django.utils import timezone
 
 from audits import org_runs, run_status, runner
-from audits.models import AuditEvent, AuditRun, AwsConnection
+from audits.models import AuditEvent, AuditRun, AwsConnection, Suppression
 
 MGMT = "123456789012"
 TRUST_MGMT = json.dumps(
@@ -269,8 +270,8 @@ def test_the_new_organization_form_needs_a_verified_connection(client, alice, db
     assert run.target == {"member_role_name": "AegisAudit", "external_id": ""}
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_path_from_one_account_to_another_accounts_administrator_lands_on_the_organization_run(aws, alice, client):
+def build_cross_account_path(aws) -> list[str]:
+    """A management-account user `ci` allowed to assume member 0's admin role `deploy`, which trusts its account."""
     ids = build_org(aws, members=2)
     member = session_in(aws, ids[0]).client("iam")
     trust_mgmt_root = TRUST_MGMT
@@ -291,6 +292,12 @@ def test_a_path_from_one_account_to_another_accounts_administrator_lands_on_the_
         ),
     )
     mgmt.create_user(UserName="intern")  # no sts:AssumeRole: the trust of its account alone lets it in nowhere
+    return ids
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_path_from_one_account_to_another_accounts_administrator_lands_on_the_organization_run(aws, alice, client):
+    ids = build_cross_account_path(aws)
     parent = start_org(alice, connection_for(alice))
     run_queue()
     parent.refresh_from_db()
@@ -308,3 +315,43 @@ def test_a_path_from_one_account_to_another_accounts_administrator_lands_on_the_
     client.force_login(alice)
     page = client.get(f"/audits/{parent.pk}/").content.decode()
     assert 'id="org-cross-account"' in page and f"arn:aws:iam::{MGMT}:user/ci" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_accepted_cross_account_path_is_left_out_of_the_owners_later_organization_runs(aws, alice, reviewer):
+    from django.test import Client
+
+    ids = build_cross_account_path(aws)
+    connection = connection_for(alice)
+    first = start_org(alice, connection)
+    run_queue()
+    path = first.findings.get(check_id="cross_account_admin_path")
+    staff = Client()
+    staff.force_login(reviewer)
+    answer = staff.post(
+        f"/audits/review/{first.pk}/findings/{path.pk}/accept",
+        {
+            "justification": "CI deploys into member 0.",
+            "expires": (timezone.now() + timedelta(days=30)).date().isoformat(),
+        },
+        follow=True,
+    )
+    assert answer.status_code == 200
+    suppression = Suppression.objects.get()
+    assert (suppression.owner, suppression.account_id) == (alice, MGMT), "kept under the principal's account"
+    assert f"later organization audits of account {MGMT}" in answer.content.decode()
+    review = staff.get(f"/audits/review/{first.pk}/").content.decode()
+    assert "accepted until" in review and "CI deploys into member 0." in review
+
+    second = start_org(alice, connection)
+    run_queue()
+    second.refresh_from_db()
+    again = second.findings.get(check_id="cross_account_admin_path")
+    assert again.fingerprint == path.fingerprint and again.suppressed
+    assert second.result["cross_account"]["findings"] == second.findings.filter(suppressed=False).count()
+    assert second.result["cross_account"]["by_severity"][again.severity] == (
+        second.findings.filter(suppressed=False, severity=again.severity).count()
+    )
+    event = AuditEvent.objects.get(run=second, type="finding", payload__finding__fingerprint=path.fingerprint)
+    assert event.payload["finding"]["suppressed"] and "accepted risk" in event.message
+    assert ids[0] in again.evidence["target_account"]

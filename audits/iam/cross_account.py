@@ -331,6 +331,12 @@ def _evidence(path: tuple[Hop, ...], target_account: str, kind: str) -> dict:
     }
 
 
+def finding_account(principal_arn: str, evidence: dict) -> str:
+    """The account a cross-account finding sits on, its principal's (always a member's): where a reviewer's
+    accepted risk of it is kept, so later organization audits of the same owner leave it out."""
+    return arns.account_of(principal_arn) or str(evidence.get("target_account") or "")
+
+
 def _principal_ref(arn: str) -> dict:
     kind = "role" if ":role/" in arn else "user" if ":user/" in arn else "principal"
     return {"type": kind, "name": arn.rsplit("/", 1)[-1], "arn": arn}
