@@ -89,6 +89,10 @@ def concrete(pattern: str) -> str:
     return pattern.replace("*", "aegis").replace("?", "a")
 
 
+def is_service_linked(p: Principal) -> bool:
+    return p.type == "role" and "/aws-service-role/" in p.arn
+
+
 class Authz:
     def __init__(self, account: Account, account_id: str, now: datetime, organization: dict | None = None) -> None:
         self.account = account
@@ -102,6 +106,17 @@ class Authz:
             tuple(s for label, doc in level for s in self.evaluator.compile(doc, label, kind="scp"))
             for level in org_tree.control_levels(organization, account_id, org_tree.SCP)
         )
+        # The RCP levels on this account's resources (none in the management account); the evaluator applies them
+        # to the services RCPs govern (evaluator.RCP_SERVICES).
+        self.rcps: tuple = tuple(
+            tuple(s for label, doc in level for s in self.evaluator.compile(doc, label, kind="rcp"))
+            for level in org_tree.control_levels(organization, account_id, org_tree.RCP)
+        )
+        # Every principal of an account in the organization calls with its id as aws:PrincipalOrgID: a request
+        # key of the account, the same for each principal (so decisions stay shared between principals).
+        in_organization = organization is not None and bool(org_tree.path_to(organization, account_id))
+        org_id = str((organization or {}).get("id") or "")
+        self.request_keys: dict[str, str] = {"aws:principalorgid": org_id} if in_organization and org_id else {}
         self._compiled: dict[tuple, tuple] = {}
         self._by_content: dict[tuple, tuple] = {}
         self._keys: dict[str, tuple] = {}
@@ -203,7 +218,10 @@ class Authz:
             userid=str(userid) if isinstance(userid, str) else "",
             identity=self.identity(p) if identity is None else identity,
             boundary=self.boundary(p) if boundary == "same" else boundary,
-            scps=self.scps,
+            # Service-linked roles are outside SCPs and RCPs (AWS Organizations, "Tasks and entities not
+            # restricted by SCPs" and the RCP counterpart).
+            scps=() if is_service_linked(p) else self.scps,
+            rcps=() if is_service_linked(p) else self.rcps,
         )
         if identity is None and boundary == "same":
             self._subjects[p.arn] = subject
@@ -218,7 +236,7 @@ class Authz:
         key = tuple(sorted((extra or {}).items()))
         found = self._contexts.get(key)
         if found is None:
-            found = self._contexts[key] = Context(dict(extra or {}), self.now)
+            found = self._contexts[key] = Context({**self.request_keys, **(extra or {})}, self.now)
         return found
 
     def decide(

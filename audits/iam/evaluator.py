@@ -6,9 +6,9 @@ for resource and trust policies, condition predicates); `evaluate` answers with 
 denied, or conditional (allowed only if the listed conditions hold), with the statements that allow and deny.
 
 Order: an explicit Deny in any applicable policy wins; then every SCP level must allow (principal side) and every
-RCP level (resource side); then, in one account, the identity policies (intersected with the permissions boundary
-and the session policy) OR the resource-based policy allow; across accounts both must. Choices where the Guide
-leaves room, each explained where it is made:
+RCP level (resource side; RCPs govern only the services in RCP_SERVICES); then, in one account, the identity
+policies (intersected with the permissions boundary and the session policy) OR the resource-based policy allow;
+across accounts both must. Choices where the Guide leaves room, each explained where it is made:
 - A resource policy naming an IAM user's ARN (or "*") grants it without any identity policy, and the boundary does
   not limit that; naming a role's ARN grants without an identity policy but the role's boundary and session
   policy still limit it; naming an assumed-role session ARN is limited by neither ("Policy evaluation for
@@ -55,6 +55,15 @@ from audits.iam.statement_parts import placed
 ALLOWED, DENIED, CONDITIONAL = "allowed", "denied", "conditional"
 KINDS = frozenset({"identity", "boundary", "resource", "scp", "rcp", "session", "trust"})
 _PRINCIPAL_KINDS = frozenset({"resource", "trust"})
+# The services whose requests RCPs limit (AWS Organizations, "List of AWS services that support RCPs"); an RCP's
+# Deny of "*" leaves every other service's requests alone.
+RCP_SERVICES = frozenset({"s3", "sts", "kms", "sqs", "secretsmanager"})
+
+
+def rcp_governs(action: str) -> bool:
+    """Whether RCPs limit this action ("*", every action, includes the governed ones)."""
+    service = action.split(":", 1)[0]
+    return service == "*" or service in RCP_SERVICES
 
 
 def _as_list(value: Any) -> list:
@@ -512,7 +521,8 @@ def decide(
     boundary = _scan(subject.boundary, req) if principal_side and subject.boundary is not None else None
     session = _scan(subject.session, req) if principal_side and subject.session is not None else None
     scps = [_scan(level, req) for level in subject.scps] if principal_side else []
-    rcps = [_scan(level, req) for level in subject.rcps]
+    rcp_levels = subject.rcps if subject.rcps and rcp_governs(action) else ()
+    rcps = [_scan(level, req) for level in rcp_levels]
     rp = _scan(resource_policy, req, principal=True) if resource_policy is not None else None
 
     # 1. An explicit Deny anywhere wins; a conditional one leaves the request allowed only when it does not hold.
@@ -529,7 +539,7 @@ def decide(
 
     # 2. Organization guardrails: every SCP level (principal side) and RCP level (resource side) must allow.
     limits: list[Condition] = []
-    for kind, levels, scans in (("SCP", subject.scps if principal_side else (), scps), ("RCP", subject.rcps, rcps)):
+    for kind, levels, scans in (("SCP", subject.scps if principal_side else (), scps), ("RCP", rcp_levels, rcps)):
         for number, (level, scan) in enumerate(zip(levels, scans, strict=True), start=1):
             best = _least(scan.allows)
             if best is None:

@@ -1,6 +1,9 @@
 """Ask the evaluator who can do something, offline, on a snapshot: what PMapper's query and the IAM policy
 simulator answer. Every user and role gets its decision (allowed / conditional / denied), the statements that
-allow and deny, and the conditions left open. Used by `manage.py audit query`, the API and the "Who can...?" page.
+allow and deny, and the conditions left open. The snapshot's organization (SCPs, RCPs, aws:PrincipalOrgID) and the
+resource's own policy (a role's trust, a bucket's, key's, queue's, topic's, function's, secret's or repository's
+policy in the bundle) take part, as AWS applies them. Used by `manage.py audit query`, the API and the
+"Who can...?" page.
 """
 
 from __future__ import annotations
@@ -43,20 +46,28 @@ def who_can(snapshot, action: str, resource: str | None = None, principal: str |
     if resource != "*" and not resource.startswith("arn:"):
         raise QueryError("resource must be an ARN or '*'")
     account = Account(snapshot)
-    authz = Authz(account, snapshot.account_id or "", now_of(snapshot.collected_at))
+    authz = Authz(
+        account, snapshot.account_id or "", now_of(snapshot.collected_at), getattr(snapshot, "organization", None)
+    )
     principals = [*account.users, *account.roles]
     if principal:
         wanted = principal.strip()
         principals = [p for p in principals if wanted in (p.arn, p.name)]
         if not principals:
             raise QueryError(f"no user or role {wanted!r} in this snapshot")
-    trust = None
+    resource_policy = None
     target = account.by_arn.get(resource)
     if target is not None and target.type == "role" and action.lower() in _TRUST_ACTIONS:
-        trust = authz.compile(target.entry.get("AssumeRolePolicyDocument"), f"role/{target.name}:trust", "trust")
+        resource_policy = authz.compile(
+            target.entry.get("AssumeRolePolicyDocument"), f"role/{target.name}:trust", "trust"
+        )
+    else:
+        owner = holding_resource(getattr(snapshot, "resources", None) or [], resource)
+        if owner is not None:
+            resource_policy = authz.compile(owner["policy"], f"{owner['type']} {owner['name']}", "resource")
     rows = []
     for p in principals:
-        decision = authz.decide(authz.subject(p), action.lower(), resource, resource_policy=trust)
+        decision = authz.decide(authz.subject(p), action.lower(), resource, resource_policy=resource_policy)
         rows.append(
             {
                 "principal": p.arn,
@@ -71,6 +82,17 @@ def who_can(snapshot, action: str, resource: str | None = None, principal: str |
         )
     rows.sort(key=lambda r: (VERDICT_ORDER.get(str(r["decision"]), 3), str(r["principal"])))
     return rows
+
+
+def holding_resource(resources: list[dict], arn: str) -> dict | None:
+    """The bundle's resource whose policy governs `arn`: the resource itself, or the bucket of an S3 object."""
+    if arn == "*":
+        return None
+    bucket = arn.split("/", 1)[0] if arn.startswith("arn:aws:s3:::") else None
+    for resource in resources:
+        if resource.get("policy") and resource.get("arn") in (arn, bucket):
+            return resource
+    return None
 
 
 def as_text(rows: list[dict], action: str, resource: str | None) -> str:
