@@ -56,7 +56,7 @@ INDEXED = frozenset(
         "iam:updateloginprofile",
         *(
             a
-            for f in (ec2, lambda_, cloudformation, glue, sagemaker, codebuild, ecs)
+            for f in (ec2, lambda_, cloudformation, glue, sagemaker, codebuild, ecs, others)
             for m in getattr(f, "TAKEOVERS", ())
             for a in m.requires[0]
         ),

@@ -229,14 +229,19 @@ def test_it_notes_every_policy_cloudsplaining_flags_on_example_json(example_find
     assert set(noted) >= CLOUDSPLAINING_AWS | CLOUDSPLAINING_CUSTOMER
     inline = {f["policy"] for f in example_findings if f["principal_type"] != "policy" and f["check_id"] in notes}
     assert inline >= CLOUDSPLAINING_INLINE
-    # SSM methods Cloudsplaining does not know; a condition it ignores; AdministratorAccess it excludes.
+    # SSM, stack-update and CodeDeploy methods Cloudsplaining does not know (iam-vulnerable's UpdateStack policy;
+    # AWSCodeDeployFullAccess, attached to no one); a condition it ignores; AdministratorAccess it excludes.
     assert set(noted) - CLOUDSPLAINING_AWS - CLOUDSPLAINING_CUSTOMER == {
         "AdministratorAccess",
         "privesc-ssmSendCommand-policy",
         "privesc-ssmStartSession-policy",
+        "privesc-CloudFormationUpdateStack",
+        "AWSCodeDeployFullAccess",
         "fn3-exploitableConditionConstraint",
         "fp5-nonExploitableConditionConstraint",
     }
+    assert noted["privesc-CloudFormationUpdateStack"] == "policy_privilege_escalation"
+    assert noted["AWSCodeDeployFullAccess"] == "policy_grant_ineffective"
     assert noted["fp5-nonExploitableConditionConstraint"] == "policy_grant_ineffective"
     assert noted["IAMFullAccess"] == "policy_grant_ineffective"  # attached to no one in the export
 

@@ -32,6 +32,13 @@ SERVICE_OF = {
     "elasticmapreduce": "elasticmapreduce.amazonaws.com",
     "states": "states.amazonaws.com",
     "bedrock-agentcore": "bedrock-agentcore.amazonaws.com",
+    "emr-serverless": "emr-serverless.amazonaws.com",
+    "kinesisanalytics": "kinesisanalytics.amazonaws.com",
+    "braket": "braket.amazonaws.com",
+    "omics": "omics.amazonaws.com",
+    "gamelift": "gamelift.amazonaws.com",
+    "imagebuilder": "ec2.amazonaws.com",  # the build instance runs with the passed instance profile's role
+    "ssm": "ssm.amazonaws.com",  # Automation runs its steps as the passed AutomationAssumeRole
 }
 NO_INVENTORY = (
     "approximation: the snapshot has no inventory of {what}; any of them could run with a role that "

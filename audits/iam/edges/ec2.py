@@ -1,5 +1,6 @@
-"""Amazon EC2, Auto Scaling and Systems Manager: instances launched with a passed instance profile, and shells or
-commands on existing instances (whose roles the export shows through their instance profiles)."""
+"""Amazon EC2, Auto Scaling, Systems Manager and CodeDeploy: instances launched with a passed instance profile, and
+shells, commands, launch templates or deployments reaching existing instances (whose roles the export shows through
+their instance profiles)."""
 
 from audits.iam.edges import PassMethod, TakeoverMethod, req
 from audits.iam.edges.passrole import family
@@ -50,6 +51,20 @@ TAKEOVERS = (
         req("ec2:modifyinstanceattribute", "ec2:stopinstances", "ec2:startinstances"),
         SERVICE,
         "EC2 instances",
+    ),
+    TakeoverMethod(
+        "ModifyExistingEC2LaunchTemplate",
+        "add a launch template version with one's user data and make it the default",
+        req("ec2:createlaunchtemplateversion", "ec2:modifylaunchtemplate"),
+        SERVICE,
+        "launch templates and the instances they start",
+    ),
+    TakeoverMethod(
+        "CodeDeployToExistingInstances",
+        "deploy a revision whose hooks run on a deployment group's instances",
+        req("codedeploy:createdeployment", "codedeploy:registerapplicationrevision", "codedeploy:getdeploymentconfig"),
+        SERVICE,
+        "CodeDeploy deployment groups",
     ),
 )
 candidates, edge = family(PASS_METHODS, TAKEOVERS)

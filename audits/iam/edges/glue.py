@@ -20,6 +20,11 @@ PASS_METHODS = (
         "point a Glue job at the role and run it",
         req("glue:updatejob", ("glue:startjobrun", "glue:createtrigger")),
     ),
+    PassMethod(
+        "PassExistingRoleToNewGlueInteractiveSession",
+        "start a Glue interactive session with the role and run code in it",
+        req("glue:createsession", "glue:runstatement"),
+    ),
 )
 TAKEOVERS = (
     TakeoverMethod(

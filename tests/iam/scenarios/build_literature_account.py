@@ -356,6 +356,127 @@ SCENARIOS: list[Scenario] = [
         f"{PATHFINDING} codebuild",
         doc(allow(["iam:PassRole", "codebuild:UpdateProject", "codebuild:StartBuild"])),
     ),
+    # pathfinding.cloud's further paths: new resources running a passed role, takeovers of existing ones
+    *(
+        Scenario(f"pf-{name}", " + ".join(actions), f"{PATHFINDING} {path}", doc(allow(list(actions))))
+        for name, path, actions in (
+            ("ecsRunTaskOverride", "ecs-008", ("iam:PassRole", "ecs:RunTask")),
+            ("ecsStartTaskOverride", "ecs-009", ("iam:PassRole", "ecs:StartTask")),
+            ("glueInteractiveSession", "glue-007", ("iam:PassRole", "glue:CreateSession", "glue:RunStatement")),
+            (
+                "emrServerlessJob",
+                "emrserverless-001",
+                ("iam:PassRole", "emr-serverless:CreateApplication", "emr-serverless:StartJobRun"),
+            ),
+            (
+                "flinkApplication",
+                "kinesisanalytics-001",
+                ("iam:PassRole", "kinesisanalytics:CreateApplication", "kinesisanalytics:StartApplication"),
+            ),
+            ("braketJob", "braket-001", ("iam:PassRole", "braket:CreateJob")),
+            ("omicsWorkflow", "omics-001", ("iam:PassRole", "omics:CreateWorkflow", "omics:StartRun", "s3:GetObject")),
+            (
+                "gameLiftFleet",
+                "gamelift-001",
+                ("iam:PassRole", "gamelift:CreateBuild", "gamelift:CreateFleet", "gamelift:RequestUploadCredentials"),
+            ),
+            (
+                "imageBuilderImage",
+                "imagebuilder-001",
+                (
+                    "iam:PassRole",
+                    "imagebuilder:CreateComponent",
+                    "imagebuilder:CreateImageRecipe",
+                    "imagebuilder:CreateInfrastructureConfiguration",
+                    "imagebuilder:CreateImage",
+                ),
+            ),
+            ("ssmAutomation", "ssm-003", ("iam:PassRole", "ssm:CreateDocument", "ssm:StartAutomationExecution")),
+            (
+                "agentCoreRuntime",
+                "bedrock-003",
+                (
+                    "iam:PassRole",
+                    "bedrock-agentcore:CreateAgentRuntime",
+                    "bedrock-agentcore:CreateAgentRuntimeEndpoint",
+                    "bedrock-agentcore:CreateWorkloadIdentity",
+                    "bedrock-agentcore:InvokeAgentRuntimeCommand",
+                ),
+            ),
+            (
+                "agentCoreBrowser",
+                "bedrock-006",
+                (
+                    "iam:PassRole",
+                    "bedrock-agentcore:CreateBrowser",
+                    "bedrock-agentcore:StartBrowserSession",
+                    "bedrock-agentcore:ConnectBrowserAutomationStream",
+                ),
+            ),
+            ("appRunnerUpdateService", "apprunner-002", ("apprunner:UpdateService",)),
+            ("batchSubmitJob", "batch-002", ("batch:SubmitJob",)),
+            ("agentCoreRuntimeCommand", "bedrock-004", ("bedrock-agentcore:InvokeAgentRuntimeCommand",)),
+            (
+                "agentCoreBrowserSession",
+                "bedrock-007",
+                ("bedrock-agentcore:StartBrowserSession", "bedrock-agentcore:ConnectBrowserAutomationStream"),
+            ),
+            (
+                "agentCoreInterpreterSession",
+                "bedrock-002",
+                ("bedrock-agentcore:StartCodeInterpreterSession", "bedrock-agentcore:InvokeCodeInterpreter"),
+            ),
+            ("ec2LaunchTemplateVersion", "ec2-004", ("ec2:CreateLaunchTemplateVersion", "ec2:ModifyLaunchTemplate")),
+            (
+                "codeDeployDeployment",
+                "codedeploy-001",
+                (
+                    "codedeploy:CreateDeployment",
+                    "codedeploy:RegisterApplicationRevision",
+                    "codedeploy:GetDeploymentConfig",
+                ),
+            ),
+        )
+    ),
+    Scenario(
+        "nm-pf-ecsRunTaskPassRoleToLambdaOnly",
+        "iam:PassRole only to lambda.amazonaws.com + ecs:RunTask",
+        f"{PATHFINDING} ecs-008; {AWSDOCS}: iam:PassedToService",
+        doc(
+            allow("iam:PassRole", Condition={"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}),
+            allow("ecs:RunTask"),
+        ),
+        user=NEAR_MISS,
+        role=NEAR_MISS,
+        reason="the task role override needs PassRole to ECS tasks; it may pass roles to Lambda only",
+    ),
+    Scenario(
+        "nm-pf-braketWithoutPassRole",
+        "braket:CreateJob without iam:PassRole",
+        f"{PATHFINDING} braket-001",
+        doc(allow(["braket:CreateJob", "braket:GetJob"])),
+        user=NEAR_MISS,
+        role=NEAR_MISS,
+        reason="a Braket job runs with the role it is given, and it may pass none",
+    ),
+    Scenario(
+        "nm-pf-ssmAutomationHalf",
+        "iam:PassRole + ssm:StartAutomationExecution, no ssm:CreateDocument",
+        f"{PATHFINDING} ssm-003",
+        doc(allow(["iam:PassRole", "ssm:StartAutomationExecution"])),
+        user=NEAR_MISS,
+        role=NEAR_MISS,
+        reason="without its own document an Automation run executes only documents it did not write",
+    ),
+    Scenario(
+        "nm-pf-launchTemplateVersionOnly",
+        "ec2:CreateLaunchTemplateVersion without ec2:ModifyLaunchTemplate",
+        f"{PATHFINDING} ec2-004",
+        doc(allow(["ec2:CreateLaunchTemplateVersion", "ec2:DescribeLaunchTemplates"])),
+        user=NEAR_MISS,
+        role=NEAR_MISS,
+        reason="a new version that is not made the default launches nothing",
+    ),
     # --- resource scopes, conditions and policy shapes (issue 8, iam-vulnerable fn*, AWS docs) -----------------------
     Scenario(
         "scoped-CreatePolicyVersionOnOwnPolicy",
@@ -808,6 +929,14 @@ SERVICE_ADMINS = {  # admin roles a PassRole / take-over method reaches, by the 
     "target-admin-codebuild": ["codebuild.amazonaws.com"],
     "target-admin-datapipeline": ["datapipeline.amazonaws.com", "elasticmapreduce.amazonaws.com"],
     "target-admin-ecs": ["ecs-tasks.amazonaws.com"],
+    "target-admin-emr-serverless": ["emr-serverless.amazonaws.com"],
+    "target-admin-flink": ["kinesisanalytics.amazonaws.com"],
+    "target-admin-braket": ["braket.amazonaws.com"],
+    "target-admin-omics": ["omics.amazonaws.com"],
+    "target-admin-gamelift": ["gamelift.amazonaws.com"],
+    "target-admin-ssm": ["ssm.amazonaws.com"],
+    "target-admin-apprunner": ["tasks.apprunner.amazonaws.com"],
+    "target-admin-agentcore": ["bedrock-agentcore.amazonaws.com"],
 }
 
 
