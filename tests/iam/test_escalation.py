@@ -5,7 +5,7 @@ import pytest
 from audits.iam import escalation
 from audits.iam.policy import Permissions, compile_policy
 from audits.iam.snapshot import load_snapshot
-from tests.iam.builders import allow, deny, doc, findings, healthy, managed, role, trust_doc, user
+from tests.iam.builders import allow, deny, doc, findings, healthy, hits, managed, role, trust_doc, user
 from tests.iam.builders import arn as arn_of
 
 SAMPLES = Path(__file__).parent / "data" / "samples"
@@ -316,3 +316,21 @@ def test_it_shortens_nothing_and_counts_every_hop_of_a_long_chain():
     f = escalations(healthy(roles=roles, policies=[ADMIN]))["r0"]
     assert f["evidence"]["hops"] == 9 and len(f["evidence"]["path"]) == 9
     assert f["evidence"]["target"].endswith("role/r9")
+
+
+def emr_account(instance_role_trust: str):
+    """A user who may pass any role and start EMR clusters; the only admin role trusts `instance_role_trust`."""
+    admin = managed("AdministratorAccess", doc(allow("*")), aws=True)
+    return healthy(
+        users=[user("analyst", inline={"emr": doc(allow(["iam:PassRole", "elasticmapreduce:RunJobFlow"]))})],
+        roles=[role("cluster-nodes", trust=trust_doc({"Service": instance_role_trust}), policies=(admin,))],
+        policies=[admin],
+    )
+
+
+def test_an_emr_cluster_escalates_through_the_instance_profile_it_is_given():
+    # pathfinding.cloud emr-001: the cluster's EC2 instances run the steps with the passed instance profile's role.
+    found = hits(emr_account("ec2.amazonaws.com"), "principal_privilege_escalation", "analyst")
+    assert found and "PassInstanceProfileToNewEMRCluster" in found[0]["detail"]
+    # A role trusting a service EMR does not run (Lambda) is out of its reach.
+    assert not hits(emr_account("lambda.amazonaws.com"), "principal_privilege_escalation", "analyst")

@@ -84,10 +84,11 @@ class PassMethod:
     name: str
     how: str
     requires: tuple[tuple[str, ...], ...]
+    trusted: str = ""  # the service principal the passed role trusts, when it is not the creating service's
 
     @property
     def service(self) -> str:
-        return SERVICE_OF[self.requires[0][0].partition(":")[0]]
+        return self.trusted or SERVICE_OF[self.requires[0][0].partition(":")[0]]
 
 
 @dataclass(frozen=True)

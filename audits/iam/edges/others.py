@@ -21,6 +21,13 @@ PASS_METHODS = (
     ),
     PassMethod("PassRoleToNewEMRCluster", "start an EMR cluster with the role", req("elasticmapreduce:runjobflow")),
     PassMethod(
+        # pathfinding.cloud emr-001: the cluster's instances run steps with the EC2 instance profile passed to it.
+        "PassInstanceProfileToNewEMRCluster",
+        "start an EMR cluster whose instances run with the role's instance profile",
+        req("elasticmapreduce:runjobflow"),
+        "ec2.amazonaws.com",
+    ),
+    PassMethod(
         "PassRoleToNewStepFunction",
         "create and start a state machine with the role",
         req("states:createstatemachine", "states:startexecution"),
