@@ -17,9 +17,22 @@ from dataclasses import dataclass, field
 from audits.iam import trust
 from audits.iam.account import Account, Principal, is_aws_managed
 from audits.iam.authz import Authz, Proof, matches
-from audits.iam.edges import Edge, cloudformation, codebuild, ec2, ecs, glue, iam, lambda_, others, sagemaker, sts
+from audits.iam.edges import (
+    Edge,
+    cloudformation,
+    codebuild,
+    cognito,
+    ec2,
+    ecs,
+    glue,
+    iam,
+    lambda_,
+    others,
+    sagemaker,
+    sts,
+)
 
-FAMILIES = (sts, iam, ec2, lambda_, cloudformation, glue, sagemaker, codebuild, ecs, others)
+FAMILIES = (sts, iam, ec2, lambda_, cloudformation, glue, sagemaker, codebuild, ecs, others, cognito)
 SELF_ACTIONS = (
     "iam:putuserpolicy",
     "iam:attachuserpolicy",
@@ -54,6 +67,7 @@ INDEXED = frozenset(
         "iam:createaccesskey",
         "iam:createloginprofile",
         "iam:updateloginprofile",
+        cognito.SET_ROLES,
         *(
             a
             for f in (ec2, lambda_, cloudformation, glue, sagemaker, codebuild, ecs, others)

@@ -242,6 +242,11 @@ def trust_specs(
     return specs
 
 
+def condition_values(statement: dict, key: str) -> list[str]:
+    """The values a statement's conditions give `key` (lowercased name), under any operator."""
+    return _condition_values(statement, key)
+
+
 def _condition_values(statement: dict, key: str) -> list[str]:
     out = []
     condition = statement.get("Condition") if isinstance(statement.get("Condition"), dict) else {}

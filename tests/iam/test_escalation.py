@@ -334,3 +334,32 @@ def test_an_emr_cluster_escalates_through_the_instance_profile_it_is_given():
     assert found and "PassInstanceProfileToNewEMRCluster" in found[0]["detail"]
     # A role trusting a service EMR does not run (Lambda) is out of its reach.
     assert not hits(emr_account("lambda.amazonaws.com"), "principal_privilege_escalation", "analyst")
+
+
+def cognito_account(action: str, condition: dict | None):
+    """A user who may pass roles and set identity pools' roles; the admin role trusts Cognito's federated principal."""
+    admin = managed("AdministratorAccess", doc(allow("*")), aws=True)
+    statement = {"Effect": "Allow", "Principal": {"Federated": "cognito-identity.amazonaws.com"}, "Action": action}
+    if condition:
+        statement["Condition"] = condition
+    return healthy(
+        users=[
+            user("app-dev", inline={"pools": doc(allow(["iam:PassRole", "cognito-identity:SetIdentityPoolRoles"]))})
+        ],
+        roles=[role("pool-admin", trust=doc(statement), policies=(admin,))],
+        policies=[admin],
+    )
+
+
+@pytest.mark.parametrize(
+    "condition", [None, {"StringEquals": {"cognito-identity.amazonaws.com:aud": "eu-west-1:1234abcd-0000"}}]
+)
+def test_an_identity_pools_role_is_reached_by_whoever_may_set_the_pools_roles(condition):
+    found = hits(
+        cognito_account("sts:AssumeRoleWithWebIdentity", condition), "principal_privilege_escalation", "app-dev"
+    )
+    assert found and "PassRoleToCognitoIdentityPool" in found[0]["detail"]
+
+
+def test_a_cognito_trust_for_another_action_is_no_identity_pool_role():
+    assert not hits(cognito_account("sts:TagSession", None), "principal_privilege_escalation", "app-dev")

@@ -413,6 +413,11 @@ SCENARIOS: list[Scenario] = [
                     "bedrock-agentcore:ConnectBrowserAutomationStream",
                 ),
             ),
+            (
+                "cognitoIdentityPoolRoles",
+                "cognitoidentity-001",
+                ("iam:PassRole", "cognito-identity:SetIdentityPoolRoles"),
+            ),
             ("appRunnerUpdateService", "apprunner-002", ("apprunner:UpdateService",)),
             ("batchSubmitJob", "batch-002", ("batch:SubmitJob",)),
             ("agentCoreRuntimeCommand", "bedrock-004", ("bedrock-agentcore:InvokeAgentRuntimeCommand",)),
@@ -458,6 +463,18 @@ SCENARIOS: list[Scenario] = [
         user=NEAR_MISS,
         role=NEAR_MISS,
         reason="a Braket job runs with the role it is given, and it may pass none",
+    ),
+    Scenario(
+        "nm-pf-cognitoPassRoleToEc2Only",
+        "iam:PassRole only to ec2.amazonaws.com + cognito-identity:SetIdentityPoolRoles",
+        f"{PATHFINDING} cognitoidentity-001; {AWSDOCS}: iam:PassedToService",
+        doc(
+            allow("iam:PassRole", Condition={"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}),
+            allow("cognito-identity:SetIdentityPoolRoles"),
+        ),
+        user=NEAR_MISS,
+        role=NEAR_MISS,
+        reason="setting a pool's role passes it to Cognito, and it may pass roles to EC2 only",
     ),
     Scenario(
         "nm-pf-ssmAutomationHalf",
@@ -1122,6 +1139,28 @@ def build() -> tuple[dict, dict]:
         POSITIVE,
         admin,
         f"{IAMV_TT} privesc-permissive-role-trust",
+        policies=("AdministratorAccess",),
+    )
+    # An identity pool's role: trusts Cognito's federated principal (pathfinding.cloud cognitoidentity-001).
+    cognito_trust = doc(
+        {
+            "Effect": "Allow",
+            "Principal": {"Federated": "cognito-identity.amazonaws.com"},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {
+                "StringEquals": {
+                    "cognito-identity.amazonaws.com:aud": "us-east-1:0d1b2c3d-aaaa-bbbb-cccc-111122223333"
+                },
+                "ForAnyValue:StringLike": {"cognito-identity.amazonaws.com:amr": "unauthenticated"},
+            },
+        }
+    )
+    roles.append(make_role("target-admin-cognito", cognito_trust, ("AdministratorAccess",)))
+    expect(
+        f"{A}:role/target-admin-cognito",
+        POSITIVE,
+        admin,
+        f"{PATHFINDING} cognitoidentity-001",
         policies=("AdministratorAccess",),
     )
     named = [f"{A}:user/trust-NamedInAdminTrust-user", f"{A}:role/trust-NamedInAdminTrust-role"]
