@@ -347,7 +347,8 @@ def with_accepted_risks(parent_id: int, findings: list[dict]) -> list[dict]:
     account each sits on; they are kept, and left out of the organization's counts like an account's."""
     from audits.iam.cross_account import finding_account
 
-    accounts = {finding_account(f["principal_arn"], f["evidence"]) for f in findings} - {""}
+    keyed = [(finding_account(f["principal_arn"], f["evidence"]), f) for f in findings]
+    accounts = {account for account, _ in keyed} - {""}
     if not accounts:
         return findings
     owner = AuditRun.objects.filter(pk=parent_id).values_list("owner_id", flat=True).first()
@@ -356,12 +357,7 @@ def with_accepted_risks(parent_id: int, findings: list[dict]) -> list[dict]:
             "account_id", "fingerprint"
         )
     )
-    return [
-        {**f, "suppressed": True}
-        if (finding_account(f["principal_arn"], f["evidence"]), f["fingerprint"]) in accepted
-        else f
-        for f in findings
-    ]
+    return [{**f, "suppressed": True} if (account, f["fingerprint"]) in accepted else f for account, f in keyed]
 
 
 def organization_result(parent: AuditRun, counts: dict) -> dict:

@@ -34,8 +34,8 @@ PASS_TARGETS = {
     "braket": ("braket.amazonaws.com",),
     "omics": ("omics.amazonaws.com",),
     "gamelift": ("gamelift.amazonaws.com",),
-    "imagebuilder": ("ec2.amazonaws.com",),
-    "ssm": ("ssm.amazonaws.com",),
+    "imagebuilder": ("ec2.amazonaws.com",),  # the build instance runs with the passed instance profile's role
+    "ssm": ("ssm.amazonaws.com",),  # Automation runs its steps as the passed AutomationAssumeRole
 }
 
 

@@ -207,7 +207,7 @@ def trust_specs(
             # Cognito identity pools identify the pool by "aud"; every other provider names the caller in "sub".
             claim = "aud" if provider == "cognito-identity.amazonaws.com" else "sub"
             needed = f"{provider}:{claim}".lower()
-            values = _condition_values(t.statement, needed)
+            values = condition_values(t.statement, needed)
             weak = values and all(v.strip("*:") in ("", "repo") or v in ("*", "repo:*") for v in values)
             if not values or weak:
                 evidence = {**evidence, "provider": provider, "missing_condition": needed}
@@ -244,10 +244,6 @@ def trust_specs(
 
 def condition_values(statement: dict, key: str) -> list[str]:
     """The values a statement's conditions give `key` (lowercased name), under any operator."""
-    return _condition_values(statement, key)
-
-
-def _condition_values(statement: dict, key: str) -> list[str]:
     out = []
     condition = statement.get("Condition") if isinstance(statement.get("Condition"), dict) else {}
     for op in condition.values():

@@ -15,31 +15,12 @@ from dataclasses import dataclass
 
 from audits.iam import actions as ds
 from audits.iam.authz import Proof
+from audits.iam.escalation import PASS_TARGETS
 
-# Which service principal runs what a PassRole method creates, keyed by the creating action's service.
-SERVICE_OF = {
-    "ec2": "ec2.amazonaws.com",
-    "autoscaling": "ec2.amazonaws.com",
-    "lambda": "lambda.amazonaws.com",
-    "glue": "glue.amazonaws.com",
-    "cloudformation": "cloudformation.amazonaws.com",
-    "datapipeline": "datapipeline.amazonaws.com",
-    "sagemaker": "sagemaker.amazonaws.com",
-    "codebuild": "codebuild.amazonaws.com",
-    "ecs": "ecs-tasks.amazonaws.com",
-    "apprunner": "tasks.apprunner.amazonaws.com",
-    "batch": "ecs-tasks.amazonaws.com",
-    "elasticmapreduce": "elasticmapreduce.amazonaws.com",
-    "states": "states.amazonaws.com",
-    "bedrock-agentcore": "bedrock-agentcore.amazonaws.com",
-    "emr-serverless": "emr-serverless.amazonaws.com",
-    "kinesisanalytics": "kinesisanalytics.amazonaws.com",
-    "braket": "braket.amazonaws.com",
-    "omics": "omics.amazonaws.com",
-    "gamelift": "gamelift.amazonaws.com",
-    "imagebuilder": "ec2.amazonaws.com",  # the build instance runs with the passed instance profile's role
-    "ssm": "ssm.amazonaws.com",  # Automation runs its steps as the passed AutomationAssumeRole
-}
+# Which service principal runs what a PassRole method creates, keyed by the creating action's service: the first
+# of the policy-level table's (the graph proves a method against one trusting service; PassMethod.trusted names
+# another where the literature does).
+SERVICE_OF = {service: principals[0] for service, principals in PASS_TARGETS.items()}
 NO_INVENTORY = (
     "approximation: the snapshot has no inventory of {what}; any of them could run with a role that "
     "trusts {service}, so every such role is a target"
