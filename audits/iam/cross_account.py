@@ -175,9 +175,7 @@ def _edges_from(account_id: str, load, organization, now, surveys: dict[str, _Su
     principals = [p for p in (*account.users, *account.roles) if not p.service_linked]
     rcps: dict[str, tuple] = {}
     subjects: dict[tuple[str, str], Subject] = {}
-    # A principal of a member account calls with its organization's id (aws:PrincipalOrgID) in the request.
-    org_id = (organization or {}).get("id") or ""
-    request = {"aws:principalorgid": org_id} if org_id else None
+    # A principal of a member account calls with its organization's id (aws:PrincipalOrgID): authz.context adds it.
 
     def subject_into(p, target_account: str) -> Subject:
         """The principal as the target account sees it: its RCPs (on STS, S3, KMS, SQS, Secrets Manager) apply."""
@@ -196,9 +194,7 @@ def _edges_from(account_id: str, load, organization, now, surveys: dict[str, _Su
             if not authz.patterns(authz.subject(p), ASSUME):
                 continue
             subject = subject_into(p, target_account)
-            decision = evaluator.evaluate(
-                subject, ASSUME, arn, authz.context(subject, request), statements, target_account
-            )
+            decision = evaluator.evaluate(subject, ASSUME, arn, authz.context(subject), statements, target_account)
             if decision.possible:
                 how = f"assume role {arn.rsplit('/', 1)[-1]} in account {target_account}"
                 yield Hop.decided(p.arn, arn, target_account, "AssumeRole", how, decision)
@@ -211,9 +207,7 @@ def _edges_from(account_id: str, load, organization, now, surveys: dict[str, _Su
                     continue
                 subject = subject_into(p, owner)
                 for target in targets:
-                    decision = evaluator.evaluate(
-                        subject, action, target, authz.context(subject, request), statements, owner
-                    )
+                    decision = evaluator.evaluate(subject, action, target, authz.context(subject), statements, owner)
                     if decision.possible:
                         how = f"{action} on {resource['type'].split(':')[1]} {resource['name']} in account {owner}"
                         yield Hop.decided(p.arn, resource["arn"], owner, "ReadData", how, decision)
