@@ -58,3 +58,18 @@ def test_it_finds_the_chips_and_pills():
 def test_every_coloured_chip_meets_wcag_aa():
     weak = [f"{s}: {contrast(c, b):.2f}:1 (#{c} on #{b})" for s, c, b in coloured_rules() if contrast(c, b) < 4.5]
     assert not weak, "under 4.5:1 — " + "; ".join(weak)
+
+
+def test_the_focus_ring_stands_out_from_every_surface_it_is_drawn_on():
+    # WCAG 2.x 1.4.11 (non-text contrast): a focus indicator needs 3:1 against the colours around it.
+    names = variables()
+    rings = re.findall(r":focus(?:-visible)?\s*\{[^}]*outline:\s*\d+px\s+solid\s+#([0-9a-fA-F]{6})", CSS)
+    assert rings, "no focus outline colour found"
+    surfaces = {name: resolve(f"var({name})", names) for name in ("--bg", "--card", "--accent-soft", "--line-soft")}
+    weak = [
+        f"#{ring} on {name}: {contrast(ring, hex_):.2f}:1"
+        for ring in rings
+        for name, hex_ in surfaces.items()
+        if contrast(ring, hex_) < 3
+    ]
+    assert not weak, "under 3:1 — " + "; ".join(weak)

@@ -27,18 +27,29 @@
     }
     // The inline finding panel's close button: empty the panel, back to the list.
     var panelClose = target.closest("[data-close-panel]");
-    if (panelClose) {
-      var panel = document.getElementById(panelClose.dataset.closePanel);
-      if (panel) panel.replaceChildren();
-      var link = document.querySelector("#findings a.finding-link[data-opened]");
-      if (link) { link.removeAttribute("data-opened"); link.focus(); }
-    }
+    if (panelClose) closePanel(document.getElementById(panelClose.dataset.closePanel));
     var findingLink = target.closest("a.finding-link");
     if (findingLink) {
       Array.prototype.forEach.call(document.querySelectorAll("a.finding-link[data-opened]"), function (a) {
         a.removeAttribute("data-opened");
       });
       findingLink.setAttribute("data-opened", "1");
+    }
+  });
+
+  function closePanel(panel) {
+    if (panel) panel.replaceChildren();
+    var link = document.querySelector("#findings a.finding-link[data-opened]");
+    if (link) { link.removeAttribute("data-opened"); link.focus(); }
+  }
+
+  // Escape closes an open finding panel, as it closes the Cancel dialog (which the browser handles itself).
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape" || document.querySelector("dialog[open]")) return;
+    var panel = document.getElementById("finding-panel");
+    if (panel && panel.firstElementChild) {
+      event.preventDefault();
+      closePanel(panel);
     }
   });
 

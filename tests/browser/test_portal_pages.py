@@ -152,6 +152,12 @@ def test_it_sorts_groups_and_pages_findings_with_a_closable_panel(server, alice,
     shoot(page, artifacts, "finding-panel", size, full=False)
     page.click("#finding-panel [data-close-panel]")
     page.wait_for_selector("#finding-panel article", state="detached")
+    # Escape closes the panel too, and the keyboard lands back on the finding that opened it.
+    page.click("#findings a.finding-link >> nth=1")
+    page.wait_for_selector("#finding-panel article:focus")
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#finding-panel article", state="detached")
+    assert page.evaluate("() => document.activeElement.classList.contains('finding-link')")
     # An escalation through one other principal: its path reads as the two principals, hop by hop.
     escalation = next(
         f
@@ -219,6 +225,14 @@ def test_it_asks_in_a_dialog_before_cancelling(server, slow_worker, alice, open_
     page.click("#cancel-open")
     assert page.is_visible("#cancel-dialog")
     shoot(page, artifacts, "cancel-dialog", "desktop", full=False)
+    # The safe choice has the focus: Enter keeps the audit running and gives the focus back to Cancel…, so a
+    # second Enter only opens the question again.
+    assert page.evaluate("() => document.activeElement.textContent.trim()") == "Keep it running"
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#cancel-dialog", state="hidden")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#cancel-dialog", state="visible")
+    assert page.evaluate("() => document.activeElement.textContent.trim()") == "Keep it running"
     page.click("#cancel-dialog button:has-text('Keep it running')")
     assert not page.is_visible("#cancel-dialog")
     assert page.text_content("#run-status") == "Running"
