@@ -7,7 +7,7 @@ from audits.models import AuditRun
 from audits.recorder import Recorder
 from tests.helpers import make_run
 
-DESKTOP = {"width": 1280, "height": 800}
+DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
 SIZES = {"desktop": DESKTOP, "phone": PHONE}
 

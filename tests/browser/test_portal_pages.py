@@ -1,4 +1,4 @@
-"""The reviewer's portal in a real browser, at desktop (1280x800) and phone (390x844) size.
+"""The reviewer's portal in a real browser, at desktop (1440x900) and phone (390x844) size.
 
 Each test saves screenshots into test-artifacts/ (<what>-<size>.png) to look at."""
 
@@ -34,6 +34,11 @@ def shoot(page, artifacts, name: str, size: str, *, full: bool = True) -> None:
 
 @pytest.mark.parametrize("size", SIZES)
 def test_it_lays_every_page_out_at_both_sizes(server, alice, open_page, artifacts, fast_demo, size):
+    # The widest rows a list shows: every framework, and an upload with a long file name.
+    wide = make_completed_run(alice, [make_finding("w")], frameworks=("cis", "pci_dss", "hipaa", "soc2", "nist_800_53"))
+    AuditRun.objects.filter(pk=wide.pk).update(
+        source=AuditRun.Source.SNAPSHOT, snapshot_name="prod-account-authorization-details-2026-12-07T101500Z.json"
+    )
     run = demo_run(alice)
     finding = Finding.objects.filter(run=run, severity="critical").first()
     page = open_page(server, alice, **SIZES[size])
@@ -56,7 +61,18 @@ def test_it_lays_every_page_out_at_both_sizes(server, alice, open_page, artifact
     page.goto("/audits/")
     assert in_view(page, f"table.runs a[href='/audits/{run.pk}/']")  # the row's link, on screen
     assert in_view(page, "table.runs .status")
+    assert in_view(page, f"table.runs tr:has(a[href='/audits/{wide.pk}/']) td[data-label=Duration]")  # last column
     page.goto(f"/audits/{run.pk}/")
+    # Each severity tile's label reads whole on one line ("Critical", never "Critica/l").
+    labels = page.eval_on_selector_all(
+        ".stat-grid .stat dt",
+        """ds => ds.map(d => ({text: d.textContent.trim(),
+                              lines: Math.round(d.getBoundingClientRect().height
+                                                / parseFloat(getComputedStyle(d).lineHeight)),
+                              clipped: d.scrollWidth > d.clientWidth}))""",
+    )
+    assert [x["text"] for x in labels] == ["Critical", "High", "Medium", "Low", "Info"]
+    assert all(x["lines"] == 1 and not x["clipped"] for x in labels), labels
     assert in_view(page, ".controls-table td.status-cell .pill")
     status = page.query_selector(".controls-table td.status-cell .pill")
     box = status.bounding_box()
