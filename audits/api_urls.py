@@ -1,6 +1,6 @@
 from django.urls import path
 
-from audits import api, query_views
+from audits import api, query_views, simulate_api
 
 app_name = "api"
 
@@ -10,4 +10,5 @@ urlpatterns = [
     path("audits/<int:pk>/findings", api.run_findings, name="findings"),
     path("audits/<int:pk>/query", query_views.api_query, name="query"),
     path("audits/<int:pk>/export/<str:name>", api.run_export, name="export"),
+    path("simulate", simulate_api.simulate_view, name="simulate"),
 ]

@@ -3,6 +3,10 @@
 `manage.py audit query --snapshot FILE --action ACTION [--resource ARN] [--principal ARN] [--format json|text]`
 asks the evaluator instead: every principal with its decision, the statements and the open conditions.
 
+`manage.py audit simulate --input FILE [--format json|table]` is the offline policy simulator: IAM's
+SimulateCustomPolicy parameters in (the --cli-input-json of `aws iam simulate-custom-policy`), its
+EvaluationResults out (docs/simulate.md).
+
 Exit codes: 0 clean, 1 findings at or above --fail-on, 2 the audit could not run (bad input, unknown framework,
 unreadable file, AWS credentials). main(argv) needs no Django, so it can also run without django.setup().
 """
@@ -20,6 +24,7 @@ from audits.iam.checks import SEVERITIES  # the engine's one list; light to impo
 
 FORMATS = ("json", "csv", "sarif")
 QUERY_FORMATS = ("json", "text")
+SIMULATE_FORMATS = ("json", "table")
 QUIET_TYPES = {"finding", "principal", "thinking", "stats"}  # too many for a log; the report has them
 
 
@@ -31,10 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "command",
         nargs="?",
-        choices=["query"],
-        help="query: who can do --action (on --resource)? instead of the report",
+        choices=["query", "simulate"],
+        help="query: who can do --action (on --resource)? simulate: the policy simulator on --input",
     )
-    source = parser.add_mutually_exclusive_group(required=True)
+    # Required for the report and query (checked in _run): simulate reads --input instead.
+    source = parser.add_mutually_exclusive_group()
     source.add_argument(
         "--snapshot",
         metavar="FILE",
@@ -48,13 +54,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frameworks", default="", help="comma-separated, e.g. pci_dss,hipaa; 'all' for every one")
     parser.add_argument(
         "--format",
-        choices=sorted({*FORMATS, *QUERY_FORMATS}),
+        choices=sorted({*FORMATS, *QUERY_FORMATS, *SIMULATE_FORMATS}),
         default="json",
-        help="report: json, csv or sarif; query: json or text",
+        help="report: json, csv or sarif; query: json or text; simulate: json or table",
     )
     parser.add_argument("--action", help="with query: the action to ask about, e.g. iam:PassRole")
     parser.add_argument("--resource", help="with query: the resource ARN (default '*')")
     parser.add_argument("--principal", help="with query: only this user or role (ARN or name)")
+    parser.add_argument("--input", metavar="FILE", help="with simulate: the request as JSON; - reads standard input")
     parser.add_argument("--output", metavar="FILE", help="write the report here instead of standard output")
     parser.add_argument("--fail-on", choices=SEVERITIES, help="exit 1 when a finding is at least this severe")
     parser.add_argument("--quiet", action="store_true", help="no progress on standard error")
@@ -101,8 +108,46 @@ def _query(options: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     return 0
 
 
+def _simulate(options: argparse.Namespace, stdout: TextIO) -> int:
+    import json
+
+    from audits.iam.simulate import MAX_INPUT_BYTES, SimulationError, as_table, load_request, simulate
+
+    if options.format not in SIMULATE_FORMATS:
+        raise InputError(f"simulate --format is json or table, not {options.format}")
+    if options.snapshot or options.live or options.demo:
+        raise InputError("simulate reads its policies from --input, not from a snapshot or an account")
+    if not options.input:
+        raise InputError("simulate needs --input FILE (SimulateCustomPolicy's parameters as JSON; - for stdin)")
+    name = "stdin" if options.input == "-" else options.input
+    if options.input == "-":
+        raw = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+    else:
+        try:
+            with open(options.input, "rb") as fh:
+                raw = fh.read(MAX_INPUT_BYTES + 1)  # one byte over is enough to refuse it
+        except OSError as exc:
+            raise InputError(f"cannot read {options.input}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_INPUT_BYTES:
+        raise InputError(f"{name}: the input is over {MAX_INPUT_BYTES // 1024 // 1024} MB")
+    try:
+        response = simulate(load_request(raw))
+    except SimulationError as exc:
+        raise InputError(f"{name}: {exc}") from None
+    text = json.dumps(response, indent=4) + "\n" if options.format == "json" else as_table(response)
+    _write(text, options.output, stdout)
+    return 0
+
+
 def _run(options: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    if getattr(options, "command", None) == "query":
+    command = getattr(options, "command", None)
+    if command == "simulate":
+        return _simulate(options, stdout)
+    if getattr(options, "input", None):
+        raise InputError("--input goes with the simulate command")
+    if not (options.snapshot or options.live or options.demo):
+        raise InputError("one of --snapshot, --live or --demo is required")
+    if command == "query":
         return _query(options, stdout, stderr)
     if options.format not in FORMATS:
         raise InputError(f"--format is json, csv or sarif for a report, not {options.format}")
