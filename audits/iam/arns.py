@@ -1,18 +1,17 @@
 """ARN parsing and IAM's wildcard matching of ARNs (Resource elements, Arn* condition operators).
 
-IAM compares an ARN pattern with an ARN segment by segment: the first five colon-separated parts (arn, partition,
-service, region, account) each match on their own, so a `*` there never spans a colon, while the resource part
-(everything after the fifth colon) is one segment in which `*` matches anything, `/` and `:` included. Matching is
-case-sensitive. A pattern that does not start with "arn:" ("*", "*/x") is compared as one plain glob; an ARN
-pattern with fewer than six parts ("arn:aws:iam::*") then matches only ARNs with as few parts.
+A pattern starting with "arn:" matches segment by segment, by the rule in `wildcard` (IAM User Guide, "IAM JSON
+policy elements: Resource"): in the first five colon-separated parts a `?`, or a `*` with more of its segment
+after it, stays inside the segment, while a `*` that ends its segment may span colons ("arn:aws:sqs:us-east-1:*"
+matches every queue of the region); in the resource part both match anything, "/" and ":" included. Matching is
+case-sensitive. A pattern that does not start with "arn:" ("*", "*/x") is compared as one plain glob.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
-from functools import lru_cache
 from typing import NamedTuple
+
+from audits.iam import wildcard
 
 
 class Arn(NamedTuple):
@@ -36,44 +35,23 @@ def account_of(text: str) -> str:
     return found.account if found else ""
 
 
-Piece = tuple[str, bool]  # (text, literal): literal text never acts as a wildcard (resolved policy variables)
-
-
-def glob_regex(pieces: Iterable[Piece], *, segmented: bool) -> re.Pattern[str]:
-    """A regex for a pattern given as pieces; with `segmented`, `*` and `?` stay inside one of the first five
-    colon-separated segments, as IAM's ARN matching does."""
-    out: list[str] = []
-    colons = 0
-    for text, literal in pieces:
-        for char in text:
-            inside = segmented and colons < 5
-            if char == ":":
-                colons += 1
-            if literal or char not in "*?":
-                out.append(re.escape(char))
-            elif char == "*":
-                out.append("[^:]*" if inside else ".*")
-            else:
-                out.append("[^:]" if inside else ".")
-    return re.compile("".join(out) + r"\Z", re.DOTALL)
+Piece = wildcard.Piece
 
 
 def is_segmented(text: str) -> bool:
     return text.startswith("arn:")
 
 
-@lru_cache(maxsize=65536)
-def _regex(pattern: str) -> re.Pattern[str]:
-    return glob_regex([(pattern, False)], segmented=is_segmented(pattern))
+def matcher(pieces: tuple[Piece, ...], raw: str) -> wildcard.Matcher:
+    """The matcher for a (resolved) pattern; `raw` is the policy text, which decides whether it is an ARN pattern."""
+    return wildcard.compile_pieces(pieces, is_segmented(raw))
 
 
 def matches(pattern: str, arn: str) -> bool:
     """Does an ARN pattern (wildcards `*` and `?`) match one ARN?"""
     if pattern == "*":
         return True
-    if "*" not in pattern and "?" not in pattern:
-        return pattern == arn
-    return _regex(pattern).match(arn) is not None
+    return wildcard.matches(pattern, arn, segmented=is_segmented(pattern))
 
 
 def covers_everything(pattern: str) -> bool:

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from audits.iam import arns
+from audits.iam import arns, wildcard
 
 Tri = bool | None  # True, False, or None for "open: depends on something the audit does not know"
 
@@ -358,9 +358,8 @@ def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
         return None
 
 
-@lru_cache(maxsize=16384)
-def _like(pieces: Pieces, segmented: bool) -> re.Pattern[str]:
-    return arns.glob_regex(pieces, segmented=segmented)
+def _like(pieces: Pieces, segmented: bool) -> wildcard.Matcher:
+    return wildcard.compile_pieces(pieces, segmented)
 
 
 def _ordered(compare: str, left: Any, right: Any) -> bool:
@@ -383,9 +382,9 @@ def _match(op: _Op, request: str, policy: Pieces) -> bool:
             return request == _joined(policy)
         if compare == "ieq":
             return request.casefold() == _joined(policy).casefold()
-        return _like(policy, False).match(request) is not None
+        return _like(policy, False).matches(request)
     if family == "arn":
-        return _like(policy, arns.is_segmented(_joined(policy))).match(request) is not None
+        return _like(policy, arns.is_segmented(_joined(policy))).matches(request)
     if family == "bool":
         return request.lower() == _joined(policy).lower()
     if family == "binary":

@@ -32,11 +32,10 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 from audits.iam import actions as ds
-from audits.iam import arns
+from audits.iam import arns, wildcard
 from audits.iam.conditions import (
     ABSENT,
     CompiledCondition,
@@ -81,12 +80,7 @@ def action_matches(pattern: str, action: str) -> bool:
             return pattern == action
         if stars == 1 and pattern.endswith("*"):
             return action.startswith(pattern[:-1])
-    return _action_regex(pattern).match(action) is not None
-
-
-@lru_cache(maxsize=16384)
-def _action_regex(pattern: str) -> re.Pattern[str]:
-    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern) + r"\Z")
+    return wildcard.matches(pattern, action)
 
 
 @dataclass(frozen=True)
@@ -185,7 +179,7 @@ class CompiledStatement:
                     one = None
                 else:
                     assert isinstance(resolved, tuple)
-                    one = arns.glob_regex(resolved, segmented=arns.is_segmented(r.text)).match(resource) is not None
+                    one = arns.matcher(resolved, r.text).matches(resource)
             if one:
                 hit = True
                 break

@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 from audits.iam import actions as ds
+from audits.iam import arns
 from audits.iam.statement_parts import placed
 
 # Sentinel actions an administrator must hold: if a Deny or a boundary removes any of them, "*" is not full admin.
@@ -96,16 +96,8 @@ class Statement:
 
 
 def arn_matches(pattern: str, arn: str) -> bool:
-    if pattern == "*":
-        return True
-    if "*" not in pattern and "?" not in pattern:
-        return pattern == arn
-    return _arn_pattern(pattern).match(arn) is not None
-
-
-@lru_cache(maxsize=16384)
-def _arn_pattern(text: str) -> re.Pattern[str]:
-    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in text) + r"\Z")
+    """The engine's one ARN matcher (segment rule and all), so the checks and the evaluator agree."""
+    return arns.matches(pattern, arn)
 
 
 def content_key(doc: dict) -> str:

@@ -9,6 +9,7 @@ policy in the bundle) take part, as AWS applies them. Used by `manage.py audit q
 from __future__ import annotations
 
 import re
+import time
 
 from audits.iam import actions as ds
 from audits.iam.account import Account
@@ -18,6 +19,9 @@ from audits.iam.evaluator import ALLOWED, CONDITIONAL, DENIED
 
 VERDICT_ORDER = {ALLOWED: 0, CONDITIONAL: 1, DENIED: 2}
 _ACTION = re.compile(r"^[a-z0-9-]+:[a-z0-9*?]+$", re.IGNORECASE)
+# IAM's own limits: an action name is well under 128 characters, an ARN at most 2048.
+MAX_ACTION_CHARS = 128
+MAX_ARN_CHARS = 2048
 _TRUST_ACTIONS = (
     "sts:assumerole",
     "sts:assumerolewithwebidentity",
@@ -31,8 +35,14 @@ class QueryError(ValueError):
     """Shown to the user as-is (a 400 in the API, exit code 2 in the CLI)."""
 
 
+class QueryTimeoutError(QueryError):
+    """The answer took longer than the caller's time limit."""
+
+
 def check_action(action: str) -> str:
     action = (action or "").strip()
+    if len(action) > MAX_ACTION_CHARS:
+        raise QueryError(f"action is longer than {MAX_ACTION_CHARS} characters")
     if not _ACTION.match(action):
         raise QueryError("action must look like 'service:Action', e.g. iam:PassRole")
     if "*" not in action and "?" not in action and not ds.known(action):
@@ -40,21 +50,40 @@ def check_action(action: str) -> str:
     return action
 
 
-def who_can(snapshot, action: str, resource: str | None = None, principal: str | None = None) -> list[dict]:
+def check_question(action: str, resource: str | None, principal: str | None) -> tuple[str, str, str]:
+    """(action, resource, principal) cleaned, or QueryError: cheap, so callers ask before reading a snapshot."""
     action = check_action(action)
     resource = (resource or "").strip() or "*"
     if resource != "*" and not resource.startswith("arn:"):
         raise QueryError("resource must be an ARN or '*'")
+    if len(resource) > MAX_ARN_CHARS:
+        raise QueryError(f"resource is longer than {MAX_ARN_CHARS} characters, more than any ARN")
+    principal = (principal or "").strip()
+    if len(principal) > MAX_ARN_CHARS:
+        raise QueryError(f"principal is longer than {MAX_ARN_CHARS} characters, more than any ARN")
+    return action, resource, principal
+
+
+def who_can(
+    snapshot,
+    action: str,
+    resource: str | None = None,
+    principal: str | None = None,
+    *,
+    time_limit: float | None = None,
+) -> list[dict]:
+    """Every user's and role's decision; past `time_limit` seconds a QueryError instead of an answer."""
+    deadline = time.monotonic() + time_limit if time_limit is not None else None
+    action, resource, principal = check_question(action, resource, principal)
     account = Account(snapshot)
     authz = Authz(
         account, snapshot.account_id or "", now_of(snapshot.collected_at), getattr(snapshot, "organization", None)
     )
     principals = [*account.users, *account.roles]
     if principal:
-        wanted = principal.strip()
-        principals = [p for p in principals if wanted in (p.arn, p.name)]
+        principals = [p for p in principals if principal in (p.arn, p.name)]
         if not principals:
-            raise QueryError(f"no user or role {wanted!r} in this snapshot")
+            raise QueryError(f"no user or role {principal!r} in this snapshot")
     resource_policy = None
     target = account.by_arn.get(resource)
     if target is not None and target.type == "role" and action.lower() in _TRUST_ACTIONS:
@@ -67,6 +96,11 @@ def who_can(snapshot, action: str, resource: str | None = None, principal: str |
             resource_policy = authz.compile(owner["policy"], f"{owner['type']} {owner['name']}", "resource")
     rows = []
     for p in principals:
+        if deadline is not None and time.monotonic() > deadline:
+            raise QueryTimeoutError(
+                f"The question took longer than {time_limit:g} s on this snapshot; ask about one principal "
+                "(principal=) or one resource."
+            )
         decision = authz.decide(authz.subject(p), action.lower(), resource, resource_policy=resource_policy)
         rows.append(
             {

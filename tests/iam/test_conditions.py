@@ -211,8 +211,11 @@ def test_it_matches_arns_segment_by_segment():
     assert holds({"ArnLike": {"aws:SourceArn": "arn:aws:sns:*:111122223333:*"}}, {"aws:sourcearn": arn})
     assert holds({"ArnEquals": {"aws:SourceArn": "arn:aws:sns:*:111122223333:topic"}}, {"aws:sourcearn": arn})
     assert holds({"ArnLike": {"aws:SourceArn": "arn:aws:sns:*:444455556666:*"}}, {"aws:sourcearn": arn}) is False
-    # `*` in the region segment does not swallow the account segment
-    assert holds({"ArnLike": {"aws:SourceArn": "arn:aws:sns:*:topic"}}, {"aws:sourcearn": arn}) is False
+    # A `*` inside the region segment does not swallow the account segment; one that ends its segment may
+    # ("If the * wildcard is the last character of a resource ARN segment, it can expand to match beyond the colon
+    # boundaries": IAM User Guide, IAM JSON policy elements: Resource).
+    assert holds({"ArnLike": {"aws:SourceArn": "arn:aws:sns:*1:topic"}}, {"aws:sourcearn": arn}) is False
+    assert holds({"ArnLike": {"aws:SourceArn": "arn:aws:sns:*:topic"}}, {"aws:sourcearn": arn})
     assert holds({"ArnNotLike": {"aws:SourceArn": "arn:aws:sns:*:444455556666:*"}}, {"aws:sourcearn": arn})
     assert holds({"ArnNotEquals": {"aws:SourceArn": arn}}, {"aws:sourcearn": arn}) is False
 
