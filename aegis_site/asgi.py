@@ -1,4 +1,4 @@
-"""ASGI entry point: the stream paths go to the lean stream app, everything else to Django."""
+"""ASGI entry point: the stream paths go to the lean stream app, everything else to Django, body limited."""
 
 import gc
 import os
@@ -9,7 +9,11 @@ from django.core.asgi import get_asgi_application
 
 django_app = get_asgi_application()
 
+from aegis_site.body_limits import with_body_limits  # noqa: E402
 from audits.stream.app import lifespan, match, stream_app  # noqa: E402
+
+# Every request Django serves has its body limited by its address before Django reads it.
+limited_django_app = with_body_limits(django_app)
 
 # Full collections walk every live object and pause the loop for 100+ ms with thousands of
 # streams open; freezing start-up objects and collecting young ones less often keeps p99 down.
@@ -24,6 +28,6 @@ async def application(scope, receive, send) -> None:
         if found:
             await stream_app(scope, receive, send, found)
             return
-        await django_app(scope, receive, send)
+        await limited_django_app(scope, receive, send)
     elif scope["type"] == "lifespan":
         await lifespan(receive, send)

@@ -134,9 +134,19 @@ STORAGES = {
 # Serve straight from STATICFILES_DIRS so `make run` works without collectstatic.
 WHITENOISE_USE_FINDERS = True
 
-# Uploaded snapshots are parsed in memory with their own size limit (audits.iam.snapshot).
-DATA_UPLOAD_MAX_MEMORY_SIZE = envint("AEGIS_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
-FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
+# Request bodies (aegis_site/body_limits.py): a snapshot upload (portal and API, multipart) may be up to
+# AEGIS_MAX_UPLOAD_BYTES, every other body up to AEGIS_MAX_BODY_BYTES; both are enforced while the body is read,
+# before anything parses it. Once its headers are in, a body has AEGIS_BODY_TIMEOUT_S plus one second for every
+# AEGIS_BODY_MIN_BYTES_PER_S bytes received to arrive (audits/stream/protocol.py): 64 KB/s (0.5 Mbit/s) or faster
+# never times out, so a 50 MB upload on a slow link still works, while a stalled body is closed after 30 s.
+AEGIS_MAX_UPLOAD_BYTES = envint("AEGIS_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
+AEGIS_MAX_BODY_BYTES = envint("AEGIS_MAX_BODY_BYTES", 1024 * 1024)
+AEGIS_BODY_TIMEOUT_S = envint("AEGIS_BODY_TIMEOUT_S", 30)
+AEGIS_BODY_MIN_BYTES_PER_S = envint("AEGIS_BODY_MIN_BYTES_PER_S", 64 * 1024)
+# Django's own limit on form fields other than files. Every body past 64 KB waits on disk, not in memory, while
+# it arrives (Django's ASGI handler spools it before the view runs): ten 45 MB uploads held 428 MB in memory.
+DATA_UPLOAD_MAX_MEMORY_SIZE = AEGIS_MAX_BODY_BYTES
+FILE_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
 
 # Streams: how often a browser retries, how often a heartbeat comment keeps proxies from closing
 # an idle stream, and how often the hub polls the events table when it cannot LISTEN.

@@ -3,17 +3,21 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from audits import token_views
+from audits import password_views, token_views
 from audits.auth_views import ThrottledLoginView
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="audits:list", permanent=False)),
     path("accounts/login/", ThrottledLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/password/", password_views.PasswordChangeView.as_view(), name="password_change"),
+    path("accounts/password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
+    path("accounts/password/first/", password_views.first_password_change, name="password_first_change"),
     path("audits/", include("audits.urls")),
     path("api/v1/", include("audits.api_urls")),
     path("settings/tokens", token_views.tokens, name="tokens"),
     path("settings/tokens/<int:pk>/revoke", token_views.revoke_token, name="revoke_token"),
+    path("settings/tokens/revoke-all", token_views.revoke_all_tokens, name="revoke_all_tokens"),
     path("settings/webhook", token_views.save_webhook, name="save_webhook"),
     path("settings/webhook/test", token_views.test_webhook, name="test_webhook"),
     path("admin/", admin.site.urls),

@@ -24,7 +24,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
-from audits import exports, run_inputs, runner
+from audits import exports, run_inputs, run_limits, runner, uploads
 from audits.connection_views import verified_connections
 from audits.forms import NewAuditForm
 from audits.models import FRAMEWORK_KEYS, AuditRun, AwsConnection
@@ -89,6 +89,10 @@ def runs(request: HttpRequest) -> JsonResponse:
     if request.method == "POST":
         if not can_write(request.user):
             return _error(403, READ_ONLY)
+        try:
+            run_limits.check(request.user)  # before the body is parsed or the snapshot validated
+        except runner.TooManyActiveRunsError as exc:
+            return _error(429, str(exc))
         return _start(request)
     page = Paginator(AuditRun.objects.filter(owner=request.user).defer("result"), 50)
     try:
@@ -107,9 +111,16 @@ def runs(request: HttpRequest) -> JsonResponse:
     )
 
 
+class BodyTooLargeError(Exception):
+    pass
+
+
 def _body(request: HttpRequest) -> tuple[dict | None, dict, str]:
-    """(fields, files, error) from a JSON or multipart body."""
+    """(fields, files, error) from a JSON or multipart body; BodyTooLargeError over the portal's limits."""
     if request.content_type == "multipart/form-data":
+        # The portal's upload handler: to a temporary file, stopped at the upload limit while it is read.
+        if uploads.read_limited(request):
+            raise BodyTooLargeError(uploads.too_large_message())
         fields = {
             "source": request.POST.get("source", "snapshot"),
             "frameworks": request.POST.getlist("frameworks"),
@@ -117,8 +128,11 @@ def _body(request: HttpRequest) -> tuple[dict | None, dict, str]:
         }
         upload = request.FILES.get("snapshot")
         return fields, ({"snapshot_file": upload} if upload else {}), ""
+    raw = uploads.read_json_body(request)
+    if raw is None:
+        raise BodyTooLargeError(uploads.json_too_large_message())
     try:
-        body = json.loads(request.body or b"{}")
+        body = json.loads(raw or b"{}")
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         return None, {}, 'The request body must be JSON, e.g. {"source": "demo", "frameworks": ["cis"]}.'
     if not isinstance(body, dict):
@@ -134,8 +148,11 @@ def _body(request: HttpRequest) -> tuple[dict | None, dict, str]:
 def _start(request: HttpRequest) -> JsonResponse:
     try:
         body, files, error = _body(request)
+    except BodyTooLargeError as exc:
+        return _error(413, str(exc))
     except RequestDataTooBig:
-        return _error(413, "The request body is over the upload limit.")
+        # Django's own limit on the form's other fields (DATA_UPLOAD_MAX_MEMORY_SIZE).
+        return _error(413, "The form fields are over the request size limit.")
     if body is None:
         return _error(400, error)
     source = body.get("source", AuditRun.Source.DEMO)

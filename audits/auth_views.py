@@ -1,6 +1,8 @@
 """Sign-in with throttling that stops password guessing without letting a stranger lock a user out.
 
-Failures are counted in three windows of AEGIS_LOGIN_LOCKOUT_S, all in the shared cache:
+Attempts are counted in windows of AEGIS_LOGIN_LOCKOUT_S in the database (audits.sign_in_counts). Each attempt
+takes its place before its password is checked, by one conditional UPDATE, so simultaneous guesses cannot all slip
+under the limit; a successful sign-in gives its place back. The windows:
 
 - per (name, address): after AEGIS_LOGIN_FAILURES_ALLOWED failures that pair is refused (429) until the window ends.
   Only failures made from the address itself count, so nobody elsewhere can trigger it.
@@ -25,9 +27,11 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import UsernameField
-from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+
+from audits import password_views
+from audits import sign_in_counts as counts
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -92,16 +96,8 @@ class Keys:
 
 
 def _digest(text: str) -> str:
-    # Cache keys must be short and plain whatever a client sends as its name.
+    # Counter keys must be short and plain whatever a client sends as its name.
     return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:32]
-
-
-def _count(key: str) -> None:
-    if not cache.add(key, 1, settings.AEGIS_LOGIN_LOCKOUT_S):
-        try:
-            cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, settings.AEGIS_LOGIN_LOCKOUT_S)
 
 
 class ThrottledLoginView(auth_views.LoginView):
@@ -109,12 +105,15 @@ class ThrottledLoginView(auth_views.LoginView):
 
     def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
         keys = Keys.of(request)
-        counts = cache.get_many([keys.pair, keys.address, keys.slow])
-        if (counts.get(keys.pair) or 0) >= settings.AEGIS_LOGIN_FAILURES_ALLOWED or (
-            counts.get(keys.address) or 0
-        ) >= settings.AEGIS_LOGIN_ADDRESS_FAILURES_ALLOWED:
-            return self._refused(settings.AEGIS_LOGIN_LOCKOUT_S)
-        if counts.get(keys.slow):
+        lockout_s = settings.AEGIS_LOGIN_LOCKOUT_S
+        if not counts.take(keys.pair, settings.AEGIS_LOGIN_FAILURES_ALLOWED, lockout_s):
+            return self._refused(lockout_s)
+        if not counts.take(keys.address, settings.AEGIS_LOGIN_ADDRESS_FAILURES_ALLOWED, lockout_s):
+            counts.give_back(keys.pair)
+            return self._refused(lockout_s)
+        if not counts.through_gate(keys.slow, settings.AEGIS_LOGIN_SLOW_S):
+            counts.give_back(keys.pair)
+            counts.give_back(keys.address)
             return self._refused(settings.AEGIS_LOGIN_SLOW_S)
         self.keys = keys
         return super().post(request, *args, **kwargs)
@@ -128,15 +127,19 @@ class ThrottledLoginView(auth_views.LoginView):
         )
 
     def form_invalid(self, form) -> HttpResponse:
-        keys = self.keys
-        for key in (keys.pair, keys.address, keys.name):
-            _count(key)
-        if (cache.get(keys.name) or 0) > settings.AEGIS_LOGIN_FAILURES_ALLOWED:
-            cache.set(keys.slow, 1, settings.AEGIS_LOGIN_SLOW_S)
+        keys = self.keys  # the attempt already counts against the pair and the address
+        if counts.add(keys.name, settings.AEGIS_LOGIN_LOCKOUT_S) > settings.AEGIS_LOGIN_FAILURES_ALLOWED:
+            counts.hold(keys.slow, settings.AEGIS_LOGIN_SLOW_S)
+        counts.forget_expired()
         return super().form_invalid(form)
 
     def form_valid(self, form) -> HttpResponse:
         # Only this pair is forgiven: clearing the address count would let anyone with an account reset it by
-        # signing in to their own between guesses at someone else's.
-        cache.delete(self.keys.pair)
+        # signing in to their own between guesses at someone else's. The address gets back this attempt's place.
+        counts.forget(self.keys.pair, self.keys.slow)
+        counts.give_back(self.keys.address)
+        user = form.get_user()
+        if password_views.must_change_password(user):
+            # No session yet: a one-time password only buys the page that replaces it.
+            return password_views.start_first_change(self.request, user, self.get_success_url())
         return super().form_valid(form)

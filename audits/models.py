@@ -79,6 +79,8 @@ class AuditRun(models.Model):
     target = models.JSONField(default=dict, blank=True)
     # A retry is a new run of the same input; it links back to the run it retries.
     retry_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries")
+    # The run a Retry of this one created: set once by a conditional UPDATE, so a second Retry finds it.
+    retried_as = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     connection = models.ForeignKey(AwsConnection, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
     frameworks = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
@@ -315,6 +317,26 @@ class UserSettings(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="aegis_settings")
     # Slack-compatible incoming webhook, called when a run finishes with new critical or high findings.
     webhook_url = models.URLField(max_length=500, blank=True)
+    # A one-time password (create_reviewer) must be replaced at the first sign-in, before anything else.
+    must_change_password = models.BooleanField(default=False)
 
     def __str__(self) -> str:
         return f"Settings of {self.user}"
+
+
+class SignInCount(models.Model):
+    """A sign-in throttling counter (audits.sign_in_counts): changed only by conditional UPDATEs, so racing
+    sign-ins cannot all read the same count."""
+
+    key = models.CharField(max_length=120, primary_key=True)
+    count = models.PositiveIntegerField(default=0)
+    expires = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            # sign_in_counts.forget_expired(): the periodic sweep of windows that ended.
+            models.Index(fields=["expires"], name="signin_count_expires"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.count} until {self.expires:%Y-%m-%d %H:%M:%S}"

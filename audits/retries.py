@@ -1,15 +1,45 @@
-"""Retry: a new run of the same input, linked to the run it retries."""
+"""Retry: a new run of the same input, linked to the run it retries, created once however often Retry is pressed."""
 
 from django.db import transaction
 
-from audits import runner
+from audits import run_limits, runner
 from audits.models import AuditRun, RunInput
 
 
-def retry(run: AuditRun) -> AuditRun:
-    """Start a new run of `run`'s input (same source, connection, frameworks), within the active-run limit.
+class _AlreadyRetriedError(Exception):
+    """Another Retry of the same run won the race; roll this one back."""
+
+
+def retry(run: AuditRun) -> tuple[AuditRun, bool]:
+    """The run that retries `run` (same source, connection, frameworks and stored input), and whether this call
+    created it: a second Retry, at once or later, gets the first one's run, so one click never makes two audits.
 
     Raises runner.TooManyActiveRunsError when the owner is at the limit; nothing is created then."""
+    try:
+        with transaction.atomic():
+            # The owner's lock first: a racing Retry of this run waits here, then finds the winner's run below.
+            run_limits.reserve(run.owner_id)
+            earlier = _retried_as(run.pk)
+            if earlier is not None:
+                return earlier, False
+            new = _start_again(run)
+            # The conditional UPDATE decides even where the lock does not (another owner process, a lowered limit).
+            if not AuditRun.objects.filter(pk=run.pk, retried_as__isnull=True).update(retried_as=new):
+                raise _AlreadyRetriedError
+    except (_AlreadyRetriedError, run_limits.TooManyActiveRunsError):
+        earlier = _retried_as(run.pk)
+        if earlier is None:
+            raise
+        return earlier, False
+    return new, True
+
+
+def _retried_as(run_id: int) -> AuditRun | None:
+    new_id = AuditRun.objects.filter(pk=run_id).values_list("retried_as", flat=True).first()
+    return AuditRun.objects.filter(pk=new_id).first() if new_id else None
+
+
+def _start_again(run: AuditRun) -> AuditRun:
     fields = {
         "connection_id": run.connection_id,
         "account_id": run.account_id,
@@ -17,11 +47,10 @@ def retry(run: AuditRun) -> AuditRun:
         "kind": run.kind,
         "retry_of": run,
     }
-    with transaction.atomic():
-        stored = RunInput.objects.filter(run_id=run.pk).first()
-        new = runner.start_run(run.owner, source=run.source, frameworks=list(run.frameworks or []), **fields)
-        if stored is not None:
-            copy_input(stored, new)
+    stored = RunInput.objects.filter(run_id=run.pk).first()
+    new = runner.start_run(run.owner, source=run.source, frameworks=list(run.frameworks or []), **fields)
+    if stored is not None:
+        copy_input(stored, new)
     return new
 
 

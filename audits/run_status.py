@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from audits import tasks
+from audits import run_limits, tasks
 from audits.models import AuditRun
 from audits.recorder import Recorder
 
@@ -59,8 +59,14 @@ def mark_paused(run_id: int, token: str) -> None:
 
 
 def resume(run_id: int) -> bool:
-    """paused | interrupted -> queued, and queue it; False when the run is in neither state."""
+    """paused | interrupted -> queued, and queue it; False when the run is in neither state.
+
+    Raises run_limits.TooManyActiveRunsError when the owner's other active runs already fill the limit."""
     with transaction.atomic():
+        owner_id = AuditRun.objects.filter(pk=run_id, status__in=RESUMABLE).values_list("owner_id", flat=True).first()
+        if owner_id is None:
+            return False
+        run_limits.reserve(owner_id, excluding=run_id)
         resumed = AuditRun.objects.filter(pk=run_id, status__in=RESUMABLE).update(status=Status.QUEUED, control="")
         if resumed:
             enqueue(run_id)

@@ -9,9 +9,10 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Subquery
 from django.utils import timezone
 
-from audits import org_runs, run_status
+from audits import org_runs, run_limits, run_status
 from audits.models import AuditEvent, AuditRun, Finding, Suppression
 from audits.recorder import ClaimLostError, Recorder
+from audits.run_limits import TooManyActiveRunsError as TooManyActiveRunsError  # where views catch it
 
 log = logging.getLogger(__name__)
 
@@ -24,22 +25,10 @@ class AuditInputError(Exception):
 CONTROL_CHECK_S = 0.25
 
 
-class TooManyActiveRunsError(Exception):
-    """The user already has the allowed number of audits queued or running."""
-
-
 def start_run(owner, *, source: str, frameworks: list[str], **fields) -> AuditRun:
-    """Create a run and queue it, within the owner's limit of audits running at once."""
-    limit = settings.AEGIS_MAX_ACTIVE_RUNS
+    """Create a run and queue it, within the owner's limit of active audits (audits.run_limits)."""
     with transaction.atomic():
-        active = AuditRun.objects.filter(
-            owner=owner, status__in=[AuditRun.Status.QUEUED, AuditRun.Status.RUNNING]
-        ).count()
-        if active >= limit:
-            raise TooManyActiveRunsError(
-                f"You already have {active} audits queued or running (the limit is {limit}); "
-                "wait for one to finish or cancel one."
-            )
+        run_limits.reserve(owner.pk)
         run = AuditRun.objects.create(owner=owner, source=source, frameworks=frameworks, **fields)
         run_status.enqueue(run.pk)
     return run

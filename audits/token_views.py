@@ -1,4 +1,4 @@
-"""The tokens page: create (post-redirect-get, the secret shown once), revoke, and the user's webhook."""
+"""The tokens page: create (post-redirect-get, the secret shown once), revoke one or all, and the user's webhook."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -9,7 +9,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from audits import webhooks
 from audits.models import ApiToken, UserSettings
-from audits.tokens import DEFAULT_EXPIRY, EXPIRY_CHOICES, create_token
+from audits.tokens import DEFAULT_EXPIRY, EXPIRY_CHOICES, create_token, revoke_all
 
 # The new secret waits in the session for the one GET after the redirect, then is gone: a reload shows nothing.
 SESSION_KEY = "aegis_new_token"
@@ -61,6 +61,17 @@ def revoke_token(request: HttpRequest, pk: int) -> HttpResponse:
     if token.revoked is None:
         ApiToken.objects.filter(pk=token.pk).update(revoked=timezone.now())
         messages.success(request, f"Token '{token.name}' revoked.")
+    return redirect("tokens")
+
+
+@login_required
+@require_POST
+def revoke_all_tokens(request: HttpRequest) -> HttpResponse:
+    revoked = revoke_all(request.user)
+    if revoked:
+        messages.success(request, f"Revoked all your API tokens ({revoked}).")
+    else:
+        messages.info(request, "You have no live API tokens to revoke.")
     return redirect("tokens")
 
 

@@ -59,16 +59,27 @@ def token_for(raw: str | None) -> ApiToken | None:
     return token
 
 
+def acting_user(user):
+    """The user as a token presents it: a copy with staff rights off (see the module docstring)."""
+    acting = copy.copy(user)
+    acting.is_staff = False
+    acting.is_superuser = False
+    return acting
+
+
 def user_for_token(raw: str | None):
     """The user a bearer token acts as (a non-staff copy, see the module docstring), or None."""
     token = token_for(raw)
     if token is None:
         return None
-    user = copy.copy(token.user)
-    user.is_staff = False
-    user.is_superuser = False
+    user = acting_user(token.user)
     user.api_token = token
     return user
+
+
+def revoke_all(user) -> int:
+    """Revoke every live token of the user (one step on the tokens page, and after a password change)."""
+    return ApiToken.objects.filter(user=user, revoked__isnull=True).update(revoked=timezone.now())
 
 
 def can_write(user) -> bool:

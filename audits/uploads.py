@@ -3,6 +3,7 @@
 Django's default handlers keep a file under FILE_UPLOAD_MAX_MEMORY_SIZE in memory and never limit a file's
 size; the form then read the whole file into memory before it checked the limit (a 400 MB upload grew the web
 process by 392 MB). Here the limit is checked chunk by chunk and the reading stops at the first byte over it.
+A JSON body is read only up to its own, smaller limit before it is parsed (read_json_body).
 """
 
 from __future__ import annotations
@@ -12,18 +13,48 @@ from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandl
 from django.http import HttpRequest, QueryDict
 from django.utils.datastructures import MultiValueDict
 
+from audits import forms
+
 # Room for the multipart headers and the form's other fields on top of the file itself.
 FORM_OVERHEAD_BYTES = 64 * 1024
 
 
 def max_upload_bytes() -> int:
-    return getattr(settings, "AEGIS_MAX_UPLOAD_BYTES", settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+    return settings.AEGIS_MAX_UPLOAD_BYTES
+
+
+def max_json_bytes() -> int:
+    """The largest JSON body parsed in the web process (the API's inline snapshot).
+
+    json.loads holds the whole document as objects (a 21 MB array of {} took 556 MB), so a JSON body is held to
+    the size of an upload the portal checks in full in the web process; a larger snapshot goes as a multipart file,
+    which is only screened here."""
+    return forms.FULL_CHECK_BYTES
+
+
+def shown(limit: int) -> str:
+    return f"{limit / 1024 / 1024:g} MB" if limit >= 1024 * 1024 else f"{limit / 1024:.0f} KB"
 
 
 def too_large_message(limit: int | None = None) -> str:
     limit = max_upload_bytes() if limit is None else limit
-    shown = f"{limit / 1024 / 1024:g} MB" if limit >= 1024 * 1024 else f"{limit / 1024:.0f} KB"
-    return f"The snapshot file is larger than the {shown} limit; upload a smaller export."
+    return f"The snapshot file is larger than the {shown(limit)} limit; upload a smaller export."
+
+
+def json_too_large_message() -> str:
+    return (f"A JSON body may be at most {shown(max_json_bytes())}; send a larger snapshot as a multipart file "
+            "field named 'snapshot'.")  # fmt: skip
+
+
+def read_json_body(request: HttpRequest) -> bytes | None:
+    """The raw body, or None when it is over max_json_bytes(): read from the spooled body up to one byte past the
+    limit, so an oversized body is never read into memory whole, declared length or not."""
+    limit = max_json_bytes()
+    declared = request.META.get("CONTENT_LENGTH") or ""
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    raw = request.read(limit + 1)
+    return None if len(raw) > limit else raw
 
 
 class LimitedTemporaryFileUploadHandler(TemporaryFileUploadHandler):

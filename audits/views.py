@@ -11,7 +11,18 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from audits import compare, exports, retries, review_views, run_inputs, run_status, runner, timeline, uploads
+from audits import (
+    compare,
+    exports,
+    retries,
+    review_views,
+    run_inputs,
+    run_limits,
+    run_status,
+    runner,
+    timeline,
+    uploads,
+)
 from audits.forms import FindingFilterForm, NewAuditForm
 from audits.models import FRAMEWORK_CHOICES, SEVERITIES, AuditRun, Finding
 from audits.stream import opening, serve
@@ -110,6 +121,12 @@ def _trends(user) -> list[dict]:
 @login_required
 @require_http_methods(["GET", "POST"])
 def new_run(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        # At the limit, refuse before the upload is parsed, validated or packed (it may be tens of megabytes).
+        try:
+            run_limits.check(request.user)
+        except runner.TooManyActiveRunsError as exc:
+            return _at_run_limit(request, str(exc))
     if uploads.read_limited(request):
         # Nothing is stored or changed, so this answer needs no CSRF check: it names the limit.
         form = NewAuditForm({"source": AuditRun.Source.SNAPSHOT}, {}, user=request.user,
@@ -117,6 +134,14 @@ def new_run(request: HttpRequest) -> HttpResponse:
         form.is_valid()
         return render(request, "audits/new_run.html", {"form": form}, status=413)
     return _new_run(request)
+
+
+def _at_run_limit(request: HttpRequest, message: str) -> HttpResponse:
+    # Nothing is stored or changed, so, like the size refusal, this answer needs no CSRF check.
+    form = NewAuditForm({"source": AuditRun.Source.DEMO}, {}, user=request.user)
+    form.is_valid()
+    form.add_error(None, message)
+    return render(request, "audits/new_run.html", {"form": form}, status=400)
 
 
 @csrf_protect
@@ -585,8 +610,11 @@ def pause_run(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def resume_run(request: HttpRequest, pk: int) -> HttpResponse:
     run = _get_own_run(request, pk)
-    if not run_status.resume(run.pk):
-        messages.error(request, "Only a paused or interrupted audit can be resumed.")
+    try:
+        if not run_status.resume(run.pk):
+            messages.error(request, "Only a paused or interrupted audit can be resumed.")
+    except runner.TooManyActiveRunsError as exc:
+        messages.error(request, str(exc))
     return redirect(run)
 
 
@@ -611,9 +639,12 @@ def retry_run(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "Only a failed, cancelled or interrupted audit can be retried.")
         return redirect(run)
     try:
-        new = retries.retry(run)
+        new, created = retries.retry(run)
     except runner.TooManyActiveRunsError as exc:
         messages.error(request, str(exc))
         return redirect(run)
-    messages.success(request, f"Retrying audit #{run.pk} as audit #{new.pk}.")
+    if created:
+        messages.success(request, f"Retrying audit #{run.pk} as audit #{new.pk}.")
+    else:
+        messages.info(request, f"Audit #{run.pk} was already retried as audit #{new.pk}.")
     return redirect(new)

@@ -62,7 +62,8 @@ def pytest_runtest_makereport(item, call):
 
 
 # A second server with a 1 s heartbeat and small stream limits, for the tests of stream re-checks and limits.
-QUICK_ENV = {"AEGIS_SSE_HEARTBEAT_S": "1", "AEGIS_MAX_STREAMS_PER_USER": "3", "AEGIS_HEADER_TIMEOUT_S": "2"}
+QUICK_ENV = {"AEGIS_SSE_HEARTBEAT_S": "1", "AEGIS_MAX_STREAMS_PER_USER": "3", "AEGIS_HEADER_TIMEOUT_S": "2",
+             "AEGIS_BODY_TIMEOUT_S": "2"}  # fmt: skip
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
 from audits.models import ApiToken, AuditRun
-from audits.tokens import LAST_USED_GRANULARITY, PREFIX
+from audits.tokens import LAST_USED_GRANULARITY, PREFIX, acting_user
 
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 _WANTED = {"id", "password", "username", "is_active", "is_staff", "is_superuser"}
@@ -78,7 +78,7 @@ def _plausible_token(raw: str) -> bool:
 
 
 def may_see(user: User, owner_id: int) -> bool:
-    """Owners see their runs; staff review every run."""
+    """Owners see their runs; staff review every run, with a session only (a token's user is never staff)."""
     return owner_id == user.pk or user.is_staff
 
 
@@ -107,7 +107,8 @@ def identify_many(credentials: Iterable[Credential], *, touch: bool = False) -> 
         user = users.get(user_id)
         if not reason and (user is None or not user.is_active):
             reason = "deactivated"
-        answers[Credential("token", digest)] = Identity(None if reason else user, reason)
+        # A token reaches its owner's runs only, staff or not: may_see() must not find is_staff on its user.
+        answers[Credential("token", digest)] = Identity(None if reason else acting_user(user), reason)
     return answers
 
 

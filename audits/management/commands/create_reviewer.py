@@ -2,14 +2,17 @@ import secrets
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 
+from audits.password_views import require_change
 from audits.reviewers import REVIEWER_GROUP, reviewer_group
 
 
 class Command(BaseCommand):
     help = (
         f"Create a reviewer: a normal (non-staff) login in the '{REVIEWER_GROUP}' group, with a one-time "
-        "password printed once. An existing user is added to the group and keeps their password."
+        "password printed once that must be changed at the first sign-in. An existing user is added to the group "
+        "and keeps their password."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -26,7 +29,14 @@ class Command(BaseCommand):
             self.stdout.write(f"User '{username}' exists; added to the '{REVIEWER_GROUP}' group, password unchanged.")
             return
         password = secrets.token_urlsafe(12)
-        user = User.objects.create_user(username=username, password=password)
-        user.groups.add(reviewer_group())
-        # Shown once: only the hash is stored. The reviewer should change it (admin or `manage.py changepassword`).
-        self.stdout.write(self.style.SUCCESS(f"Created reviewer '{username}' with one-time password: {password}"))
+        with transaction.atomic():
+            user = User.objects.create_user(username=username, password=password)
+            user.groups.add(reviewer_group())
+            # Shown once, only the hash is stored, and it opens nothing but the page that replaces it.
+            require_change(user)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Created reviewer '{username}', who must choose their own password at the first sign-in. "
+                f"One-time password: {password}"
+            )
+        )
