@@ -26,6 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from audits.forms import ConnectionForm
 from audits.models import AwsConnection
+from audits.schedule_views import ScheduleForm, schedule_of_connection
 
 PRINCIPAL_TTL_S = 3600
 PRINCIPAL_ERROR_TTL_S = 60  # an operator fixing credentials should not wait an hour to see it work
@@ -272,6 +273,7 @@ def connection_detail(request: HttpRequest, pk: int) -> HttpResponse:
     connection = _get_connection(request, pk)
     principal = aegis_principal()
     error_for, _, error_text = connection.last_error.partition(": ")
+    schedule = schedule_of_connection(connection)
     return render(
         request,
         "audits/connection_detail.html",
@@ -282,6 +284,8 @@ def connection_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "error_is_operator": error_for == OPERATOR_LABEL,
             "error_label": error_for if error_text else USER_LABEL,
             "error_text": error_text or connection.last_error,
+            "schedule": schedule,
+            "schedule_form": ScheduleForm.for_schedule(schedule),
         },
     )
 

@@ -340,3 +340,71 @@ class SignInCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}: {self.count} until {self.expires:%Y-%m-%d %H:%M:%S}"
+
+
+class Schedule(models.Model):
+    """An audit that starts by itself, daily or weekly at a time in UTC (audits.schedules claims and starts it).
+
+    Its source is the demo account or a connection; with a connection it audits the account, or the organization
+    that connection manages (kind ORGANIZATION, with the member role in `target`, as an organization run has)."""
+
+    class Frequency(models.TextChoices):
+        DAILY = "daily", "Daily"
+        WEEKLY = "weekly", "Weekly"
+
+    WEEKDAYS = [(0, "Monday"), (1, "Tuesday"), (2, "Wednesday"), (3, "Thursday"), (4, "Friday"), (5, "Saturday"),
+                (6, "Sunday")]  # fmt: skip
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="schedules")
+    source = models.CharField(max_length=16, choices=AuditRun.Source.choices, default=AuditRun.Source.CONNECTION)
+    connection = models.ForeignKey(
+        AwsConnection, null=True, blank=True, on_delete=models.CASCADE, related_name="schedules"
+    )
+    kind = models.CharField(max_length=16, choices=AuditRun.Kind.choices, default=AuditRun.Kind.ACCOUNT)
+    # An organization schedule: {"member_role_name", "external_id"}, copied into each run it starts.
+    target = models.JSONField(default=dict, blank=True)
+    frameworks = models.JSONField(default=list, blank=True)
+    frequency = models.CharField(max_length=8, choices=Frequency.choices, default=Frequency.DAILY)
+    at = models.TimeField(help_text="UTC")
+    weekday = models.PositiveSmallIntegerField(null=True, blank=True, choices=WEEKDAYS)
+    enabled = models.BooleanField(default=True)
+    # Moved forward by the conditional UPDATE that claims a due schedule, so one process starts each due audit.
+    next_due = models.DateTimeField(null=True, blank=True)
+    last_run = models.ForeignKey(AuditRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    last_attempt = models.DateTimeField(null=True, blank=True)
+    # Why the last due time started no audit (the owner at the active-run limit, an unverified connection...).
+    last_error = models.TextField(blank=True)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["pk"]
+        indexes = [
+            # schedules.run_due_schedules(): enabled schedules whose next_due has passed.
+            models.Index(fields=["enabled", "next_due"], name="schedule_due"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(source=AuditRun.Source.CONNECTION, connection__isnull=False)
+                    | models.Q(source=AuditRun.Source.DEMO, connection__isnull=True, kind=AuditRun.Kind.ACCOUNT)
+                ),
+                name="schedule_source_matches_connection",
+            ),
+            models.UniqueConstraint(
+                fields=["connection", "kind"],
+                condition=models.Q(connection__isnull=False),
+                name="schedule_one_per_connection_kind",
+            ),
+            models.UniqueConstraint(
+                fields=["owner"], condition=models.Q(source=AuditRun.Source.DEMO), name="schedule_one_demo_per_owner"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Schedule #{self.pk}: {self.describe()}"
+
+    def describe(self) -> str:
+        when = f"{self.at:%H:%M} UTC"
+        if self.frequency == self.Frequency.WEEKLY and self.weekday is not None:
+            return f"weekly on {dict(self.WEEKDAYS)[self.weekday]} at {when}"
+        return f"daily at {when}"

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from audits import org_runs, runner
 from audits.models import FRAMEWORK_CHOICES, AuditRun, AwsConnection
+from audits.schedule_views import ScheduleForm, schedule_of_org_run
 
 SEVERITY_COLUMNS = ("critical", "high", "medium", "low")
 CROSS_ACCOUNT_SHOWN = 200
@@ -106,6 +107,7 @@ def org_detail(request: HttpRequest, run: AuditRun) -> HttpResponse:
         for row in rows
     ]
     last_seq = run.events.order_by("-seq").values_list("seq", flat=True).first() or 0
+    schedule = schedule_of_org_run(run) if run.owner_id == request.user.pk else None
     context = {
         "run": run,
         "children": children,
@@ -121,6 +123,8 @@ def org_detail(request: HttpRequest, run: AuditRun) -> HttpResponse:
             .values("severity", "title", "principal_arn", "detail")[:CROSS_ACCOUNT_SHOWN]
         ),
         "cross_account_total": run.findings.filter(suppressed=False).count(),
+        "schedule": schedule,
+        "schedule_form": ScheduleForm.for_schedule(schedule),
     }
     return render(request, "audits/org_detail.html", context)
 

@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from audits import run_limits, tasks
+from audits import run_limits, schedule_drift, tasks
 from audits.models import AuditRun
 from audits.recorder import Recorder
 
@@ -95,7 +95,10 @@ def finish(run_id: int, status: str, *, claim: str | None = None, **changes) -> 
     runs = AuditRun.objects.filter(pk=run_id).filter(~Q(status__in=AuditRun.FINISHED))
     if claim is not None:
         runs = runs.filter(claim=claim)
-    return bool(runs.update(status=status, finished=timezone.now(), control="", **changes))
+    finished = bool(runs.update(status=status, finished=timezone.now(), control="", **changes))
+    if finished and status == Status.COMPLETED:
+        schedule_drift.record_drift(run_id)  # a scheduled run only; before the webhook, which reports it
+    return finished
 
 
 def fail(run_id: int, message: str, *, claim: str | None = None) -> bool:

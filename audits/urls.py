@@ -1,6 +1,6 @@
 from django.urls import path
 
-from audits import connection_views, org_views, query_views, review_views, views
+from audits import connection_views, org_views, query_views, review_views, schedule_views, views
 
 app_name = "audits"
 
@@ -31,6 +31,8 @@ urlpatterns = [
     path("connections/<int:pk>/", connection_views.connection_detail, name="connection"),
     path("connections/<int:pk>/verify", connection_views.connection_verify, name="connection_verify"),
     path("connections/<int:pk>/delete", connection_views.connection_delete, name="connection_delete"),
+    path("connections/<int:pk>/schedule", schedule_views.connection_schedule, name="connection_schedule"),
+    path("<int:pk>/org/schedule", schedule_views.org_schedule, name="org_schedule"),
     path("<int:pk>/retry", views.retry_run, name="retry"),
     path("<int:pk>/timeline", views.run_timeline, name="timeline"),
     path("<int:pk>/head", views.run_head, name="head"),

@@ -32,6 +32,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.urls import reverse
 
+from audits import schedule_drift
 from audits.models import AuditRun, Finding, UserSettings
 from audits.webhook_addresses import is_public
 
@@ -238,6 +239,7 @@ def message_for(run: AuditRun, findings: list[Finding], compared: bool) -> dict:
         f"finding{'s' if len(findings) != 1 else ''} {since} ({critical} critical)"
         + (f", risk score {run.risk_score}" if run.risk_score is not None else "")
         + "."
+        + _drift_sentence(run)
     )
     url = _link(reverse("audits:run", args=[run.pk]))
     lines = [
@@ -260,6 +262,18 @@ def message_for(run: AuditRun, findings: list[Finding], compared: bool) -> dict:
             else {"type": "context", "elements": [{"type": "mrkdwn", "text": url}]},
         ],
     }
+
+
+def _drift_sentence(run: AuditRun) -> str:
+    """For a scheduled run: what changed since the previous run of the same source (audits.schedule_drift)."""
+    target = run.target or {}
+    if "schedule" not in target:
+        return ""
+    drift = target.get("drift") or {}
+    said = schedule_drift.summary(drift)
+    if not said:
+        return " Scheduled audit: the first of its source, nothing to compare with yet."
+    return f" Scheduled audit, since audit #{drift['previous']}: {said}."
 
 
 def _plain(text: str) -> str:

@@ -1,4 +1,7 @@
-"""Start the web server and the task worker together; stop both on Ctrl-C or SIGTERM."""
+"""Start the web server and the task worker together; stop both on Ctrl-C or SIGTERM.
+
+The supervisor loop also starts the scheduled audits that are due (audits.schedules), so no extra process is needed.
+"""
 
 import signal
 import subprocess
@@ -8,6 +11,8 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from audits.management.commands.run_schedules import check_once
+from audits.schedules import SCHEDULE_CHECK_S
 from audits.stream.protocol import HTTP_PROTOCOL
 
 
@@ -52,8 +57,12 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
+        next_schedule_check = time.monotonic()
         try:
             while not stopping and all(p.poll() is None for p in procs):
+                if time.monotonic() >= next_schedule_check:
+                    check_once()  # never raises; another runportal or run_schedules may check at the same time
+                    next_schedule_check = time.monotonic() + SCHEDULE_CHECK_S
                 time.sleep(0.2)
         finally:
             for p in procs:
