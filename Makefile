@@ -43,10 +43,10 @@ admin: $(VENV)/.installed var/secret_key
 	$(VPY) manage.py migrate --noinput && $(VPY) manage.py createsuperuser
 
 test: $(VENV)/.installed-dev
-	$(VPY) -m pytest
+	AEGIS_DEMO_STEP_MS=$${AEGIS_DEMO_STEP_MS:-60} $(VPY) -m pytest
 
 test-postgres: $(VENV)/.installed-dev
-	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} $(VPY) -m pytest
+	AEGIS_DEMO_STEP_MS=$${AEGIS_DEMO_STEP_MS:-60} DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} $(VPY) -m pytest
 
 # The type checker's paths: the engine and the live-stream code, whichever of its places exist (it is moving into
 # audits/stream/), plus the run status and sign-in modules. Its options are in pyproject.toml.

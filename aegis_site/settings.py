@@ -187,8 +187,9 @@ AEGIS_TRUSTED_PROXIES = envnetworks("AEGIS_TRUSTED_PROXIES")
 # How many audits one user may have queued or running at once.
 AEGIS_MAX_ACTIVE_RUNS = envint("AEGIS_MAX_ACTIVE_RUNS", 3)
 AEGIS_QUERY_MAX_SNAPSHOT_BYTES = envint("AEGIS_QUERY_MAX_SNAPSHOT_BYTES", 16 * 1024 * 1024)  # "Who can" input cap
-# The demo account audits in milliseconds; this pause after each principal lets people watch it.
-AEGIS_DEMO_STEP_MS = envint("AEGIS_DEMO_STEP_MS", 60)
+# The demo account audits in milliseconds; this pause after each of its 74 principals lets people watch it
+# (about 30 s in all, time to pause or cancel it). The test suite sets 60.
+AEGIS_DEMO_STEP_MS = envint("AEGIS_DEMO_STEP_MS", 400)
 # `manage.py ensure_demo_user` sets this password on the `demo` login (empty: a random one, printed once).
 AEGIS_DEMO_PASSWORD = os.environ.get("AEGIS_DEMO_PASSWORD", "")
 # Where `manage.py runportal` (and so `make run`) listens; the usual HOST and PORT variables of a platform.

@@ -3,11 +3,15 @@
 A run can hold 100,000 events; the page renders only the tail (TAIL events) and older windows are fetched
 on demand ("load earlier", keyed by seq). The engine emits a principal's findings before its "Analyzing X"
 checkpoint; the display puts them after that line, so each principal reads as one group.
+
+Filters and search run here, over every stored event of the run, newest first and a window at a time, with the
+number of matches; the counters are taken up to the same seq as the rows they sit beside, so the stream (which
+continues after that seq) never adds a finding twice.
 """
 
 from dataclasses import dataclass, field
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from audits.models import SEVERITIES, AuditEvent, AuditRun, format_ts
 
@@ -22,6 +26,7 @@ class Window:
     earlier: int | None  # seq to page before, or None when the window reaches the first event
     last_seq: int = 0
     filters: dict = field(default_factory=dict)
+    total: int | None = None  # events matching the filters up to `upto` (on the first page of a search)
 
 
 def clean_filters(params) -> dict:
@@ -49,9 +54,25 @@ def _filtered(events: QuerySet, filters: dict) -> QuerySet:
     return events
 
 
-def window(run: AuditRun, *, before: int | None = None, filters: dict | None = None, size: int = TAIL) -> Window:
+def is_filtering(filters: dict) -> bool:
+    return any(filters.values())
+
+
+def window(
+    run: AuditRun,
+    *,
+    before: int | None = None,
+    filters: dict | None = None,
+    size: int = TAIL,
+    upto: int | None = None,
+) -> Window:
+    """The newest `size` events before seq `before` (and at or below seq `upto`, what the viewer has seen)."""
     filters = filters or {}
     events = _filtered(AuditEvent.objects.filter(run=run), filters)
+    if upto is not None:
+        events = events.filter(seq__lte=upto)
+    # The number of matches heads the first page of a search; older pages only add rows.
+    total = events.count() if is_filtering(filters) and before is None else None
     if before is not None:
         events = events.filter(seq__lt=before)
     # A few rows past the window: whether there is more, and where a principal's group would be cut.
@@ -59,7 +80,7 @@ def window(run: AuditRun, *, before: int | None = None, filters: dict | None = N
     fetched = list(events.order_by("-seq").values_list("seq", "type", "message", "progress", "created")[:limit])
     fetched.reverse()
     start = max(0, len(fetched) - size)
-    if not any(filters.values()):
+    if not is_filtering(filters):
         # Never end the older window inside a run of findings: their "Analyzing X" line is in this one.
         while start > 0 and fetched[start - 1][1] == "finding":
             start -= 1
@@ -84,8 +105,20 @@ def window(run: AuditRun, *, before: int | None = None, filters: dict | None = N
         )
     last_seq = rows[-1]["seq"] if rows else 0
     # A filtered window is a flat list of matches: there is no group to keep together.
-    shown = rows if any(filters.values()) else group(rows, finished=run.is_finished)
-    return Window(shown, rows[0]["seq"] if more and rows else None, last_seq, filters)
+    shown = rows if is_filtering(filters) else group(rows, finished=run.is_finished)
+    return Window(shown, rows[0]["seq"] if more and rows else None, last_seq, filters, total)
+
+
+def severity_counts(run: AuditRun, *, through: int | None = None) -> dict[str, int]:
+    """Findings by severity, as the score counts them (accepted risks left out), up to and including seq `through`.
+
+    The run page passes the last seq it rendered: a finding stored after that arrives by the stream, which counts
+    it then. Findings without a seq (stored outside the event log) always count."""
+    findings = run.findings.filter(suppressed=False)
+    if through is not None:
+        findings = findings.filter(Q(seq__lte=through) | Q(seq__isnull=True))
+    counts = dict(findings.values_list("severity").annotate(n=Count("pk")).order_by())
+    return {sev: counts.get(sev, 0) for sev in SEVERITIES}
 
 
 def _principals_and_severities(run: AuditRun, seqs: list[int]) -> dict[int, tuple[str, str]]:

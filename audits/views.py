@@ -176,10 +176,12 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         # The worker records its paused event just before the run's status: a page drawn between the two writes
         # shows the run as its newest event does, or it would read "Running" until someone resumed it.
         run.status = AuditRun.Status.PAUSED
-    counts = dict(Finding.objects.filter(run=run).values_list("severity").annotate(n=Count("pk")).order_by())
+    # Counters and side feed as of the last rendered row: the stream adds what comes after it, once.
+    counts = timeline.severity_counts(run, through=tail.last_seq)
     # The side feed shows the newest findings only; a 100,000-event run must not load them all.
     latest = (
         Finding.objects.filter(run=run)
+        .filter(Q(seq__lte=tail.last_seq) | Q(seq__isnull=True))
         .order_by("-seq", "-pk")
         .only("severity", "title", "principal_name", "principal_arn", "seq")[:LIVE_FEED]
     )
@@ -189,7 +191,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "earlier": tail.earlier,
         "last_seq": max(tail.last_seq, 0),
         "event_total": run.last_seq,
-        "stats": [(sev, counts.get(sev, 0)) for sev in SEVERITIES],
+        "stats": list(counts.items()),
         "live_findings": list(latest),
         "framework_names": _framework_names(run),
         "retry_of": _retry_source(run),
@@ -205,23 +207,28 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_GET
 def run_timeline(request: HttpRequest, pk: int) -> HttpResponse:
-    """An older window of the timeline ("load earlier"), or the events up to a seek point in a replay."""
+    """An older window of the timeline ("load earlier"), the events up to a seek point in a replay, or the newest
+    page of the events matching the filters and search, over the whole run."""
     run = _get_run(request, pk)
-    before = _whole_number(request.GET.get("before"))
-    if before is None:
-        return HttpResponse("Give ?before=<seq> as a whole number.\n", status=400, content_type="text/plain")
     filters = timeline.clean_filters(request.GET)
-    older = timeline.window(run, before=before, filters=filters)
+    raw_before, raw_upto = request.GET.get("before"), request.GET.get("upto")
+    # A search starts from the newest event the viewer has (upto); paging and seeking give ?before.
+    before, upto = _whole_number(raw_before), _whole_number(raw_upto)
+    if before is None and (raw_before is not None or not timeline.is_filtering(filters)):
+        return HttpResponse("Give ?before=<seq> as a whole number.\n", status=400, content_type="text/plain")
+    if upto is None and raw_upto is not None:
+        return HttpResponse("Give ?upto=<seq> as a whole number.\n", status=400, content_type="text/plain")
+    older = timeline.window(run, before=before, filters=filters, upto=upto)
     response = render(
         request,
         "audits/_timeline.html#rows",
         {"run": run, "events": older.rows, "earlier": older.earlier, "filters": filters},
     )
-    # A replay seeking to `before` also needs the counters as they stood there.
-    counts = dict(
-        Finding.objects.filter(run=run, seq__lt=before).values_list("severity").annotate(n=Count("pk")).order_by()
-    )
-    response["X-Aegis-Counts"] = json.dumps({sev: counts.get(sev, 0) for sev in SEVERITIES})
+    if older.total is not None:
+        response["X-Aegis-Matches"] = str(older.total)
+    if before is not None:
+        # A replay seeking to `before` also needs the counters as they stood there.
+        response["X-Aegis-Counts"] = json.dumps(timeline.severity_counts(run, through=before - 1))
     return response
 
 
@@ -542,7 +549,7 @@ def run_compare(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "audits/compare.html", {"run": run, "comparison": comparison, "choices": choices})
 
 
-REPLAY_SPEEDS = [1, 4, 16, 100]
+REPLAY_SPEEDS = [0.25, 0.5, 1, 4, 16, 100]
 
 
 @login_required
@@ -550,18 +557,20 @@ REPLAY_SPEEDS = [1, 4, 16, 100]
 def run_playback(request: HttpRequest, pk: int) -> HttpResponse:
     run = _get_run(request, pk)
     raw = request.GET.get("speed")
-    speed, speed_error = 1, ""
+    speed, speed_error = 1.0, ""
     try:
-        speed = int(serve.parse_speed(raw or "1"))
+        speed = serve.parse_speed(raw or "1")
     except serve.StreamError:
         speed_error = (
-            f"“{(raw or '')[:20]}” is not a replay speed: choose a whole number from 1 to {opening.MAX_SPEED}."
+            f"“{(raw or '')[:20]}” is not a replay speed: choose a number from {opening.MIN_SPEED:g} "
+            f"to {opening.MAX_SPEED}."
         )
     context = {
         "run": run,
-        "speed": speed,
-        "speeds": REPLAY_SPEEDS,
+        "speed": f"{speed:g}",  # 0.5, 1, 16: as the speed buttons and the URL write it
+        "speeds": [f"{s:g}" for s in REPLAY_SPEEDS],
         "speed_error": speed_error,
+        "min_speed": f"{opening.MIN_SPEED:g}",
         "max_speed": opening.MAX_SPEED,
         "zero_stats": [(sev, 0) for sev in SEVERITIES],
     }

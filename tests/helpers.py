@@ -67,6 +67,8 @@ def subprocess_env() -> dict[str, str]:
     env = dict(os.environ)
     env.update(DJANGO_SETTINGS_MODULE="aegis_site.settings", SECRET_KEY=settings.SECRET_KEY, DEBUG="0")
     env["AEGIS_SSE_HEARTBEAT_S"] = env.get("AEGIS_SSE_HEARTBEAT_S", "15")
+    # The demo's watchable pace (30 s a run) would slow every server test; a test that needs another pace sets it.
+    env.setdefault("AEGIS_DEMO_STEP_MS", "60")
     settings_dict = connection.settings_dict
     if connection.vendor == "sqlite":
         env["AEGIS_DB_PATH"] = str(settings_dict["NAME"])

@@ -144,7 +144,7 @@ def test_it_says_clearly_when_a_replay_speed_is_out_of_range(client, alice, spee
     client.force_login(alice)
     response = client.get(f"/audits/{run.pk}/playback?speed={speed}")
     assert response.status_code == 400
-    assert 'id="speed-error"' in response.text and "choose a whole number from 1 to 100" in response.text
+    assert 'id="speed-error"' in response.text and "choose a number from 0.25 to 100" in response.text
     assert "data-events-url" in response.text and "run.js" not in response.text  # nothing plays at a wrong speed
 
 

@@ -25,6 +25,7 @@ from audits.stream.hub import get_hub
 # A gap longer than this (a paused run, say) is shortened before the speed divides it.
 REPLAY_MAX_GAP_S = 30.0
 MAX_SPEED = 100
+MIN_SPEED = 0.25  # slow enough to read each row as it arrives
 # A replay holds one page of the log at a time, not the whole run.
 REPLAY_PAGE = 500
 MAX_RUN_ID = 2**63 - 1  # the largest id a bigint column holds; larger ones overflow SQLite's driver
@@ -50,12 +51,13 @@ def parse_after(last_event_id: str | None, after: str | None) -> int:
 def parse_speed(raw: str | None) -> float:
     if raw in (None, ""):
         return 1.0
+    expected = f"expected a number from {MIN_SPEED:g} to {MAX_SPEED}"
     try:
         speed = float(raw)
     except ValueError:
-        raise StreamError(400, f"Invalid speed {raw[:20]!r}: expected a number from 1 to {MAX_SPEED}.") from None
-    if not (1 <= speed <= MAX_SPEED):
-        raise StreamError(400, f"Invalid speed {raw[:20]!r}: expected a number from 1 to {MAX_SPEED}.")
+        raise StreamError(400, f"Invalid speed {raw[:20]!r}: {expected}.") from None
+    if not (MIN_SPEED <= speed <= MAX_SPEED):  # also refuses nan
+        raise StreamError(400, f"Invalid speed {raw[:20]!r}: {expected}.")
     return speed
 
 

@@ -92,18 +92,26 @@
   }
   scrollToEnd();
 
-  // --- filters: type, severity and text over the rows shown; "load earlier" asks the server with them ---
+  // --- filters and search: the server answers over the whole run, newest first, a page at a time ----------
+  // While a filter is on, the timeline shows the server's matches; the followed rows are kept aside (new ones
+  // still go there) and come back when the filter is cleared. Rows that arrive meanwhile and match are added.
   var filterForm = document.getElementById("timeline-filters");
   var shownEl = document.getElementById("tl-shown");
   var filter = { type: "", sev: "", q: "" };
+  var liveRows = null; // the followed rows, set aside while the timeline shows matches
+  var matchTotal = 0;
+  var asked = 0; // the newest search; answers to older ones are dropped
+  var searchTimer = null;
   function readFilter() {
+    if (!filterForm) return;
     filter.type = filterForm.elements.type.value;
     filter.sev = filterForm.elements.sev.value;
     filter.q = filterForm.elements.search.value.trim().toLowerCase();
   }
-  function active() { return filter.type || filter.sev || filter.q; }
+  function active() { return !!(filter.type || filter.sev || filter.q); }
+  function liveList() { return liveRows || timeline; }
   function matches(li) {
-    if (!li.classList.contains("event")) return true;
+    if (!li.classList.contains("event") || !li.dataset.seq) return false;
     if (filter.type && !li.classList.contains("ev-" + filter.type)) return false;
     if (filter.sev && !li.classList.contains("sev-" + filter.sev)) return false;
     if (filter.q) {
@@ -112,23 +120,95 @@
     }
     return true;
   }
-  function applyFilter() {
-    var shown = 0;
-    var rows = timeline.children;
-    for (var i = 0; i < rows.length; i++) {
-      var ok = matches(rows[i]);
-      rows[i].hidden = !ok;
-      if (ok && rows[i].classList.contains("event")) shown += 1;
+  function showCount() {
+    if (!shownEl) return;
+    if (!liveRows) { shownEl.textContent = ""; return; }
+    var shown = timeline.querySelectorAll("li.event[data-seq]").length;
+    shownEl.textContent = shown + " shown of " + matchTotal;
+  }
+  function fragmentOf(html) {
+    return document.createRange().createContextualFragment(html);
+  }
+  function activate(container) {
+    // Rows from the server carry "load earlier" links for htmx.
+    if (window.htmx) window.htmx.process(container);
+  }
+  function endSearch() {
+    if (liveRows) {
+      timeline.replaceChildren(liveRows);
+      liveRows = null;
+      activate(timeline);
     }
-    shownEl.textContent = active() ? shown + " shown" : "";
+    showCount();
+    follow = true;
+    scrollToEnd();
+  }
+  function search() {
+    readFilter();
+    var mine = ++asked;
+    if (!active()) { endSearch(); return; }
+    var upto = lastSeq;
+    var params = new URLSearchParams();
+    params.set("type", filter.type);
+    params.set("sev", filter.sev);
+    params.set("search", filterForm.elements.search.value.trim());
+    params.set("upto", String(upto));
+    if (shownEl) shownEl.textContent = "searching…";
+    fetch(filterForm.getAttribute("action") + "?" + params.toString(), {
+      headers: { "HX-Request": "true" }, credentials: "same-origin"
+    }).then(function (response) {
+      if (!response.ok) throw new Error("search failed");
+      var total = parseInt(response.headers.get("X-Aegis-Matches") || "0", 10);
+      return response.text().then(function (html) { return { html: html, total: total }; });
+    }).then(function (answer) {
+      if (mine !== asked) return;
+      if (!liveRows) {
+        liveRows = document.createDocumentFragment();
+        liveRows.append.apply(liveRows, Array.prototype.slice.call(timeline.childNodes));
+      }
+      timeline.replaceChildren(fragmentOf(answer.html));
+      activate(timeline);
+      matchTotal = answer.total;
+      // The server counted up to `upto`; rows that came by the stream since are added here.
+      Array.prototype.forEach.call(liveRows.querySelectorAll("li.event[data-seq]"), function (li) {
+        if (parseInt(li.dataset.seq, 10) > upto && matches(li)) {
+          timeline.appendChild(li.cloneNode(true));
+          matchTotal += 1;
+        }
+      });
+      showCount();
+      follow = true;
+      scrollToEnd();
+    }).catch(function () {
+      if (mine === asked && shownEl) shownEl.textContent = "search failed — try again";
+    });
+  }
+  function searchSoon() {
+    window.clearTimeout(searchTimer);
+    searchTimer = window.setTimeout(search, 250);
+  }
+  function shownIfMatching(li) {
+    // A new row while the timeline shows matches: shown when it matches, kept with the followed rows anyway.
+    if (!liveRows || !matches(li)) return false;
+    timeline.appendChild(li.cloneNode(true));
+    matchTotal += 1;
+    showCount();
+    return true;
   }
   if (filterForm) {
     readFilter();
-    filterForm.addEventListener("input", function () { readFilter(); applyFilter(); });
-    filterForm.addEventListener("change", function () { readFilter(); applyFilter(); });
-    filterForm.addEventListener("submit", function (event) { event.preventDefault(); });
+    filterForm.addEventListener("input", function (event) {
+      if (event.target === filterForm.elements.search) searchSoon();
+    });
+    filterForm.addEventListener("change", function () { window.clearTimeout(searchTimer); search(); });
+    filterForm.addEventListener("submit", function (event) {
+      event.preventDefault();
+      window.clearTimeout(searchTimer);
+      search();
+    });
+    if (active()) search(); // a filter the browser restored on reload
   }
-  document.body.addEventListener("htmx:afterSettle", function () { if (active()) applyFilter(); });
+  document.body.addEventListener("htmx:afterSettle", function () { showCount(); });
 
   // --- state shown around the timeline --------------------------------------------------------
   function setConn(state, text) {
@@ -259,12 +339,12 @@
   function place(data) {
     var principal = principalOf(data);
     if (data.type === "principal" && pendingHead && pendingHead.dataset.principal === principal) {
-      pendingHead.classList.remove("pending");
-      pendingHead.dataset.seq = String(data.seq);
-      fill(pendingHead, data);
-      pendingHead.hidden = !matches(pendingHead);
+      var filled = pendingHead;
+      filled.classList.remove("pending");
+      filled.dataset.seq = String(data.seq);
+      fill(filled, data);
       pendingHead = null;
-      return;
+      return filled;
     }
     if (data.type === "finding" && !(pendingHead && pendingHead.dataset.principal === principal)) {
       var head = document.createElement("li");
@@ -272,15 +352,14 @@
       head.dataset.principal = principal;
       var name = clean(data.finding.principal_name) || principal.split("/").pop() || "principal";
       fill(head, { message: "Analyzing " + (data.finding.principal_type || "") + " '" + name + "'…" });
-      head.hidden = !matches(head);
-      timeline.appendChild(head);
+      liveList().appendChild(head);
       pendingHead = head;
     } else if (data.type !== "finding") {
       pendingHead = null;
     }
     var li = row(data);
-    li.hidden = !matches(li);
-    timeline.appendChild(li);
+    liveList().appendChild(li);
+    return li;
   }
 
   var started = !!root.dataset.started;
@@ -288,9 +367,9 @@
     if (typeof data.seq !== "number" || data.seq <= lastSeq) return; // already shown
     lastSeq = data.seq;
     root.dataset.lastSeq = String(lastSeq);
-    place(data);
+    var li = place(data);
     eventCount.textContent = String(Math.max(lastSeq, parseInt(eventCount.textContent || "0", 10)));
-    afterAppend();
+    if (!liveRows || shownIfMatching(li)) afterAppend();
     setProgress(data.progress);
     if (mode === "live" && (!started || data.type === "start")) {
       // The header fills in the account id and start time: on the first event seen, and again on the engine's
@@ -300,7 +379,8 @@
     }
 
     if (data.type === "finding" && data.finding) {
-      setStat(data.finding.severity, stat(data.finding.severity) + 1);
+      // An accepted risk is shown but not counted, as the engine's stats, the score and a reload count.
+      if (!data.finding.suppressed) setStat(data.finding.severity, stat(data.finding.severity) + 1);
       addFinding(data.finding);
     } else if (data.type === "stats" && data.stats) {
       Object.keys(data.stats).forEach(function (sev) { setStat(sev, data.stats[sev]); });
@@ -392,7 +472,12 @@
     statusEl.textContent = value ? "Paused" : "Replaying";
   }
   function clearTimeline() {
-    timeline.replaceChildren();
+    liveList().replaceChildren();
+    if (liveRows) {
+      timeline.replaceChildren();
+      matchTotal = 0;
+      showCount();
+    }
     pendingHead = null;
     SEVERITIES.forEach(function (sev) { setStat(sev, 0); });
     if (feed) {
@@ -417,11 +502,23 @@
     restartBtn.textContent = "Replay again";
     announce("Replay finished. Findings: " + summary() + ".", true);
   }
+  function setPosition(seq) {
+    lastSeq = seq;
+    root.dataset.lastSeq = String(seq);
+    seek.value = String(seq);
+    seekValue.textContent = String(seq);
+  }
   function seekTo(seq) {
+    // Seeking while paused shows the rows up to the seek point and stays paused; Play continues from there.
+    var stayPaused = paused;
     disconnect();
     clearTimeline();
     setProgress(0);
-    if (seq <= 0) { replayFrom(0); return; }
+    if (seq <= 0) {
+      if (stayPaused) { setPosition(0); return; }
+      replayFrom(0);
+      return;
+    }
     // The stored rows up to the seek point come from the server, then the replay continues after them.
     var url = root.dataset.timelineUrl + "?before=" + (seq + 1);
     fetch(url, { headers: { "HX-Request": "true" }, credentials: "same-origin" }).then(function (response) {
@@ -430,17 +527,49 @@
       return response.text().then(function (html) { return { html: html, counts: counts, ok: response.ok }; });
     }).then(function (answer) {
       if (!answer.ok) throw new Error("seek failed");
-      timeline.replaceChildren(document.createRange().createContextualFragment(answer.html));
+      var list = liveList();
+      list.replaceChildren(fragmentOf(answer.html));
+      if (list === timeline) activate(timeline);
       Object.keys(answer.counts).forEach(function (sev) { setStat(sev, answer.counts[sev]); });
-      var rows = timeline.querySelectorAll("li.event[data-progress]");
+      var rows = list.querySelectorAll("li.event[data-progress]");
       if (rows.length) setProgress(parseInt(rows[rows.length - 1].dataset.progress, 10));
-      var heads = timeline.querySelectorAll("li.pending");
+      var heads = list.querySelectorAll("li.pending");
       pendingHead = heads.length ? heads[heads.length - 1] : null;
-      applyFilter();
       follow = true;
       scrollToEnd();
+      setPosition(seq);
+      if (active()) search();
+      if (stayPaused) { setConn("paused", "paused"); return; }
       replayFrom(seq);
     }).catch(function () { setConn("offline", "could not seek — try again"); });
+  }
+
+  // --- replay speed: changed in place, the replay goes on from the event it reached -------------------
+  var speedNow = document.getElementById("speed-now");
+  var speedForm = document.getElementById("speed-form");
+  function setSpeed(raw) {
+    var value = parseFloat(raw);
+    if (!(value >= parseFloat(root.dataset.minSpeed) && value <= parseFloat(root.dataset.maxSpeed))) return false;
+    var label = String(value);
+    root.dataset.speed = label;
+    root.dataset.eventsUrl = root.dataset.replayUrl + "?speed=" + encodeURIComponent(label);
+    Array.prototype.forEach.call(document.querySelectorAll(".speeds a[data-speed]"), function (link) {
+      var on = parseFloat(link.dataset.speed) === value;
+      link.classList.toggle("primary", on);
+      link.classList.toggle("secondary", !on);
+      if (on) link.setAttribute("aria-current", "true"); else link.removeAttribute("aria-current");
+    });
+    if (speedNow) speedNow.textContent = label;
+    if (speedForm) speedForm.elements.speed.value = label;
+    var address = new URL(window.location.href);
+    address.searchParams.set("speed", label);
+    window.history.replaceState(window.history.state, "", address.toString());
+    if (!paused && !done) {
+      // Reconnect from the last event shown: the stream paces what follows at the new speed.
+      disconnect();
+      connect();
+    }
+    return true;
   }
   if (mode === "replay" && pauseBtn) {
     pauseBtn.addEventListener("click", function () {
@@ -455,6 +584,17 @@
       setProgress(0);
       replayFrom(0);
     });
+    Array.prototype.forEach.call(document.querySelectorAll(".speeds a[data-speed]"), function (link) {
+      link.addEventListener("click", function (event) {
+        if (setSpeed(link.dataset.speed)) event.preventDefault();
+      });
+    });
+    if (speedForm) {
+      speedForm.addEventListener("submit", function (event) {
+        // A speed out of range goes to the server, which says what it accepts.
+        if (setSpeed(speedForm.elements.speed.value)) event.preventDefault();
+      });
+    }
     seek.addEventListener("input", function () { dragging = true; seekValue.textContent = seek.value; });
     seek.addEventListener("change", function () { dragging = false; seekTo(parseInt(seek.value, 10) || 0); });
   }
