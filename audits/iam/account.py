@@ -113,6 +113,11 @@ class Account:
         policy = self.policies.get(arn, {})
         return Principal("policy", text(policy.get("PolicyName")) or arn.rsplit("/", 1)[-1], arn, entry=policy)
 
+    def policy_document(self, arn: str) -> dict | None:
+        """The default version's document of a managed policy (None when the snapshot does not have it)."""
+        policy = self.policies.get(arn)
+        return default_document(policy) if policy else _KNOWN_AWS_DOCS.get(arn)
+
     def managed_statements(self, arn: str) -> tuple[Statement, ...]:
         found = self._statements.get(arn)
         if found is None:

@@ -69,6 +69,7 @@ class Analysis:
         self._arn_sets: dict[int, set[str]] = {}  # id of a graph's shared candidate list -> its ARNs
         self._assumable: dict[tuple[str, str], bool] = {}  # (source, trust document key) -> can assume
         self._alone: dict[int, Permissions] = {}  # one policy's statements on their own (memoises its grants)
+        self._grants: dict[str, list[Spec]] = {}  # principal ARN -> its grants-admin finding (asked twice)
 
     # --- data availability ------------------------------------------------------------------------------------
 
@@ -290,6 +291,7 @@ class Analysis:
         specs += risks.hygiene_specs(
             perms, p.arn, attached=count > 0, aws_managed=is_aws_managed(p.arn), admin=perms.is_admin()
         )
+        specs += _not_action_specs(perms, p.arn)
         return [s._replace(evidence={**s.evidence, **attached}) for s in specs]
 
     def _grant_specs(self, label: str, perms: Permissions, holders: list[Principal], source: str) -> list[Spec]:
@@ -329,28 +331,167 @@ class Analysis:
                     {"methods": [escalation.method_evidence(h) for h in hits], "effective_for": who[:50]},
                 )
             )
-        if (admin and not effective_admin) or (hits and not admin and not effective_escalation and not effective_admin):
-            methods = _shown([h.method.name for h in hits])
-            what = "administrator access ('*:*')" if admin else f"privilege escalation ({methods})"
-            why = (
-                "it is attached to no one"
-                if not holders
-                else "every holder is denied it (a Deny, a permissions boundary or a condition that cannot hold)"
-            )
-            specs.append(
-                Spec(
-                    "policy_grant_ineffective",
-                    label,
-                    "admin" if admin else "escalation",
-                    f"Would grant {what}, but {why}.",
-                    {
-                        "would_grant": "admin" if admin else "escalation",
-                        "effective_for": [],
-                        "holders": [h.arn for h in holders[:50]],
-                    },
-                )
-            )
+        if admin and not effective_admin:
+            specs.extend(self._idle_admin(label, perms, holders))
+        elif hits and not admin and not effective_escalation and not effective_admin:
+            specs.extend(self._idle_escalation(label, hits, holders))
         return specs
+
+    def _idle_admin(self, label: str, perms: Permissions, holders: list[Principal]) -> list[Spec]:
+        """'*:*' that makes no holder an administrator: attached to no one (still admin access, rated medium), or
+        cancelled on every holder by something named."""
+        stmts = [s for s in perms.allows if s.all_actions and s.broad and not s.condition]
+        if self._boundary_only(label, holders):
+            return []
+        if not holders:
+            return [
+                Spec(
+                    "policy_admin_access",
+                    label,
+                    "",
+                    f"Grants every action on every resource ('*:*'); {self._nobody(label)}, so whoever it is "
+                    "attached to becomes an administrator.",
+                    {"statements": [s.evidence for s in stmts[:5]], "effective_for": [], "attached": False},
+                    False,
+                    "medium",
+                )
+            ]
+        cancels = {h.arn: self._admin_cancel(h) for h in holders[:50]}
+        if not all(cancels.values()):
+            admins = sorted(h.arn for h in holders if h.arn in self.admins)
+            if not admins:
+                return []
+            return [
+                Spec(
+                    "policy_admin_access",
+                    label,
+                    "",
+                    f"Grants every action on every resource ('*:*') - effective for: {_names(admins)}.",
+                    {"statements": [s.evidence for s in stmts[:5]], "effective_for": admins[:50]},
+                )
+            ]
+        return [self._ineffective(label, "admin", "administrator access ('*:*')", cancels)]
+
+    def _nobody(self, label: str) -> str:
+        """Who holds a policy none of the snapshot's users and roles hold, in words."""
+        attached = self.account.attachments.get(label, [])
+        groups = [a.name for a in attached if a.type == "group"]
+        if groups:
+            return f"attached only to group(s) with no members ({_shown(groups)})"
+        unseen = self.attachment_count(label) - len(attached) if label.startswith("arn:") else 0
+        if unseen > 0:
+            return f"attached only to {unseen} principal(s) outside this snapshot, which the audit cannot evaluate"
+        return "attached to no one today"
+
+    def _boundary_only(self, label: str, holders: list[Principal]) -> bool:
+        """Nothing to report on a policy no one holds when it is used only as a permissions boundary (which grants
+        nothing by itself) or is an AWS-managed policy attached to no one (AWS keeps those in every account)."""
+        if holders or self.account.attachments.get(label):
+            return False
+        if is_aws_managed(label):
+            return self.attachment_count(label) == 0
+        return any(p.boundary == label for p in (*self.account.users, *self.account.roles))
+
+    def _idle_escalation(self, label: str, hits: list, holders: list[Principal]) -> list[Spec]:
+        methods = _shown([h.method.name for h in hits])
+        if self._boundary_only(label, holders):
+            return []
+        if not holders:
+            return [
+                Spec(
+                    "policy_privilege_escalation",
+                    label,
+                    "",
+                    f"Allows privilege escalation by {methods}; {self._nobody(label)}, so whoever it is attached "
+                    "to can use it.",
+                    {"methods": [escalation.method_evidence(h) for h in hits], "effective_for": [], "attached": False},
+                    False,
+                    "medium",
+                )
+            ]
+        actions = tuple(dict.fromkeys(a for hit in hits for a, _ in hit.grants))
+        cancels = {}
+        for h in holders[:50]:
+            # Cancelled on a holder when every method loses one of its actions there.
+            per_hit = [self._cancel(h, tuple(a for a, _ in hit.grants), every=False) for hit in hits]
+            cancels[h.arn] = "; ".join(dict.fromkeys(c for c in per_hit if c)) if all(per_hit) else ""
+        if not actions or not all(cancels.values()):
+            return self._latent_policy(label, hits, holders)
+        return [self._ineffective(label, "escalation", f"privilege escalation ({methods})", cancels)]
+
+    def _latent_policy(self, label: str, hits: list, holders: list[Principal]) -> list[Spec]:
+        """The grant works for a holder but completes nothing today: noted on the policy only where a holder holds
+        it as a latent method (its Resource covers targets created later)."""
+        from audits.iam.latent import latent_methods
+
+        latent = {}
+        for h in holders[:50]:
+            if h.arn in self.graph.nodes and h.arn not in self.graph.escalations and not self._grants_admin(h):
+                found = latent_methods(self.graph, h)
+                if found:
+                    latent[h.arn] = found[0]
+        if not latent:
+            return []
+        first = next(iter(latent.values()))
+        return [
+            Spec(
+                "policy_privilege_escalation",
+                label,
+                "",
+                f"Allows privilege escalation by {_shown([h.method.name for h in hits])}, with no target today - "
+                f"latent for: {_names(sorted(latent))}; it completes as soon as there is {first.completes}.",
+                {
+                    "methods": [escalation.method_evidence(h) for h in hits],
+                    "effective_for": [],
+                    "latent_for": sorted(latent)[:50],
+                    "completes": first.completes,
+                },
+                False,
+                "medium",
+            )
+        ]
+
+    def _ineffective(self, label: str, kind: str, what: str, cancels: dict[str, str]) -> Spec:
+        reasons = list(dict.fromkeys(cancels.values()))
+        return Spec(
+            "policy_grant_ineffective",
+            label,
+            kind,
+            f"Would grant {what}, but it is cancelled on every holder: {_shown(reasons)}.",
+            {
+                "would_grant": kind,
+                "effective_for": [],
+                "holders": list(cancels)[:50],
+                "cancelled_by": [{"holder": h, "by": why} for h, why in list(cancels.items())[:50]],
+            },
+        )
+
+    def _admin_cancel(self, holder: Principal) -> str:
+        """What keeps the holder from being an administrator, named, or "" when it is one."""
+        if holder.arn not in self.graph.nodes:
+            return ""
+        proof = self.authz.admin(self.graph.subject(holder))
+        if proof.possible:
+            return ""
+        return _cancel_reason(holder, proof.decisions[-1], "every action")
+
+    def _cancel(self, holder: Principal, actions: tuple[str, ...], every: bool = True) -> str:
+        """What takes the actions away from the holder on every resource, named (a Deny, its boundary, an SCP, a
+        condition that cannot hold), or "" when it keeps one of them."""
+        if holder.arn not in self.graph.nodes:
+            return ""
+        subject = self.graph.subject(holder)
+        named = []
+        for action in actions:
+            if self.authz.can_create(subject, action) is not None:
+                if every:
+                    return ""
+                continue
+            decision = self.authz.decide(subject, action, "*")
+            named.append(_cancel_reason(holder, decision, action, subject))
+            if not every:
+                return named[-1]
+        return "; ".join(dict.fromkeys(named)) if named else ""
 
     def _principal_specs(self, p: Principal) -> list[Spec]:
         if p.service_linked:
@@ -360,7 +501,7 @@ class Analysis:
             return self._group_specs(p)
         if p.arn in self.graph.nodes:
             reach = self._reach_specs(p)
-            specs.extend(reach or self._grants_admin_to_others(p))
+            specs.extend(reach or self._grants_admin(p) or self._latent_specs(p))
             specs.extend(self._inline_specs(p, [p]))
         if any(arn == CLOUDSHELL_ARN for arn in p.managed):
             specs.append(
@@ -372,15 +513,19 @@ class Analysis:
                     {"policy": CLOUDSHELL_ARN},
                 )
             )
-        if p.type == "user" and (p.inline or p.managed):
-            names = [n for n, _ in p.inline] + [a.rsplit("/", 1)[-1] for a in p.managed]
+        # CIS 1.15 is about permissions granted to a user directly; a policy of Deny statements only (a fence, such
+        # as the fixes write) grants nothing, so it does not count.
+        inline = [n for n, doc in p.inline if not _deny_only(doc)]
+        managed = [a for a in p.managed if not _deny_only(self.account.policy_document(a))]
+        if p.type == "user" and (inline or managed):
+            names = inline + [a.rsplit("/", 1)[-1] for a in managed]
             specs.append(
                 Spec(
                     "user_attached_policies",
                     "",
                     "",
                     f"{len(names)} policy(ies) attached directly: {', '.join(names[:6])}.",
-                    {"inline": [n for n, _ in p.inline], "managed": p.managed},
+                    {"inline": inline, "managed": managed},
                 )
             )
         if p.type == "role":
@@ -418,17 +563,28 @@ class Analysis:
                         {"effective_for": effective[:50]},
                     )
                 )
-            else:
+            elif not members:
                 specs.append(
                     Spec(
-                        "policy_grant_ineffective",
+                        "group_admin_access",
                         "",
-                        "admin",
-                        "The group's policies grant administrator access, but "
-                        + ("it has no members." if not members else "every member is denied it."),
-                        {"would_grant": "admin", "effective_for": [], "holders": [m.arn for m in members]},
+                        "",
+                        "The group's policies grant administrator access; it has no members today, so any user "
+                        "added to it becomes an administrator.",
+                        {"effective_for": [], "members": 0},
+                        False,
+                        "medium",
                     )
                 )
+            else:
+                cancels = {m.arn: self._admin_cancel(m) for m in members[:50]}
+                if all(cancels.values()):
+                    specs.append(
+                        self._ineffective("", "admin", "administrator access to every member", cancels)._replace(
+                            detail="The group's policies grant administrator access, but it is cancelled on every "
+                            f"member: {_shown(list(dict.fromkeys(cancels.values())))}."
+                        )
+                    )
         specs.extend(self._inline_specs(g, members))
         return specs
 
@@ -457,7 +613,9 @@ class Analysis:
                     deny_source.denies if deny_source else alone.denies,
                     deny_source.boundary if deny_source else None,
                 )
-                found = self._hygiene[key] = risks.hygiene_specs(hygiene, name, admin=alone.is_admin())
+                found = self._hygiene[key] = risks.hygiene_specs(hygiene, name, admin=alone.is_admin()) + (
+                    _not_action_specs(alone, name)
+                )
             specs.extend(found)
         return specs
 
@@ -538,6 +696,12 @@ class Analysis:
         ("PutRolePolicy", "iam:putrolepolicy", "role", False),
     )
 
+    def _grants_admin(self, p: Principal) -> list[Spec]:
+        found = self._grants.get(p.arn)
+        if found is None:
+            found = self._grants[p.arn] = self._grants_admin_to_others(p)
+        return found
+
     def _grants_admin_to_others(self, p: Principal) -> list[Spec]:
         """A principal that cannot become an administrator itself but can make another user, group or role one:
         whoever acts as it (and holds, or can sign in as, any identity of the account) escalates through it."""
@@ -555,6 +719,9 @@ class Analysis:
                 if decision is not None:
                     how = f"give {kind} {target.name} administrator rights ({method})"
                     return [self._grant_spec(p, method, how, action, target, decision)]
+        found = self._version_grants(p, subject)
+        if found:
+            return found
         if self.authz.patterns(subject, "iam:addusertogroup"):
             for group in self.account.groups:
                 statements = [st for _, stmts in self.account.sources(group) for st in stmts]
@@ -566,15 +733,87 @@ class Analysis:
                     return [self._grant_spec(p, "AddUserToGroup", how, "iam:addusertogroup", group, decision)]
         return []
 
+    def _version_grants(self, p: Principal, subject) -> list[Spec]:
+        """A new default version (or an older privileged one made the default again) of a customer-managed policy
+        that another user or role holds makes that holder an administrator."""
+        from audits.iam.edges.iam import stored_admin_version
+
+        create = bool(self.authz.patterns(subject, "iam:createpolicyversion"))
+        swap = bool(self.authz.patterns(subject, "iam:setdefaultpolicyversion"))
+        if not create and not swap:
+            return []
+        for policy_arn, holders in self.graph.policy_holders.items():
+            others = [h for h in holders if h.arn != p.arn and not h.service_linked]
+            if not others:
+                continue
+            name = policy_arn.rsplit("/", 1)[-1]
+            for target in others[:5]:
+                if not self.graph.admin_if_granted(target).possible:
+                    continue
+                if create and (decision := self.authz.can_act_on(subject, "iam:createpolicyversion", policy_arn)):
+                    how = (
+                        f"write a new default version of {name}, held by {target.type} {target.name} "
+                        "(CreatePolicyVersion)"
+                    )
+                    return [
+                        self._grant_spec(p, "CreatePolicyVersion", how, "iam:createpolicyversion", target, decision)
+                    ]
+                version = stored_admin_version(self.graph, target, policy_arn) if swap else None
+                if version and (decision := self.authz.can_act_on(subject, "iam:setdefaultpolicyversion", policy_arn)):
+                    how = (
+                        f"make version {version} of {name}, held by {target.type} {target.name}, the default again "
+                        "(SetDefaultPolicyVersion)"
+                    )
+                    return [
+                        self._grant_spec(
+                            p, "SetDefaultPolicyVersion", how, "iam:setdefaultpolicyversion", target, decision
+                        )
+                    ]
+        return []
+
+    def _latent_specs(self, p: Principal) -> list[Spec]:
+        """Escalation methods it holds with no target today, on resource patterns that cover resources created
+        later: what would complete each is named (a role trusting the service with more rights, ...)."""
+        from audits.iam.latent import latent_methods
+
+        found = latent_methods(self.graph, p)
+        if not found:
+            return []
+        first = found[0]
+        conditions = [c.to_dict() for c in first.proof.conditions]
+        more = f" Also: {_shown([f.method for f in found[1:]])}." if len(found) > 1 else ""
+        return [
+            Spec(
+                "principal_latent_escalation",
+                "",
+                "",
+                f"Holds an escalation method with no target today: {first.how} ({first.method}). Nothing in the "
+                f"account completes it now; it escalates as soon as there is {first.completes}.{more}",
+                {
+                    "method": first.method,
+                    "how": first.how,
+                    "actions": [ds.display(a) for a in first.actions],
+                    "completes": first.completes,
+                    "pattern": first.pattern,
+                    "target_kind": "latent",
+                    "statements": display_refs(p, first.proof.statements)[:10],
+                    "conditions": conditions,
+                    "methods": [{"method": f.method, "completes": f.completes} for f in found[:10]],
+                },
+                bool(conditions),
+                None,
+                f"Holds a latent escalation method ({first.method})",
+            )
+        ]
+
     def _grant_spec(self, p: Principal, method: str, how: str, action: str, target: Principal, decision) -> Spec:
         conditions = [c.to_dict() for c in decision.conditions]
         only = (" Only when: " + "; ".join(c["text"] for c in conditions) + ".") if conditions else ""
         return Spec(
-            "principal_privilege_escalation",
+            "principal_grants_admin",
             "",
-            "grants-admin",
-            f"Can make another principal an administrator: {how}; whoever acts as this {p.type} and holds any "
-            f"identity of the account can make it an administrator.{only}",
+            "",
+            f"Can make {target.type} {target.name} an administrator without becoming one itself: {how}.{only}",
             {
                 "method": method,
                 "how": how,
@@ -747,6 +986,71 @@ class Analysis:
                 )
             )
         return specs
+
+
+def _not_action_specs(perms: Permissions, label: str) -> list[Spec]:
+    """An Allow with NotAction on every resource grants every action of every service but the listed ones:
+    reported by what it grants (Prowler and Cloudsplaining treat NotAction + Allow + '*' as overly permissive)."""
+    stmts = [s for s in perms.allows if s.not_action and s.broad and (s.not_resource or "*" in s.resources)]
+    if not stmts:
+        return []
+    excluded = sorted({ds.display(p) if ":" in p and "*" not in p else p for s in stmts for p in s.patterns})
+    # Leaving IAM (or any permissions-management action) in reach is as good as administrator.
+    admin_like = any(s.matches("iam:putuserpolicy") or s.matches("iam:attachrolepolicy") for s in stmts)
+    return [
+        Spec(
+            "policy_service_wildcard",
+            label,
+            "notaction",
+            f"Allows every action of every service except {', '.join(excluded[:8])}"
+            + (f" (+{len(excluded) - 8} more)" if len(excluded) > 8 else "")
+            + " (an Allow with NotAction on every resource)"
+            + ("; IAM policy writes stay allowed, so it is as good as administrator." if admin_like else "."),
+            {
+                "not_action": excluded,
+                "grants": "every action except the listed ones",
+                "admin_like": admin_like,
+                "statements": [s.evidence for s in stmts[:5]],
+            },
+            all(bool(s.condition) for s in stmts),
+            "critical" if admin_like else "high",
+            "Policy allows every action except a few (NotAction with Allow)",
+        )
+    ]
+
+
+def _cancel_reason(holder: Principal, decision, action: str, subject=None) -> str:
+    shown = action if " " in action else ds.display(action)
+    if decision.denying:
+        ref = decision.denying[0]
+        sid = f" (statement {ref['sid']})" if ref.get("sid") else ""
+        return f"{shown} is denied to {holder.name} by a Deny in {_policy_name(ref.get('policy', ''))}{sid}"
+    reason = getattr(decision, "reason", "") or ""
+    if "boundary" in reason:
+        return f"{shown} is outside {holder.name}'s permissions boundary {_policy_name(holder.boundary or '')}"
+    if reason.startswith(("scp", "rcp")) or " scp " in reason:
+        return f"{shown} is not allowed to {holder.name}: {reason}"
+    # An identity Allow for the action that exists but whose condition never holds for this holder.
+    conditioned = [
+        st
+        for st in (subject.identity if subject is not None and " " not in action else ())
+        if st.effect == "Allow" and st.matches_action(action) and isinstance(st.raw, dict) and "Condition" in st.raw
+    ]
+    if conditioned:
+        policy = _policy_name(str(conditioned[0].source).rsplit(":inline/", 1)[-1])
+        return f"{shown} for {holder.name} hangs on a condition of {policy} that cannot hold"
+    why = reason or "no statement allows it"
+    return f"{shown} is refused to {holder.name} on every resource its policies name ({why})"
+
+
+def _policy_name(label: str) -> str:
+    return label.rsplit("/", 1)[-1] if label.startswith("arn:") else label
+
+
+def _deny_only(document: object) -> bool:
+    statements = document.get("Statement") if isinstance(document, dict) else None
+    statements = [statements] if isinstance(statements, dict) else statements
+    return bool(statements) and all(isinstance(s, dict) and s.get("Effect") == "Deny" for s in statements)
 
 
 def _names(arns: list[str], limit: int = 5) -> str:

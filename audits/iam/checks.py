@@ -265,6 +265,43 @@ _ALL = [
         },
     ),
     _C(
+        "principal_grants_admin",
+        "Principal can make another principal an administrator",
+        "high",
+        "privilege_escalation",
+        "The evaluator proves that this principal, without becoming an administrator itself, can make a named "
+        "user, group or role one: a policy put on or attached to it, a new default version of a policy it holds, "
+        "or membership of an administrators' group. Whoever acts as this principal and can act as the target "
+        "escalates through it.",
+        "Remove or scope the permission named in the finding to the principals and policies it must manage, or add "
+        "a Deny on the target.",
+        controls={
+            "pci_dss": ("7.2.2",),
+            "hipaa": ("164.308(a)(3)(ii)(B)", "164.308(a)(4)(ii)(C)"),
+            "soc2": ("CC6.3",),
+            "nist_800_53": ("AC-6(10)", "AC-5"),
+        },
+    ),
+    _C(
+        "principal_latent_escalation",
+        "Principal holds an escalation method with no target today",
+        "medium",
+        "privilege_escalation",
+        "The principal holds every permission of an escalation method on a Resource pattern that also covers "
+        "resources created later, but no resource of the account completes it today (for example iam:PassRole "
+        "on '*' with ec2:RunInstances where no role trusting EC2 has more rights). The finding says what would "
+        "complete it.",
+        "Scope the method's permissions to the named resources the principal needs (for iam:PassRole, the role's "
+        "ARN with an iam:PassedToService condition).",
+        prowler=("iam_policy_allows_privilege_escalation",),
+        controls={
+            "pci_dss": ("7.2.2",),
+            "hipaa": ("164.308(a)(3)(ii)(B)",),
+            "soc2": ("CC6.3",),
+            "nist_800_53": ("AC-6(10)",),
+        },
+    ),
+    _C(
         "policy_permissive_role_assumption",
         "Policy allows sts:AssumeRole on any role",
         "medium",
@@ -796,10 +833,11 @@ _ALL = [
         "Policy grants administrator or escalation rights that no holder can use",
         "low",
         "policy_hygiene",
-        "The policy on its own would grant administrator access or an escalation method, but every holder is "
-        "denied it (a Deny, a permissions boundary) or nobody holds the policy. Harmless today; dangerous the day "
-        "it is attached elsewhere or the Deny is lifted.",
-        "Narrow the policy to what its holders may actually use, or delete it if it is not attached.",
+        "The policy on its own would grant administrator access or an escalation method, but on every holder "
+        "something named in the finding cancels it: an explicit Deny, a permissions boundary, an SCP or a "
+        "condition that cannot hold. Harmless today; dangerous the day it is attached elsewhere or the cancelling "
+        "control is lifted.",
+        "Narrow the policy to what its holders may actually use.",
     ),
     # --- unused access ------------------------------------------------------------------------------------------
     _C(

@@ -3,9 +3,12 @@
 Admin-equivalent nodes are the administrators (the evaluator allows every action on every resource, PMapper's
 definition), the principals that can make themselves administrator (a policy on oneself or one's group, a new
 version of a held policy, dropping one's boundary, joining an admin group, a new role or user one controls), and
-those that can raise the rights of a principal they can also become. One search backwards from those nodes finds
-each principal's nearest way there, asking the service families (audits.iam.edges.*) only about candidates found
-through the index of allowed Resource patterns by action.
+those that can raise the rights of a principal they can also become. A change to oneself that does not make one
+administrator at once (joining a group that grants iam:*, dropping a boundary over an identity policy of iam:*) is
+applied and the principal re-evaluated from its new state, to a fixpoint (edges.iam.self_chain), so the chain is
+reported hop by hop. One search backwards from those nodes finds each principal's nearest way there, asking the
+service families (audits.iam.edges.*) only about candidates found through the index of allowed Resource patterns
+by action.
 """
 
 from __future__ import annotations
@@ -153,6 +156,7 @@ class Graph:
         self.pass_refused: set[tuple[str, str]] = set()  # (principal, service) it may pass no role to
         self.admin_proofs: dict[str, Proof] = {}
         self.escalations: dict[str, Escalation] = {}
+        self.self_states: dict = {}  # hypothetical states of principals changing themselves (edges.iam.self_chain)
         self._build()
 
     # --- what the families ask --------------------------------------------------------------------------------
@@ -387,10 +391,17 @@ class Graph:
 
     def _self_route(self, p: Principal) -> Escalation | None:
         edges = iam.self_edges(self, p)
-        if not edges:
+        if edges:
+            best = min(edges, key=lambda e: e.proof.verdict != "allowed")
+            return Escalation(p.arn, (best,), best.proof, p.arn)
+        # No single change makes it administrator: follow its changes to itself to a fixpoint, hop by hop.
+        chain = iam.self_chain(self, p)
+        if chain is None:
             return None
-        best = min(edges, key=lambda e: e.proof.verdict != "allowed")
-        return Escalation(p.arn, (best,), best.proof, p.arn)
+        proof = chain[0].proof
+        for e in chain[1:]:
+            proof = proof + e.proof
+        return Escalation(p.arn, chain, proof, p.arn)
 
     def _modify_route(self, p: Principal) -> Escalation | None:
         def reachable(target: Principal) -> bool:

@@ -92,7 +92,9 @@ def find_patterns(findings: list[dict]) -> list[dict]:
         {
             f["principal_name"]
             for f in findings
-            if f["category"] == "privilege_escalation" and f["principal_type"] != "policy"
+            if f["category"] == "privilege_escalation"
+            and f["principal_type"] != "policy"
+            and f["check_id"] != "principal_latent_escalation"  # no target today: not an escalation yet
         }
     )
     if len(escalators) >= 3:

@@ -1099,6 +1099,8 @@ BY_CHECK: dict[str, Callable[[_Finding], Fix]] = {
     "dormant_admin": _dormant_admin,
     "policy_privilege_escalation": _escalation,
     "principal_privilege_escalation": _escalation,
+    "principal_grants_admin": _escalation,
+    "principal_latent_escalation": _escalation,
     "assume_role_escalation": _escalation,
     "policy_permissive_role_assumption": _permissive_assume,
     "policy_data_exfiltration": _broad(

@@ -138,13 +138,17 @@ def test_it_finds_escalation_that_needs_two_policies():
 
 
 def test_it_needs_a_role_to_pass():
-    # PassRole and RunInstances on "*" with no role that EC2 may assume: nothing to gain (the old engine flagged it)
+    # PassRole and RunInstances on "*" with no role that EC2 may assume: nothing to gain today
     passrole = managed("passrole", doc(allow(["iam:PassRole", "ec2:RunInstances"])))
     snap = healthy(users=[user("dev", policies=(passrole,))], policies=[passrole])
     found = findings(snap)
-    assert not [f for f in found if f["category"] in ("privilege_escalation", "admin_access")]
-    [note] = [f for f in found if f["check_id"] == "policy_grant_ineffective"]
-    assert note["severity"] == "low" and note["principal_name"] == "passrole"
+    # Not an escalation today, and nothing cancels the grant: a latent method on the principal, which says what
+    # would complete it (issue: the old "every holder is denied it" note was false).
+    assert not [f for f in found if f["check_id"] in ("principal_privilege_escalation", "principal_grants_admin")]
+    assert not [f for f in found if f["check_id"] == "policy_grant_ineffective"]
+    [latent] = [f for f in found if f["check_id"] == "principal_latent_escalation"]
+    assert latent["severity"] == "medium" and latent["principal_name"] == "dev"
+    assert "trusts ec2.amazonaws.com and has more rights" in latent["evidence"]["completes"]
 
 
 def test_it_puts_single_policy_escalation_on_the_principal_and_notes_the_policy():
@@ -218,8 +222,8 @@ def example_findings():
 
 
 def test_it_notes_every_policy_cloudsplaining_flags_on_example_json(example_findings):
-    """Every policy Cloudsplaining flags gets a note: an escalation/admin finding where a holder can use it, a
-    low "grants what no holder can use" note where none can (unattached, or no role to pass, no second version)."""
+    """Every policy Cloudsplaining flags gets a note: an escalation/admin finding where a holder can use it (or
+    could: unattached, latent), a low "cancelled on every holder" note naming the Deny/boundary/condition."""
     notes = ("policy_privilege_escalation", "policy_admin_access", "policy_grant_ineffective")
     noted = {
         f["principal_name"]: f["check_id"]
@@ -241,9 +245,12 @@ def test_it_notes_every_policy_cloudsplaining_flags_on_example_json(example_find
         "fp5-nonExploitableConditionConstraint",
     }
     assert noted["privesc-CloudFormationUpdateStack"] == "policy_privilege_escalation"
-    assert noted["AWSCodeDeployFullAccess"] == "policy_grant_ineffective"
+    # Held only outside the export (AttachmentCount 1, no holder in it): its escalation is reported, not hidden as
+    # hygiene (issue: "every holder is denied it" was false).
+    assert noted["AWSCodeDeployFullAccess"] == "policy_privilege_escalation"
     assert noted["fp5-nonExploitableConditionConstraint"] == "policy_grant_ineffective"
-    assert noted["IAMFullAccess"] == "policy_grant_ineffective"  # attached to no one in the export
+    # Attached to no one in the export: what it grants is reported as such, not as a grant some control cancels.
+    assert noted["IAMFullAccess"] == "policy_privilege_escalation"
 
 
 def test_it_leaves_cloudsplaining_decoys_alone(example_findings):

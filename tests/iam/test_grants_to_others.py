@@ -24,10 +24,11 @@ def literature() -> tuple[dict, list[dict]]:
 def test_it_flags_the_principals_that_grant_administrator_to_others(literature):
     expected, found = literature
     indirect = [arn for arn, entry in expected.items() if entry["expect"] == "indirect"]
-    assert len(indirect) == 7
+    assert len(indirect) == 8
     for arn in indirect:
         (finding,) = [f for f in found if f["principal_arn"] == arn and f["category"] == "privilege_escalation"]
-        assert finding["severity"] == "high" and finding["evidence"]["target_kind"] == "grants admin to others"
+        assert finding["check_id"] == "principal_grants_admin" and finding["severity"] == "high"
+        assert finding["evidence"]["target_kind"] == "grants admin to others"
         assert finding["evidence"]["path"][0]["from"] == arn and finding["evidence"]["statements"]
 
 

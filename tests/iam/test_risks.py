@@ -65,10 +65,12 @@ def test_it_says_under_which_condition_a_grant_holds():
     assert f["conditioned"] and "Only when" in f["detail"] and "aws:SourceIp" in f["detail"]
 
 
-def test_it_notes_an_unattached_admin_policy_as_hygiene():
-    assert policy_hits(doc(allow("*")), "policy_admin_access", attachments=0) == []
-    [f] = policy_hits(doc(allow("*")), "policy_grant_ineffective", attachments=0)
-    assert f["severity"] == "low" and f["category"] == "policy_hygiene"
+def test_it_reports_an_unattached_admin_policy_as_admin_access():
+    # Issue: an unattached customer policy granting '*:*' is admin access (Prowler's
+    # iam_customer_unattached_policy_no_administrative_privileges), rated medium, not a low hygiene note.
+    assert policy_hits(doc(allow("*")), "policy_grant_ineffective", attachments=0) == []
+    [f] = policy_hits(doc(allow("*")), "policy_admin_access", attachments=0)
+    assert f["severity"] == "medium" and f["category"] == "admin_access"
     assert "attached to no one" in f["detail"]
 
 
@@ -78,7 +80,8 @@ def test_it_notes_an_admin_policy_whose_only_holder_is_denied():
     denied = user("holder", policies=(pol,), boundary=fence)
     found = findings(healthy(users=[denied], policies=[pol, fence]))
     assert not [f for f in found if f["category"] in ("admin_access", "privilege_escalation")]
-    assert [f["principal_name"] for f in found if f["check_id"] == "policy_grant_ineffective"] == ["pol"]
+    [note] = [f for f in found if f["check_id"] == "policy_grant_ineffective"]
+    assert note["principal_name"] == "pol" and "permissions boundary fence" in note["detail"]
 
 
 def test_it_flags_an_inline_allow_all_on_its_holder():

@@ -76,3 +76,52 @@ def test_it_keeps_the_near_miss_quiet(literature_findings, arn):
         f"{_name(arn)} ({entry['methods'][0]}): a policy it holds is flagged though "
         f"{entry['reason']}: {[(f['check_id'], f['principal_name']) for f in on_policies]}"
     )
+
+
+LATENT = sorted(arn for arn, entry in EXPECTED.items() if entry["expect"] == "latent")
+POLICIES: dict[str, dict] = json.loads((SCENARIOS / "expected.json").read_text())["policies"]
+NOW = {"principal_privilege_escalation", "principal_grants_admin", "user_admin_access", "role_admin_access"}
+
+
+@pytest.mark.parametrize("arn", LATENT, ids=_name)
+def test_it_reports_a_latent_method_as_latent(literature_findings, arn):
+    """A method with no target today is told apart: latent on the principal (with what completes it), neither an
+    escalation now nor a grant "cancelled" on its policy."""
+    entry = EXPECTED[arn]
+    on_principal = [f for f in literature_findings if f["principal_arn"] == arn]
+    assert not [f["check_id"] for f in on_principal if f["check_id"] in NOW], entry["methods"][0]
+    [latent] = [f for f in on_principal if f["check_id"] == "principal_latent_escalation"]
+    assert latent["severity"] == "medium" and latent["category"] == "privilege_escalation"
+    assert latent["evidence"]["completes"].startswith("any ") and latent["evidence"]["completes"] in latent["detail"]
+    held = set(entry["managed_policies"])
+    assert not [
+        f for f in literature_findings if f["principal_arn"] in held and f["check_id"] == "policy_grant_ineffective"
+    ]
+
+
+def test_it_keeps_latent_scenarios_in_the_account():
+    assert len(LATENT) >= 4
+
+
+@pytest.mark.parametrize("arn", sorted(POLICIES), ids=_name)
+def test_it_gives_the_policy_its_expected_finding(literature_findings, arn):
+    expected = POLICIES[arn]
+    found = [f for f in literature_findings if f["principal_arn"] == arn and f["check_id"] == expected["check_id"]]
+    assert [f["severity"] for f in found] == [expected["severity"]], expected["source"]
+
+
+def test_it_follows_self_changes_hop_by_hop(literature_findings):
+    chains = {
+        "user/chain-AddUserToGroupThenIamStar-user": ["AddUserToGroup", "PutUserPolicy"],
+        "user/chain-BoundaryAllowsSelfRemoval-user": ["DeletePermissionsBoundary", "PutUserPolicy"],
+        "role/chain-BoundaryAllowsSelfRemoval-role": ["DeletePermissionsBoundary", "PutRolePolicy"],
+    }
+    for name, methods in chains.items():
+        arn = f"arn:aws:iam::111122223333:{name}"
+        [f] = [
+            f
+            for f in literature_findings
+            if f["principal_arn"] == arn and f["check_id"] == "principal_privilege_escalation"
+        ]
+        assert [hop["method"] for hop in f["evidence"]["path"]] == methods
+        assert all(hop["from"] == hop["to"] == arn for hop in f["evidence"]["path"])

@@ -9,7 +9,13 @@ from audits.iam import organization
 from tests.iam.builders import ACCOUNT, allow, deny, doc, findings, managed, role, snapshot, user
 
 MANAGEMENT = "999988887777"
-ESCALATION = {"user_admin_access", "role_admin_access", "privilege_escalation", "principal_privilege_escalation"}
+ESCALATION = {
+    "user_admin_access",
+    "role_admin_access",
+    "privilege_escalation",
+    "principal_privilege_escalation",
+    "principal_grants_admin",
+}
 
 
 def scp(policy_id: str, *statements: dict) -> dict:

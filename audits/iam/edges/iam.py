@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, replace
 
 from audits.iam.account import ADMIN_POLICY_ARN, Principal, default_document, dicts_of, is_aws_managed
-from audits.iam.authz import Proof, concrete
+from audits.iam.authz import Proof, concrete, inline_source
 from audits.iam.edges import Edge
 
 # method name, how, action: gaining a user's rights through its credentials
@@ -50,12 +51,89 @@ def edge(g, source: Principal, target: Principal) -> Edge | None:
 
 # --- making oneself administrator --------------------------------------------------------------------------------
 
+MAX_SELF_HOPS = 4  # self-changes in one chain (join a group, drop the boundary, ... then grant oneself admin)
+MAX_SELF_STATES = 48  # states explored per principal: the chain search stays cheap whatever the account
+PROBE_POLICY = "aegis-escalation"
 
-def self_edges(g, p: Principal) -> list[Edge]:
-    """Self-escalation: each is admin-equivalent only if the boundary would let the new grant work."""
+
+@dataclass(frozen=True)
+class SelfState:
+    """A principal after changes it made to itself: the groups it is in, whether its boundary is gone, which
+    stored versions of held policies it made the default, and whether it copied its boundary's allowances into
+    an inline policy of its own (so that everything the boundary allows is granted)."""
+
+    groups: tuple[Principal, ...]
+    boundary_dropped: bool = False
+    versions: tuple[tuple[str, str], ...] = ()  # (policy ARN, version id)
+    granted_boundary: bool = False
+
+    @property
+    def key(self) -> tuple:
+        return (tuple(sorted(g.arn for g in self.groups)), self.boundary_dropped, self.versions, self.granted_boundary)
+
+
+def initial_state(g, p: Principal) -> SelfState:
+    return SelfState(tuple(g.account.member_groups(p)) if p.type == "user" else ())
+
+
+def state_subject(g, p: Principal, state: SelfState | None):
+    """The evaluator's subject for p in this state; the initial state is the principal as it is."""
+    if state is None or state == initial_state(g, p):
+        return g.subject(p)
+    cache = _state_cache(g)
+    key = (p.arn, state.key)
+    found = cache.get(key)
+    if found is None:
+        versions = dict(state.versions)
+        statements: list = []
+        for holder in [p, *state.groups] if p.type == "user" else [p]:
+            for name, doc in holder.inline:
+                statements.extend(g.authz.compile(doc, inline_source(holder, name)))
+            for arn in holder.managed:
+                statements.extend(g.authz.managed(arn, _version_document(g, arn, versions.get(arn))))
+        boundary = None if state.boundary_dropped else g.authz.boundary(p)
+        if state.granted_boundary and boundary is not None:
+            statements.extend(boundary)
+        # Kept in the cache for the audit: the authz caches name identities by id(), which must not be reused.
+        found = cache[key] = g.authz.subject(p, identity=tuple(statements), boundary=boundary)
+    return found
+
+
+def _state_cache(g) -> dict:
+    cache = getattr(g, "self_states", None)
+    if cache is None:
+        cache = g.self_states = {}
+    return cache
+
+
+def _version_document(g, arn: str, version_id: str | None) -> object:
+    if version_id is None:
+        return None
+    policy = g.account.policies.get(arn) or {}
+    return next(
+        (v.get("Document") for v in dicts_of(policy.get("PolicyVersionList")) if v.get("VersionId") == version_id), None
+    )
+
+
+def _unbounded(g, p: Principal, subject) -> Proof:
+    """Would p be admin if it granted itself AdministratorAccess (its boundary, if any, still applies)?"""
+    cache = _state_cache(g)
+    key = ("unbounded", id(subject))
+    found = cache.get(key)
+    if found is None:
+        granted = g.authz.subject(p, identity=subject.identity + g.authz.admin_statements, boundary=subject.boundary)
+        cache[("kept", id(subject))] = (subject, granted)  # keeps both ids alive while cached
+        found = cache[key] = g.authz.admin(granted)
+    return found
+
+
+def self_edges(g, p: Principal, state: SelfState | None = None) -> list[Edge]:
+    """Ways p makes itself administrator from `state` (as it is, by default) in one step: each is
+    admin-equivalent only if the boundary would let the new grant work."""
     out: list[Edge] = []
-    subject = g.subject(p)
-    unbounded = g.admin_if_granted(p)
+    state = state or initial_state(g, p)
+    subject = state_subject(g, p, state)
+    unbounded = g.admin_if_granted(p) if state == initial_state(g, p) else _unbounded(g, p, subject)
     kind = "user" if p.type == "user" else "role"
     if unbounded.possible:
         for name, how, action, extra in (
@@ -65,7 +143,7 @@ def self_edges(g, p: Principal) -> list[Edge]:
             decision = g.authz.can_act_on(subject, action, p.arn, extra)
             if decision:
                 out.append(Edge(p.arn, p.arn, name, how, Proof((decision,)) + unbounded, p.arn, (action,)))
-        for group in g.account.member_groups(p) if p.type == "user" else ():
+        for group in state.groups:
             for name, how, action, extra in (
                 (
                     "PutGroupPolicy",
@@ -83,7 +161,7 @@ def self_edges(g, p: Principal) -> list[Edge]:
                 decision = g.authz.can_act_on(subject, action, group.arn, extra)
                 if decision:
                     out.append(Edge(p.arn, p.arn, name, how, Proof((decision,)) + unbounded, group.arn, (action,)))
-        for policy_arn in _own_policies(g, p):
+        for policy_arn in _own_policies(g, p, state):
             decision = g.authz.can_act_on(subject, "iam:createpolicyversion", policy_arn)
             if decision:
                 out.append(
@@ -98,55 +176,109 @@ def self_edges(g, p: Principal) -> list[Edge]:
                     )
                 )
         out.extend(_create_and_use(g, p, subject, unbounded))
-    out.extend(_old_versions(g, p, subject))
-    out.extend(_boundary_removal(g, p, subject))
-    out.extend(_join_groups(g, p, subject))
+    # A change to itself that makes it administrator at once (join an admin group, drop the boundary, ...).
+    for move, after in self_moves(g, p, state):
+        proof = g.authz.admin(state_subject(g, p, after))
+        if proof.possible:
+            out.append(replace(move, proof=move.proof + proof))
+            break
     return out
 
 
-def _own_policies(g, p: Principal) -> list[str]:
-    holders = [p, *g.account.member_groups(p)] if p.type == "user" else [p]
+def self_chain(g, p: Principal) -> tuple[Edge, ...] | None:
+    """Self-changes followed to a fixpoint: when no single change makes p administrator, apply each change it
+    can make to itself, re-evaluate it from its new state and go on (breadth first, so the shortest chain wins)
+    until it is administrator or nothing new is reachable. The chain, hop by hop, or None."""
+    start = initial_state(g, p)
+    seen = {start.key}
+    frontier: list[tuple[SelfState, tuple[Edge, ...]]] = [(start, ())]
+    for _ in range(MAX_SELF_HOPS - 1):
+        following: list[tuple[SelfState, tuple[Edge, ...]]] = []
+        for state, path in frontier:
+            for move, after in self_moves(g, p, state):
+                if after.key in seen:
+                    continue
+                seen.add(after.key)
+                chain = (*path, move)
+                ends = self_edges(g, p, after)
+                if ends:
+                    return (*chain, min(ends, key=lambda e: e.proof.verdict != "allowed"))
+                following.append((after, chain))
+                if len(seen) >= MAX_SELF_STATES:
+                    return None
+        if not following:
+            return None
+        frontier = following
+    return None
+
+
+def self_moves(g, p: Principal, state: SelfState) -> list[tuple[Edge, SelfState]]:
+    """The changes p can make to itself from `state`, whether or not they make it administrator at once."""
+    subject = state_subject(g, p, state)
+    return [
+        *_boundary_moves(g, p, subject, state),
+        *_join_moves(g, p, subject, state),
+        *_version_moves(g, p, subject, state),
+    ]
+
+
+def _own_policies(g, p: Principal, state: SelfState | None = None) -> list[str]:
+    groups = state.groups if state is not None else tuple(g.account.member_groups(p)) if p.type == "user" else ()
+    holders = [p, *groups] if p.type == "user" else [p]
     return list(dict.fromkeys(a for h in holders for a in h.managed if not is_aws_managed(a)))
 
 
-def _old_versions(g, p: Principal, subject) -> list[Edge]:
-    """SetDefaultPolicyVersion pays only if another stored version of a held policy makes its holder admin."""
+def _version_moves(g, p: Principal, subject, state: SelfState) -> list[tuple[Edge, SelfState]]:
+    """SetDefaultPolicyVersion: another stored version of a held customer-managed policy becomes the default."""
+    if not g.authz.patterns(subject, "iam:setdefaultpolicyversion"):
+        return []
     out = []
-    for policy_arn in _own_policies(g, p):
+    chosen = dict(state.versions)
+    for policy_arn in _own_policies(g, p, state):
         policy = g.account.policies.get(policy_arn) or {}
+        versions = dicts_of(policy.get("PolicyVersionList"))
         default = default_document(policy)
-        others = [v for v in dicts_of(policy.get("PolicyVersionList")) if v.get("Document") is not default]
-        if not others or not g.authz.patterns(subject, "iam:setdefaultpolicyversion"):
+        current = chosen.get(policy_arn) or next(
+            (v.get("VersionId") for v in versions if v.get("Document") is default), None
+        )
+        others = [v for v in versions if v.get("VersionId") != current]
+        if not others:
             continue
         decision = g.authz.can_act_on(subject, "iam:setdefaultpolicyversion", policy_arn)
         if not decision:
             continue
-        current = g.authz.managed(policy_arn)
         for version in others:
-            swapped = g.authz.compile(version.get("Document"), policy_arn)
-            identity = tuple(s for s in subject.identity if s not in current) + swapped
-            proof = g.authz.admin(g.authz.subject(p, identity=identity))
-            if proof.possible:
-                out.append(
-                    Edge(
-                        p.arn,
-                        p.arn,
-                        "SetExistingDefaultPolicyVersion",
-                        f"make version {version.get('VersionId')} of {policy_arn.rsplit('/', 1)[-1]} the default again",
-                        Proof((decision,)) + proof,
-                        policy_arn,
-                        ("iam:setdefaultpolicyversion",),
-                    )
-                )
-                break
+            version_id = str(version.get("VersionId"))
+            after = replace(state, versions=tuple(sorted({**chosen, policy_arn: version_id}.items())))
+            edge = Edge(
+                p.arn,
+                p.arn,
+                "SetExistingDefaultPolicyVersion",
+                f"make version {version_id} of {policy_arn.rsplit('/', 1)[-1]} the default again",
+                Proof((decision,)),
+                policy_arn,
+                ("iam:setdefaultpolicyversion",),
+            )
+            out.append((edge, after))
     return out
 
 
-def _boundary_removal(g, p: Principal, subject) -> list[Edge]:
+def stored_admin_version(g, p: Principal, policy_arn: str) -> str | None:
+    """A stored, non-default version of a policy p holds that would make p an administrator as the default."""
+    policy = g.account.policies.get(policy_arn) or {}
+    default = default_document(policy)
+    start = initial_state(g, p)
+    for version in dicts_of(policy.get("PolicyVersionList")):
+        if version.get("Document") is default or not isinstance(version.get("VersionId"), str):
+            continue
+        after = replace(start, versions=((policy_arn, version["VersionId"]),))
+        if g.authz.admin(state_subject(g, p, after)).possible:
+            return version["VersionId"]
+    return None
+
+
+def _boundary_moves(g, p: Principal, subject, state: SelfState) -> list[tuple[Edge, SelfState]]:
     if subject.boundary is None:
-        return []
-    free = g.authz.admin(g.authz.subject(p, boundary=None))
-    if not free.possible:
         return []
     kind = "user" if p.type == "user" else "role"
     out = []
@@ -166,36 +298,85 @@ def _boundary_removal(g, p: Principal, subject) -> list[Edge]:
     ):
         decision = g.authz.can_act_on(subject, action, p.arn, extra)
         if decision:
-            out.append(Edge(p.arn, p.arn, name, how, Proof((decision,)) + free, p.arn, (action,)))
+            out.append(
+                (
+                    Edge(p.arn, p.arn, name, how, Proof((decision,)), p.arn, (action,)),
+                    replace(state, boundary_dropped=True, granted_boundary=False),
+                )
+            )
+            break  # either leaves no boundary: one state
+    if not state.granted_boundary:
+        # An inline policy granting what the boundary allows makes every boundary allowance effective (what the
+        # boundary lets it do next may be to drop the boundary itself).
+        action = f"iam:put{kind}policy"
+        decision = g.authz.can_act_on(subject, action, p.arn)
+        if decision:
+            out.append(
+                (
+                    Edge(
+                        p.arn,
+                        p.arn,
+                        f"Put{kind.title()}Policy",
+                        "write an inline policy granting oneself what its permissions boundary allows",
+                        Proof((decision,)),
+                        p.arn,
+                        (action,),
+                    ),
+                    replace(state, granted_boundary=True),
+                )
+            )
     return out
 
 
-def _join_groups(g, p: Principal, subject) -> list[Edge]:
+def _join_moves(g, p: Principal, subject, state: SelfState) -> list[tuple[Edge, SelfState]]:
     if p.type != "user" or not g.authz.patterns(subject, "iam:addusertogroup"):
         return []
     out = []
+    member = {group.arn for group in state.groups}
     for group in g.account.groups:
-        if group.name in p.groups:
+        if group.arn in member or not _worth_joining(g, group):
             continue
         decision = g.authz.can_act_on(subject, "iam:addusertogroup", group.arn)
-        if not decision:
-            continue
-        joined = g.authz.subject(p, identity=subject.identity + g.authz.holder_statements(group))
-        proof = g.authz.admin(joined)
-        if proof.possible:
-            out.append(
-                Edge(
-                    p.arn,
-                    p.arn,
-                    "AddUserToGroup",
-                    f"add oneself to the group {group.name}",
-                    Proof((decision,)) + proof,
-                    group.arn,
-                    ("iam:addusertogroup",),
-                )
+        if decision:
+            edge = Edge(
+                p.arn,
+                p.arn,
+                "AddUserToGroup",
+                f"add oneself to the group {group.name}",
+                Proof((decision,)),
+                group.arn,
+                ("iam:addusertogroup",),
             )
-            break
+            out.append((edge, replace(state, groups=(*state.groups, group))))
     return out
+
+
+def _worth_joining(g, group: Principal) -> bool:
+    """A group is worth joining when its policies allow every action or one of the self-changing ones."""
+    cache = _state_cache(g)
+    key = ("group", group.arn)
+    found = cache.get(key)
+    if found is None:
+        statements = g.authz.holder_statements(group)
+        found = cache[key] = any(
+            s.effect == "Allow" and any(s.matches_action(a) for a in SELF_CHANGES) for s in statements
+        )
+    return found
+
+
+SELF_CHANGES = (
+    "iam:putuserpolicy",
+    "iam:attachuserpolicy",
+    "iam:putgrouppolicy",
+    "iam:attachgrouppolicy",
+    "iam:createpolicyversion",
+    "iam:setdefaultpolicyversion",
+    "iam:deleteuserpermissionsboundary",
+    "iam:putuserpermissionsboundary",
+    "iam:addusertogroup",
+    "iam:createrole",
+    "iam:createuser",
+)
 
 
 def _create_and_use(g, p: Principal, subject, unbounded: Proof) -> list[Edge]:

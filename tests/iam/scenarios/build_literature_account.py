@@ -43,6 +43,10 @@ PATHFINDING = "pathfinding.cloud"
 AWSDOCS = "AWS IAM User Guide, policy evaluation logic"
 
 POSITIVE, NEAR_MISS, INDIRECT = "positive", "near-miss", "indirect"
+# Holds an escalation method whose Resource covers targets created later, with no target today: reported as
+# principal_latent_escalation (what would complete it), never as an escalation now nor as "cancelled".
+LATENT = "latent"
+CHAINS = "engine issue: self-changes followed to a fixpoint"
 
 
 def allow(actions, resources="*", **extra) -> dict:
@@ -61,6 +65,7 @@ def doc(*statements: dict) -> dict:
 
 ADMIN_DOC = doc(allow("*"))
 ADMIN_ARN = "arn:aws:iam::aws:policy/AdministratorAccess"
+AWS_MANAGED = {"AdministratorAccess", "CloudWatchReadOnlyAccess"}  # policy names stored under arn:aws:iam::aws
 READ_ACTIONS = ["cloudwatch:GetMetricData", "cloudwatch:ListMetrics", "logs:DescribeLogGroups"]
 READ_DOC = doc(allow(READ_ACTIONS))
 
@@ -922,6 +927,90 @@ SCENARIOS: list[Scenario] = [
     ),
 ]
 
+SCENARIOS += [
+    # --- chains of self-changes, latent methods, grants to others (engine issue: what-if and fixpoint) -----------
+    Scenario(
+        "chain-AddUserToGroupThenIamStar",
+        "iam:AddUserToGroup on a group granting iam:*, ec2:*, s3:* (then attach AdministratorAccess to oneself)",
+        f"{CHAINS}; {RHINO} #13",
+        doc(allow("iam:AddUserToGroup", f"{A}:group/chain-poweruser-group")),
+        role=None,
+    ),
+    Scenario(
+        "chain-BoundaryAllowsSelfRemoval",
+        "iam:* under a boundary allowing only Put*Policy and Delete*PermissionsBoundary on itself",
+        f"{CHAINS}; {AWSDOCS}: boundaries",
+        doc(allow("iam:*")),
+        boundary="chain-boundary-self-removal",
+    ),
+    Scenario(
+        "chain-RoleCreatePolicyVersionOnHeld",
+        "iam:CreatePolicyVersion (inline) on a customer-managed policy attached to the role itself",
+        f"{CHAINS}; {RHINO} #1",
+        None,
+        user=None,
+        inline={"versions": doc(allow("iam:CreatePolicyVersion", f"{A}:policy/chain-role-held"))},
+        extra_policies=("chain-role-held",),
+    ),
+    Scenario(
+        "nm-chain-BoundaryBlocksSecondStep",
+        "iam:AddUserToGroup on the iam:* group, under a boundary allowing only iam:AddUserToGroup",
+        f"{CHAINS}; {AWSDOCS}: boundaries",
+        doc(allow("iam:AddUserToGroup", f"{A}:group/chain-poweruser-group")),
+        role=None,
+        user=NEAR_MISS,
+        boundary="chain-boundary-join-only",
+        reason="the boundary still applies after joining: it allows nothing but iam:AddUserToGroup",
+    ),
+    Scenario(
+        "latent-PassRoleToFutureEc2Roles",
+        "iam:PassRole on role/app-* + ec2:RunInstances, no role matching app-* exists",
+        f"{CHAINS}; {RHINO} #3",
+        doc(allow("iam:PassRole", f"{A}:role/app-*"), allow("ec2:RunInstances")),
+        user=LATENT,
+        role=LATENT,
+        reason="any role matching role/app-* that trusts ec2.amazonaws.com and has more rights completes it",
+    ),
+    Scenario(
+        "latent-SetDefaultPolicyVersionNoStoredVersion",
+        "iam:SetDefaultPolicyVersion on policy/latent-*, no such policy has a privileged stored version",
+        f"{CHAINS}; {RHINO} #2",
+        doc(allow("iam:SetDefaultPolicyVersion", f"{A}:policy/latent-*")),
+        user=LATENT,
+        role=LATENT,
+        reason="a held policy matching policy/latent-* with a stored version granting more rights completes it",
+    ),
+    Scenario(
+        "ga-CreatePolicyVersionOnOthers",
+        "iam:CreatePolicyVersion on * (inline), holding no customer-managed policy of its own",
+        f"{CHAINS}; {RHINO} #1",
+        None,
+        inline={"versions": doc(allow("iam:CreatePolicyVersion"))},
+        user=INDIRECT,
+        role=None,
+        reason="it rewrites customer-managed policies attached to other users and roles: grants admin to others",
+    ),
+    Scenario(
+        "nm-AwsManagedPolicyVersions",
+        "iam:CreatePolicyVersion + SetDefaultPolicyVersion on arn:aws:iam::aws:policy/*, holding an AWS policy",
+        f"{CHAINS}; {AWSDOCS}: AWS managed policies",
+        doc(allow(["iam:CreatePolicyVersion", "iam:SetDefaultPolicyVersion"], "arn:aws:iam::aws:policy/*")),
+        extra_policies=("CloudWatchReadOnlyAccess",),
+        user=NEAR_MISS,
+        role=NEAR_MISS,
+        reason="AWS-managed policies cannot be changed by a customer (UnmodifiableEntity)",
+    ),
+    Scenario(
+        "nm-ProtectedRoleTarget",
+        "iam:PutRolePolicy + sts:AssumeRole on role/aws-reserved/* (an IAM Identity Center role trusting the account)",
+        f"{CHAINS}; {AWSDOCS}: IAM Identity Center roles",
+        doc(allow(["iam:PutRolePolicy", "iam:AttachRolePolicy", "sts:AssumeRole"], f"{A}:role/aws-reserved/*")),
+        user=NEAR_MISS,
+        role=NEAR_MISS,
+        reason="roles under /aws-reserved/ cannot be changed through IAM (UnmodifiableEntity)",
+    ),
+]
+
 # Principals that are the methods' targets, or plain cases of AWS semantics, declared directly.
 EXTRA_POLICIES = {
     "fn1-ec2RunInstances": doc(allow(["ec2:RunInstances", "ec2:DescribeInstances"])),
@@ -935,6 +1024,27 @@ EXTRA_POLICIES = {
     "target-read-only": READ_DOC,
     "group-inline-readonly": READ_DOC,
     "var-groupManagedPassRoleEc2": doc(allow(["iam:PassRole", "ec2:RunInstances"])),
+    "chain-poweruser": doc(allow(["iam:*", "ec2:*", "s3:*"])),
+    "chain-boundary-self-removal": doc(
+        allow(
+            ["iam:PutUserPolicy", "iam:DeleteUserPermissionsBoundary"], f"{A}:user/chain-BoundaryAllowsSelfRemoval-user"
+        ),
+        allow(
+            ["iam:PutRolePolicy", "iam:DeleteRolePermissionsBoundary"], f"{A}:role/chain-BoundaryAllowsSelfRemoval-role"
+        ),
+    ),
+    "chain-boundary-join-only": doc(allow("iam:AddUserToGroup")),
+    "chain-role-held": READ_DOC,
+    "CloudWatchReadOnlyAccess": READ_DOC,
+    "unattached-admin": ADMIN_DOC,  # attached to no one: admin_access, medium
+}
+# Customer-managed policies that are findings of their own: ARN -> the check and severity a correct engine gives.
+POLICY_EXPECTATIONS = {
+    f"{A}:policy/unattached-admin": {
+        "check_id": "policy_admin_access",
+        "severity": "medium",
+        "source": "Prowler iam_customer_unattached_policy_no_administrative_privileges",
+    },
 }
 
 SERVICE_ADMINS = {  # admin roles a PassRole / take-over method reaches, by the service they trust
@@ -971,7 +1081,7 @@ SCENARIO_TRUST = trust(
 
 
 def managed(name: str, document: dict, versions: list[dict], default: str = "v1", attachments: int = 0) -> dict:
-    arn = ADMIN_ARN if name == "AdministratorAccess" else f"{A}:policy/{name}"
+    arn = policy_arn(name)
     listed = [{"VersionId": "v1", "Document": document}, *versions]
     return {
         "PolicyName": name,
@@ -990,15 +1100,17 @@ def managed(name: str, document: dict, versions: list[dict], default: str = "v1"
     }
 
 
+def policy_arn(name: str) -> str:
+    return f"arn:aws:iam::aws:policy/{name}" if name in AWS_MANAGED else f"{A}:policy/{name}"
+
+
 def _id(name: str) -> str:
     # Deterministic 17-character ids from the name (AWS's unique ids are opaque; tools only compare them).
     return hashlib.sha256(name.encode()).hexdigest()[:17].upper()
 
 
 def _attached(names) -> list[dict]:
-    return [
-        {"PolicyName": n, "PolicyArn": ADMIN_ARN if n == "AdministratorAccess" else f"{A}:policy/{n}"} for n in names
-    ]
+    return [{"PolicyName": n, "PolicyArn": policy_arn(n)} for n in names]
 
 
 def _boundary(name: str | None) -> dict:
@@ -1096,9 +1208,7 @@ def build() -> tuple[dict, dict]:
             "methods": [method, *([named] if named else [])],
             "scenario": scenario or arn.rsplit("/", 1)[1],
             "source": source,
-            "managed_policies": sorted(
-                ADMIN_ARN if p == "AdministratorAccess" else f"{A}:policy/{p}" for p in policies
-            ),
+            "managed_policies": sorted(policy_arn(p) for p in policies),
         }
         if kind != POSITIVE:
             entry["reason"] = reason
@@ -1183,6 +1293,22 @@ def build() -> tuple[dict, dict]:
             "holds CloudWatch reads only",
             ("target-read-only",),
         )
+    sso = make_role(
+        "AWSReservedSSO_ReadOnly_0123456789abcdef",
+        trust({"AWS": f"arn:aws:iam::{ACCOUNT}:root"}),
+        ("target-read-only",),
+    )
+    sso["Path"] = "/aws-reserved/sso.amazonaws.com/"
+    sso["Arn"] = f"{A}:role/aws-reserved/sso.amazonaws.com/{sso['RoleName']}"
+    roles.append(sso)
+    expect(
+        sso["Arn"],
+        NEAR_MISS,
+        "none (CloudWatch reads; protected by IAM Identity Center)",
+        f"{CHAINS} (protected target)",
+        "holds CloudWatch reads only",
+        ("target-read-only",),
+    )
     roles.append(make_role("privesc-permissive-role-trust", trust({"AWS": f"arn:aws:iam::{ACCOUNT}:root"})))
     expect(
         f"{A}:role/privesc-permissive-role-trust",
@@ -1210,6 +1336,7 @@ def build() -> tuple[dict, dict]:
         make_group("group-inline-escalation-group", inline={"keys-for-anyone": doc(allow("iam:CreateAccessKey"))}),
         make_group("nm-deny-iam-group", inline={"no-iam": doc(deny("iam:*"))}),
         make_group("var-group-managed", ("var-groupManagedPassRoleEc2",)),
+        make_group("chain-poweruser-group", ("chain-poweruser",)),
     ]
 
     attachments: dict[str, int] = {}
@@ -1227,8 +1354,8 @@ def build() -> tuple[dict, dict]:
         policies.append(policy)
 
     account = {"UserDetailList": users, "GroupDetailList": groups, "RoleDetailList": roles, "Policies": policies}
-    counts = {k: sum(e["expect"] == k for e in expected.values()) for k in (POSITIVE, NEAR_MISS, INDIRECT)}
-    return account, {"account_id": ACCOUNT, "counts": counts, "principals": expected}
+    counts = {k: sum(e["expect"] == k for e in expected.values()) for k in (POSITIVE, NEAR_MISS, INDIRECT, LATENT)}
+    return account, {"account_id": ACCOUNT, "counts": counts, "principals": expected, "policies": POLICY_EXPECTATIONS}
 
 
 def _dump(value: dict) -> str:
