@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from audits.iam import actions, compliance, patterns, scoring
+from audits.iam import actions, compliance, fix_plan, patterns, scoring
 from audits.iam.analysis import Analysis, Step
 from audits.iam.checks import CATEGORIES, SEVERITIES
 
@@ -73,11 +73,14 @@ def run_audit(
     resume: ResumeState | None = None,
     control: Callable[[], str | None] = lambda: None,
     accepted: frozenset[str] = frozenset(),
+    verify_fixes: bool = False,
 ) -> AuditOutcome:
     """accepted: fingerprints of accepted risks. Their findings are still emitted, marked "suppressed": True,
-    and left out of the score, the counts, the live stats, top risks, patterns and compliance."""
+    and left out of the score, the counts, the live stats, top risks, patterns and compliance.
+    verify_fixes: every admin and escalation fix is applied to the snapshot and the account analysed again until
+    the finding is gone (audits.iam.fix_plan); otherwise each fix cuts the path shown and says it is not verified."""
     with _fewer_full_collections():
-        return _run(snapshot, emit, frameworks, resume, control, frozenset(accepted))
+        return _run(snapshot, emit, frameworks, resume, control, frozenset(accepted), verify_fixes)
 
 
 def _run(
@@ -87,6 +90,7 @@ def _run(
     resume: ResumeState | None,
     control: Callable[[], str | None],
     accepted: frozenset[str] = frozenset(),
+    verify_fixes: bool = False,
 ) -> AuditOutcome:
     unknown = [f for f in frameworks if f not in compliance.FRAMEWORKS]
     if unknown:
@@ -123,6 +127,8 @@ def _run(
             if finding["fingerprint"] in seen:
                 continue
             seen.add(finding["fingerprint"])
+            if finding["check_id"] in fix_plan.HANDLED:
+                finding["fix"] = _proven_fix(snapshot, analysis, finding, verify_fixes)
             finding = _marked(finding, accepted)
             findings.append(finding)
             note = ""
@@ -184,6 +190,17 @@ def _run(
         {"result": result},
     )
     return AuditOutcome("completed", result)
+
+
+def _proven_fix(snapshot, analysis: Analysis, finding: dict, verify: bool) -> dict:
+    """The change set that removes an admin or escalation finding (audits.iam.fix_plan), in place of the fix
+    written from the finding alone; a planner failure keeps that fix and says the change set is missing."""
+    fallback = finding.get("fix") or {}
+    try:
+        plan = fix_plan.plan_fix(snapshot, finding, analysis, verify=verify)
+    except Exception as exc:  # the finding must survive whatever the planner meets
+        return {**fallback, "verified": False, "errors": [f"no change set could be computed: {type(exc).__name__}"]}
+    return fix_plan.as_fix(plan, fallback) if plan is not None else fallback
 
 
 def _marked(finding: dict, accepted: frozenset[str]) -> dict:

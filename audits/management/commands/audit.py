@@ -3,6 +3,10 @@
 `manage.py audit query --snapshot FILE --action ACTION [--resource ARN] [--principal ARN] [--format json|text]`
 asks the evaluator instead: every principal with its decision, the statements and the open conditions.
 
+`manage.py audit whatif --snapshot FILE --change CHANGES | --plan PLAN.json [--format json|text]` applies IAM
+operations (JSON, or `aws iam` lines) or a Terraform plan to the snapshot and prints the findings and access they
+add and remove; it exits 1 when the change opens a new path to administrator (a CI gate).
+
 `manage.py audit simulate --input FILE [--format json|table]` is the offline policy simulator: IAM's
 SimulateCustomPolicy parameters in (the --cli-input-json of `aws iam simulate-custom-policy`), its
 EvaluationResults out (docs/simulate.md).
@@ -36,8 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "command",
         nargs="?",
-        choices=["query", "simulate"],
-        help="query: who can do --action (on --resource)? simulate: the policy simulator on --input",
+        choices=["query", "simulate", "whatif"],
+        help="query: who can do --action (on --resource)? simulate: the policy simulator on --input; "
+        "whatif: the findings and access a --change or --plan adds and removes",
     )
     # Required for the report and query (checked in _run): simulate reads --input instead.
     source = parser.add_mutually_exclusive_group()
@@ -62,9 +67,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resource", help="with query: the resource ARN (default '*')")
     parser.add_argument("--principal", help="with query: only this user or role (ARN or name)")
     parser.add_argument("--input", metavar="FILE", help="with simulate: the request as JSON; - reads standard input")
+    change = parser.add_mutually_exclusive_group()
+    change.add_argument(
+        "--change", metavar="FILE", help="with whatif: IAM operations as JSON, or a script of `aws iam` lines"
+    )
+    change.add_argument("--plan", metavar="FILE", help="with whatif: `terraform show -json PLANFILE` output")
     parser.add_argument("--output", metavar="FILE", help="write the report here instead of standard output")
     parser.add_argument("--fail-on", choices=SEVERITIES, help="exit 1 when a finding is at least this severe")
     parser.add_argument("--quiet", action="store_true", help="no progress on standard error")
+    parser.add_argument(
+        "--verify-fixes",
+        action="store_true",
+        help="prove each admin and escalation fix: apply it to the snapshot and audit again until the finding is gone",
+    )
 
 
 def main(argv: list[str], *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
@@ -139,16 +154,72 @@ def _simulate(options: argparse.Namespace, stdout: TextIO) -> int:
     return 0
 
 
+WHATIF_FORMATS = ("json", "text")
+MAX_CHANGE_BYTES = 16 * 1024 * 1024
+
+
+def _whatif(options: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    """Exit 0: the change adds no path to administrator; 1: it does (or IAM would refuse part of it); 2: bad input."""
+    import json
+
+    from audits.iam.changeset import ChangeSetError, parse_cli
+    from audits.iam.terraform_plan import PlanError, ops_from_plan
+    from audits.iam.whatif_report import as_text, compare
+
+    if options.format not in WHATIF_FORMATS:
+        raise InputError(f"whatif --format is json or text, not {options.format}")
+    if not (options.change or options.plan):
+        raise InputError("whatif needs --change FILE (IAM operations or `aws iam` lines) or --plan FILE")
+    path = options.change or options.plan
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_CHANGE_BYTES + 1)
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_CHANGE_BYTES:
+        raise InputError(f"{path}: over {MAX_CHANGE_BYTES // 1024 // 1024} MB")
+    text = raw.decode("utf-8", errors="replace")
+    snapshot, _ = _snapshot(options, stderr)
+    skipped: list[str] = []
+    try:
+        if options.plan:
+            found = ops_from_plan(json.loads(text), snapshot.account_id or "000000000000")
+            ops, skipped = found.ops, found.skipped
+        elif text.lstrip().startswith(("[", "{")):
+            loaded = json.loads(text)
+            ops = loaded.get("ops", loaded.get("Operations")) if isinstance(loaded, dict) else loaded
+            if not isinstance(ops, list) or not all(isinstance(op, dict) for op in ops):
+                raise InputError(f'{path}: expected a list of operations, e.g. [{{"Operation": "PutUserPolicy", ...}}]')
+        else:
+            ops = parse_cli(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    except (ChangeSetError, PlanError) as exc:
+        raise InputError(f"{path}: {exc}") from None
+    report = compare(snapshot, ops)
+    if options.format == "json":
+        body = {**report.to_dict(), "operations": len(ops), "not_modelled": skipped}
+        out = json.dumps(body, indent=2, default=str) + "\n"
+    else:
+        out = "".join(f"not modelled  {s}\n" for s in skipped) + as_text(report)
+    _write(out, options.output, stdout)
+    return 1 if report.gate_failures or report.errors else 0
+
+
 def _run(options: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     command = getattr(options, "command", None)
     if command == "simulate":
         return _simulate(options, stdout)
     if getattr(options, "input", None):
         raise InputError("--input goes with the simulate command")
+    if command != "whatif" and (getattr(options, "change", None) or getattr(options, "plan", None)):
+        raise InputError("--change and --plan go with the whatif command")
     if not (options.snapshot or options.live or options.demo):
         raise InputError("one of --snapshot, --live or --demo is required")
     if command == "query":
         return _query(options, stdout, stderr)
+    if command == "whatif":
+        return _whatif(options, stdout, stderr)
     if options.format not in FORMATS:
         raise InputError(f"--format is json, csv or sarif for a report, not {options.format}")
     if options.action or options.resource or options.principal:
@@ -169,7 +240,7 @@ def _run(options: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             findings.append((payload or {})["finding"])
         progress.show(kind, message, percent)
 
-    outcome = run_audit(snapshot, emit, frameworks=frameworks)
+    outcome = run_audit(snapshot, emit, frameworks=frameworks, verify_fixes=options.verify_fixes)
     progress.done()
     result = outcome.result or {}
     meta = {

@@ -1,0 +1,597 @@
+"""Proven fixes: a change set computed from the account, applied by the what-if, and kept only when the finding is gone.
+
+    plan_fix(snapshot, finding, analysis=None) -> FixPlan | None
+
+The engine is its own oracle. A round applies the change set so far to the snapshot (audits.iam.whatif), analyses
+the account again and asks whether the finding's risk is still on its principal; if it is, the next round cuts
+what the new analysis shows (another path's first hop, the next source of admin rights), until it is gone or no
+cut is left. So the fix cuts every path, not only the one the finding printed, and a fix that would not work is
+never shown as verified.
+
+Cuts, least collateral first:
+- an escalation path: a Deny of exactly the first hop's actions on the hop's resource, in one inline policy on the
+  principal itself (nobody else loses anything), which also denies the principal deleting that policy;
+- administrator rights: the admin statements removed from the policy that grants them (other statements kept), or
+  the AWS-managed policy detached, or the user taken out of the group that grants them;
+- a customer-managed policy that grants admin: a new default version without the admin statements, the older
+  versions that grant it deleted (so SetDefaultPolicyVersion cannot bring them back).
+Side effects are measured, not guessed: principals that lose admin or escalation besides the finding's own, and the
+findings the change would create, from the same two analyses.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from audits.iam import arns, changeset
+from audits.iam.account import dicts_of, is_aws_managed
+from audits.iam.analysis import Analysis
+from audits.iam.whatif import MAX_POLICY_VERSIONS, apply_ops
+
+FENCE_POLICY = "aegis-deny-escalation"
+MAX_ROUNDS = 12
+BROAD_AFTER = 4  # path cuts before the fence takes every escalation action the principal holds
+ESCALATION = frozenset({"principal_privilege_escalation", "principal_grants_admin"})
+# Cutting a path must not leave the principal a way up on resources created later: the latent form goes too.
+ESCALATION_FAMILY = ESCALATION | {"principal_latent_escalation"}
+PRINCIPAL_ADMIN = frozenset({"user_admin_access", "role_admin_access", "dormant_admin"})
+GROUP_ADMIN = frozenset({"group_admin_access"})
+POLICY_ADMIN = frozenset({"policy_admin_access"})
+HANDLED = ESCALATION | PRINCIPAL_ADMIN | GROUP_ADMIN | POLICY_ADMIN
+_KIND = {"user": "User", "role": "Role", "group": "Group"}
+_NAME_KEY = {"user": "UserName", "role": "RoleName", "group": "GroupName"}
+_VERSION = "2012-10-17"
+# IAM's size limits, in characters without whitespace: a user's inline policies together, a role's, a group's.
+INLINE_LIMITS = {"user": 2048, "role": 10240, "group": 5120}
+
+
+@dataclass
+class FixPlan:
+    ops: list[dict]
+    summary: str
+    verified: bool
+    rounds: int
+    removes: list[str] = field(default_factory=list)  # what the principal (or policy) loses: the risk itself
+    side_effects: list[str] = field(default_factory=list)  # what anyone else loses, or keeps losing beyond the path
+    new_findings: list[dict] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    # Changes only the account owner can make outside IAM (an Identity Center permission set), with the values
+    # only they know left as <placeholders>: never part of a verified fix.
+    owner_steps: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "ops": self.ops,
+            "cli": changeset.cli_lines(self.ops),
+            "terraform": changeset.terraform(self.ops),
+            "summary": self.summary,
+            "verified": self.verified,
+            "rounds": self.rounds,
+            "removes": self.removes,
+            "side_effects": self.side_effects,
+            "new_findings": self.new_findings,
+            "errors": self.errors,
+            "owner_steps": self.owner_steps,
+        }
+
+
+def plan_fix(snapshot: Any, finding: dict, analysis: Analysis | None = None, *, verify: bool = True) -> FixPlan | None:
+    """verify=False: the first cut only, from the analysis at hand, marked not verified (no second analysis)."""
+    check = finding.get("check_id")
+    if check not in HANDLED:
+        return None
+    before = analysis or Analysis(snapshot)
+    target = finding.get("principal_arn", "")
+    plan = _Plan(snapshot, finding)
+    current = before
+    if not verify:
+        plan.extend(current, target)
+        return plan.finish(before, current, verified=False, rounds=0)
+    for rounds in range(1, MAX_ROUNDS + 1):
+        if not plan.extend(current, target):
+            return plan.finish(before, current, verified=False, rounds=rounds)
+        outcome = apply_ops(snapshot, plan.ops())
+        if outcome.errors:
+            plan.errors = [f"{e.operation}: {e.code}: {e.message}" for e in outcome.errors]
+            return plan.finish(before, current, verified=False, rounds=rounds)
+        current = Analysis(outcome.snapshot)
+        if not _still_there(current, finding):
+            return plan.finish(before, current, verified=True, rounds=rounds)
+    return plan.finish(before, current, verified=False, rounds=MAX_ROUNDS)
+
+
+def as_fix(plan: FixPlan, fallback: dict) -> dict:
+    """The finding's "fix": the change set and its renderings, the proof, and the documentation links of the
+    check's own fix (audits.iam.remediation); the policy shown is the one the change writes."""
+    out = {**fallback, **plan.to_dict()}
+    written = [op.get("PolicyDocument") for op in plan.ops if isinstance(op.get("PolicyDocument"), dict)]
+    out["policy"] = written[-1] if written else None
+    if not plan.ops:
+        out["cli"] = []
+        out["terraform"] = ""
+    return out
+
+
+def _still_there(analysis: Analysis, finding: dict) -> bool:
+    """The risk is still on the principal: the same check, or (after admin rights go) a new way back to admin."""
+    principal = _principal(analysis, finding["principal_arn"], finding.get("principal_type", ""))
+    if principal is None:
+        return False
+    if principal.type == "policy" and principal.arn not in {p.arn for p in analysis.policy_principals()}:
+        return False  # the audit no longer looks at it (an AWS-managed policy attached to nothing)
+    checks = {finding["check_id"]}
+    if finding["check_id"] in PRINCIPAL_ADMIN:
+        checks |= {"principal_privilege_escalation"}
+    if finding["check_id"] in ESCALATION:
+        checks |= ESCALATION_FAMILY
+    return any(f["check_id"] in checks for f in analysis.findings(principal))
+
+
+def _principal(analysis: Analysis, arn: str, kind: str):
+    if kind == "policy" or ":policy/" in arn:
+        return analysis.account.managed_policy_principal(arn) if arn in analysis.account.policies else None
+    return analysis.account.by_arn.get(arn)
+
+
+class _Plan:
+    def __init__(self, snapshot: Any, finding: dict) -> None:
+        self.snapshot = snapshot
+        self.finding = finding
+        self.removals: list[dict] = []  # detach, leave a group, rewrite or delete a policy
+        self.fence: list[dict] = []  # Deny statements for the principal's own inline fence policy
+        self.fenced_kind = ""
+        self.fenced_name = ""
+        self.fenced_arn = ""
+        self.removes: list[str] = []
+        self.errors: list[str] = []
+        self.owner_steps: list[str] = []
+        self.cuts = 0
+        self.broad = False
+        self.rewritten: dict[tuple, dict] = {}  # (kind, holder, policy) -> the op that rewrites it
+
+    def ops(self) -> list[dict]:
+        ops = [*self.removals]
+        if not self.fence:
+            return ops
+        document = {"Version": _VERSION, "Statement": self.fence}
+        kind, key = _KIND[self.fenced_kind], _NAME_KEY[self.fenced_kind]
+        if _size(document) <= INLINE_LIMITS[self.fenced_kind]:
+            ops.append({"Operation": f"Put{kind}Policy", key: self.fenced_name, "PolicyName": FENCE_POLICY,
+                        "PolicyDocument": document})  # fmt: skip
+            return ops
+        # Over IAM's inline size for this kind (a user's inline policies share 2,048 characters): a customer-managed
+        # policy of its own, attached to the principal, which the principal may neither detach nor rewrite.
+        account = self.fenced_arn.split(":")[4]
+        name = f"{FENCE_POLICY}-{self.fenced_name}"[:128]
+        arn = f"arn:aws:iam::{account}:policy/{name}"
+        guard = {
+            "Sid": "AegisKeepThisFenceAttached",
+            "Effect": "Deny",
+            "Action": [
+                f"iam:Detach{kind}Policy",
+                "iam:CreatePolicyVersion",
+                "iam:SetDefaultPolicyVersion",
+                "iam:DeletePolicy",
+                "iam:DeletePolicyVersion",
+            ],
+            "Resource": [self.fenced_arn, arn],
+        }
+        managed = {"Version": _VERSION, "Statement": [*self.fence, guard]}
+        ops.append({"Operation": "CreatePolicy", "PolicyName": name, "Path": "/", "PolicyDocument": managed})
+        ops.append({"Operation": f"Attach{kind}Policy", key: self.fenced_name, "PolicyArn": arn})
+        return ops
+
+    # --- one round's cut -----------------------------------------------------------------------------------------
+
+    def extend(self, analysis: Analysis, arn: str) -> bool:
+        """Add the next cut the analysis shows; False when there is nothing left to cut."""
+        check = self.finding["check_id"]
+        principal = _principal(analysis, arn, self.finding.get("principal_type", ""))
+        if principal is None:
+            return False
+        if check in POLICY_ADMIN:
+            return self._policy_admin(analysis, principal)
+        if check in GROUP_ADMIN or (check in PRINCIPAL_ADMIN and arn in analysis.admins):
+            return self._admin_sources(analysis, principal)
+        return self._fence_path(analysis, principal)
+
+    def _fence_path(self, analysis: Analysis, principal) -> bool:
+        if self.cuts >= BROAD_AFTER and not self.broad:
+            # A principal with this many ways up holds the escalation actions themselves, not one stray grant:
+            # one Deny of every such action it holds, on every resource, instead of a cut per path.
+            self.broad = True
+            held = _escalation_actions_held(analysis, principal)
+            if held:
+                return self._deny(principal, held, "*", "every escalation method it holds")
+        route = analysis.graph.escalations.get(principal.arn)
+        edges = list(route.path) if route is not None and route.path else []
+        if not edges and self.finding["check_id"] in ESCALATION:
+            edges = _grant_edges(analysis, principal)
+        if not edges and self.finding["check_id"] in ESCALATION:
+            return self._latent_cut(analysis, principal)
+        if not edges:
+            return False
+        edge = edges[0]
+        added = False
+        for actions, resource in _cuts(edge):
+            added |= self._deny(principal, actions, resource, edge.method)
+        self.cuts += added
+        return added
+
+    def _latent_cut(self, analysis: Analysis, principal) -> bool:
+        """A method with no target today: its first action stays on what exists now and is denied on anything
+        created later (passing a role: every role but those it may pass today that lead nowhere)."""
+        found = next((f for f in analysis.findings(principal) if f["check_id"] == "principal_latent_escalation"), None)
+        if found is None:
+            return False
+        evidence = found.get("evidence") or {}
+        actions = [a for a in evidence.get("actions") or () if a]
+        if not actions:
+            return False
+        first = actions[0]
+        if first.lower() == "iam:passrole":
+            pattern = evidence.get("pattern") or "*"
+            today = sorted(r.arn for r in analysis.account.roles if arns.matches(pattern, r.arn))[:20]
+            if today:
+                statement = {"Effect": "Deny", "Action": ["iam:PassRole"], "NotResource": today}
+                if any(s.get("NotResource") == today for s in self.fence):
+                    return False
+                self._start_fence(principal)
+                self.fence.append({"Sid": f"AegisDeny{len(self.fence)}", **statement})
+                self.removes.append(
+                    f"{principal.name} may pass only the {len(today)} role(s) it can pass today "
+                    f"({evidence.get('method', '')})"
+                )
+                self.cuts += 1
+                return True
+        added = self._deny(principal, [first], evidence.get("pattern") or "*", evidence.get("method", ""))
+        self.cuts += added
+        return added
+
+    def _start_fence(self, principal) -> None:
+        if self.fence:
+            return
+        self.fenced_kind, self.fenced_name, self.fenced_arn = principal.type, principal.name, principal.arn
+        # The fence must outlive the principal's own wishes: it may not delete or rewrite it.
+        kind = _KIND[principal.type]
+        self.fence.append(
+            {
+                "Sid": "AegisKeepThisFence",
+                "Effect": "Deny",
+                "Action": [f"iam:Delete{kind}Policy", f"iam:Put{kind}Policy"],
+                "Resource": principal.arn,
+            }
+        )
+        self.removes.append(f"{principal.name} may no longer write or delete its own inline policies")
+
+    def _deny(self, principal, actions: list[str], resource: str, method: str) -> bool:
+        """One Deny statement in the fence; an action cut again on another resource is cut everywhere instead
+        (a principal that can write the policies of many roles loses that write, not one role at a time)."""
+        self._start_fence(principal)
+        for statement in self.fence[1:]:
+            if statement["Action"] == actions and "Resource" in statement:
+                if statement["Resource"] in (resource, "*"):
+                    return False  # the same cut again: it did not hold, and repeating it cannot help
+                statement["Resource"] = "*"
+                self.removes.append(f"{principal.name} may no longer {', '.join(actions)} on any resource ({method})")
+                return True
+        self.fence.append(
+            {"Sid": f"AegisDeny{len(self.fence)}", "Effect": "Deny", "Action": actions, "Resource": resource}
+        )
+        where = f" on {resource}" if resource != "*" else " on any resource"
+        self.removes.append(f"{principal.name} may no longer {', '.join(actions)}{where} ({method})")
+        return True
+
+    def _admin_sources(self, analysis: Analysis, principal) -> bool:
+        if _protected(principal):
+            return self._owner_step(principal)
+        account = analysis.account
+        holders = [principal, *account.member_groups(principal)] if principal.type == "user" else [principal]
+        changed = False
+        for holder in holders:
+            for arn in holder.managed:
+                if not _grants_admin(_managed_document(account, arn)):
+                    continue
+                if holder is principal or principal.type == "group":
+                    self._add(
+                        {
+                            "Operation": f"Detach{_KIND[holder.type]}Policy",
+                            _NAME_KEY[holder.type]: holder.name,
+                            "PolicyArn": arn,
+                        }
+                    )
+                    self.removes.append(f"{holder.name} no longer holds {arn.rsplit('/', 1)[-1]}")
+                else:
+                    changed |= self._leave(principal, holder)
+                    continue
+                changed = True
+            for name, document in holder.inline:
+                if not _grants_admin(document):
+                    continue
+                if holder is principal or principal.type == "group":
+                    changed |= self._rewrite_inline(holder, name, document)
+                else:
+                    changed |= self._leave(principal, holder)
+        return changed
+
+    def _owner_step(self, role) -> bool:
+        """AWS protects IAM Identity Center's roles and service-linked roles: IAM refuses every change to them
+        (UnmodifiableEntity). The change belongs to the permission set that made the role."""
+        if role.arn in "".join(self.owner_steps):
+            return False
+        set_name = role.name.removeprefix("AWSReservedSSO_").rsplit("_", 1)[0]
+        policies = " ".join(role.managed) or "<policy-arn>"
+        self.owner_steps.append(
+            f"{role.arn} is protected by AWS and cannot be changed through IAM. Change the IAM Identity Center "
+            f"permission set {set_name!r} instead: aws sso-admin detach-managed-policy-from-permission-set "
+            f"--instance-arn <instance-arn> --permission-set-arn <permission-set-arn> --managed-policy-arn {policies}, "
+            "then aws sso-admin provision-permission-set for the accounts it is assigned to."
+        )
+        return False
+
+    def _leave(self, user, group) -> bool:
+        op = {"Operation": "RemoveUserFromGroup", "GroupName": group.name, "UserName": user.name}
+        if op in self.removals:
+            return False
+        self.removals.append(op)
+        self.removes.append(f"{user.name} leaves group {group.name} (and every permission the group gives)")
+        return True
+
+    def _rewrite_inline(self, holder, name: str, document: Any) -> bool:
+        kept = [s for s in _statements(document) if not _admin_statement(s)]
+        key = _NAME_KEY[holder.type]
+        if kept:
+            op = {
+                "Operation": f"Put{_KIND[holder.type]}Policy",
+                key: holder.name,
+                "PolicyName": name,
+                "PolicyDocument": {**document, "Statement": kept},
+            }
+            self.removes.append(f"{holder.name}'s inline policy {name} loses its admin statement(s); the rest is kept")
+        else:
+            op = {"Operation": f"Delete{_KIND[holder.type]}Policy", key: holder.name, "PolicyName": name}
+            self.removes.append(f"{holder.name}'s inline policy {name}, which only grants admin, is deleted")
+        return self._add(op)
+
+    def _policy_admin(self, analysis: Analysis, policy) -> bool:
+        arn = policy.arn
+        entry = analysis.account.policies.get(arn) or {}
+        if policy.type != "policy":  # an inline policy, named by the finding
+            document = dict(policy.inline).get(self.finding.get("policy", ""))
+            if document is None or not _grants_admin(document):
+                return False
+            return self._rewrite_inline(policy, self.finding["policy"], document)
+        if is_aws_managed(arn):
+            changed = False
+            for holder in analysis.account.attachments.get(arn, []):
+                if _protected(holder):
+                    self._owner_step(holder)
+                    continue
+                changed |= self._add(
+                    {
+                        "Operation": f"Detach{_KIND[holder.type]}Policy",
+                        _NAME_KEY[holder.type]: holder.name,
+                        "PolicyArn": arn,
+                    }
+                )
+                self.removes.append(f"{holder.name} no longer holds {policy.name}")
+            return changed
+        versions = dicts_of(entry.get("PolicyVersionList"))
+        default = next((v for v in versions if v.get("IsDefaultVersion")), versions[0] if versions else None)
+        if default is None or any(op["Operation"] == "CreatePolicyVersion" for op in self.removals):
+            return self._remove_policy(analysis, policy, versions)
+        kept = [s for s in _statements(default.get("Document")) if not _admin_statement(s)]
+        if not kept:
+            return self._remove_policy(analysis, policy, versions)
+        stale = [v for v in versions if not v.get("IsDefaultVersion")]
+        # Older versions that grant admin go (SetDefaultPolicyVersion would restore them); and room for the new one.
+        doomed = [v for v in stale if _grants_admin(v.get("Document"))]
+        room = len(versions) - len(doomed) - (MAX_POLICY_VERSIONS - 1)
+        doomed += [v for v in stale if v not in doomed][: max(0, room)]
+        for version in doomed:
+            self._add({"Operation": "DeletePolicyVersion", "PolicyArn": arn, "VersionId": version.get("VersionId")})
+        self._add(
+            {
+                "Operation": "CreatePolicyVersion",
+                "PolicyArn": arn,
+                "PolicyDocument": {**default.get("Document"), "Statement": kept},
+                "SetAsDefault": True,
+            }
+        )
+        self.removes.append(f"{policy.name} loses its admin statement(s); its other {len(kept)} statement(s) are kept")
+        return True
+
+    def _remove_policy(self, analysis: Analysis, policy, versions: list[dict]) -> bool:
+        """A policy that only grants admin: detached from every holder, its other versions deleted, then itself."""
+        if any(op["Operation"] == "DeletePolicy" for op in self.removals):
+            return False
+        self.removals = [op for op in self.removals if op.get("PolicyArn") != policy.arn]
+        for holder in analysis.account.attachments.get(policy.arn, []):
+            self._add(
+                {
+                    "Operation": f"Detach{_KIND[holder.type]}Policy",
+                    _NAME_KEY[holder.type]: holder.name,
+                    "PolicyArn": policy.arn,
+                }
+            )
+        for version in versions:
+            if not version.get("IsDefaultVersion"):
+                self._add(
+                    {"Operation": "DeletePolicyVersion", "PolicyArn": policy.arn, "VersionId": version.get("VersionId")}
+                )
+        self._add({"Operation": "DeletePolicy", "PolicyArn": policy.arn})
+        self.removes.append(f"{policy.name} only grants admin: detached from its holders and deleted")
+        return True
+
+    def _add(self, op: dict) -> bool:
+        if op in self.removals:
+            return False
+        self.removals.append(op)
+        return True
+
+    # --- the answer ------------------------------------------------------------------------------------------------
+
+    def finish(self, before: Analysis, after: Analysis, *, verified: bool, rounds: int) -> FixPlan:
+        ops = self.ops()
+        side, new = _differences(before, after, self.finding) if ops and after is not before else ([], [])
+        return FixPlan(
+            ops=ops,
+            summary=_summary(self.finding, verified, ops, bool(self.owner_steps), rounds),
+            verified=verified and not self.errors,
+            rounds=rounds,
+            removes=list(dict.fromkeys(self.removes)),
+            side_effects=side,
+            new_findings=new,
+            errors=self.errors,
+            owner_steps=self.owner_steps,
+        )
+
+
+def _escalation_actions_held(analysis: Analysis, principal) -> list[str]:
+    """The escalation methods' actions (changing IAM, passing roles, taking over what runs as a role) that the
+    principal's policies allow anywhere. Assuming roles stays: those hops are cut role by role."""
+    from audits.iam import actions as ds
+    from audits.iam.graph import INDEXED, MODIFY_ACTIONS, SELF_ACTIONS
+
+    subject = analysis.graph.subject(principal)
+    wanted = sorted({*SELF_ACTIONS, *MODIFY_ACTIONS, *INDEXED} - {"sts:assumerole"})
+    return sorted({ds.display(a) for a in wanted if analysis.authz.patterns(subject, a)})
+
+
+def _cuts(edge) -> list[tuple[list[str], str]]:
+    """(actions, resource) pairs whose Deny takes this hop away. Passing the role is the hop of every PassRole
+    method; an IAM or STS action acts on the hop's own resource; another service's action (a takeover of a
+    function or stack the snapshot does not list) can only be denied on every resource."""
+    shown = sorted(dict.fromkeys(edge.display_actions())) or ["*"]
+    via = edge.via if edge.via.startswith("arn:") else "*"
+    if "iam:PassRole" in shown:
+        return [(["iam:PassRole"], via)]
+    own = [a for a in shown if a.split(":", 1)[0] in ("iam", "sts") and _acts_on(a, via)]
+    other = [a for a in shown if a not in own]
+    return [(actions, resource) for actions, resource in ((own, via), (other, "*")) if actions]
+
+
+def _acts_on(action: str, arn: str) -> bool:
+    """Does this IAM or STS action take the hop's resource as its own? (CreatePolicyVersion acts on a policy,
+    not on the user who holds it.)"""
+    name = action.split(":", 1)[1]
+    for noun, marker in (("PolicyVersion", ":policy/"), ("Policy", ":policy/"), ("User", ":user/"),
+                         ("Role", ":role/"), ("Group", ":group/"), ("LoginProfile", ":user/"),
+                         ("AccessKey", ":user/")):  # fmt: skip
+        if name.endswith(noun) or name.startswith(("Create" + noun, "Delete" + noun, "Update" + noun)):
+            if noun == "Policy" and name.endswith(("UserPolicy", "RolePolicy", "GroupPolicy")):
+                continue  # PutUserPolicy and its kin act on the user, role or group
+            return marker in arn
+    return True
+
+
+@dataclass(frozen=True)
+class _Grant:
+    """The hop of a principal_grants_admin finding, shaped like a graph edge for _cuts."""
+
+    method: str
+    via: str
+    actions: tuple[str, ...]
+
+    def display_actions(self) -> list[str]:
+        return list(self.actions)
+
+
+def _grant_edges(analysis: Analysis, principal) -> list:
+    """How the principal makes another one administrator, as the analysis reports it now."""
+    for f in analysis.findings(principal):
+        if f["check_id"] == "principal_grants_admin":
+            evidence = f.get("evidence") or {}
+            return [
+                _Grant(evidence.get("method", ""), evidence.get("target", ""), tuple(evidence.get("actions") or ()))
+            ]
+    return []
+
+
+def _differences(before: Analysis, after: Analysis, finding: dict) -> tuple[list[str], list[dict]]:
+    """Who else loses admin or escalation, and which findings the change creates."""
+    own = finding["principal_arn"]
+    side = []
+    lost_admin = sorted(set(before.admins) - set(after.admins) - {own})
+    lost_path = sorted(set(before.graph.escalations) - set(after.graph.escalations) - set(before.admins) - {own})
+    if lost_admin:
+        side.append("no longer administrator: " + ", ".join(a.rsplit("/", 1)[-1] for a in lost_admin[:10]))
+    if lost_path:
+        side.append("no longer able to escalate: " + ", ".join(a.rsplit("/", 1)[-1] for a in lost_path[:10]))
+    touched = {own} | set(lost_admin) | set(lost_path)
+    new, downgraded = [], []
+    for arn in sorted(touched):
+        old_p = _principal(before, arn, "")
+        new_p = _principal(after, arn, "")
+        if new_p is None:
+            continue
+        old = {f["fingerprint"] for f in before.findings(old_p)} if old_p is not None else set()
+        for f in after.findings(new_p):
+            if f["fingerprint"] in old:
+                continue
+            if arn in lost_path and arn != own and f["check_id"] == "principal_latent_escalation":
+                # It escalated through what the fix takes away; what is left is the latent form of the same risk.
+                downgraded.append(arn.rsplit("/", 1)[-1])
+                continue
+            new.append({k: f.get(k) for k in ("check_id", "severity", "principal_arn", "title")})
+    if downgraded:
+        side.append(
+            "escalates no more, but keeps a latent method (a target created later would complete it): "
+            + ", ".join(downgraded[:10])
+            + (f" (+{len(downgraded) - 10} more)" if len(downgraded) > 10 else "")
+        )
+    return side, new
+
+
+def _summary(finding: dict, verified: bool, ops: list[dict], owner_steps: bool, rounds: int) -> str:
+    name = finding.get("principal_name") or finding.get("principal_arn", "")
+    if not ops and owner_steps:
+        return f"No IAM change can cut this risk of {name}: AWS protects the role. The steps below are the owner's."
+    if not ops:
+        return f"No change set found that cuts this risk of {name}; review it by hand."
+    if verified:
+        state = "Verified: applied to the snapshot, the audit no longer finds it."
+    elif rounds == 0:
+        state = "Not verified yet: it cuts the path shown; other paths, if any, are not checked."
+    else:
+        state = "Not verified: applied to the snapshot, the audit still finds it."
+    return f"{len(ops)} IAM change(s) for {name}. {state}"
+
+
+# --- policy documents ------------------------------------------------------------------------------------------------
+
+
+def _managed_document(account, arn: str) -> Any:
+    return account.policy_document(arn)
+
+
+def _statements(document: Any) -> list[dict]:
+    if not isinstance(document, dict):
+        return []
+    return dicts_of(document.get("Statement"))
+
+
+def _size(document: dict) -> int:
+    return sum(1 for c in json.dumps(document, separators=(",", ":")) if not c.isspace())
+
+
+def _protected(principal) -> bool:
+    path = str(principal.entry.get("Path", "")) if principal.type == "role" else ""
+    return path.startswith(("/aws-reserved/", "/aws-service-role/"))
+
+
+def _admin_statement(statement: dict) -> bool:
+    """An Allow of every action ("*" or "*:*") on every resource: what makes a policy an administrator's."""
+    if statement.get("Effect") != "Allow" or "NotAction" in statement or "NotResource" in statement:
+        return False
+    actions = statement.get("Action")
+    resources = statement.get("Resource")
+    actions = actions if isinstance(actions, list) else [actions]
+    resources = resources if isinstance(resources, list) else [resources]
+    return any(a in ("*", "*:*") for a in actions) and "*" in resources
+
+
+def _grants_admin(document: Any) -> bool:
+    return any(_admin_statement(s) for s in _statements(document))
