@@ -248,9 +248,9 @@ class SuppressionAdmin(admin.ModelAdmin):
         if not change:
             obj.created_by = request.user
         if obj.run_id is not None:
-            # Accepted on a run: it belongs to that run's owner and account, whatever the form said.
-            run = AuditRun.objects.only("owner_id", "account_id").get(pk=obj.run_id)
-            obj.owner_id, obj.account_id = run.owner_id, run.account_id
+            # Accepted on a run: it belongs to that run's owner, source and account, whatever the form said.
+            run = AuditRun.objects.only("owner_id", "account_id", "source_key").get(pk=obj.run_id)
+            obj.owner_id, obj.account_id, obj.source_key = run.owner_id, run.account_id, run.source_key
         super().save_model(request, obj, form, change)
 
 

@@ -17,29 +17,36 @@ class Comparison:
 
 
 def previous_run(run: AuditRun) -> AuditRun | None:
-    """The same owner's latest completed audit of the same account that started before this one."""
+    """The same owner's latest completed audit of the same source and account that started before this one.
+
+    The source (audits.run_sources) keeps the demo, an upload and a connection apart even when they name one
+    account id; the account keeps a connection re-pointed at another account apart from its earlier history."""
     if not run.account_id:
         return None
     return (
         AuditRun.objects.filter(
             owner_id=run.owner_id,
+            source_key=run.source_key,
             account_id=run.account_id,
             status=AuditRun.Status.COMPLETED,
             created__lt=run.created,
         )
         .exclude(pk=run.pk)
         .defer("result", "checkpoint")
-        .order_by("-created")
+        .order_by("-created", "-pk")
         .first()
     )
 
 
 def visible_runs(user, *, exclude: AuditRun) -> list[AuditRun]:
-    """Completed runs of any account the user may see (staff: everyone's), newest first, to compare with."""
+    """Completed runs of any source the user may see (staff: everyone's), newest first, to compare with."""
     runs = AuditRun.objects.filter(status=AuditRun.Status.COMPLETED).exclude(pk=exclude.pk)
     if not user.is_staff:
         runs = runs.filter(owner=user)
-    return list(runs.only("pk", "account_id", "created", "owner_id", "risk_score").order_by("-created")[:CHOICES_LIMIT])
+    # The picker labels each run by its source (run_sources.label): the connection's name is read with it.
+    columns = ("pk", "account_id", "created", "owner_id", "risk_score", "source", "source_key", "snapshot_name")
+    runs = runs.select_related("connection").only(*columns, "connection__name")
+    return list(runs.order_by("-created", "-pk")[:CHOICES_LIMIT])
 
 
 def _worst_first(findings) -> list[Finding]:

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from audits import run_inputs, run_status
+from audits import run_inputs, run_sources, run_status
 from audits.models import AuditRun, Finding, Suppression
 from audits.recorder import Recorder
 
@@ -126,6 +126,9 @@ def create_children(
                 parent=parent,
                 frameworks=parent.frameworks,
                 account_id=account["id"],
+                source_key=run_sources.key_for(
+                    AuditRun.Source.CONNECTION, connection_id=parent.connection_id, member_account=account["id"]
+                ),
                 target={
                     "account_id": account["id"],
                     "account_name": account["name"],
@@ -344,18 +347,23 @@ def _record_cross_account(parent_id: int, findings: list[dict] | None) -> None:
 
 def with_accepted_risks(parent_id: int, findings: list[dict]) -> list[dict]:
     """Marks the cross-account findings whose risk the organization run's owner accepted (unexpired) on the
-    account each sits on; they are kept, and left out of the organization's counts like an account's."""
+    account each sits on, in an audit of the same organization connection; they are kept, and left out of the
+    organization's counts like an account's."""
     from audits.iam.cross_account import finding_account
 
     keyed = [(finding_account(f["principal_arn"], f["evidence"]), f) for f in findings]
     accounts = {account for account, _ in keyed} - {""}
     if not accounts:
         return findings
-    owner = AuditRun.objects.filter(pk=parent_id).values_list("owner_id", flat=True).first()
+    parent = AuditRun.objects.filter(pk=parent_id).values("owner_id", "source_key").first() or {}
+    owner, source_key = parent.get("owner_id"), parent.get("source_key", "")
     accepted = set(
-        Suppression.objects.filter(owner_id=owner, account_id__in=accounts, expires_at__gt=timezone.now()).values_list(
-            "account_id", "fingerprint"
-        )
+        Suppression.objects.filter(
+            run_sources.same_source_suppressions(source_key),
+            owner_id=owner,
+            account_id__in=accounts,
+            expires_at__gt=timezone.now(),
+        ).values_list("account_id", "fingerprint")
     )
     return [{**f, "suppressed": True} if (account, f["fingerprint"]) in accepted else f for account, f in keyed]
 

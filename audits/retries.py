@@ -45,6 +45,7 @@ def _start_again(run: AuditRun) -> AuditRun:
         "account_id": run.account_id,
         "snapshot_name": run.snapshot_name,
         "kind": run.kind,
+        "source_key": run.source_key,  # a retry audits the same input, so it keeps its history
         "retry_of": run,
     }
     stored = RunInput.objects.filter(run_id=run.pk).first()

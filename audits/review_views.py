@@ -1,26 +1,31 @@
 """Review in the portal: a queue of finished runs, a review page per run, accept-risk per finding.
 
 Reviewers are staff or members of the `reviewer` group (audits.reviewers); anyone else gets a 404, as for a run
-that does not exist. An accepted risk is a Suppression owned by the run's owner for the run's account, so only that
-owner's later runs of the account inherit it (the runner applies it when they finish); the finding of this run is
+that does not exist. An accepted risk is a Suppression owned by the run's owner for the run's source and account, so
+only that owner's later runs of the same source inherit it (the runner applies it when they finish): a risk
+accepted on the demo does not carry over to an upload naming the same account id. The finding of this run is
 marked suppressed at once. An organization run's own (cross-account) findings are kept under the account of the
 principal each sits on, and the owner's later organization runs leave them out.
 """
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import wraps
+from typing import Self
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import transaction
+from django.db.models import Case, F, Q, Value, When
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from audits import run_sources
 from audits.iam.scoring import band
 from audits.models import SEVERITIES, AuditRun, Finding, Suppression
 from audits.reviewers import is_reviewer
@@ -69,7 +74,7 @@ def reviewer_required(view):
 
 def _reviewable(pk: int) -> AuditRun:
     return get_object_or_404(
-        AuditRun.objects.defer("checkpoint").select_related("owner", "reviewer"),
+        AuditRun.objects.defer("checkpoint").select_related("owner", "reviewer", "connection"),
         pk=pk,
         status=AuditRun.Status.COMPLETED,
     )
@@ -84,7 +89,7 @@ def review_queue(request: HttpRequest) -> HttpResponse:
     runs = (
         AuditRun.objects.filter(status=AuditRun.Status.COMPLETED, parent__isnull=True)
         .defer("result", "checkpoint")
-        .select_related("owner", "reviewer")
+        .select_related("owner", "reviewer", "connection")
         .order_by("-finished", "-pk")
     )
     if state in AuditRun.Review.values:
@@ -121,6 +126,8 @@ def review_queue(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def review_run(request: HttpRequest, pk: int) -> HttpResponse:
     run = _reviewable(pk)
+    if request.method == "POST" and "accept_selected" in request.POST:
+        return _accept_selected(request, run)
     if request.method == "POST":
         state = request.POST.get("review_state", "")
         notes = request.POST.get("review_notes", "").strip()
@@ -134,22 +141,24 @@ def review_run(request: HttpRequest, pk: int) -> HttpResponse:
             )
             messages.success(request, f"Audit #{run.pk} marked {AuditRun.Review(state).label.lower()}.")
         return redirect("audits:review_run", pk=run.pk)
-    order = {sev: i for i, sev in enumerate(SEVERITIES)}
-    findings = sorted(
-        Finding.objects.filter(run=run).defer("evidence", "detail", "fix"),
-        key=lambda f: (f.suppressed, order.get(f.severity, 9), f.seq or 0),
+    chosen = FindingFilter.read(request.GET)
+    run_findings = Finding.objects.filter(run=run)
+    matching = chosen.apply(run_findings).annotate(severity_rank=SEVERITY_RANK)
+    ordered = matching.defer("evidence", "detail", "fix", "remediation").order_by(
+        "suppressed", "severity_rank", F("seq").asc(nulls_last=True), "pk"
     )
-    page = Paginator(findings, FINDINGS_PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(ordered, FINDINGS_PER_PAGE).get_page(request.GET.get("page"))
     # An organization run's findings sit on several accounts; their fingerprints name the principal's ARN.
     by_account = {"account_id": run.account_id} if not _is_organization(run) else {}
     accepted = {
         s.fingerprint: s
         for s in Suppression.objects.filter(
+            run_sources.same_source_suppressions(run.source_key),
             owner=run.owner,
             expires_at__gt=timezone.now(),
             fingerprint__in=[f.fingerprint for f in page.object_list],
             **by_account,
-        )
+        ).select_related("created_by")
     }
     today = timezone.now().date()
     return render(
@@ -164,8 +173,98 @@ def review_run(request: HttpRequest, pk: int) -> HttpResponse:
             "min_date": (today + timedelta(days=1)).isoformat(),
             "max_date": (today + timedelta(days=MAX_ACCEPT_DAYS)).isoformat(),
             "default_date": (today + timedelta(days=90)).isoformat(),
+            "filter": chosen,
+            "severities": SEVERITIES,
+            "checks": sorted(set(run_findings.values_list("check_id", flat=True))),
+            "total": run_findings.count(),
+            "open_matching": matching.filter(suppressed=False).count(),
+            "query": chosen.query(),
         },
     )
+
+
+SEVERITY_RANK = Case(*[When(severity=sev, then=Value(i)) for i, sev in enumerate(SEVERITIES)], default=Value(9))
+
+
+@dataclass(frozen=True)
+class FindingFilter:
+    """The review page's filters, read leniently: an unknown severity or check is ignored, not an error."""
+
+    severity: str = ""
+    check: str = ""
+    principal: str = ""
+
+    @classmethod
+    def read(cls, data) -> Self:
+        severity = str(data.get("severity", "")).strip()
+        return cls(
+            severity=severity if severity in SEVERITIES else "",
+            check=str(data.get("check", "")).strip()[:80],
+            principal=str(data.get("principal", "")).strip()[:200],
+        )
+
+    def apply(self, findings):
+        if self.severity:
+            findings = findings.filter(severity=self.severity)
+        if self.check:
+            findings = findings.filter(check_id=self.check)
+        if self.principal:
+            findings = findings.filter(
+                Q(principal_name__icontains=self.principal) | Q(principal_arn__icontains=self.principal)
+            )
+        return findings
+
+    @property
+    def active(self) -> bool:
+        return bool(self.severity or self.check or self.principal)
+
+    def query(self) -> str:
+        return urlencode({k: v for k, v in vars(self).items() if v})
+
+
+# Accepting every matching finding at once is bounded: the page says how many; a run never has more than this.
+MAX_BULK = 10_000
+
+
+def _accept_selected(request: HttpRequest, run: AuditRun) -> HttpResponse:
+    """Accept many findings in one POST with one justification and expiry, all or none (one transaction)."""
+    chosen = FindingFilter.read(request.POST)
+    back = _back(run, request, chosen)
+    justification = request.POST.get("justification", "").strip()
+    expires_at, error = _expiry(request.POST.get("expires", ""))
+    raw_ids = request.POST.getlist("finding")
+    if request.POST.get("all_matching") == "1":
+        findings = list(chosen.apply(Finding.objects.filter(run=run, suppressed=False)).order_by("pk")[: MAX_BULK + 1])
+    elif not all(raw.isdigit() for raw in raw_ids):
+        findings, error = [], "The selection was not understood: choose the findings again."
+    else:
+        ids = {int(raw) for raw in raw_ids}
+        findings = list(Finding.objects.filter(run=run, pk__in=ids).order_by("pk"))
+        if len(findings) != len(ids):
+            findings, error = [], "Some of the chosen findings are not in this audit: nothing was accepted."
+    if not error and not findings:
+        error = "Choose at least one finding to accept (tick its box, or select all matching)."
+    elif not error and len(findings) > MAX_BULK:
+        error = f"Accept at most {MAX_BULK} findings at once: narrow the filters."
+    if not error and not justification:
+        error = "Say why the risks are accepted: the justification is required."
+    elif not error and len(justification) > MAX_TEXT:
+        error = f"Keep the justification under {MAX_TEXT} characters."
+    accounts = {f.pk: _account_of(run, f) for f in findings}
+    if not error and not all(accounts.values()):
+        error = "This audit has no account id, so an accepted risk could not carry over to later audits."
+    if error:
+        messages.error(request, error)
+        return redirect(back)
+    with transaction.atomic():
+        for finding in findings:
+            _suppress(run, finding, accounts[finding.pk], justification, expires_at, request.user)
+    messages.success(
+        request,
+        f"{len(findings)} risk{'s' if len(findings) != 1 else ''} accepted until {expires_at:%Y-%m-%d}: suppressed in "
+        f"this audit and in {run.owner}'s later " + ("organization " if _is_organization(run) else "") + "audits.",
+    )
+    return redirect(back)
 
 
 def _expiry(value: str) -> tuple[datetime | None, str]:
@@ -200,39 +299,49 @@ def accept_risk(request: HttpRequest, pk: int, finding_pk: int) -> HttpResponse:
         messages.error(request, error)
         return redirect(_back(run, request))
     with transaction.atomic():
-        existing = (
-            Suppression.objects.select_for_update()
-            .filter(
-                owner=run.owner,
-                account_id=account_id,
-                fingerprint=finding.fingerprint,
-                expires_at__gt=timezone.now(),
-            )
-            .first()
-        )
-        fields = {
-            "justification": justification,
-            "expires_at": expires_at,
-            "created_by": request.user,
-            "run": run,
-            "check_id": finding.check_id[:80],
-            "title": finding.title[:300],
-        }
-        if existing is None:
-            Suppression.objects.create(
-                owner=run.owner, account_id=account_id, fingerprint=finding.fingerprint, **fields
-            )
-        else:
-            Suppression.objects.filter(pk=existing.pk).update(**fields)
-        Finding.objects.filter(pk=finding.pk).update(suppressed=True)
+        _suppress(run, finding, account_id, justification, expires_at, request.user)
     messages.success(
         request,
         f"Risk accepted until {expires_at:%Y-%m-%d}: “{finding.title}” is suppressed in this "
         f"audit and in {run.owner}'s later "
         + ("organization " if _is_organization(run) else "")
-        + f"audits of account {account_id}.",
+        + f"audits of account {account_id} from the same source ({run_sources.label(run)}).",
     )
     return redirect(_back(run, request))
+
+
+def _suppress(run: AuditRun, finding: Finding, account_id: str, justification: str, expires_at, user) -> None:
+    """Accept one finding's risk (inside the caller's transaction): a new suppression, or the live one updated."""
+    existing = (
+        Suppression.objects.select_for_update()
+        .filter(
+            owner=run.owner,
+            source_key=run.source_key,  # one per source: the demo's acceptance is not an upload's
+            account_id=account_id,
+            fingerprint=finding.fingerprint,
+            expires_at__gt=timezone.now(),
+        )
+        .first()
+    )
+    fields = {
+        "justification": justification,
+        "expires_at": expires_at,
+        "created_by": user,
+        "run": run,
+        "check_id": finding.check_id[:80],
+        "title": finding.title[:300],
+    }
+    if existing is None:
+        Suppression.objects.create(
+            owner=run.owner,
+            source_key=run.source_key,
+            account_id=account_id,
+            fingerprint=finding.fingerprint,
+            **fields,
+        )
+    else:
+        Suppression.objects.filter(pk=existing.pk).update(**fields)
+    Finding.objects.filter(pk=finding.pk).update(suppressed=True)
 
 
 def _is_organization(run: AuditRun) -> bool:
@@ -249,7 +358,11 @@ def _account_of(run: AuditRun, finding: Finding) -> str:
     return finding_account(finding.principal_arn, finding.evidence or {})
 
 
-def _back(run: AuditRun, request: HttpRequest) -> str:
+def _back(run: AuditRun, request: HttpRequest, chosen: FindingFilter | None = None) -> str:
+    """The review page as the reviewer left it: the same filters and page."""
+    query = {k: v for k, v in vars(chosen or FindingFilter.read(request.POST)).items() if v}
     page = request.POST.get("page", "")
+    if page.isdigit():
+        query["page"] = page
     url = reverse("audits:review_run", args=[run.pk])
-    return f"{url}?page={page}" if page.isdigit() else url
+    return f"{url}?{urlencode(query)}" if query else url

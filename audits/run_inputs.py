@@ -127,7 +127,7 @@ def start_from_form(owner: Any, form: Any) -> AuditRun:
     Raises runner.TooManyActiveRunsError past the owner's limit, with nothing stored."""
     from django.db import transaction
 
-    from audits import runner
+    from audits import run_sources, runner
 
     data = form.cleaned_data
     fields: dict = {}
@@ -137,6 +137,7 @@ def start_from_form(owner: Any, form: Any) -> AuditRun:
         # Compressed from the temporary file before the transaction, so no write lock waits on it.
         packed = pack_input(upload)
         fields.update(snapshot_name=upload.name[:200], account_id=form.snapshot.account_id if form.snapshot else "")
+        fields["source_key"] = run_sources.upload_key(packed.sha256)  # the same file uploaded again shares history
     elif data["source"] == AuditRun.Source.CONNECTION:
         fields.update(connection=data["connection"], account_id=data["connection"].account_id)
     with transaction.atomic():

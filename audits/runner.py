@@ -9,7 +9,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Subquery
 from django.utils import timezone
 
-from audits import org_runs, run_limits, run_status
+from audits import org_runs, run_limits, run_sources, run_status
 from audits.models import AuditEvent, AuditRun, Finding, Suppression
 from audits.recorder import ClaimLostError, Recorder
 from audits.run_limits import TooManyActiveRunsError as TooManyActiveRunsError  # where views catch it
@@ -26,7 +26,10 @@ CONTROL_CHECK_S = 0.25
 
 
 def start_run(owner, *, source: str, frameworks: list[str], **fields) -> AuditRun:
-    """Create a run and queue it, within the owner's limit of active audits (audits.run_limits)."""
+    """Create a run and queue it, within the owner's limit of active audits (audits.run_limits).
+
+    Its source key comes from its fields unless given (an upload's names the digest of its bytes)."""
+    fields.setdefault("source_key", run_sources.key_for_new_run(source, fields))
     with transaction.atomic():
         run_limits.reserve(owner.pk)
         run = AuditRun.objects.create(owner=owner, source=source, frameworks=frameworks, **fields)
@@ -128,7 +131,7 @@ def _drive(run: AuditRun, recorder: Recorder):
     if run.last_seq > 0:
         findings = [f.to_dict() for f in Finding.objects.filter(run_id=run.pk)]
         resume = ResumeState(principals_done=done, findings=findings, progress=run.progress)
-    accepted = accepted_risks(run.pk, snapshot.account_id or run.account_id)
+    accepted = accepted_risks(run.pk, snapshot.account_id or run.account_id, run.source_key)
     emit = recorder.emit
     if run.source == AuditRun.Source.DEMO:
         emit = _paced(emit)
@@ -166,17 +169,21 @@ def _paced(emit):
     return emit_paced
 
 
-def accepted_risks(run_id: int, account_id: str) -> frozenset[str]:
-    """Fingerprints of the run owner's unexpired accepted risks on the account; the engine leaves them out of
-    score, counts, top risks, compliance and live stats."""
+def accepted_risks(run_id: int, account_id: str, source_key: str = "") -> frozenset[str]:
+    """Fingerprints of the run owner's unexpired accepted risks on the account and source; the engine leaves them
+    out of score, counts, top risks, compliance and live stats."""
     # Only the run owner's own accepted risks: an upload declares its account id itself, so matching on the
-    # account alone would hand one tenant's suppressions to anyone who claims the account.
+    # account alone would hand one tenant's suppressions to anyone who claims the account. And only those of the
+    # same source: the demo, an upload and a connection may all name one account id.
     if not account_id:
         return frozenset()
     owner = AuditRun.objects.filter(pk=run_id).values("owner_id")[:1]
     return frozenset(
         Suppression.objects.filter(
-            owner_id=Subquery(owner), account_id=account_id, expires_at__gt=timezone.now()
+            run_sources.same_source_suppressions(source_key),
+            owner_id=Subquery(owner),
+            account_id=account_id,
+            expires_at__gt=timezone.now(),
         ).values_list("fingerprint", flat=True)
     )
 

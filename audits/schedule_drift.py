@@ -14,17 +14,17 @@ log = logging.getLogger(__name__)
 
 
 def previous_of_same_source(run: AuditRun) -> AuditRun | None:
-    """The owner's latest completed run before this one from the same source: the demo account, or the same
-    connection audited the same way (account or organization)."""
+    """The owner's latest completed run before this one from the same source (audits.run_sources): the demo
+    account, or the same connection audited the same way (account or organization)."""
     runs = AuditRun.objects.filter(
         owner_id=run.owner_id,
-        source=run.source,
-        connection_id=run.connection_id,
-        kind=run.kind,
+        source_key=run.source_key,
         parent__isnull=True,
         status=AuditRun.Status.COMPLETED,
         created__lt=run.created,
     )
+    if not run.source_key:  # a run made before keys were kept: its source's fields, as before
+        runs = runs.filter(source=run.source, connection_id=run.connection_id, kind=run.kind)
     return runs.exclude(pk=run.pk).only("pk").order_by("-created", "-pk").first()
 
 
@@ -55,9 +55,9 @@ def summary(drift: dict | None) -> str:
 def record_drift(run_id: int) -> None:
     """Store the drift of a completed scheduled run; other runs are left alone. Never raises: the run is done."""
     try:
-        run = AuditRun.objects.only("pk", "owner_id", "source", "connection_id", "kind", "created", "target").get(
-            pk=run_id
-        )
+        run = AuditRun.objects.only(
+            "pk", "owner_id", "source", "source_key", "connection_id", "kind", "created", "target"
+        ).get(pk=run_id)
         target = dict(run.target or {})
         if "schedule" not in target:
             return

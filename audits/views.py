@@ -4,7 +4,7 @@ from collections import defaultdict
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Case, Count, F, Q, Value, When
+from django.db.models import Case, Count, F, Min, Q, Value, When, Window
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -14,10 +14,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from audits import (
     compare,
     exports,
+    finding_evidence,
     retries,
     review_views,
     run_inputs,
     run_limits,
+    run_sources,
     run_status,
     runner,
     timeline,
@@ -71,20 +73,28 @@ def run_list(request: HttpRequest) -> HttpResponse:
 
 
 def _trends(user) -> list[dict]:
-    """Risk score over the latest completed audits of each account, as SVG coordinates."""
+    """Risk score over the latest completed audits of each source and account, as SVG coordinates.
+
+    One line per source (audits.run_sources): the demo, an upload and a connection naming one account id are
+    different inputs and never share a line."""
     rows = (
         AuditRun.objects.filter(owner=user, status=AuditRun.Status.COMPLETED, risk_score__isnull=False)
         .exclude(account_id="")
-        .order_by("-created")
-        .values("pk", "account_id", "risk_score", "created")[:500]
+        .order_by("-created", "-pk")
+        .values(
+            "pk", "account_id", "risk_score", "created", "source", "source_key", "snapshot_name", "connection__name"
+        )[:500]
     )
-    by_account: dict[str, list[dict]] = defaultdict(list)
+    by_source: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for row in rows:
-        if len(by_account[row["account_id"]]) < TREND_RUNS:
-            by_account[row["account_id"]].append(row)
+        line = by_source[(row["source_key"], row["account_id"])]
+        if len(line) < TREND_RUNS:
+            line.append(row)
     width, height, pad = 240, 64, 6
     trends = []
-    for account, points in sorted(by_account.items()):
+    for (source_key, account), points in sorted(by_source.items(), key=lambda item: (item[0][1], item[0][0])):
+        newest = points[0]
+        source = run_sources.label_of(newest["source"], source_key, newest["snapshot_name"], newest["connection__name"])
         points.reverse()
         step = (width - 2 * pad) / max(len(points) - 1, 1)
         dots = []
@@ -103,6 +113,8 @@ def _trends(user) -> list[dict]:
         trends.append(
             {
                 "account": account,
+                "source": source,
+                "source_key": source_key,
                 "dots": dots,
                 "points": " ".join(f"{d['x']},{d['y']}" for d in dots),
                 "latest": dots[-1]["score"],
@@ -293,8 +305,20 @@ def _ordering(sort: str, group: str) -> list:
     descending = sort.startswith("-")
     order = [F(field).desc() if descending else F(field).asc()]
     if group in GROUP_FIELDS:
-        order.insert(0, F(GROUP_FIELDS[group]).asc())
+        # What to fix first: the group with the worst finding, then the one with the most findings.
+        order[:0] = [F("group_worst").asc(), F("group_size").desc(), F(GROUP_FIELDS[group]).asc()]
     return [*order, F("severity_rank").asc(), F("seq").asc(nulls_last=True), F("pk").asc()]
+
+
+def _with_group_figures(findings, group: str):
+    """Each finding with its group's size and worst severity rank, for the order and the group headers."""
+    if group not in GROUP_FIELDS:
+        return findings
+    partition = [F(GROUP_FIELDS[group])]
+    return findings.annotate(
+        group_worst=Window(Min("severity_rank"), partition_by=partition),
+        group_size=Window(Count("pk"), partition_by=partition),
+    )
 
 
 def _results_context(request: HttpRequest, run: AuditRun) -> dict:
@@ -318,7 +342,8 @@ def _results_context(request: HttpRequest, run: AuditRun) -> dict:
         # A compliance row's link: exactly the findings that failed that control in this run.
         shown = shown.filter(fingerprint__in=control["findings"])
     sort, group = chosen.get("sort") or "severity", chosen.get("group") or ""
-    ordered = shown.annotate(severity_rank=SEVERITY_RANK).order_by(*_ordering(sort, group))
+    ranked = _with_group_figures(shown.annotate(severity_rank=SEVERITY_RANK), group)
+    ordered = ranked.order_by(*_ordering(sort, group))
     per_page = chosen.get("per") or FINDINGS_PER_PAGE
     page = Paginator(ordered, per_page).get_page(request.GET.get("page"))
     query = request.GET.copy()
@@ -418,14 +443,18 @@ def finding_detail(request: HttpRequest, pk: int, finding_pk: int) -> HttpRespon
     return render(request, template, context)
 
 
-EVIDENCE_SHOWN = {"statements", "statement", "methods", "method", "how", "actions", "path", "escalation_path", "hops"}
+EVIDENCE_SHOWN = {
+    *("statements", "statement", "methods", "method", "how", "actions", "path", "escalation_path", "hops"),
+    "conditions",
+}
 
 
 def _evidence(evidence) -> dict:
     """Split a finding's evidence into granting statements, escalation methods, a real path and the rest."""
     if not isinstance(evidence, dict):
         shown = [("evidence", _pretty(evidence), not _is_plain(evidence))] if evidence else []
-        return {"statements": [], "methods": [], "hops": [], "other_evidence": shown}
+        empty: dict = {"statements": [], "other_statements": [], "conditions": [], "methods": [], "hops": []}
+        return {**empty, "other_evidence": shown}
     statements: list[dict] = []
 
     def add(items) -> None:
@@ -440,6 +469,7 @@ def _evidence(evidence) -> dict:
                             f"#{item['index'] - 1}" if isinstance(item.get("index"), int) and item["index"] > 0 else ""
                         ),
                         "json": _pretty(item["statement"]),
+                        "statement": item["statement"],
                     }
                 )
             else:
@@ -462,12 +492,24 @@ def _evidence(evidence) -> dict:
             )
             if method is not evidence:
                 add(method.get("statements"))
+    # Only what grants the finding's actions is its evidence: not, say, a read-only policy beside the one hop.
+    granting, other = finding_evidence.split_statements(
+        statements, finding_evidence.finding_actions(evidence), to_admin=finding_evidence.leads_to_admin(evidence)
+    )
+    listed_conditions = evidence.get("conditions")
     return {
-        "statements": statements,
+        "statements": granting,
+        "other_statements": other,
+        "conditions": [str(finding_evidence.in_words(c)) for c in listed_conditions]
+        if isinstance(listed_conditions, list)
+        else [],
         "methods": methods,
         "hops": _hops(evidence),
         "other_evidence": [
-            (key, _pretty(value), not _is_plain(value)) for key, value in evidence.items() if key not in EVIDENCE_SHOWN
+            (key, _pretty(words), not _is_plain(words))
+            for key, value in evidence.items()
+            if key not in EVIDENCE_SHOWN
+            for words in [finding_evidence.in_words(value)]
         ],
     }
 

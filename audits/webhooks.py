@@ -32,7 +32,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.urls import reverse
 
-from audits import schedule_drift
+from audits import compare, schedule_drift
 from audits.models import AuditRun, Finding, UserSettings
 from audits.webhook_addresses import is_public
 
@@ -205,18 +205,8 @@ def _link(path: str) -> str:
 
 
 def previous_run(run: AuditRun) -> AuditRun | None:
-    """The owner's last completed run of the same account before this one."""
-    if not run.account_id:
-        return None
-    return (
-        AuditRun.objects.filter(
-            owner_id=run.owner_id, account_id=run.account_id, status=AuditRun.Status.COMPLETED, created__lt=run.created
-        )
-        .exclude(pk=run.pk)
-        .only("pk")
-        .order_by("-created", "-pk")
-        .first()
-    )
+    """The owner's last completed run of the same source and account before this one (audits.compare)."""
+    return compare.previous_run(run)
 
 
 def new_serious_findings(run: AuditRun) -> list[Finding]:

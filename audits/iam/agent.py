@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from audits.iam import actions, compliance, fix_plan, patterns, scoring
 from audits.iam.analysis import Analysis, Step
 from audits.iam.checks import CATEGORIES, SEVERITIES
+from audits.iam.snapshot import mixed_accounts_warning
 
 Emit = Callable[[str, str, int, dict], None]
 
@@ -221,6 +222,9 @@ def _announce(out: _Progress, analysis: Analysis, steps: list[Step]) -> None:
     )
     for message, payload in analysis.warnings():
         out("warning", message, None, payload)
+    mixed = mixed_accounts_warning(analysis.snapshot)
+    if mixed is not None:
+        out("warning", mixed[0], None, mixed[1])
     for kind, plural in (("user", "users"), ("role", "roles"), ("group", "groups"), ("policy", "policies")):
         of_kind = [s for s in steps if s.principal.type == kind]
         if not of_kind:
@@ -271,6 +275,19 @@ def _stats(out: _Progress, counts: Counter) -> None:
     out("stats", f"Found {shown} issues so far...", None, {"stats": stats})
 
 
+def _one_per_principal_and_kind(ranked: list[dict]) -> list[dict]:
+    """The worst finding of each (principal, category): a user with admin access through its own policy and a
+    group's is one risk to fix, not two lines of the top list."""
+    seen: set[tuple[str, str]] = set()
+    kept = []
+    for f in ranked:
+        key = (f.get("principal_arn") or f.get("principal_name") or f["check_id"], f["category"])
+        if key not in seen:
+            seen.add(key)
+            kept.append(f)
+    return kept
+
+
 def _result(analysis: Analysis, findings: list[dict], found_patterns: list[dict], frameworks: Sequence[str]) -> dict:
     acc = analysis.account
     kept = [f for f in findings if not f.get("suppressed")]
@@ -279,7 +296,8 @@ def _result(analysis: Analysis, findings: list[dict], found_patterns: list[dict]
     by_category = Counter(f["category"] for f in kept)
     order = {s: i for i, s in enumerate(SEVERITIES)}
     # Fully ordered, so a resumed run (whose earlier findings come back from storage) reports the same top risks.
-    top = sorted(kept, key=lambda f: (order[f["severity"]], f["category"], f["principal_name"], f["fingerprint"]))[:10]
+    ranked = sorted(kept, key=lambda f: (order[f["severity"]], f["category"], f["principal_name"], f["fingerprint"]))
+    top = _one_per_principal_and_kind(ranked)[:10]
     result = {
         "success": True,
         "risk_score": score,

@@ -228,7 +228,9 @@ class Authz:
         userid = p.entry.get("UserId") or p.entry.get("RoleId") or ""
         subject = Subject(
             arn=p.arn,
-            account=self.account_id,
+            # The principal's own account, from its ARN: in a snapshot mixing accounts' principals a user of
+            # account B is not in account A, and a request from it to A's resources crosses accounts.
+            account=arns.account_of(p.arn) or self.account_id,
             type=p.type,
             name=p.name,
             tags=tags,
@@ -270,7 +272,9 @@ class Authz:
             resource,
             self.context(subject, extra),
             resource_policy,
-            self.account_id if resource_policy is not None else None,
+            # The resource's account from its ARN where it names one (a role of account B is B's resource); an S3
+            # bucket's ARN names none, so it is the snapshot's account.
+            (arns.account_of(resource) or self.account_id) if resource_policy is not None else None,
         )
 
     def patterns(self, subject: Subject, action: str) -> list[tuple[str, bool]]:

@@ -1167,7 +1167,62 @@ def fix_for(finding: dict) -> dict:
         handler = _access_key if "key" in f.check_id else _mfa if "mfa" in f.check_id else None
     handler = handler or BY_CATEGORY.get(f.category) or _generic
     try:
-        return handler(f)
+        fix = handler(f)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError):
         # Evidence from a future engine in a shape this module misreads: the check's own advice is still right.
-        return _generic(_Finding({**f.raw, "evidence": {}}))
+        fix = _generic(_Finding({**f.raw, "evidence": {}}))
+    managed = aws_managed_policy(finding if isinstance(finding, dict) else {})
+    return _on_aws_managed(f, managed, fix) if managed else fix
+
+
+# --- findings on AWS managed policies ------------------------------------------------------------------------------
+
+
+AWS_MANAGED_LEAD = "AWS manages this policy:"
+
+
+def aws_managed_policy(finding: dict) -> str:
+    """The ARN of the AWS managed policy a finding is about (a policy finding), or "" for anything else.
+
+    Nobody can edit or delete an AWS managed policy, so its findings are fixed by detaching it or by a copy."""
+    f = _Finding(finding)
+    if f.type != "policy":
+        return ""
+    for name in (f.arn, f.policy):
+        arn = _managed_arn(name, f) if name else None
+        if arn and AWS_MANAGED.match(arn):
+            return arn
+    return ""
+
+
+def _on_aws_managed(f: _Finding, arn: str, fix: Fix) -> Fix:
+    """The fix of a finding on an AWS managed policy: detach it or replace it with a customer-managed copy."""
+    holders = [str(h) for h in _list(f.evidence.get("attached_to"))]
+    if not holders:
+        holders = [f"{kind} {name}" for kind, name in _holders(f)]
+    named = ", ".join(holders[:6]) + (f" and {len(holders) - 6} more" if len(holders) > 6 else "")
+    actions = f.actions()
+    copy = (
+        f"a customer-managed copy without {', '.join(actions[:8])}{' and more' if len(actions) > 8 else ''}"
+        if actions
+        else "a customer-managed copy that lists only the actions and resources the job needs"
+    )
+    named = named or "each user, role and group that holds it"
+    summary = f"{AWS_MANAGED_LEAD} detach it from {named} or replace it with {copy}."
+    document = fix.get("policy")
+    statements = document.get("Statement") if isinstance(document, dict) else None
+    if (
+        isinstance(statements, list)
+        and statements
+        and all(isinstance(s, dict) and s.get("Effect") == "Deny" for s in statements)
+    ):
+        summary += " Until then, the Deny shown on its holders keeps these actions out."
+    elif document:
+        summary += " The policy shown is a starting point for that copy."
+    cli = [
+        f"aws iam list-entities-for-policy --policy-arn {arn}",
+        f"# for each user/role/group listed: aws iam detach-<user|role|group>-policy --<user|role|group>-name NAME "
+        f"--policy-arn {arn}",
+        *[line for line in fix.get("cli") or [] if "list-entities-for-policy" not in line],
+    ]
+    return {**fix, "summary": summary, "cli": cli}

@@ -77,6 +77,13 @@ class AccountSnapshot:
     resources: list[dict] = field(default_factory=list)
     account_block_public_access: dict | None = None
     organization: dict | None = None
+    # Every account id the principals' ARNs carry, when there is more than one: a file joining two accounts'
+    # exports. Derived from the ARNs at load, so to_dict() need not carry it.
+    principal_accounts: tuple[str, ...] = ()
+
+    @property
+    def mixed_accounts(self) -> bool:
+        return len(self.principal_accounts) > 1
 
     def to_dict(self) -> dict:
         """A bundle that load_snapshot() turns back into an equal snapshot (the portal stores it to resume runs)."""
@@ -158,6 +165,7 @@ def load_snapshot(data: bytes | str | dict, *, source: str = "snapshot") -> Acco
         source=source,
         # A bundle that carries the key (even as null) says what the account has; a raw export says nothing.
         password_policy_known=bool(bundle.get("password_policy_known", "password_policy" in bundle)),
+        principal_accounts=_principal_accounts(lists),
         **_resource_sections(bundle),
     )
 
@@ -368,6 +376,32 @@ def _document(doc: Any, path: str) -> dict:
         if not isinstance(statement, dict):
             raise SnapshotError(f"{path}.Statement[{i}] must be an object, not {_kind(statement)}")
     return {**doc, "Statement": statements}
+
+
+def _principal_accounts(lists: dict[str, list[dict]]) -> tuple[str, ...]:
+    """The account ids of the users', groups' and roles' ARNs, when they name more than one; () otherwise."""
+    found = {
+        match.group(1)
+        for key in ("UserDetailList", "GroupDetailList", "RoleDetailList")
+        for entry in lists[key]
+        if (match := _ACCOUNT_IN_ARN.match(entry["Arn"]))
+    }
+    return tuple(sorted(found)) if len(found) > 1 else ()
+
+
+def mixed_accounts_warning(snapshot: AccountSnapshot) -> tuple[str, dict] | None:
+    """The audit's warning for a snapshot whose principals belong to several accounts, or None."""
+    if not snapshot.mixed_accounts:
+        return None
+    accounts = list(snapshot.principal_accounts)
+    return (
+        f"This snapshot mixes principals of {len(accounts)} accounts ({', '.join(accounts[:5])}"
+        + (", ..." if len(accounts) > 5 else "")
+        + f"); it is audited as account {snapshot.account_id or 'unknown'}. Paths between principals of different "
+        "accounts (CreateAccessKey, PassRole, AssumeRole through an account's trust) need both accounts to allow "
+        "them and are not assumed; upload one account per snapshot, or audit the organization.",
+        {"detail": {"mixed_accounts": accounts[:50]}},
+    )
 
 
 def _account_from_arns(lists: dict[str, list[dict]]) -> str:

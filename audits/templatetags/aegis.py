@@ -5,7 +5,7 @@ from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
 
 from audits.iam import scoring
-from audits.models import FRAMEWORK_CHOICES
+from audits.models import FRAMEWORK_CHOICES, SEVERITIES
 
 register = template.Library()
 
@@ -101,3 +101,12 @@ def band(score) -> str:
     except (TypeError, ValueError):
         return "none"
     return scoring.band(value)
+
+
+@register.filter
+def severity_name(rank) -> str:
+    """The severity of a rank in SEVERITIES (0 = critical), as the findings table's group headers order them."""
+    try:
+        return SEVERITIES[int(rank)]
+    except (TypeError, ValueError, IndexError):
+        return "info"
