@@ -190,6 +190,16 @@ AEGIS_VERIFY_FIXES_MAX_PRINCIPALS = envint("AEGIS_VERIFY_FIXES_MAX_PRINCIPALS", 
 # How many audits one user may have queued or running at once.
 AEGIS_MAX_ACTIVE_RUNS = envint("AEGIS_MAX_ACTIVE_RUNS", 3)
 AEGIS_QUERY_MAX_SNAPSHOT_BYTES = envint("AEGIS_QUERY_MAX_SNAPSHOT_BYTES", 16 * 1024 * 1024)  # "Who can" input cap
+# What one event or finding stores, whatever the input (audits/size_caps.py): a longer message is cut, a bigger
+# finding keeps its identity and has its evidence, detail and fix trimmed (marked "truncated"; the full detail stays
+# in the run's stored input), and a payload's other parts are trimmed the same way. Exports and streams read runs in
+# pages of AEGIS_EXPORT_PAGE and AEGIS_STREAM_PAGE rows.
+AEGIS_MAX_MESSAGE_CHARS = envint("AEGIS_MAX_MESSAGE_CHARS", 4_000)
+AEGIS_MAX_FINDING_BYTES = envint("AEGIS_MAX_FINDING_BYTES", 64 * 1024)
+AEGIS_MAX_EVENT_BYTES = envint("AEGIS_MAX_EVENT_BYTES", 64 * 1024)
+AEGIS_MAX_RESULT_TEXT_CHARS = envint("AEGIS_MAX_RESULT_TEXT_CHARS", 4_000)
+AEGIS_STREAM_PAGE = envint("AEGIS_STREAM_PAGE", 500)
+AEGIS_EXPORT_PAGE = envint("AEGIS_EXPORT_PAGE", 500)
 # The demo account audits in milliseconds; this pause after each of its 74 principals lets people watch it
 # (about 30 s in all, time to pause or cancel it). The test suite sets 60.
 AEGIS_DEMO_STEP_MS = envint("AEGIS_DEMO_STEP_MS", 400)

@@ -4,17 +4,22 @@ Each event takes the next gap-free seq of its run inside one transaction that al
 finding it carries and moves the run's progress and checkpoint. On SQLite the IMMEDIATE
 transaction mode serialises writers across processes; on PostgreSQL the run row is locked with
 SELECT ... FOR UPDATE. Either way two writers can never take the same seq or leave a hole.
+
+Whatever the input, what one event stores is bounded (audits.size_caps): its message, its finding, a complete
+event's result and the rest of its payload each have a cap, and what was cut is marked as truncated.
 """
 
 import logging
 import time
 from typing import Any
 
+from django.conf import settings
 from django.db import DataError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from audits.iam.snapshot import safe_text
 from audits.models import EVENT_TYPES, AuditEvent, AuditRun, Finding
+from audits.size_caps import cap, cap_finding, cap_strings, cap_text
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +48,7 @@ class Recorder:
         """Store one event. Returns None when it carried a finding this run already has."""
         if type not in EVENT_TYPES:
             raise ValueError(f"unknown event type {type!r}")
-        payload = dict(payload or {})
+        message, payload = bounded(message, payload or {})
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
                 return self._write(type, message, progress, payload)
@@ -98,6 +103,30 @@ class Recorder:
             _update_run(cursor, self.run_id, changes)
             _notify(self.run_id, seq)
         return event
+
+
+# Payload keys capped on their own: the finding (AEGIS_MAX_FINDING_BYTES), a complete event's result (its strings
+# cut at AEGIS_MAX_RESULT_TEXT_CHARS: its compliance tables list every finding and must stay whole) and the
+# engine's checkpoint (a few integers the resume depends on).
+_CAPPED_APART = ("finding", "result", "checkpoint")
+
+
+def bounded(message: str, payload: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The message and payload an event stores, each within its documented cap."""
+    message = cap_text(message, settings.AEGIS_MAX_MESSAGE_CHARS)
+    rest = {key: value for key, value in payload.items() if key not in _CAPPED_APART}
+    rest, cut = cap(rest, settings.AEGIS_MAX_EVENT_BYTES)
+    if cut:
+        rest["truncated"] = True
+    if isinstance(payload.get("finding"), dict):
+        rest["finding"] = cap_finding(payload["finding"], settings.AEGIS_MAX_FINDING_BYTES)
+    if "result" in payload:
+        rest["result"] = cap_strings(payload["result"], settings.AEGIS_MAX_RESULT_TEXT_CHARS)
+    for key in _CAPPED_APART:
+        if key in payload and key not in rest:
+            rest[key] = payload[key]
+    # The payload's own key order is kept, so an event that fits is stored exactly as it was emitted.
+    return message, {key: rest[key] for key in (*payload, *rest) if key in rest}
 
 
 EVENT_COLUMNS = ("run_id", "seq", "type", "message", "progress", "payload", "severity", "principal_arn", "created")
@@ -170,4 +199,4 @@ def _notify(run_id: int, seq: int) -> None:
             cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, f"{run_id}:{seq}"])
 
 
-__all__ = ["NOTIFY_CHANNEL", "Recorder"]
+__all__ = ["NOTIFY_CHANNEL", "Recorder", "bounded"]

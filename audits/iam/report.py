@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -67,8 +68,27 @@ def to_json(run_meta: dict, result: dict, findings: list[dict]) -> str:
     }
     Keys are only ever added within a schema version, never renamed or removed.
     """
-    audit_summary = result.get("audit_summary") or {}
     ordered = sorted_findings(findings)
+    return "".join(json_chunks(run_meta, result, totals(ordered), ordered))
+
+
+def totals(findings: Iterable[dict]) -> dict:
+    """The counts the JSON report's summary gives: total, by_severity and by_category."""
+    by_severity = dict.fromkeys(SEVERITY_ORDER, 0)
+    by_category: dict[str, int] = {}
+    total = 0
+    for f in findings:
+        total += 1
+        if f.get("severity") in by_severity:
+            by_severity[f["severity"]] += 1
+        by_category[f.get("category", "")] = by_category.get(f.get("category", ""), 0) + 1
+    return {"total": total, "by_severity": by_severity, "by_category": dict(sorted(by_category.items()))}
+
+
+def json_chunks(run_meta: dict, result: dict, counts: dict, ordered: Iterable[dict]) -> Iterator[str]:
+    """to_json's text in pieces, the findings (already in report order, counted in counts) written one by one, so
+    a download of a big run holds one finding at a time, not the document."""
+    audit_summary = result.get("audit_summary") or {}
     document = {
         "schema_version": REPORT_SCHEMA_VERSION,
         "run": run_meta,
@@ -80,33 +100,57 @@ def to_json(run_meta: dict, result: dict, findings: list[dict]) -> str:
         "summary": {
             "risk_score": result.get("risk_score", run_meta.get("risk_score")),
             "risk_band": result.get("risk_band", ""),
-            "total_findings": len(ordered),
-            "by_severity": {sev: sum(f.get("severity") == sev for f in ordered) for sev in SEVERITY_ORDER},
-            "by_category": _count(f.get("category", "") for f in ordered),
+            "total_findings": counts["total"],
+            "by_severity": counts["by_severity"],
+            "by_category": counts["by_category"],
             "patterns": result.get("patterns") or [],
             "top_risks": result.get("top_risks") or [],
         },
-        "findings": ordered,
+        "findings": [],
     }
     # No indent: only the C encoder is fast, and it does not indent (pipe through `jq .` to read).
-    return json.dumps(document, ensure_ascii=False, default=str) + "\n"
+    yield from _list_last(json.dumps(document, ensure_ascii=False, default=str), "}", ordered, lambda f: f)
+    yield "\n"
+
+
+def _list_last(head: str, closing: str, items: Iterable, shape: Callable[[Any], Any]) -> Iterator[str]:
+    """A JSON text whose last member is an empty list (head ends with "[]" + closing), with items written into it
+    one by one as json.dumps would write them."""
+    yield head[: -len(closing) - 1]
+    for i, item in enumerate(items):
+        yield (", " if i else "") + json.dumps(shape(item), ensure_ascii=False, default=str)
+    yield "]" + closing
 
 
 def to_csv(findings: list[dict]) -> str:
     """One row per finding; every cell is neutralised so spreadsheets never evaluate it as a formula."""
+    return "".join(csv_chunks(sorted_findings(findings)))
+
+
+def csv_chunks(ordered: Iterable[dict], rows_per_chunk: int = 200) -> Iterator[str]:
+    """to_csv's text in pieces of rows_per_chunk rows, from findings already in report order."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
-    for finding in sorted_findings(findings):
+    for i, finding in enumerate(ordered, 1):
         writer.writerow([safe_cell(_cell(finding, column)) for column in CSV_COLUMNS])
-    return out.getvalue()
+        if i % rows_per_chunk == 0:
+            yield out.getvalue()
+            out.seek(0)
+            out.truncate()
+    yield out.getvalue()
 
 
 def to_sarif(run_meta: dict, findings: list[dict], rules: dict) -> str:
     """SARIF 2.1.0 with one rule per catalog check and one result per finding, located at the principal's ARN."""
     ordered = sorted_findings(findings)
+    return "".join(sarif_chunks(run_meta, {f["check_id"] for f in ordered}, ordered, rules))
+
+
+def sarif_chunks(run_meta: dict, check_ids: Iterable[str], ordered: Iterable[dict], rules: dict) -> Iterator[str]:
+    """to_sarif's text in pieces, from the run's distinct check ids and its findings already in report order."""
     rule_ids = list(rules)
-    for extra in sorted({f["check_id"] for f in ordered} - set(rules)):
+    for extra in sorted(set(check_ids) - set(rules)):
         rule_ids.append(extra)  # a finding from a check the catalog no longer has still needs a rule
     index = {rule_id: i for i, rule_id in enumerate(rule_ids)}
     sarif = {
@@ -122,11 +166,13 @@ def to_sarif(run_meta: dict, findings: list[dict], rules: dict) -> str:
                 },
                 "automationDetails": {"id": _automation_id(run_meta)},
                 "properties": {"run": run_meta},
-                "results": [_result(f, index[f["check_id"]]) for f in ordered],
+                "results": [],
             }
         ],
     }
-    return json.dumps(sarif, ensure_ascii=False, default=str) + "\n"
+    head = json.dumps(sarif, ensure_ascii=False, default=str)
+    yield from _list_last(head, "}]}", ordered, lambda f: _result(f, index[f["check_id"]]))
+    yield "\n"
 
 
 def _automation_id(run_meta: dict) -> str:
@@ -232,13 +278,20 @@ def to_ocsf(run_meta: dict, findings: list[dict], rules: dict) -> str:
     """A JSON array of OCSF 1.1 Detection Findings (class_uid 2004), one per finding, the shape Prowler writes and
     AWS Security Hub / Security Lake ingest. Aegis fields without an OCSF home (controls, evidence, fix) are kept
     under `unmapped`; a suppressed finding (accepted risk) has status "Suppressed"."""
+    return "".join(ocsf_chunks(run_meta, sorted_findings(findings), rules))
+
+
+def ocsf_chunks(run_meta: dict, ordered: Iterable[dict], rules: dict) -> Iterator[str]:
+    """to_ocsf's text in pieces, from findings already in report order."""
     finished = run_meta.get("finished") or run_meta.get("started")
     moment = _epoch_ms(finished)
     account = run_meta.get("account_id") or ""
-    events = [
-        _ocsf_event(f, rules.get(f.get("check_id", "")), run_meta, account, moment) for f in sorted_findings(findings)
-    ]
-    return json.dumps(events, ensure_ascii=False, default=str) + "\n"
+
+    def event(f: dict) -> dict:
+        return _ocsf_event(f, rules.get(f.get("check_id", "")), run_meta, account, moment)
+
+    yield from _list_last("[]", "", ordered, event)
+    yield "\n"
 
 
 def _epoch_ms(timestamp: str | None) -> int:

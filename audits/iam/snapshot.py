@@ -28,6 +28,9 @@ from urllib.parse import unquote
 
 MAX_SNAPSHOT_BYTES = 50 * 1024 * 1024
 MAX_DEPTH = 64
+# AWS caps a policy document at 6,144 characters (managed) or 10,240 (inline), a few hundred statements at most. A
+# document far past that cannot come from AWS, and compiling each statement costs the audit several KB of memory.
+MAX_STATEMENTS_PER_POLICY = 2_000
 BUNDLE_FORMAT = "aegis-iam-snapshot"
 SOURCES = ("demo", "snapshot", "live")
 DEMO_PATH = Path(__file__).parent / "data" / "demo_account.json"
@@ -372,6 +375,11 @@ def _document(doc: Any, path: str) -> dict:
         statements = [statements]
     if not isinstance(statements, list):
         raise SnapshotError(f"{path}.Statement must be a list or an object, not {_kind(statements)}")
+    if len(statements) > MAX_STATEMENTS_PER_POLICY:
+        raise SnapshotError(
+            f"{path} has {len(statements):,} statements; the limit is {MAX_STATEMENTS_PER_POLICY:,} per policy "
+            "(AWS itself accepts no policy document longer than 10,240 characters)"
+        )
     for i, statement in enumerate(statements):
         if not isinstance(statement, dict):
             raise SnapshotError(f"{path}.Statement[{i}] must be an object, not {_kind(statement)}")

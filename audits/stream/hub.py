@@ -24,6 +24,11 @@ from audits.stream.db import run_db
 log = logging.getLogger(__name__)
 
 
+# What a channel keeps past its slowest viewer. A viewer left further behind (a client that stopped reading) reads
+# what it missed from the table, a page at a time, so one such viewer cannot make the channel hold the whole run.
+CHANNEL_MAX_BYTES = 4 * 1024 * 1024
+
+
 @dataclass(eq=False)
 class RunChannel:
     run_id: int
@@ -33,13 +38,33 @@ class RunChannel:
     viewers: int = 0
     heartbeat: int = 0
     waiters: list[asyncio.Future] = field(default_factory=list)
+    positions: dict[object, int] = field(default_factory=dict)  # viewer -> the last seq it has taken
+    size: int = 0  # bytes in frames
 
     @property
     def last_seq(self) -> int:
         return self.base_seq + len(self.frames)
 
-    def frames_after(self, seq: int) -> list[bytes]:
-        return self.frames[seq - self.base_seq :]
+    def frames_after(self, seq: int, limit: int) -> list[bytes]:
+        start = seq - self.base_seq
+        return self.frames[start : start + limit]
+
+    def append(self, frame: bytes) -> None:
+        self.frames.append(frame)
+        self.size += len(frame)
+
+    def trim(self) -> None:
+        """Drop the frames every viewer has taken, and the oldest beyond CHANNEL_MAX_BYTES."""
+        floor = min(self.positions.values(), default=self.last_seq)
+        drop = max(0, min(floor, self.last_seq) - self.base_seq)
+        dropped = sum(len(frame) for frame in self.frames[:drop])
+        while drop < len(self.frames) and self.size - dropped > CHANNEL_MAX_BYTES:
+            dropped += len(self.frames[drop])
+            drop += 1
+        if drop:
+            del self.frames[:drop]
+            self.base_seq += drop
+            self.size -= dropped
 
     def wake(self) -> None:
         waiters, self.waiters = self.waiters, []
@@ -49,7 +74,8 @@ class RunChannel:
 
 
 def _read_new_events(wanted: dict[int, int]) -> tuple[dict[int, list[tuple[int, str, bytes]]], set[int]]:
-    """Events after each run's known seq, encoded, and which of these runs are finished.
+    """Events after each run's known seq, encoded (at most AEGIS_STREAM_PAGE per run: a run that is further on is
+    read again at once), and which of these runs are finished.
 
     Each run is read on its own: a run whose events cannot be read is logged and left out of this
     refresh (its viewers wait for the next one), never taking the other runs down with it."""
@@ -61,11 +87,12 @@ def _read_new_events(wanted: dict[int, int]) -> tuple[dict[int, list[tuple[int, 
         if last_seq > known:
             try:
                 events = AuditEvent.objects.filter(run_id=run_id, seq__gt=known).order_by("seq")
+                events = events[: settings.AEGIS_STREAM_PAGE]
                 fresh[run_id] = [(e.seq, e.type, frames.encode(e)) for e in events]
             except Exception:
                 log.exception("run %s: new events could not be read; retrying on the next refresh", run_id)
                 continue
-        if status in AuditRun.FINISHED:
+        if status in AuditRun.FINISHED and known + len(fresh.get(run_id, ())) >= last_seq:
             finished.add(run_id)
     return fresh, finished
 
@@ -120,17 +147,19 @@ class Hub:
             channel.finished = True
             channel.wake()
 
-    def subscribe(self, run_id: int, seq: int) -> RunChannel:
+    def subscribe(self, run_id: int, seq: int, viewer: object) -> RunChannel:
         channel = self.channels.get(run_id)
         if channel is None:
             channel = self.channels[run_id] = RunChannel(run_id=run_id, base_seq=seq)
             self._dirty.add(run_id)
             self._kick.set()
         channel.viewers += 1
+        channel.positions[viewer] = seq
         return channel
 
-    def unsubscribe(self, channel: RunChannel) -> None:
+    def unsubscribe(self, channel: RunChannel, viewer: object) -> None:
         channel.viewers -= 1
+        channel.positions.pop(viewer, None)
         if channel.viewers <= 0 and self.channels.get(channel.run_id) is channel:
             del self.channels[channel.run_id]
 
@@ -176,7 +205,7 @@ class Hub:
             for seq, type_, frame in fresh.get(run_id, ()):
                 if seq != channel.last_seq + 1:
                     continue  # another refresh already appended it
-                channel.frames.append(frame)
+                channel.append(frame)
                 moved = True
                 if type_ in frames.TERMINAL_TYPES:
                     channel.finished = True
@@ -184,7 +213,11 @@ class Hub:
                 channel.finished = True
                 moved = True
             if moved:
+                channel.trim()
                 channel.wake()
+            if not channel.finished and len(fresh.get(run_id, ())) >= settings.AEGIS_STREAM_PAGE:
+                self._dirty.add(run_id)  # a full page: more is stored, read it on the next turn
+                self._kick.set()
 
     async def _heartbeat(self) -> None:
         while True:

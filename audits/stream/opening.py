@@ -96,20 +96,37 @@ class Opening:
     run_id: int
     user_id: int
     after: int
-    backlog: list[bytes]
-    backlog_seq: int
-    finished: bool
+    backlog: list[bytes]  # the first page of stored frames; the rest is read page by page as the viewer reads
+    backlog_seq: int  # the seq of the last frame in backlog
+    upto: int  # the run's last stored seq when the stream opened: the stored part ends there
+    finished: bool  # the run ends at upto: no live part follows
 
 
-def _stored_after(run: RunState, after: int) -> tuple[list[bytes], int, bool]:
-    if run.last_seq <= after:
-        # The usual reconnect: the viewer already has everything stored.
-        return [], after, run.is_finished
-    events = list(AuditEvent.objects.filter(run_id=run.pk, seq__gt=after).order_by("seq"))
-    backlog = [frames.encode(event) for event in events]
-    last = events[-1].seq if events else after
-    finished = run.is_finished or any(e.type in frames.TERMINAL_TYPES for e in events)
-    return backlog, last, finished and last >= run.last_seq
+@dataclass
+class Page:
+    frames: list[bytes]
+    last_seq: int
+    terminal: bool  # it holds the run's complete, error or cancelled event
+
+
+# A page also ends at this many bytes, so a page of events that are each near their size cap stays small.
+STREAM_PAGE_BYTES = 1024 * 1024
+
+
+def stored_page(run_id: int, after: int, upto: int) -> Page:
+    """Stored frames with after < seq <= upto: at most AEGIS_STREAM_PAGE rows or about STREAM_PAGE_BYTES."""
+    rows = AuditEvent.objects.filter(run_id=run_id, seq__gt=after, seq__lte=upto).order_by("seq")
+    page = Page([], after, False)
+    size = 0
+    for event in rows[: settings.AEGIS_STREAM_PAGE].iterator(chunk_size=64):
+        frame = frames.encode(event)
+        page.frames.append(frame)
+        page.last_seq = event.seq
+        page.terminal = page.terminal or event.type in frames.TERMINAL_TYPES
+        size += len(frame)
+        if size >= STREAM_PAGE_BYTES:
+            break
+    return page
 
 
 def open_live(identity: Identity, run_id: int, after: int) -> Opening:
@@ -117,27 +134,45 @@ def open_live(identity: Identity, run_id: int, after: int) -> Opening:
     # An id past the run's end (a stale or forged Last-Event-ID) would start the shared channel
     # beyond the real log, and every viewer of the run would wait for seqs that never come.
     after = min(after, run.last_seq)
-    backlog, last, finished = _stored_after(run, after)
-    return Opening(run_id, run.viewer_id, after, backlog, last, finished)
+    if run.last_seq <= after:
+        # The usual reconnect: the viewer already has everything stored.
+        return Opening(run_id, run.viewer_id, after, [], after, after, run.is_finished)
+    first = stored_page(run.pk, after, run.last_seq)
+    finished = run.is_finished or first.terminal
+    return Opening(run_id, run.viewer_id, after, first.frames, first.last_seq, run.last_seq, finished)
 
 
-def _events_between(run_id: int, after: int, upto: int) -> list[bytes]:
-    events = AuditEvent.objects.filter(run_id=run_id, seq__gt=after, seq__lte=upto).order_by("seq")
-    return [frames.encode(event) for event in events]
+async def _stored_frames(run_id: int, after: int, upto: int, read: DbRunner) -> AsyncIterator[tuple[bytes, int]]:
+    """(one page of frames as one chunk, its last seq) for seq in (after, upto]. The next page is read only once
+    the viewer has taken this one: a client that does not read holds the server to one page, not the run."""
+    while after < upto:
+        page = await read(stored_page, run_id, after, upto)
+        if not page.frames:
+            return
+        yield b"".join(page.frames), page.last_seq
+        after = page.last_seq
 
 
 async def live_frames(opening: Opening, lease: Lease, read: DbRunner) -> AsyncIterator[bytes]:
-    """retry, the stored backlog, then new frames as the hub gets them, until the run ends.
+    """retry, the stored backlog page by page, then new frames as the hub gets them, until the run ends.
 
-    Frames that are ready together go out as one chunk: one write per viewer, not per event."""
+    Frames that are ready together go out as one chunk (up to a page): one write per viewer, not per event."""
     grant = lease.grant
     try:
         yield frames.retry_frame(settings.AEGIS_SSE_RETRY_MS) + b"".join(opening.backlog)
+        opening.backlog = []  # sent: the stream keeps no copy
+        sent = opening.backlog_seq
+        async for chunk, last in _stored_frames(opening.run_id, opening.backlog_seq, opening.upto, read):
+            if grant.closed is not None:
+                yield frames.closed_frame(grant.closed.reason, grant.closed.message)
+                return
+            yield chunk
+            sent = last
         if opening.finished:
             return
         hub = get_hub()
-        channel = hub.subscribe(opening.run_id, opening.backlog_seq)
-        sent = opening.backlog_seq
+        viewer = object()
+        channel = hub.subscribe(opening.run_id, sent, viewer)
         heartbeat = channel.heartbeat
         loop = asyncio.get_running_loop()
         try:
@@ -145,14 +180,22 @@ async def live_frames(opening: Opening, lease: Lease, read: DbRunner) -> AsyncIt
                 if grant.closed is not None:
                     yield frames.closed_frame(grant.closed.reason, grant.closed.message)
                     return
-                if channel.base_seq > sent:
-                    # The channel started after our backlog read: fill the gap from the table.
-                    yield b"".join(await read(_events_between, opening.run_id, sent, channel.base_seq))
-                    sent = channel.base_seq
+                while channel.base_seq > sent:
+                    # The channel starts past us (it began after our backlog read, or dropped what we had not
+                    # taken yet): fill the gap from the table, a page at a time.
+                    before = sent
+                    async for chunk, last in _stored_frames(opening.run_id, before, channel.base_seq, read):
+                        yield chunk
+                        sent = channel.positions[viewer] = last
+                    if sent == before:
+                        sent = channel.base_seq  # nothing stored there (a purged run): never spin on it
                 if channel.last_seq > sent:
-                    yield b"".join(channel.frames_after(sent))
-                    sent = channel.last_seq
+                    ready = channel.frames_after(sent, settings.AEGIS_STREAM_PAGE)
+                    yield b"".join(ready)
+                    sent += len(ready)
+                    channel.positions[viewer] = sent
                     heartbeat = channel.heartbeat
+                    continue  # more may be ready: send it before waiting
                 if channel.finished and sent >= channel.last_seq:
                     return
                 if channel.heartbeat != heartbeat:
@@ -162,7 +205,7 @@ async def live_frames(opening: Opening, lease: Lease, read: DbRunner) -> AsyncIt
                 channel.waiters.append(waiter)
                 await waiter
         finally:
-            hub.unsubscribe(channel)
+            hub.unsubscribe(channel, viewer)
     finally:
         lease.release()
 
