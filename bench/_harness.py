@@ -20,6 +20,7 @@ import json
 import math
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -401,3 +402,35 @@ def follow_in_thread(viewers: list[Viewer], timeout: float) -> threading.Thread:
     thread = threading.Thread(target=asyncio.run, args=(follow_all(),), name="viewers", daemon=True)
     thread.start()
     return thread
+
+
+class RssSampler(threading.Thread):
+    """Peak RSS of each named process (with its children when `family`), sampled every 0.2 s; high_water_mb adds the
+    kernel's own high-water mark (VmHWM) of the process itself, which catches a peak between two samples."""
+
+    def __init__(self, pids: dict[str, int], *, family: bool = False) -> None:
+        super().__init__(name="rss", daemon=True)
+        import psutil
+
+        self.procs = {name: psutil.Process(pid) for name, pid in pids.items()}
+        self.family = family
+        self.peak_mb = dict.fromkeys(pids, 0.0)
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.2):
+            for name, proc in self.procs.items():
+                try:
+                    procs = [proc, *proc.children(recursive=True)] if self.family else [proc]
+                    total = sum(p.memory_info().rss for p in procs if p.is_running())
+                except Exception:  # a process that exited (or was killed by the kernel) has no RSS to read
+                    continue
+                self.peak_mb[name] = max(self.peak_mb[name], total / 1e6)
+
+    def high_water_mb(self, name: str) -> float:
+        try:
+            status = Path(f"/proc/{self.procs[name].pid}/status").read_text()
+        except OSError:
+            return self.peak_mb[name]
+        match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.M)
+        return max(self.peak_mb[name], int(match.group(1)) / 1000 if match else 0.0)

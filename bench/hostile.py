@@ -46,7 +46,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._harness import Stack, percentile  # noqa: E402
+from bench._harness import RssSampler, Stack, percentile  # noqa: E402
 from bench.large_account import sign_in  # noqa: E402
 
 REQUEST_TIMEOUT_S = 30.0
@@ -151,28 +151,6 @@ class Victim(threading.Thread):
                 self.stop.wait(self.pause_s)
         finally:
             self.client.close()
-
-
-class RssSampler(threading.Thread):
-    """Peak RSS of each named process together with its children, sampled every 0.2 s."""
-
-    def __init__(self, pids: dict[str, int]) -> None:
-        super().__init__(name="rss", daemon=True)
-        import psutil
-
-        self.procs = {name: psutil.Process(pid) for name, pid in pids.items()}
-        self.peak_mb = dict.fromkeys(pids, 0.0)
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.wait(0.2):
-            for name, proc in self.procs.items():
-                try:
-                    family = [proc, *proc.children(recursive=True)]
-                    total = sum(p.memory_info().rss for p in family if p.is_running())
-                except Exception:  # a process that exited (or was killed by the kernel) has no RSS to read
-                    continue
-                self.peak_mb[name] = max(self.peak_mb[name], total / 1e6)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -576,7 +554,7 @@ def main(argv: list[str] | None = None) -> int:
         port = stack.start_server()
         worker = stack.start_worker()
         base = f"http://127.0.0.1:{port}"
-        sampler = RssSampler({"web": stack.servers[0][1].pid, "worker": worker.pid})
+        sampler = RssSampler({"web": stack.servers[0][1].pid, "worker": worker.pid}, family=True)
         sampler.start()
         attacker = sign_in(base, "attacker", passwords["attacker"], timeout=REQUEST_TIMEOUT_S)
         victim = Victim(base, passwords["victim"])

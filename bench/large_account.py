@@ -166,34 +166,6 @@ class OtherUser(threading.Thread):
                 client.close()
 
 
-class RssSampler(threading.Thread):
-    """Peak RSS of each process: sampled every 0.2 s, and the kernel's own high-water mark (VmHWM) at the end."""
-
-    def __init__(self, pids: dict[str, int]) -> None:
-        super().__init__(name="rss", daemon=True)
-        import psutil
-
-        self.procs = {name: psutil.Process(pid) for name, pid in pids.items()}
-        self.peak_mb = dict.fromkeys(pids, 0.0)
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.wait(0.2):
-            for name, proc in self.procs.items():
-                try:
-                    self.peak_mb[name] = max(self.peak_mb[name], proc.memory_info().rss / 1e6)
-                except Exception:  # the process may have exited; the high-water mark still counts
-                    continue
-
-    def high_water_mb(self, name: str) -> float:
-        try:
-            status = Path(f"/proc/{self.procs[name].pid}/status").read_text()
-        except OSError:
-            return self.peak_mb[name]
-        match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.M)
-        return max(self.peak_mb[name], int(match.group(1)) / 1000 if match else 0.0)
-
-
 def pct(values: list[float], q: float) -> float | None:
     from bench._harness import percentile
 
@@ -211,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request otherwise
 
-    from bench._harness import Stack, Viewer, follow_in_thread
+    from bench._harness import RssSampler, Stack, Viewer, follow_in_thread
 
     stack = Stack(db="postgres" if args.database_url else "sqlite", database_url=args.database_url,
                   env={"AEGIS_DEMO_STEP_MS": "0"}, log_dir=args.keep_logs)  # fmt: skip
