@@ -20,6 +20,16 @@ def reviewer(db):
     return make_user("reviewer", staff=True)
 
 
+@pytest.fixture
+def rita(db):
+    """A reviewer by membership of the `reviewer` group, not staff."""
+    from audits.reviewers import reviewer_group
+
+    user = make_user("rita")
+    user.groups.add(reviewer_group())
+    return user
+
+
 @pytest.fixture(scope="session")
 def _server_url(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():

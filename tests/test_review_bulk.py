@@ -9,18 +9,9 @@ from django.test import Client
 from django.utils import timezone
 
 from audits.models import Finding, Suppression
-from audits.reviewers import reviewer_group
-from tests.helpers import make_user
 from tests.view_helpers import make_completed_run, make_finding
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def rita(db):
-    user = make_user("rita")
-    user.groups.add(reviewer_group())
-    return user
 
 
 @pytest.fixture

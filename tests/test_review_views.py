@@ -8,19 +8,10 @@ from django.utils import timezone
 
 from audits.models import AuditRun, Finding, Suppression
 from audits.review_views import control_findings_url, in_control, parse_control
-from audits.reviewers import reviewer_group
-from tests.helpers import make_run, make_user
+from tests.helpers import make_run
 from tests.view_helpers import make_completed_run, make_finding
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def rita(db):
-    """A reviewer by group membership, not staff."""
-    user = make_user("rita")
-    user.groups.add(reviewer_group())
-    return user
 
 
 @pytest.fixture
