@@ -1,6 +1,14 @@
 from django.urls import path
 
-from audits import connection_views, org_views, query_views, review_views, schedule_views, views
+from audits import (
+    connection_views,
+    org_views,
+    query_views,
+    review_views,
+    schedule_views,
+    views,
+    whatif_views,
+)
 
 app_name = "audits"
 
@@ -20,6 +28,7 @@ urlpatterns = [
     path("<int:pk>/findings/<int:finding_pk>/", views.finding_detail, name="finding"),
     path("<int:pk>/compare", views.run_compare, name="compare"),
     path("<int:pk>/query", query_views.query_page, name="query"),
+    path("<int:pk>/whatif", whatif_views.whatif_page, name="whatif"),
     path("<int:pk>/export/<str:name>", views.run_export, name="export"),
     path("<int:pk>/pause", views.pause_run, name="pause"),
     path("<int:pk>/resume", views.resume_run, name="resume"),

@@ -1,6 +1,7 @@
 """Proven fixes: a change set computed from the account, applied by the what-if, and kept only when the finding is gone.
 
     plan_fix(snapshot, finding, analysis=None) -> FixPlan | None
+    plan_account(snapshot, findings, analysis=None) -> CombinedPlan   (every admin and escalation fix as one plan)
 
 The engine is its own oracle. A round applies the change set so far to the snapshot (audits.iam.whatif), analyses
 the account again and asks whether the finding's risk is still on its principal; if it is, the next round cuts
@@ -114,8 +115,9 @@ def as_fix(plan: FixPlan, fallback: dict) -> dict:
     return out
 
 
-def _still_there(analysis: Analysis, finding: dict) -> bool:
-    """The risk is still on the principal: the same check, or (after admin rights go) a new way back to admin."""
+def _still_there(analysis: Analysis, finding: dict, seen: dict[str, list[dict]] | None = None) -> bool:
+    """The risk is still on the principal: the same check, or (after admin rights go) a new way back to admin.
+    `seen` keeps each principal's findings for the next finding on the same principal (plan_account)."""
     principal = _principal(analysis, finding["principal_arn"], finding.get("principal_type", ""))
     if principal is None:
         return False
@@ -126,7 +128,11 @@ def _still_there(analysis: Analysis, finding: dict) -> bool:
         checks |= {"principal_privilege_escalation"}
     if finding["check_id"] in ESCALATION:
         checks |= ESCALATION_FAMILY
-    return any(f["check_id"] in checks for f in analysis.findings(principal))
+    if seen is None:
+        return any(f["check_id"] in checks for f in analysis.findings(principal))
+    if principal.arn not in seen:
+        seen[principal.arn] = analysis.findings(principal)
+    return any(f["check_id"] in checks for f in seen[principal.arn])
 
 
 def _principal(analysis: Analysis, arn: str, kind: str):
@@ -595,3 +601,237 @@ def _admin_statement(statement: dict) -> bool:
 
 def _grants_admin(document: Any) -> bool:
     return any(_admin_statement(s) for s in _statements(document))
+
+
+# --- one plan for many findings --------------------------------------------------------------------------------------
+
+# Where admin comes from is cut first: an escalation whose target is no longer an administrator needs no cut of its own.
+TIERS = (POLICY_ADMIN, GROUP_ADMIN, PRINCIPAL_ADMIN, ESCALATION)
+_FENCE_KEEP = "AegisKeepThisFence"
+_FENCE_GUARD = "AegisKeepThisFenceAttached"
+
+
+@dataclass
+class CombinedPlan:
+    ops: list[dict]
+    targets: list[dict]  # every admin and escalation finding the plan must remove
+    gone: list[dict] = field(default_factory=list)
+    remaining: list[dict] = field(default_factory=list)
+    outside_iam: list[dict] = field(default_factory=list)  # left: no IAM change can cut them (owner_steps can)
+    owner_steps: list[str] = field(default_factory=list)
+    separate_ops: int = 0  # the sum of the findings' own fixes, one by one
+    rounds: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """Every admin and escalation finding is gone after the plan."""
+        return not self.remaining and not self.outside_iam and not self.errors
+
+    def to_dict(self) -> dict:
+        return {
+            "ops": self.ops,
+            "cli": changeset.cli_lines(self.ops),
+            "terraform": changeset.terraform(self.ops),
+            "operations": len(self.ops),
+            "separate_operations": self.separate_ops,
+            "findings": len(self.targets),
+            "gone": [_brief(f) for f in self.gone],
+            "remaining": [_brief(f) for f in self.remaining],
+            "outside_iam": [_brief(f) for f in self.outside_iam],
+            "owner_steps": self.owner_steps,
+            "complete": self.complete,
+            "rounds": self.rounds,
+            "errors": self.errors,
+        }
+
+
+def plan_account(snapshot: Any, findings: list[dict], analysis: Analysis | None = None) -> CombinedPlan:
+    """One change set for every admin and escalation finding: the findings' own fixes merged (one fence policy per
+    principal, removals once, one rewrite per policy), applied once and proven against a new analysis.
+
+    Tier by tier (policies that grant admin, groups, principals, then escalations), only the fixes of findings still
+    present after the tiers before are added; what is left after that gets a cut planned on the changed account,
+    round by round, as plan_fix does for one finding."""
+    before = analysis or Analysis(snapshot)
+    targets = [f for f in findings if f.get("check_id") in HANDLED and f.get("principal_arn")]
+    plan = CombinedPlan(ops=[], targets=targets)
+    own = {id(f): _own_ops(snapshot, f, before) for f in targets}
+    plan.separate_ops = sum(len(ops) for ops in own.values())
+    pool: list[dict] = []
+    current, changed = before, snapshot
+    for tier in TIERS:
+        seen: dict[str, list[dict]] = {}
+        present = [f for f in targets if f["check_id"] in tier and _still_there(current, f, seen)]
+        if not present:
+            continue
+        for finding in present:
+            pool.extend(own[id(finding)])
+        plan.rounds += 1
+        current, changed = _apply_merged(snapshot, pool, before, plan)
+        if plan.errors:
+            break
+    while not plan.errors and plan.rounds < len(TIERS) + MAX_ROUNDS:
+        seen = {}
+        left = [f for f in targets if _still_there(current, f, seen)]
+        if not left:
+            break
+        for finding in left:
+            cut = plan_fix(changed, finding, current, verify=False)
+            pool.extend(cut.ops if cut is not None else [])
+        if merge_ops(pool, before) == plan.ops:
+            break  # the cuts the analysis shows are already in the plan: nothing more to try
+        plan.rounds += 1
+        current, changed = _apply_merged(snapshot, pool, before, plan)
+    seen = {}
+    left = [f for f in targets if _still_there(current, f, seen)]
+    plan.gone = [f for f in targets if f not in left]
+    for finding in left:
+        # AWS protects some roles (IAM Identity Center's, service-linked): only their owner can change them.
+        last = plan_fix(changed, finding, current, verify=False)
+        if last is not None and not last.ops and last.owner_steps:
+            plan.outside_iam.append(finding)
+            plan.owner_steps += [step for step in last.owner_steps if step not in plan.owner_steps]
+        else:
+            plan.remaining.append(finding)
+    return plan
+
+
+def _own_ops(snapshot: Any, finding: dict, analysis: Analysis) -> list[dict]:
+    """The fix the finding carries (what its page shows), else the first cut planned now."""
+    ops = (finding.get("fix") or {}).get("ops")
+    if isinstance(ops, list) and all(isinstance(op, dict) for op in ops):
+        return ops
+    planned = plan_fix(snapshot, finding, analysis, verify=False)
+    return planned.ops if planned is not None else []
+
+
+def _apply_merged(snapshot: Any, pool: list[dict], before: Analysis, plan: CombinedPlan) -> tuple[Analysis, Any]:
+    plan.ops = merge_ops(pool, before)
+    outcome = apply_ops(snapshot, plan.ops)
+    plan.errors = [f"{e.operation}: {e.code}: {e.message}" for e in outcome.errors]
+    return Analysis(outcome.snapshot), outcome.snapshot
+
+
+def merge_ops(ops: list[dict], analysis: Analysis) -> list[dict]:
+    """Many fixes' operations as one change set: each principal's fence statements in one fence policy, the same
+    operation once, a policy rewritten once (the statements every rewrite keeps), a policy that is deleted not also
+    rewritten. Removals first, then rewrites, then the fences, then the deletions of whole policies."""
+    fences: dict[tuple[str, str], list[dict]] = {}
+    rewrites: dict[tuple, dict] = {}
+    deleted_inline: set[tuple] = set()
+    deleted_policies: set[str] = set()
+    plain: dict[str, dict] = {}
+    managed_fences = {
+        f"arn:aws:iam::{_account_of(analysis)}:policy/{op['PolicyName']}": op
+        for op in ops
+        if op.get("Operation") == "CreatePolicy" and str(op.get("PolicyName", "")).startswith(f"{FENCE_POLICY}-")
+    }
+    for op in ops:
+        name = str(op.get("Operation", ""))
+        kind = next((k for k in _KIND.values() if name in (f"Put{k}Policy", f"Attach{k}Policy")), "")
+        if kind and name.startswith("Put") and op.get("PolicyName") == FENCE_POLICY:
+            _add_fence(fences, (kind, str(op.get(f"{kind}Name"))), op.get("PolicyDocument"))
+        elif kind and name.startswith("Attach") and op.get("PolicyArn") in managed_fences:
+            document = managed_fences[op["PolicyArn"]].get("PolicyDocument")
+            _add_fence(fences, (kind, str(op.get(f"{kind}Name"))), document)
+        elif op in managed_fences.values():
+            continue  # taken in with its attachment, above
+        elif kind and name.startswith("Put"):
+            key = (kind, op.get(f"{kind}Name"), op.get("PolicyName"))
+            rewrites[key] = _kept_by_both(rewrites.get(key), op)
+        elif name == "CreatePolicyVersion":
+            key = ("version", op.get("PolicyArn"))
+            rewrites[key] = _kept_by_both(rewrites.get(key), op)
+        else:
+            if name.startswith("Delete") and name.endswith("Policy") and name != "DeletePolicy":
+                kind = name.removeprefix("Delete").removesuffix("Policy")
+                deleted_inline.add((kind, op.get(f"{kind}Name"), op.get("PolicyName")))
+            if name == "DeletePolicy":
+                deleted_policies.add(str(op.get("PolicyArn")))
+            plain.setdefault(json.dumps(op, sort_keys=True, default=str), op)
+    kept_rewrites = [
+        op
+        for key, op in rewrites.items()
+        if key not in deleted_inline and not (key[0] == "version" and key[1] in deleted_policies)
+    ]
+    last = [op for op in plain.values() if op.get("Operation") == "DeletePolicy"]
+    first = [op for op in plain.values() if op.get("Operation") != "DeletePolicy"]
+    return [*first, *kept_rewrites, *_fence_ops(fences, analysis), *last]
+
+
+def _account_of(analysis: Analysis) -> str:
+    return str(getattr(analysis.account.snapshot, "account_id", "") or "")
+
+
+def _add_fence(fences: dict[tuple[str, str], list[dict]], key: tuple[str, str], document: Any) -> None:
+    statements = fences.setdefault(key, [])
+    known = {_statement_key(s) for s in statements}
+    for statement in _statements(document):
+        if statement.get("Sid") in (_FENCE_KEEP, _FENCE_GUARD) or _statement_key(statement) in known:
+            continue
+        known.add(_statement_key(statement))
+        statements.append(statement)
+
+
+def _statement_key(statement: dict) -> str:
+    return json.dumps({k: v for k, v in statement.items() if k != "Sid"}, sort_keys=True, default=str)
+
+
+def _fence_ops(fences: dict[tuple[str, str], list[dict]], analysis: Analysis) -> list[dict]:
+    """Each principal's merged Deny statements as one fence, written the way plan_fix writes one (inline within
+    IAM's size limit, else a managed policy of its own)."""
+    out: list[dict] = []
+    for (kind, name), statements in fences.items():
+        lower = kind.lower()
+        principal = next(
+            (p for p in (*analysis.account.users, *analysis.account.roles) if p.type == lower and p.name == name), None
+        )
+        if principal is None:
+            continue  # a principal the account does not have: the single fixes could not have named it either
+        kept = _widened(statements)
+        writer = _Plan(analysis.account.snapshot, {})
+        writer._start_fence(principal)
+        writer.fence += [{**s, "Sid": f"AegisDeny{i}"} for i, s in enumerate(kept, 1)]
+        out += writer.ops()
+    return out
+
+
+def _widened(statements: list[dict]) -> list[dict]:
+    """plan_fix's rule across fixes: an action cut on two resources is cut on every resource, in one statement."""
+    resources: dict[str, set[str]] = {}
+    for statement in statements:
+        if isinstance(statement.get("Resource"), str) and "Condition" not in statement:
+            resources.setdefault(json.dumps(statement.get("Action"), sort_keys=True), set()).add(statement["Resource"])
+    out: list[dict] = []
+    widened: set[str] = set()
+    for statement in statements:
+        action = json.dumps(statement.get("Action"), sort_keys=True)
+        if len(resources.get(action, ())) < 2 or "Condition" in statement or "Resource" not in statement:
+            out.append(statement)
+        elif action not in widened:
+            widened.add(action)
+            out.append({**statement, "Resource": "*"})
+    return out
+
+
+def _kept_by_both(earlier: dict | None, op: dict) -> dict:
+    """Two rewrites of one policy: the statements both keep (each took away what it had to); an inline policy left
+    with none is deleted, as plan_fix deletes one that only grants admin."""
+    if earlier is None:
+        return op
+    document = op.get("PolicyDocument")
+    theirs = {_statement_key(s) for s in _statements(earlier.get("PolicyDocument"))}
+    kept = [s for s in _statements(document) if _statement_key(s) in theirs]
+    name = str(op.get("Operation", ""))
+    if not kept and name.startswith("Put"):
+        kind = name.removeprefix("Put").removesuffix("Policy")
+        key = f"{kind}Name"
+        return {"Operation": f"Delete{kind}Policy", key: op.get(key), "PolicyName": op.get("PolicyName")}
+    if not kept or not isinstance(document, dict):
+        return earlier  # a managed policy's version keeps the first rewrite rather than become empty
+    return {**earlier, "PolicyDocument": {**document, "Statement": kept}}
+
+
+def _brief(finding: dict) -> dict:
+    return {k: finding.get(k) for k in ("check_id", "severity", "principal_arn", "policy", "title", "fingerprint")}

@@ -7,6 +7,9 @@ asks the evaluator instead: every principal with its decision, the statements an
 operations (JSON, or `aws iam` lines) or a Terraform plan to the snapshot and prints the findings and access they
 add and remove; it exits 1 when the change opens a new path to administrator (a CI gate).
 
+`manage.py audit fixes --snapshot FILE [--format json|cli|terraform]` prints one change set that fixes every admin
+and escalation finding (the findings' fixes merged and proven together); it exits 1 when any of them is left.
+
 `manage.py audit simulate --input FILE [--format json|table]` is the offline policy simulator: IAM's
 SimulateCustomPolicy parameters in (the --cli-input-json of `aws iam simulate-custom-policy`), its
 EvaluationResults out (docs/simulate.md).
@@ -29,6 +32,7 @@ from audits.iam.checks import SEVERITIES  # the engine's one list; light to impo
 FORMATS = ("json", "csv", "sarif")
 QUERY_FORMATS = ("json", "text")
 SIMULATE_FORMATS = ("json", "table")
+FIXES_FORMATS = ("json", "cli", "terraform")
 QUIET_TYPES = {"finding", "principal", "thinking", "stats"}  # too many for a log; the report has them
 
 
@@ -40,9 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "command",
         nargs="?",
-        choices=["query", "simulate", "whatif"],
+        choices=["query", "simulate", "whatif", "fixes"],
         help="query: who can do --action (on --resource)? simulate: the policy simulator on --input; "
-        "whatif: the findings and access a --change or --plan adds and removes",
+        "whatif: the findings and access a --change or --plan adds and removes; "
+        "fixes: one change set for every admin and escalation finding",
     )
     # Required for the report and query (checked in _run): simulate reads --input instead.
     source = parser.add_mutually_exclusive_group()
@@ -59,9 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frameworks", default="", help="comma-separated, e.g. pci_dss,hipaa; 'all' for every one")
     parser.add_argument(
         "--format",
-        choices=sorted({*FORMATS, *QUERY_FORMATS, *SIMULATE_FORMATS}),
+        choices=sorted({*FORMATS, *QUERY_FORMATS, *SIMULATE_FORMATS, *FIXES_FORMATS}),
         default="json",
-        help="report: json, csv or sarif; query: json or text; simulate: json or table",
+        help="report: json, csv or sarif; query: json or text; simulate: json or table; fixes: json, cli or terraform",
     )
     parser.add_argument("--action", help="with query: the action to ask about, e.g. iam:PassRole")
     parser.add_argument("--resource", help="with query: the resource ARN (default '*')")
@@ -206,6 +211,36 @@ def _whatif(options: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     return 1 if report.gate_failures or report.errors else 0
 
 
+def _fixes(options: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    """Exit 0: every admin and escalation finding is gone after the combined plan; 1: some are left."""
+    import json
+
+    from audits.iam.fix_plan import plan_account
+    from audits.iam.whatif_report import audit_findings
+
+    if options.format not in FIXES_FORMATS:
+        raise InputError(f"fixes --format is json, cli or terraform, not {options.format}")
+    snapshot, _ = _snapshot(options, stderr)
+    findings, _ = audit_findings(snapshot)
+    plan = plan_account(snapshot, findings)
+    body = plan.to_dict()
+    if options.format == "json":
+        out = json.dumps(body, indent=2, default=str) + "\n"
+    else:
+        # Comment lines: `audit whatif --change` and a shell read the CLI script as it is; Terraform ignores them.
+        head = [
+            f"{len(plan.ops)} IAM change(s) for {len(plan.targets)} admin and escalation finding(s) "
+            f"(their fixes one by one: {plan.separate_ops}); {len(plan.gone)} gone after it",
+            *(f"left: {f['check_id']} {f['principal_arn']}" for f in (*plan.remaining, *plan.outside_iam)),
+            *(f"outside IAM: {step}" for step in plan.owner_steps),
+            *(f"refused: {error}" for error in plan.errors),
+        ]
+        text = "\n".join(body["cli"]) + "\n" if options.format == "cli" else body["terraform"]
+        out = "".join(f"# {line}\n" for line in head) + text
+    _write(out, options.output, stdout)
+    return 0 if plan.complete else 1
+
+
 def _run(options: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     command = getattr(options, "command", None)
     if command == "simulate":
@@ -220,6 +255,8 @@ def _run(options: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         return _query(options, stdout, stderr)
     if command == "whatif":
         return _whatif(options, stdout, stderr)
+    if command == "fixes":
+        return _fixes(options, stdout, stderr)
     if options.format not in FORMATS:
         raise InputError(f"--format is json, csv or sarif for a report, not {options.format}")
     if options.action or options.resource or options.principal:
