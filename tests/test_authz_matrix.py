@@ -38,6 +38,8 @@ def reads(run, finding, connection) -> list[tuple[str, dict[str, object]]]:
         (f"/audits/{run.pk}/playback", seen),
         (f"/audits/{run.pk}/compare", seen),
         (f"/audits/{run.pk}/findings/{finding.pk}/", seen),
+        (f"/audits/{run.pk}/query", seen),
+        (f"/audits/{run.pk}/whatif", seen),
         (f"/audits/{run.pk}/events", {"anonymous": 401, "stranger": 404, "owner": 200, "staff": 200}),
         (f"/audits/{run.pk}/events?after=99", {"anonymous": 401, "stranger": 404, "owner": 204, "staff": 204}),
         (f"/audits/{run.pk}/replay?speed=100", {"anonymous": 401, "stranger": 404, "owner": 200, "staff": 200}),
