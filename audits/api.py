@@ -3,7 +3,8 @@
 The event stream of a run is served at /api/v1/audits/<id>/events by the lean stream app, so
 `curl -N -H "Authorization: Bearer $TOKEN" .../api/v1/audits/7/events` follows an audit live.
 
-Starting an audit (POST /api/v1/audits, read-and-write tokens only):
+Starting an audit (POST /api/v1/audits, read-and-write tokens only); `source` is required, `frameworks` defaults
+to all five, as the portal's form checks them all ([] asks for none):
     {"source": "demo", "frameworks": ["cis"]}
     {"source": "snapshot", "snapshot": {...authorization details or Aegis bundle...}, "name": "prod.json"}
     {"source": "connection", "connection": 3}                      (a verified connection of the token's owner)
@@ -31,6 +32,12 @@ from audits.models import FRAMEWORK_KEYS, AuditRun, AwsConnection
 from audits.tokens import INVALID_TOKEN, bearer, can_write, user_for_token
 
 READ_ONLY = "This token is read-only: create a read-and-write token to start audits."
+MISSING_SOURCE = (
+    "Say what to audit: the body needs source (demo, snapshot or connection); with snapshot also snapshot (the "
+    "IAM JSON or an Aegis bundle), with connection also connection (its id); frameworks is optional and defaults to "
+    f"all of {', '.join(FRAMEWORK_KEYS)}. For example "
+    '{"source": "demo"}.'
+)
 
 
 def _error(status: int, message: str) -> JsonResponse:
@@ -123,9 +130,10 @@ def _body(request: HttpRequest) -> tuple[dict | None, dict, str]:
             raise BodyTooLargeError(uploads.too_large_message())
         fields = {
             "source": request.POST.get("source", "snapshot"),
-            "frameworks": request.POST.getlist("frameworks"),
             "connection": request.POST.get("connection"),
         }
+        if "frameworks" in request.POST:
+            fields["frameworks"] = request.POST.getlist("frameworks")
         upload = request.FILES.get("snapshot")
         return fields, ({"snapshot_file": upload} if upload else {}), ""
     raw = uploads.read_json_body(request)
@@ -155,8 +163,10 @@ def _start(request: HttpRequest) -> JsonResponse:
         return _error(413, "The form fields are over the request size limit.")
     if body is None:
         return _error(400, error)
-    source = body.get("source", AuditRun.Source.DEMO)
-    frameworks = body.get("frameworks", [])
+    if "source" not in body:
+        return _error(400, MISSING_SOURCE)
+    source = body.get("source")
+    frameworks = body.get("frameworks", FRAMEWORK_KEYS)
     if source not in AuditRun.Source.values:
         return _error(400, f"source must be one of {', '.join(AuditRun.Source.values)}.")
     if not isinstance(frameworks, list) or not all(f in FRAMEWORK_KEYS for f in frameworks):
@@ -219,7 +229,10 @@ def run_findings(request: HttpRequest, pk: int) -> JsonResponse:
     run = _visible_run(request, pk)
     if run is None:
         return _error(404, "No such audit.")
-    findings = [f.to_dict() | {"suppressed": f.suppressed} for f in run.findings.all()]
+    rows = list(run.findings.all())
+    notes = exports.suppression_notes(run, rows)
+    findings = [f.to_dict() | {"suppressed": f.suppressed, "muted_by": exports.marks(f, notes).get("muted_by", "")}
+                for f in rows]  # fmt: skip
     return JsonResponse({"run": run.pk, "count": len(findings), "findings": findings})
 
 

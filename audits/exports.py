@@ -5,6 +5,7 @@ go out in chunks of about EXPORT_CHUNK_BYTES, so a download that is never read h
 findings are ordered by the database in the report's own order, so the bytes are those report.to_* would write.
 """
 
+import itertools
 import json
 from collections.abc import Iterable, Iterator
 
@@ -77,30 +78,58 @@ def ordered_findings(run: AuditRun, *fields: str):
     return rows.order_by(rank, _text("check_id"), _text("principal_arn"), _text("fingerprint"))
 
 
-def _finding_dicts(run: AuditRun) -> Iterator[dict]:
-    for finding in ordered_findings(run).iterator(chunk_size=settings.AEGIS_EXPORT_PAGE):
-        yield finding.to_dict()
-
-
-def _ocsf_dicts(run: AuditRun) -> Iterator[dict]:
+def _finding_dicts(run: AuditRun, *, with_fix: bool = False) -> Iterator[dict]:
+    """The run's findings in report order, a suppressed one marked (marks), read a page at a time; with_fix fills
+    a finding recorded without a fix with the one written from the finding alone."""
     from audits.iam.remediation import fix_for
 
-    rows = ordered_findings(run, *Finding.FIELDS, "suppressed")
-    for f in rows.iterator(chunk_size=settings.AEGIS_EXPORT_PAGE):
-        yield f.to_dict() | {"suppressed": f.suppressed, "fix": f.fix or fix_for(f.to_dict())}
+    rows = ordered_findings(run, *Finding.FIELDS, "suppressed", "muted_by")
+    for page in itertools.batched(rows.iterator(chunk_size=settings.AEGIS_EXPORT_PAGE), settings.AEGIS_EXPORT_PAGE):
+        notes = suppression_notes(run, page)
+        for finding in page:
+            data = finding.to_dict() | marks(finding, notes)
+            if with_fix and not data["fix"]:
+                data["fix"] = fix_for(finding.to_dict())
+            yield data
+
+
+def marks(finding: Finding, notes: dict[str, str]) -> dict:
+    """What a suppressed finding adds to its dict: nothing for one that is not, so those exports keep their bytes."""
+    if not finding.suppressed:
+        return {}
+    return {"suppressed": True, "muted_by": finding.muted_by or notes.get(finding.fingerprint) or "accepted risk"}
+
+
+def suppression_notes(run: AuditRun, findings: Iterable[Finding]) -> dict[str, str]:
+    """ "accepted risk: <justification>" by fingerprint, for the accepted risks (not muted by a rule) among findings,
+    from the run owner's suppressions of the run's source (the latest accepted of each)."""
+    from audits import run_sources
+    from audits.models import Suppression
+
+    wanted = {f.fingerprint for f in findings if f.suppressed and not f.muted_by}
+    if not wanted:
+        return {}
+    rows = (
+        Suppression.objects.filter(run_sources.same_source_suppressions(run.source_key), owner_id=run.owner_id)
+        .filter(fingerprint__in=wanted)
+        .order_by("created")
+        .values_list("fingerprint", "justification")
+    )
+    return {fingerprint: f"accepted risk: {justification}"[:400] for fingerprint, justification in rows}
 
 
 def _totals(run: AuditRun) -> dict:
     """report.totals, counted by the database."""
     from audits.iam.report import SEVERITY_ORDER
 
-    findings = Finding.objects.filter(run=run)
+    findings = Finding.objects.filter(run=run, suppressed=False)
     by_severity = dict(findings.values_list("severity").annotate(n=Count("pk")).order_by())
     by_category = dict(findings.values_list("category").annotate(n=Count("pk")).order_by())
     return {
         "total": sum(by_severity.values()),
         "by_severity": {sev: by_severity.get(sev, 0) for sev in SEVERITY_ORDER},
         "by_category": dict(sorted(by_category.items())),
+        "suppressed": Finding.objects.filter(run=run, suppressed=True).count(),
     }
 
 
@@ -110,7 +139,7 @@ def findings_chunks(run: AuditRun, name: str) -> Iterator[str]:
     if name == "findings.json":
         return report.json_chunks(run_meta(run), run.result or {}, _totals(run), _finding_dicts(run))
     if name == "findings.csv":
-        return report.csv_chunks(_finding_dicts(run))
+        return report.csv_chunks(_finding_dicts(run, with_fix=True), run_meta=run_meta(run))
     if name == "findings.sarif":
         from audits.iam import CHECKS
 
@@ -119,7 +148,7 @@ def findings_chunks(run: AuditRun, name: str) -> Iterator[str]:
     if name == "findings.ocsf.json":
         from audits.iam import CHECKS
 
-        return report.ocsf_chunks(run_meta(run), _ocsf_dicts(run), CHECKS)
+        return report.ocsf_chunks(run_meta(run), _finding_dicts(run, with_fix=True), CHECKS)
     raise ValueError(name)
 
 

@@ -39,6 +39,14 @@ class NewAuditForm(forms.Form):
 
             # An audit runs only on a connection whose role Aegis could assume.
             self.fields["connection"].queryset = verified_connections(user)
+        from audits.uploads import max_upload_bytes, shown  # it imports this module
+
+        # Said before the upload, so nobody waits for a file the limit refuses.
+        self.upload_limit = shown(max_upload_bytes())
+        self.fields["snapshot_file"].help_text = (
+            f"The JSON output of aws iam get-account-authorization-details, or an Aegis snapshot bundle; up to "
+            f"{self.upload_limit}."
+        )
         # Set when the upload handler stopped reading the file (over the size limit): the message to show.
         self.refused_upload = refused_upload
         # The checked snapshot of a small upload; a large one is screened only (see FULL_CHECK_BYTES).

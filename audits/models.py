@@ -215,6 +215,8 @@ class Finding(models.Model):
     seq = models.PositiveIntegerField(null=True, blank=True)
     # Set when a reviewer's unexpired suppression covered this finding as the run finished.
     suppressed = models.BooleanField(default=False)
+    # The mute rule that suppressed it ("rule #3: <reason>", audits.mutelist); blank for an accepted risk.
+    muted_by = models.CharField(max_length=400, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["run", "seq", "pk"]
@@ -416,3 +418,42 @@ class Schedule(models.Model):
         if self.frequency == self.Frequency.WEEKLY and self.weekday is not None:
             return f"weekly on {dict(self.WEEKDAYS)[self.weekday]} at {when}"
         return f"daily at {when}"
+
+
+class MuteRule(models.Model):
+    """A reviewer's rule that mutes a class of findings in an owner's later audits until it expires.
+
+    Scoped like Suppression: it belongs to the owner whose audits it mutes, so one tenant's rules never reach
+    another's runs. A finding is muted when every part matches: check id, principal or resource ARN pattern
+    (IAM wildcards, audits.iam.arns), account and tags (see audits.mutelist)."""
+
+    ANY = "*"
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mute_rules")
+    check_id = models.CharField(max_length=80, default=ANY)
+    arn_pattern = models.CharField(max_length=2048, default=ANY)
+    account_id = models.CharField(max_length=12, default=ANY)
+    # "key=value" strings, every one of which the principal's tags must carry.
+    tags = models.JSONField(default=list, blank=True)
+    reason = models.TextField()
+    expires = models.DateTimeField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["pk"]
+        indexes = [
+            # A run starting loads its owner's unexpired rules (audits.mutelist.active_rules).
+            models.Index(fields=["owner", "expires"], name="muterule_owner_expires"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Rule #{self.pk}: {self.check_id} on {self.arn_pattern} in {self.account_id}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.expires > timezone.now()
+
+    def label(self) -> str:
+        """What a muted finding carries as muted_by."""
+        return f"rule #{self.pk}: {self.reason}"[:400]

@@ -326,6 +326,9 @@ def _record_cross_account(parent_id: int, findings: list[dict] | None) -> None:
         )
         return
     findings = with_accepted_risks(parent_id, findings)
+    from audits import mutelist
+
+    findings = mutelist.mark_muted(parent_id, findings)  # the owner's mute rules, as an account run applies them
     accepted = sum(1 for f in findings if f.get("suppressed"))
     recorder.emit(
         "thinking",
@@ -339,10 +342,16 @@ def _record_cross_account(parent_id: int, findings: list[dict] | None) -> None:
         recorder.emit(
             "finding",
             f"[{finding['severity'].upper()}] {finding['title']}: {finding['principal_type']} "
-            f"'{finding['principal_name']}'" + (" (suppressed: accepted risk)" if finding.get("suppressed") else ""),
+            f"'{finding['principal_name']}'" + _suppressed_note(finding),
             None,
             {"finding": finding},
         )
+
+
+def _suppressed_note(finding: dict) -> str:
+    if finding.get("muted_by"):
+        return f" (muted by {finding['muted_by']})"
+    return " (suppressed: accepted risk)" if finding.get("suppressed") else ""
 
 
 def with_accepted_risks(parent_id: int, findings: list[dict]) -> list[dict]:

@@ -9,7 +9,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Subquery
 from django.utils import timezone
 
-from audits import org_runs, run_limits, run_sources, run_status
+from audits import mutelist, org_runs, run_limits, run_sources, run_status
 from audits.models import AuditEvent, AuditRun, Finding, Suppression
 from audits.recorder import ClaimLostError, Recorder
 from audits.run_limits import TooManyActiveRunsError as TooManyActiveRunsError  # where views catch it
@@ -129,9 +129,11 @@ def _drive(run: AuditRun, recorder: Recorder):
     resume = None
     done = int((run.checkpoint or {}).get("principals_done", 0))
     if run.last_seq > 0:
-        findings = [f.to_dict() for f in Finding.objects.filter(run_id=run.pk)]
+        findings = [_stored(f) for f in Finding.objects.filter(run_id=run.pk)]
         resume = ResumeState(principals_done=done, findings=findings, progress=run.progress)
     accepted = accepted_risks(run.pk, snapshot.account_id or run.account_id, run.source_key)
+    # Rules in force when the run starts (or resumes); a finished run keeps the result it had.
+    muted = mutelist.muter(mutelist.active_rules(run.owner_id), snapshot.account_id or run.account_id, snapshot)
     emit = recorder.emit
     if run.source == AuditRun.Source.DEMO:
         emit = _paced(emit)
@@ -143,7 +145,16 @@ def _drive(run: AuditRun, recorder: Recorder):
         control=_control_reader(run.pk),
         accepted=accepted,
         verify_fixes=_verify_fixes(snapshot),
+        muted=muted,
     )
+
+
+def _stored(finding: Finding) -> dict:
+    """A recorded finding as the engine emitted it, its mute kept (the rule may have gone since)."""
+    data = finding.to_dict()
+    if finding.muted_by:
+        data.update(suppressed=True, muted_by=finding.muted_by)
+    return data
 
 
 def _verify_fixes(snapshot) -> bool:

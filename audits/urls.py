@@ -2,6 +2,7 @@ from django.urls import path
 
 from audits import (
     connection_views,
+    mutelist_views,
     org_views,
     query_views,
     review_views,
@@ -36,6 +37,10 @@ urlpatterns = [
     path("review/", review_views.review_queue, name="review_queue"),
     path("review/<int:pk>/", review_views.review_run, name="review_run"),
     path("review/<int:pk>/findings/<int:finding_pk>/accept", review_views.accept_risk, name="accept_risk"),
+    path("review/mutelist/", mutelist_views.mutelist_page, name="mutelist"),
+    path("review/mutelist/import", mutelist_views.mutelist_import, name="mutelist_import"),
+    path("review/mutelist/export.yaml", mutelist_views.mutelist_export, name="mutelist_export"),
+    path("review/mutelist/<int:pk>/delete", mutelist_views.mutelist_delete, name="mutelist_delete"),
     path("connections/", connection_views.connection_list, name="connections"),
     path("connections/<int:pk>/", connection_views.connection_detail, name="connection"),
     path("connections/<int:pk>/verify", connection_views.connection_verify, name="connection_verify"),

@@ -182,12 +182,12 @@ def test_findings_exports_of_a_big_run_stream_the_report_bytes(client, alice, se
     client.force_login(alice)
     run.refresh_from_db()
     meta = exports.run_meta(run)
-    stored = [f.to_dict() for f in Finding.objects.filter(run=run).order_by("?")]
+    stored = [f.to_dict() | exports.marks(f, {}) for f in Finding.objects.filter(run=run).order_by("?")]
     rows = Finding.objects.filter(run=run)
-    ocsf = [f.to_dict() | {"suppressed": f.suppressed, "fix": f.fix or fix_for(f.to_dict())} for f in rows]
+    ocsf = [f.to_dict() | exports.marks(f, {}) | {"fix": f.fix or fix_for(f.to_dict())} for f in rows]
     expected = {
         "findings.json": report.to_json(meta, run.result or {}, stored),
-        "findings.csv": report.to_csv(stored),
+        "findings.csv": report.to_csv(ocsf, meta),
         "findings.sarif": report.to_sarif(meta, stored, CHECKS),
         "findings.ocsf.json": report.to_ocsf(meta, ocsf, CHECKS),
     }

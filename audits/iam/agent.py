@@ -19,6 +19,8 @@ from audits.iam.checks import CATEGORIES, SEVERITIES
 from audits.iam.snapshot import mixed_accounts_warning
 
 Emit = Callable[[str, str, int, dict], None]
+# Given a finding, the name of the mute rule that covers it ("rule #3: <reason>"), or None.
+Muter = Callable[[dict], str | None]
 
 PRINCIPALS_START, PRINCIPALS_END = 10, 95
 
@@ -75,13 +77,17 @@ def run_audit(
     control: Callable[[], str | None] = lambda: None,
     accepted: frozenset[str] = frozenset(),
     verify_fixes: bool = False,
+    muted: Muter | None = None,
 ) -> AuditOutcome:
     """accepted: fingerprints of accepted risks. Their findings are still emitted, marked "suppressed": True,
     and left out of the score, the counts, the live stats, top risks, patterns and compliance.
+    muted: names the mute rule covering a finding (or None); such a finding is treated as an accepted risk and
+    also carries "muted_by" with that name.
     verify_fixes: every admin and escalation fix is applied to the snapshot and the account analysed again until
     the finding is gone (audits.iam.fix_plan); otherwise each fix cuts the path shown and says it is not verified."""
     with _fewer_full_collections():
-        return _run(snapshot, emit, frameworks, resume, control, frozenset(accepted), verify_fixes)
+        mark = _Marker(frozenset(accepted), muted)
+        return _run(snapshot, emit, frameworks, resume, control, mark, verify_fixes)
 
 
 def _run(
@@ -90,7 +96,7 @@ def _run(
     frameworks: Sequence[str],
     resume: ResumeState | None,
     control: Callable[[], str | None],
-    accepted: frozenset[str] = frozenset(),
+    mark: _Marker,
     verify_fixes: bool = False,
 ) -> AuditOutcome:
     unknown = [f for f in frameworks if f not in compliance.FRAMEWORKS]
@@ -111,7 +117,7 @@ def _run(
         findings: list[dict] = []
     else:
         done = max(0, min(resume.principals_done, total))
-        findings = [_marked(f, accepted) for f in resume.findings]
+        findings = [mark(f) for f in resume.findings]
         where = f"at principal {done + 1}/{total}" if done < total else f"after all {total} principals"
         out("resumed", f"Resuming {where}", None, {"checkpoint": {"principals_done": done}})
     seen = {f["fingerprint"] for f in findings}
@@ -130,10 +136,12 @@ def _run(
             seen.add(finding["fingerprint"])
             if finding["check_id"] in fix_plan.HANDLED:
                 finding["fix"] = _proven_fix(snapshot, analysis, finding, verify_fixes)
-            finding = _marked(finding, accepted)
+            finding = mark(finding)
             findings.append(finding)
             note = ""
-            if finding.get("suppressed"):
+            if finding.get("muted_by"):
+                note = f" (muted by {finding['muted_by']})"
+            elif finding.get("suppressed"):
                 note = " (suppressed: accepted risk)"
             else:
                 mine[finding["severity"]] += 1
@@ -204,11 +212,19 @@ def _proven_fix(snapshot, analysis: Analysis, finding: dict, verify: bool) -> di
     return fix_plan.as_fix(plan, fallback) if plan is not None else fallback
 
 
-def _marked(finding: dict, accepted: frozenset[str]) -> dict:
-    """Marks an accepted finding; a mark it already carries (a resumed run's stored findings) stays."""
-    if finding.get("suppressed") or finding["fingerprint"] not in accepted:
-        return finding
-    return {**finding, "suppressed": True}
+class _Marker:
+    """Marks an accepted or muted finding; a mark it already carries (a resumed run's stored findings) stays."""
+
+    def __init__(self, accepted: frozenset[str], muted: Muter | None) -> None:
+        self.accepted, self.muted = accepted, muted
+
+    def __call__(self, finding: dict) -> dict:
+        if finding.get("suppressed"):
+            return finding
+        if finding["fingerprint"] in self.accepted:
+            return {**finding, "suppressed": True}
+        rule = self.muted(finding) if self.muted is not None else None
+        return {**finding, "suppressed": True, "muted_by": rule} if rule else finding
 
 
 def _announce(out: _Progress, analysis: Analysis, steps: list[Step]) -> None:

@@ -25,6 +25,12 @@ CSV_COLUMNS = (
     "controls",
     "evidence",
     "fingerprint",
+    # Added at the end, so the columns above keep their positions.
+    "account",
+    "run",
+    "suppressed",
+    "muted_by",
+    "fix",
 )
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 SARIF_LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note", "info": "note"}
@@ -64,8 +70,11 @@ def to_json(run_meta: dict, result: dict, findings: list[dict]) -> str:
                      "by_severity": {"critical": n, ...}, "by_category": {category: n},
                      "patterns": [...], "top_risks": [...]},
       "findings":   [finding dicts, most severe first: check_id, category, severity, principal_arn, principal_type,
-                     principal_name, policy, title, detail, evidence, remediation, controls, fingerprint, ...]
+                     principal_name, policy, title, detail, evidence, remediation, controls, fingerprint, ...;
+                     a suppressed one also "suppressed": true and "muted_by": "rule #3: <reason>" for a mute
+                     rule or "accepted risk: <justification>"]
     }
+    The summary counts leave suppressed findings out, as the score does; with any, it adds "suppressed_findings".
     Keys are only ever added within a schema version, never renamed or removed.
     """
     ordered = sorted_findings(findings)
@@ -73,16 +82,25 @@ def to_json(run_meta: dict, result: dict, findings: list[dict]) -> str:
 
 
 def totals(findings: Iterable[dict]) -> dict:
-    """The counts the JSON report's summary gives: total, by_severity and by_category."""
+    """The counts the JSON report's summary gives: total, by_severity and by_category of the findings not
+    suppressed, and how many are suppressed."""
     by_severity = dict.fromkeys(SEVERITY_ORDER, 0)
     by_category: dict[str, int] = {}
-    total = 0
+    total = suppressed = 0
     for f in findings:
+        if f.get("suppressed"):
+            suppressed += 1
+            continue
         total += 1
         if f.get("severity") in by_severity:
             by_severity[f["severity"]] += 1
         by_category[f.get("category", "")] = by_category.get(f.get("category", ""), 0) + 1
-    return {"total": total, "by_severity": by_severity, "by_category": dict(sorted(by_category.items()))}
+    return {
+        "total": total,
+        "by_severity": by_severity,
+        "by_category": dict(sorted(by_category.items())),
+        "suppressed": suppressed,
+    }
 
 
 def json_chunks(run_meta: dict, result: dict, counts: dict, ordered: Iterable[dict]) -> Iterator[str]:
@@ -108,6 +126,8 @@ def json_chunks(run_meta: dict, result: dict, counts: dict, ordered: Iterable[di
         },
         "findings": [],
     }
+    if counts.get("suppressed"):
+        document["summary"]["suppressed_findings"] = counts["suppressed"]
     # No indent: only the C encoder is fast, and it does not indent (pipe through `jq .` to read).
     yield from _list_last(json.dumps(document, ensure_ascii=False, default=str), "}", ordered, lambda f: f)
     yield "\n"
@@ -122,18 +142,22 @@ def _list_last(head: str, closing: str, items: Iterable, shape: Callable[[Any], 
     yield "]" + closing
 
 
-def to_csv(findings: list[dict]) -> str:
-    """One row per finding; every cell is neutralised so spreadsheets never evaluate it as a formula."""
-    return "".join(csv_chunks(sorted_findings(findings)))
+def to_csv(findings: list[dict], run_meta: dict | None = None) -> str:
+    """One row per finding; every cell is neutralised so spreadsheets never evaluate it as a formula. The run
+    column and the account of a finding without an ARN come from run_meta (run_id, account_id)."""
+    return "".join(csv_chunks(sorted_findings(findings), run_meta=run_meta))
 
 
-def csv_chunks(ordered: Iterable[dict], rows_per_chunk: int = 200) -> Iterator[str]:
+def csv_chunks(ordered: Iterable[dict], rows_per_chunk: int = 200, run_meta: dict | None = None) -> Iterator[str]:
     """to_csv's text in pieces of rows_per_chunk rows, from findings already in report order."""
+    meta = run_meta or {}
+    run_id = "" if meta.get("run_id") is None else str(meta["run_id"])
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for i, finding in enumerate(ordered, 1):
-        writer.writerow([safe_cell(_cell(finding, column)) for column in CSV_COLUMNS])
+        row = finding | {"account": _account(finding, meta.get("account_id") or ""), "run": run_id}
+        writer.writerow([safe_cell(_cell(row, column)) for column in CSV_COLUMNS])
         if i % rows_per_chunk == 0:
             yield out.getvalue()
             out.seek(0)
@@ -198,7 +222,27 @@ def safe_cell(value: str) -> str:
     return "'" + value if value.startswith(FORMULA_PREFIXES) else value
 
 
+def _account(finding: dict, run_account: str) -> str:
+    """The account the finding's principal is in (an organization run's findings span accounts), else the run's."""
+    parts = str(finding.get("principal_arn") or "").split(":", 5)
+    # An AWS-managed policy's ARN has "aws" where an account id would be: that is the run's account.
+    return parts[4] if len(parts) == 6 and parts[0] == "arn" and parts[4].isdigit() else run_account
+
+
+def fix_line(fix: object) -> str:
+    """A fix in one cell: its first CLI line, else its summary."""
+    if not isinstance(fix, dict):
+        return ""
+    cli = fix.get("cli")
+    first = cli[0] if isinstance(cli, list) and cli else ""
+    return str(first or fix.get("summary") or "")
+
+
 def _cell(finding: dict, column: str) -> str:
+    if column == "suppressed":
+        return "true" if finding.get("suppressed") else "false"
+    if column == "fix":
+        return fix_line(finding.get("fix"))
     value = finding.get(column, "")
     if column == "controls" and isinstance(value, dict):
         return "; ".join(f"{fw}: {', '.join(ids)}" for fw, ids in sorted(value.items()))
@@ -239,7 +283,7 @@ def _result(finding: dict, rule_index: int) -> dict:
         message = f"{message}: {finding.get('principal_type', 'principal')} '{finding['principal_name']}'"
     if finding.get("detail"):
         message = f"{message}. {finding['detail']}"
-    return {
+    result = {
         "ruleId": finding["check_id"],
         "ruleIndex": rule_index,
         "level": SARIF_LEVEL.get(severity, "warning"),
@@ -265,6 +309,12 @@ def _result(finding: dict, rule_index: int) -> dict:
             "remediation": finding.get("remediation", ""),
         },
     }
+    if finding.get("suppressed"):
+        # SARIF 2.1.0 3.27.23: GitHub code scanning and other CI gates leave a suppressed result out.
+        result["suppressions"] = [
+            {"kind": "external", "status": "accepted", "justification": finding.get("muted_by") or "accepted risk"}
+        ]
+    return result
 
 
 def _count(values: Any) -> dict[str, int]:
@@ -363,5 +413,6 @@ def _ocsf_event(finding: dict, check: Any, run_meta: dict, account: str, moment:
             "evidence": finding.get("evidence"),
             "fix": fix,
             "conditioned": bool(finding.get("conditioned")),
+            **({"muted_by": finding.get("muted_by") or "accepted risk"} if suppressed else {}),
         },
     }

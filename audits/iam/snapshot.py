@@ -139,6 +139,9 @@ def load_snapshot(data: bytes | str | dict, *, source: str = "snapshot") -> Acco
     elif any(key in top for key in LISTS):
         bundle, details, prefix = {}, top, ""
     else:
+        part = _bundle_part(top)
+        if part is not None:
+            raise SnapshotError(_alone_message(*part))
         raise SnapshotError(
             "Not an IAM snapshot: expected the output of `aws iam get-account-authorization-details` "
             "(UserDetailList, GroupDetailList, RoleDetailList, Policies) or a bundle with 'authorization_details'"
@@ -208,6 +211,8 @@ def _parse_json(data: bytes | bytearray | str) -> Any:
     try:
         parsed = json.loads(data, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
+        if data.lstrip("\ufeff \r\n\t").startswith("user,arn,"):
+            raise SnapshotError(_alone_message("a credential report", "credential_report", text=True)) from None
         raise SnapshotError(f"Snapshot is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
     except RecursionError:
         # The C parser gives up on very deep input before we could count it.
@@ -418,6 +423,27 @@ def _account_from_arns(lists: dict[str, list[dict]]) -> str:
         match.group(1) for key in LISTS for entry in lists[key] if (match := _ACCOUNT_IN_ARN.match(entry["Arn"]))
     )
     return counts.most_common(1)[0][0] if counts else ""
+
+
+def _bundle_part(top: dict) -> tuple[str, str] | None:
+    """(what it is, its bundle key) for a file that is one of a bundle's other parts uploaded on its own."""
+    if "SummaryMap" in top:
+        return "an account summary", "account_summary"
+    if "Content" in top and ("GeneratedTime" in top or "ReportFormat" in top):
+        return "a credential report", "credential_report"
+    if "PasswordPolicy" in top:
+        return "a password policy", "password_policy"
+    return None
+
+
+def _alone_message(what: str, key: str, text: bool = False) -> str:
+    # CSV text goes into the bundle as a string (--rawfile), a JSON part as itself (--slurpfile).
+    read, part = ("--rawfile p part.csv", "$p") if text else ("--slurpfile p part.json", "$p[0]")
+    return (
+        f"Not an IAM snapshot: this is {what}, which Aegis reads only inside a snapshot bundle, next to the output "
+        "of `aws iam get-account-authorization-details` (format: docs/snapshot-bundle.schema.json). Combine them: "
+        f"jq -n --slurpfile a auth.json {read} '{{authorization_details: $a[0], {key}: {part}}}' > bundle.json"
+    )
 
 
 # --- the rest of a bundle -----------------------------------------------------------------------------------------
