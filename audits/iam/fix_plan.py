@@ -580,7 +580,9 @@ def _statements(document: Any) -> list[dict]:
 
 
 def _size(document: dict) -> int:
-    return sum(1 for c in json.dumps(document, separators=(",", ":")) if not c.isspace())
+    """Characters as IAM counts them, whitespace excluded (compact JSON has whitespace only inside strings)."""
+    text = json.dumps(document, separators=(",", ":"))
+    return len(text) - sum(text.count(space) for space in " \t\n\r")
 
 
 def _protected(principal) -> bool:

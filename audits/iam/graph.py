@@ -157,6 +157,7 @@ class Graph:
         self.admin_proofs: dict[str, Proof] = {}
         self.escalations: dict[str, Escalation] = {}
         self.self_states: dict = {}  # hypothetical states of principals changing themselves (edges.iam.self_chain)
+        self._admin_if_granted: dict[str, Proof] = {}
         self._build()
 
     # --- what the families ask --------------------------------------------------------------------------------
@@ -165,7 +166,11 @@ class Graph:
         return self.authz.subject(p)
 
     def admin_if_granted(self, p: Principal) -> Proof:
-        return self.authz.admin_if_granted(p)
+        # Asked per target by every principal that could rewrite a policy the target holds: once per target.
+        found = self._admin_if_granted.get(p.arn)
+        if found is None:
+            found = self._admin_if_granted[p.arn] = self.authz.admin_if_granted(p)
+        return found
 
     def login_profile(self, user: Principal) -> bool | None:
         row = self.rows.get(user.arn) or self.rows.get(user.name)
