@@ -104,7 +104,7 @@ def analyse(
         account = _account_of(resource, own_account)
         rcps = _levels(evaluator, org, account, org_tree.RCP)
         blocked = resource["type"] == "s3:bucket" and _restricts_public(account_block, resource)
-        for who, principal, subject, context in _outsiders(policy, trusted, org_id, account, rcps, now):
+        for who, principal, subject, context in outsiders(policy, trusted, org_id, account, rcps, now):
             granted, conditions, refs = [], set(), []
             for action in ACTIONS[resource["type"]]:
                 for target in _targets(resource, action, policy):
@@ -149,7 +149,7 @@ def _restricts_public(account_block: dict | None, resource: dict) -> bool:
     return bool((account_block or {}).get("RestrictPublicBuckets") or bucket.get("RestrictPublicBuckets"))
 
 
-def _outsiders(policy: dict, trusted: set[str], org_id: str, account: str, rcps: tuple, now: datetime):
+def outsiders(policy: dict, trusted: set[str], org_id: str, account: str, rcps: tuple, now: datetime):
     """(who, principal, Subject, Context) for each outsider worth asking about this policy."""
     # None: known to be absent. Without a known organization, aws:PrincipalOrgID stays open (named in findings).
     outsider_keys: dict = {"aws:sourcevpce": None, "aws:sourcevpc": None, "aws:principalisawsservice": ["false"]}
@@ -183,9 +183,9 @@ def _outsiders(policy: dict, trusted: set[str], org_id: str, account: str, rcps:
         yield "service", service, subject, context
 
 
+OWN_POLICY = "outsider's own policy"
 _ALLOW_ALL = compile_policy(
-    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]},
-    "outsider's own policy",
+    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}, OWN_POLICY
 )
 
 

@@ -12,6 +12,7 @@ import re
 import time
 
 from audits.iam import actions as ds
+from audits.iam import arns
 from audits.iam.account import Account
 from audits.iam.authz import Authz, display_refs
 from audits.iam.credentials import now_of
@@ -84,16 +85,16 @@ def who_can(
         principals = [p for p in principals if principal in (p.arn, p.name)]
         if not principals:
             raise QueryError(f"no user or role {principal!r} in this snapshot")
-    resource_policy = None
+    resource_policy, policy_doc = None, {}
     target = account.by_arn.get(resource)
     if target is not None and target.type == "role" and action.lower() in _TRUST_ACTIONS:
-        resource_policy = authz.compile(
-            target.entry.get("AssumeRolePolicyDocument"), f"role/{target.name}:trust", "trust"
-        )
+        policy_doc = target.entry.get("AssumeRolePolicyDocument") or {}
+        resource_policy = authz.compile(policy_doc, f"role/{target.name}:trust", "trust")
     else:
         owner = holding_resource(getattr(snapshot, "resources", None) or [], resource)
         if owner is not None:
-            resource_policy = authz.compile(owner["policy"], f"{owner['type']} {owner['name']}", "resource")
+            policy_doc = owner["policy"]
+            resource_policy = authz.compile(policy_doc, f"{owner['type']} {owner['name']}", "resource")
     rows = []
     for p in principals:
         if deadline is not None and time.monotonic() > deadline:
@@ -114,7 +115,46 @@ def who_can(
                 "reason": decision.reason,
             }
         )
+    if resource_policy is not None and not principal:
+        rows.extend(_outside_rows(authz, snapshot, action.lower(), resource, resource_policy, policy_doc))
     rows.sort(key=lambda r: (VERDICT_ORDER.get(str(r["decision"]), 3), str(r["principal"])))
+    return rows
+
+
+def _outside_rows(authz: Authz, snapshot, action: str, resource: str, statements, policy: dict) -> list[dict]:
+    """Who outside the account's users and roles the resource's own policy lets in: anyone (the public), any
+    principal of an account it names, a service it names — asked of the evaluator as the external-access checks ask
+    (an outsider's own policies allow everything; the resource policy, RCPs and conditions decide)."""
+    from audits.iam import external_access
+
+    own = snapshot.account_id or ""
+    org = getattr(snapshot, "organization", None)
+    trusted = external_access.trusted_accounts(own, org)
+    org_id = (org or {}).get("id") or ""
+    account = arns.account_of(resource) or own
+    rows = []
+    for who, name, subject, context in external_access.outsiders(
+        policy, trusted, org_id, account, authz.rcps, authz.now
+    ):
+        decision = authz.evaluator.evaluate(subject, action, resource, context, statements, account)
+        if decision.verdict == DENIED:
+            continue  # the question is who CAN: an outsider the policy keeps out is not listed
+        label = {"public": "anyone (the public)", "account": f"any principal of account {name}"}.get(
+            who, f"the service {name}"
+        )
+        rows.append(
+            {
+                "principal": name,
+                "type": {"public": "anyone", "account": "account", "service": "service"}.get(who, who),
+                "name": label,
+                "decision": decision.verdict,
+                "conditions": [c.to_dict() for c in decision.conditions],
+                # The outsider's own allow-everything policy stands in for policies we cannot see: not evidence.
+                "statements": [dict(r) for r in decision.allowing if r.get("policy") != external_access.OWN_POLICY],
+                "denying": [],
+                "reason": decision.reason,
+            }
+        )
     return rows
 
 
