@@ -288,9 +288,25 @@
   function summary() {
     return SEVERITIES.map(function (sev) { return stat(sev) + " " + sev; }).join(", ");
   }
+  // Throttled on the trailing edge: an update inside the quiet window is kept and said when the window ends, so
+  // the region never stays on an older count than the page shows.
+  var pendingAnnouncement = null;
+  var announceTimer = 0;
   function announce(text, force) {
     var now = Date.now();
-    if (!force && now - lastAnnounced < ANNOUNCE_EVERY_MS) return;
+    var wait = ANNOUNCE_EVERY_MS - (now - lastAnnounced);
+    if (!force && wait > 0) {
+      pendingAnnouncement = text;
+      if (!announceTimer) {
+        announceTimer = window.setTimeout(function () {
+          announceTimer = 0;
+          if (pendingAnnouncement !== null) announce(pendingAnnouncement, true);
+        }, wait);
+      }
+      return;
+    }
+    if (announceTimer) { window.clearTimeout(announceTimer); announceTimer = 0; }
+    pendingAnnouncement = null;
     lastAnnounced = now;
     announcer.textContent = text;
   }
