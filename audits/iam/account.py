@@ -1,10 +1,8 @@
-"""The snapshot seen as principals: who holds which policies, and each principal's effective permissions."""
+"""The snapshot seen as principals: who holds which policies (what they allow is the evaluator's to say)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-from audits.iam.policy import Permissions, Statement, compile_policy
 
 ADMIN_POLICY_ARN = "arn:aws:iam::aws:policy/AdministratorAccess"
 # The one AWS-managed policy we can stand in for when an export leaves it out: its content is fixed by AWS.
@@ -75,11 +73,7 @@ class Account:
                 # An unknown boundary is ignored rather than read as "allows nothing": an audit should over-report.
                 self.missing_policies.add(p.boundary)
                 p.boundary = None
-        self._statements: dict[str, tuple[Statement, ...]] = {}
         self._doc_keys: dict[int, str] = {}  # by id(): documents live as long as the snapshot
-        self.compiled: dict[tuple[str, str], tuple[Statement, ...]] = {}  # per audit, so a worker never grows
-        self.statement_parts: dict[str, Statement | None] = {}  # equal statements share their expanded actions
-        self._perms: dict[tuple, Permissions] = {}
         self._keys: dict[tuple[str, str], tuple] = {}
 
     @staticmethod
@@ -118,38 +112,8 @@ class Account:
         policy = self.policies.get(arn)
         return default_document(policy) if policy else _KNOWN_AWS_DOCS.get(arn)
 
-    def managed_statements(self, arn: str) -> tuple[Statement, ...]:
-        found = self._statements.get(arn)
-        if found is None:
-            policy = self.policies.get(arn)
-            doc = default_document(policy) if policy else _KNOWN_AWS_DOCS.get(arn)
-            label = text(policy.get("PolicyName")) if policy else ""
-            label = label or arn.rsplit("/", 1)[-1]
-            found = self._statements[arn] = compile_policy(doc, label, memo=self.compiled, parts=self.statement_parts)
-        return found
-
     def member_groups(self, principal: Principal) -> list[Principal]:
         return [self.groups_by_name[g] for g in principal.groups if g in self.groups_by_name]
-
-    def sources(self, principal: Principal) -> list[tuple[str, tuple[Statement, ...]]]:
-        """(policy label, statements) for every policy that applies: own inline and managed, then groups'."""
-        holders = [principal, *self.member_groups(principal)] if principal.type == "user" else [principal]
-        out = []
-        for holder in holders:
-            for name, doc in holder.inline:
-                out.append((name, self.compile_inline(name, doc)))
-            for arn in holder.managed:
-                out.append((arn, self.managed_statements(arn)))
-        return out
-
-    def permissions(self, principal: Principal) -> Permissions:
-        key = self.permission_key(principal)
-        found = self._perms.get(key)
-        if found is None:
-            statements = [s for _, stmts in self.sources(principal) for s in stmts]
-            boundary = self.managed_statements(principal.boundary) if principal.boundary else None
-            found = self._perms[key] = Permissions.of(statements, boundary)
-        return found
 
     def permission_key(self, principal: Principal) -> tuple:
         """Principals with equal keys hold identical permissions, so their analysis is shared."""
@@ -176,10 +140,3 @@ class Account:
         if found is None:
             found = self._doc_keys[id(doc)] = repr(doc)
         return found
-
-    def compile_inline(self, name: str, doc: object) -> tuple[Statement, ...]:
-        return (
-            compile_policy(doc, name, self.doc_key(doc), memo=self.compiled, parts=self.statement_parts)
-            if isinstance(doc, dict)
-            else ()
-        )

@@ -10,13 +10,13 @@ import re
 from dataclasses import dataclass
 
 from audits.iam import actions as ds
-from audits.iam import credentials, escalation, external_access, risks, trust
+from audits.iam import credentials, external_access, hygiene, trust
 from audits.iam.account import Account, Principal, is_aws_managed
 from audits.iam.authz import Authz, display_refs, inline_source, unique_refs
 from audits.iam.checks import AUTHZ, CHECKS, CRED_REPORT, PASSWORD, RESOURCES, Spec, make_finding
 from audits.iam.edges import sts
 from audits.iam.graph import Escalation, Graph, unique
-from audits.iam.policy import Permissions
+from audits.iam.policy_alone import PolicyAlone, grants_everything, labelled, method_evidence
 
 UNUSED_DAYS = 90
 ASSUMERS_BUDGET = 25  # trust-policy evaluations per account-root trust, for the "who can assume it" evidence
@@ -68,7 +68,8 @@ class Analysis:
         self._hygiene: dict[tuple, list[Spec]] = {}
         self._arn_sets: dict[int, set[str]] = {}  # id of a graph's shared candidate list -> its ARNs
         self._assumable: dict[tuple[str, str], bool] = {}  # (source, trust document key) -> can assume
-        self._alone: dict[int, Permissions] = {}  # one policy's statements on their own (memoises its grants)
+        self.alone = PolicyAlone(self.authz)  # what one policy allows on its own, by the evaluator
+        self._groups: dict[str, tuple] = {}  # group ARN -> its policies' statements (one tuple, asked many times)
         self._grants: dict[str, list[Spec]] = {}  # principal ARN -> its grants-admin finding (asked twice)
 
     # --- data availability ------------------------------------------------------------------------------------
@@ -192,12 +193,12 @@ class Analysis:
         if p.service_linked:
             return Step(p, 0, "service-linked role, defined by AWS")
         if p.type == "policy":
-            perms = Permissions.of(list(self.account.managed_statements(p.arn)))
+            statements = self.authz.managed(p.arn)
             holders = self.attachment_count(p.arn)
-            if perms.is_admin():
+            if self.alone.is_admin(statements):
                 priority += 100
                 reasons.append("grants '*:*'")
-            elif escalation.methods(perms):
+            elif self.alone.methods(statements):
                 priority += 50
                 reasons.append("allows privilege escalation")
             if holders:
@@ -235,10 +236,10 @@ class Analysis:
         for holder in holders:
             via = "" if holder is p else f" (via group {holder.name})"
             for arn in holder.managed:
-                if any(s.all_actions for s in self.account.managed_statements(arn)):
+                if any(grants_everything(s) for s in self.authz.managed(arn)):
                     parts.append(f"{arn.rsplit('/', 1)[-1]} attached{via}")
             for name, doc in holder.inline:
-                if any(s.all_actions for s in self.account.compile_inline(name, doc)):
+                if any(grants_everything(s) for s in self.authz.compile(doc, inline_source(holder, name))):
                     parts.append(f"inline policy '{name}' grants '*:*'{via}")
         return ", ".join(parts) or "administrator access"
 
@@ -283,21 +284,26 @@ class Analysis:
 
     def _policy_specs(self, p: Principal) -> list[Spec]:
         holders = self.account.attachments.get(p.arn, [])
-        stmts = list(self.account.managed_statements(p.arn))
-        perms = Permissions.of(stmts)
+        statements = self.authz.managed(p.arn)
+        grants = hygiene.Grants.of(statements)
         count = self.attachment_count(p.arn)
         attached = {"attached_to": [h.name for h in holders[:50]], "attachment_count": count}
-        specs = self._grant_specs(p.arn, perms, self._holders.get(p.arn, []), p.arn)
-        specs += risks.hygiene_specs(
-            perms, p.arn, attached=count > 0, aws_managed=is_aws_managed(p.arn), admin=perms.is_admin()
+        specs = self._grant_specs(p.arn, statements, self._holders.get(p.arn, []), p.arn)
+        specs += hygiene.hygiene_specs(
+            grants,
+            p.arn,
+            attached=count > 0,
+            aws_managed=is_aws_managed(p.arn),
+            admin=self.alone.is_admin(statements),
         )
-        specs += _not_action_specs(perms, p.arn)
+        specs += hygiene.not_action_specs(grants, p.arn)
         return [s._replace(evidence={**s.evidence, **attached}) for s in specs]
 
-    def _grant_specs(self, label: str, perms: Permissions, holders: list[Principal], source: str) -> list[Spec]:
-        """Admin and escalation notes on a policy: for whom the grant is effective, by the evaluator; a policy
-        that would grant them but is effective for nobody is a low hygiene note."""
-        admin, hits = risks.grants_alone(perms)
+    def _grant_specs(self, label: str, statements: tuple, holders: list[Principal], source: str) -> list[Spec]:
+        """Admin and escalation notes on a policy: what it grants on its own and for whom the grant is effective,
+        by the evaluator; a policy that would grant them but is effective for nobody is a low hygiene note."""
+        admin = self.alone.is_admin(statements)
+        hits = self.alone.methods(statements)
         if not admin and not hits:
             return []
         cites = lambda esc: any(r.get("policy") == source for r in esc.proof.statements)  # noqa: E731
@@ -309,14 +315,13 @@ class Analysis:
         )
         specs = []
         if admin and effective_admin:
-            stmts = [s for s in perms.allows if s.all_actions and s.broad and not s.condition]
             specs.append(
                 Spec(
                     "policy_admin_access",
                     label,
                     "",
                     f"Grants every action on every resource ('*:*') - effective for: {_names(effective_admin)}.",
-                    {"statements": [s.evidence for s in stmts[:5]], "effective_for": effective_admin[:50]},
+                    {"statements": self._admin_refs(statements, label), "effective_for": effective_admin[:50]},
                 )
             )
         if hits and (effective_escalation or (effective_admin and not admin)):
@@ -328,19 +333,23 @@ class Analysis:
                     label,
                     "",
                     f"Allows privilege escalation by {_shown(names)} - effective for: {_names(who)}.",
-                    {"methods": [escalation.method_evidence(h) for h in hits], "effective_for": who[:50]},
+                    {"methods": [method_evidence(h, label) for h in hits], "effective_for": who[:50]},
                 )
             )
         if admin and not effective_admin:
-            specs.extend(self._idle_admin(label, perms, holders))
+            specs.extend(self._idle_admin(label, statements, holders))
         elif hits and not admin and not effective_escalation and not effective_admin:
             specs.extend(self._idle_escalation(label, hits, holders))
         return specs
 
-    def _idle_admin(self, label: str, perms: Permissions, holders: list[Principal]) -> list[Spec]:
+    def _admin_refs(self, statements: tuple, label: str) -> list[dict]:
+        """The statements that grant every action, as the policy's findings cite them."""
+        return labelled([s.ref for s in statements if grants_everything(s) and not s.conditions][:5], label)
+
+    def _idle_admin(self, label: str, statements: tuple, holders: list[Principal]) -> list[Spec]:
         """'*:*' that makes no holder an administrator: attached to no one (still admin access, rated medium), or
         cancelled on every holder by something named."""
-        stmts = [s for s in perms.allows if s.all_actions and s.broad and not s.condition]
+        refs = self._admin_refs(statements, label)
         if self._boundary_only(label, holders):
             return []
         if not holders:
@@ -351,7 +360,7 @@ class Analysis:
                     "",
                     f"Grants every action on every resource ('*:*'); {self._nobody(label)}, so whoever it is "
                     "attached to becomes an administrator.",
-                    {"statements": [s.evidence for s in stmts[:5]], "effective_for": [], "attached": False},
+                    {"statements": refs, "effective_for": [], "attached": False},
                     False,
                     "medium",
                 )
@@ -367,7 +376,7 @@ class Analysis:
                     label,
                     "",
                     f"Grants every action on every resource ('*:*') - effective for: {_names(admins)}.",
-                    {"statements": [s.evidence for s in stmts[:5]], "effective_for": admins[:50]},
+                    {"statements": refs, "effective_for": admins[:50]},
                 )
             ]
         return [self._ineffective(label, "admin", "administrator access ('*:*')", cancels)]
@@ -404,16 +413,16 @@ class Analysis:
                     "",
                     f"Allows privilege escalation by {methods}; {self._nobody(label)}, so whoever it is attached "
                     "to can use it.",
-                    {"methods": [escalation.method_evidence(h) for h in hits], "effective_for": [], "attached": False},
+                    {"methods": [method_evidence(h, label) for h in hits], "effective_for": [], "attached": False},
                     False,
                     "medium",
                 )
             ]
-        actions = tuple(dict.fromkeys(a for hit in hits for a, _ in hit.grants))
+        actions = tuple(dict.fromkeys(a for hit in hits for a in hit.actions))
         cancels = {}
         for h in holders[:50]:
             # Cancelled on a holder when every method loses one of its actions there.
-            per_hit = [self._cancel(h, tuple(a for a, _ in hit.grants), every=False) for hit in hits]
+            per_hit = [self._cancel(h, hit.actions, every=False) for hit in hits]
             cancels[h.arn] = "; ".join(dict.fromkeys(c for c in per_hit if c)) if all(per_hit) else ""
         if not actions or not all(cancels.values()):
             return self._latent_policy(label, hits, holders)
@@ -441,7 +450,7 @@ class Analysis:
                 f"Allows privilege escalation by {_shown([h.method.name for h in hits])}, with no target today - "
                 f"latent for: {_names(sorted(latent))}; it completes as soon as there is {first.completes}.",
                 {
-                    "methods": [escalation.method_evidence(h) for h in hits],
+                    "methods": [method_evidence(h, label) for h in hits],
                     "effective_for": [],
                     "latent_for": sorted(latent)[:50],
                     "completes": first.completes,
@@ -541,10 +550,7 @@ class Analysis:
     def _group_specs(self, g: Principal) -> list[Spec]:
         members = [u for u in self.account.users if g.name in u.groups]
         specs = []
-        own = [s for name, doc in g.inline for s in self.account.compile_inline(name, doc)]
-        own += [s for arn in g.managed for s in self.account.managed_statements(arn)]
-        perms = Permissions.of(own)
-        if perms.is_admin():
+        if self.alone.is_admin(self._group_statements(g)):
             sources = {inline_source(g, n) for n, _ in g.inline} | set(g.managed)
             effective = sorted(
                 m.arn
@@ -588,34 +594,31 @@ class Analysis:
         specs.extend(self._inline_specs(g, members))
         return specs
 
+    def _group_statements(self, g: Principal) -> tuple:
+        found = self._groups.get(g.arn)
+        if found is None:
+            found = self._groups[g.arn] = self.authz.holder_statements(g)
+        return found
+
     def _inline_specs(self, holder: Principal, principals: list[Principal]) -> list[Spec]:
         specs = []
-        deny_source = None
+        # The holder's own Denies (its groups' too) and its boundary, where they limit what its policies grant.
+        denies, boundary = None, None
         if principals and holder.type != "group" and self._limited(principals[0]):
-            deny_source = self.account.permissions(principals[0])
+            denies = [s for s in self.authz.identity(principals[0]) if s.effect == "Deny"]
+            boundary = self.authz.boundary(principals[0])
         for name, doc in holder.inline:
-            stmts = self.account.compile_inline(name, doc)
-            alone = self._alone.get(id(stmts))
-            if alone is None:
-                alone = self._alone[id(stmts)] = Permissions.of(list(stmts))
-            specs.extend(self._grant_specs(name, alone, principals, inline_source(holder, name)))
+            statements = self.authz.compile(doc, inline_source(holder, name))
+            specs.extend(self._grant_specs(name, statements, principals, inline_source(holder, name)))
             # Equal inline policies under equal Denies and boundary read alike: computed once (10,000 roles
             # sharing a handful of inline documents).
-            key = (
-                id(stmts),
-                tuple(map(id, deny_source.denies)) if deny_source else (),
-                id(deny_source.boundary) if deny_source else None,
-            )
+            key = (id(statements), tuple(map(id, denies or ())), id(boundary) if boundary is not None else None)
             found = self._hygiene.get(key)
             if found is None:
-                hygiene = Permissions(
-                    [s for s in stmts if s.effect == "Allow"],
-                    deny_source.denies if deny_source else alone.denies,
-                    deny_source.boundary if deny_source else None,
-                )
-                found = self._hygiene[key] = risks.hygiene_specs(hygiene, name, admin=alone.is_admin()) + (
-                    _not_action_specs(alone, name)
-                )
+                grants = hygiene.Grants.of(statements, denies, boundary)
+                found = self._hygiene[key] = hygiene.hygiene_specs(
+                    grants, name, admin=self.alone.is_admin(statements)
+                ) + hygiene.not_action_specs(hygiene.Grants.of(statements), name)
             specs.extend(found)
         return specs
 
@@ -724,8 +727,7 @@ class Analysis:
             return found
         if self.authz.patterns(subject, "iam:addusertogroup"):
             for group in self.account.groups:
-                statements = [st for _, stmts in self.account.sources(group) for st in stmts]
-                if not Permissions.of(statements).is_admin():
+                if not self.alone.is_admin(self._group_statements(group)):
                     continue
                 decision = self.authz.can_act_on(subject, "iam:addusertogroup", group.arn)
                 if decision is not None:
@@ -986,37 +988,6 @@ class Analysis:
                 )
             )
         return specs
-
-
-def _not_action_specs(perms: Permissions, label: str) -> list[Spec]:
-    """An Allow with NotAction on every resource grants every action of every service but the listed ones:
-    reported by what it grants (Prowler and Cloudsplaining treat NotAction + Allow + '*' as overly permissive)."""
-    stmts = [s for s in perms.allows if s.not_action and s.broad and (s.not_resource or "*" in s.resources)]
-    if not stmts:
-        return []
-    excluded = sorted({ds.display(p) if ":" in p and "*" not in p else p for s in stmts for p in s.patterns})
-    # Leaving IAM (or any permissions-management action) in reach is as good as administrator.
-    admin_like = any(s.matches("iam:putuserpolicy") or s.matches("iam:attachrolepolicy") for s in stmts)
-    return [
-        Spec(
-            "policy_service_wildcard",
-            label,
-            "notaction",
-            f"Allows every action of every service except {', '.join(excluded[:8])}"
-            + (f" (+{len(excluded) - 8} more)" if len(excluded) > 8 else "")
-            + " (an Allow with NotAction on every resource)"
-            + ("; IAM policy writes stay allowed, so it is as good as administrator." if admin_like else "."),
-            {
-                "not_action": excluded,
-                "grants": "every action except the listed ones",
-                "admin_like": admin_like,
-                "statements": [s.evidence for s in stmts[:5]],
-            },
-            all(bool(s.condition) for s in stmts),
-            "critical" if admin_like else "high",
-            "Policy allows every action except a few (NotAction with Allow)",
-        )
-    ]
 
 
 def _cancel_reason(holder: Principal, decision, action: str, subject=None) -> str:

@@ -142,6 +142,7 @@ class Authz:
         self._contexts: dict[tuple, Context] = {}  # by the request's own keys
         self._admin: dict[tuple, Proof] = {}
         self._star: dict[int, bool] = {}
+        self._alone: dict[int, Subject] = {}  # id(statements) -> a subject holding only them (kept alive here)
         self.admin_statements = compile_policy(ADMIN_DOC, ADMIN_POLICY_ARN, kind="identity", memo=self.memo)
         # The admin probe's key has the default key policy: "admin" means every key that lets IAM policies work.
         self.probe_key_policy = compile_policy(
@@ -208,6 +209,26 @@ class Authz:
                 p.boundary,
                 "boundary",
             )
+        return found
+
+    def alone(self, statements: tuple) -> Subject:
+        """A principal of this account holding only these statements (one policy "on its own"): no boundary, no
+        SCP. Cached by the statements tuple, so the pattern index and the evaluator's memo pay once per policy."""
+        key = id(statements)
+        found = self._alone.get(key)
+        if found is None or found.identity is not statements:
+            account = self.account_id or "000000000000"
+            found = self._alone[key] = Subject(
+                arn=f"arn:aws:iam::{account}:role/aegis-policy-alone",
+                account=account,
+                type="role",
+                name="aegis-policy-alone",
+                identity=statements,
+            )
+            allows = [s for s in statements if s.effect == "Allow"]
+            star = any(s.not_action or "*" in s.actions or "*:*" in s.actions for s in allows)
+            self._star[id(statements)] = star
+            self._allows[id(statements)] = None if star else frozenset().union(*(expand_all(s.actions) for s in allows))
         return found
 
     def subject(self, p: Principal, *, identity: tuple | None = None, boundary: object = "same") -> Subject:

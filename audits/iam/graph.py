@@ -20,65 +20,16 @@ from dataclasses import dataclass, field
 from audits.iam import trust
 from audits.iam.account import Account, Principal, is_aws_managed
 from audits.iam.authz import Authz, Proof, matches
-from audits.iam.edges import (
-    Edge,
-    cloudformation,
-    codebuild,
-    cognito,
-    ec2,
-    ecs,
-    glue,
-    iam,
-    lambda_,
-    others,
-    sagemaker,
-    sts,
-)
+from audits.iam.edges import Edge, iam
+from audits.iam.edges.catalog import FAMILIES, INDEXED, METHODS
 
-FAMILIES = (sts, iam, ec2, lambda_, cloudformation, glue, sagemaker, codebuild, ecs, others, cognito)
-SELF_ACTIONS = (
-    "iam:putuserpolicy",
-    "iam:attachuserpolicy",
-    "iam:putrolepolicy",
-    "iam:attachrolepolicy",
-    "iam:putgrouppolicy",
-    "iam:attachgrouppolicy",
-    "iam:createpolicyversion",
-    "iam:setdefaultpolicyversion",
-    "iam:deleteuserpermissionsboundary",
-    "iam:deleterolepermissionsboundary",
-    "iam:putuserpermissionsboundary",
-    "iam:putrolepermissionsboundary",
-    "iam:addusertogroup",
-    "iam:createrole",
-    "iam:createuser",
-)
+# Changes to oneself (the first action of each "self" method) and the writes that raise another principal's rights.
+SELF_ACTIONS = tuple(dict.fromkeys(a for m in METHODS if m.kind == "self" for a in m.requires[0]))
 MODIFY_ACTIONS = (
-    "iam:putrolepolicy",
-    "iam:attachrolepolicy",
-    "iam:putuserpolicy",
-    "iam:attachuserpolicy",
-    "iam:createpolicyversion",
+    tuple(m.requires[0][0] for kind in ("role", "user") for m, _ in iam.POLICY_WRITES[kind])
+    + iam.CREATE_POLICY_VERSION.requires[0]
 )
 SELF_SET, MODIFY_SET = frozenset(SELF_ACTIONS), frozenset(MODIFY_ACTIONS)
-# Actions the families look up holders for: indexed together in one pass.
-INDEXED = frozenset(
-    {
-        "sts:assumerole",
-        "iam:passrole",
-        "iam:updateassumerolepolicy",
-        "iam:createaccesskey",
-        "iam:createloginprofile",
-        "iam:updateloginprofile",
-        cognito.SET_ROLES,
-        *(
-            a
-            for f in (ec2, lambda_, cloudformation, glue, sagemaker, codebuild, ecs, others)
-            for m in getattr(f, "TAKEOVERS", ())
-            for a in m.requires[0]
-        ),
-    }
-)
 
 
 @dataclass

@@ -12,56 +12,29 @@ from dataclasses import dataclass
 
 from audits.iam.account import Principal, is_aws_managed
 from audits.iam.authz import Proof, concrete, matches
+from audits.iam.edges import iam
 
 PASS = "iam:passrole"
-# IAM's own methods on a principal that could be created later: action, kind of target, method, how, what completes
+# IAM's own methods on a principal that could be created later: the method, the kind of target, what completes it.
 TAKEOVERS = (
+    (iam.TRUST_REWRITE, "role", "any role{cover} with more rights than this {kind}"),
+    (iam.CREATE_ACCESS_KEY, "user", "any user{cover} with more rights than this {kind}"),
     (
-        "iam:updateassumerolepolicy",
-        "role",
-        "UpdateRolePolicyToAssumeIt",
-        "rewrite a role's trust policy to trust oneself, then assume it",
-        "any role{cover} with more rights than this {kind}",
-    ),
-    (
-        "iam:createaccesskey",
+        iam.CREATE_LOGIN_PROFILE,
         "user",
-        "CreateAccessKey",
-        "create an access key for another user and sign in as it",
-        "any user{cover} with more rights than this {kind}",
-    ),
-    (
-        "iam:createloginprofile",
-        "user",
-        "CreateLoginProfile",
-        "set a console password for a user that has none",
         "any user{cover} with more rights than this {kind} and no console password",
     ),
+    (iam.CREATE_POLICY_VERSION, "policy", "any customer-managed policy{cover} attached to a principal"),
     (
-        "iam:createpolicyversion",
+        iam.SET_DEFAULT_VERSION,
         "policy",
-        "CreateNewPolicyVersion",
-        "write a new default version of a customer-managed policy",
-        "any customer-managed policy{cover} attached to a principal",
-    ),
-    (
-        "iam:setdefaultpolicyversion",
-        "policy",
-        "SetExistingDefaultPolicyVersion",
-        "make an older version of a customer-managed policy the default again",
         "any customer-managed policy{cover} held by a principal, with a stored version granting more rights",
     ),
-    (
-        "iam:addusertogroup",
-        "group",
-        "AddUserToGroup",
-        "add oneself to a group",
-        "any group{cover} whose policies grant more rights than this {kind} has",
-    ),
+    (iam.ADD_USER_TO_GROUP, "group", "any group{cover} whose policies grant more rights than this {kind} has"),
 )
 
 
-ACTIONS = frozenset({PASS, *(t[0] for t in TAKEOVERS)})
+ACTIONS = frozenset({PASS, *(m.requires[0][0] for m, _, _ in TAKEOVERS)})
 
 
 @dataclass(frozen=True)
@@ -93,7 +66,7 @@ def latent_methods(g, p: Principal) -> list[Latent]:
 
 
 def _latent_methods(g, p: Principal) -> list[Latent]:
-    from audits.iam.graph import FAMILIES
+    from audits.iam.edges.catalog import FAMILIES
 
     subject = g.subject(p)
     out: list[Latent] = []
@@ -120,7 +93,8 @@ def _latent_methods(g, p: Principal) -> list[Latent]:
             out.append(
                 Latent(method.name, method.how, (PASS, *run[1]), completes, pattern, Proof((decision,)) + run[0])
             )
-    for action, kind, name, how, completes in TAKEOVERS:
+    for method, kind, completes in TAKEOVERS:
+        action, name, how = method.requires[0][0], method.name, method.how
         if kind == "group" and p.type != "user":
             continue
         patterns = _open_patterns(g, subject, action)

@@ -18,7 +18,7 @@ import ipaddress
 import json
 import re
 from dataclasses import dataclass
-from json.decoder import scanstring
+from json.decoder import scanstring  # type: ignore[attr-defined]  # public in CPython, absent from typeshed
 from typing import Any
 
 from audits.iam import actions as ds

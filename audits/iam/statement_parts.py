@@ -1,8 +1,8 @@
 """Equal statements compiled once per audit, each copy placed where it sits in its own document.
 
-Accounts hold thousands of distinct documents assembled from a few dozen copied statements. Both compiled forms
-(audits.iam.evaluator and audits.iam.policy) keep a `parts` dict per audit: a statement's content compiles once,
-and every copy shares the compiled parts (and their memos), differing only in its policy and position.
+Accounts hold thousands of distinct documents assembled from a few dozen copied statements. The evaluator's
+compile_policy keeps a `parts` dict per audit: a statement's content compiles once, and every copy shares the
+compiled parts (and their memos), differing only in its policy and position.
 """
 
 from __future__ import annotations

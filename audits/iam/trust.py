@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from audits.iam.checks import Spec
-from audits.iam.policy import as_list
+
+
+def as_list(value: Any) -> list:
+    """A policy element that may be one value or a list of them, as a list."""
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
 
 _ACCOUNT = re.compile(r"^(?:arn:aws[\w-]*:iam::)?(\d{12})(?::|$)")
 # Conditions that pin who may assume across accounts (any one is enough to call the trust protected).

@@ -1,12 +1,15 @@
 """AWS CloudFormation: a stack created with a passed role, or an existing stack (and its role) updated."""
 
-from audits.iam.edges import PassMethod, TakeoverMethod, req
+from audits.iam.edges import IAM_VULNERABLE, RHINO, PassMethod, TakeoverMethod, req
 from audits.iam.edges.passrole import family
 
 SERVICE = "cloudformation.amazonaws.com"
 PASS_METHODS = (
     PassMethod(
-        "PassExistingRoleToCloudFormation", "create a stack that runs with the role", req("cloudformation:createstack")
+        "PassExistingRoleToCloudFormation",
+        "create a stack that runs with the role",
+        req("cloudformation:createstack"),
+        docs=RHINO,
     ),
     PassMethod(
         "PassExistingRoleToNewCloudFormationStackSet",
@@ -26,6 +29,7 @@ TAKEOVERS = (
         req("cloudformation:updatestack"),
         SERVICE,
         "CloudFormation stacks",
+        docs=IAM_VULNERABLE,
     ),
     TakeoverMethod(
         "ExecuteCloudFormationChangeSet",
@@ -35,4 +39,5 @@ TAKEOVERS = (
         "CloudFormation stacks",
     ),
 )
+METHODS = (*PASS_METHODS, *TAKEOVERS)
 candidates, edge = family(PASS_METHODS, TAKEOVERS)

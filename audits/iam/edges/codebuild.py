@@ -1,6 +1,6 @@
 """AWS CodeBuild: a project with a passed role, or an existing project's buildspec changed and run."""
 
-from audits.iam.edges import PassMethod, TakeoverMethod, req
+from audits.iam.edges import IAM_VULNERABLE, PassMethod, TakeoverMethod, req
 from audits.iam.edges.passrole import family
 
 SERVICE = "codebuild.amazonaws.com"
@@ -9,6 +9,7 @@ PASS_METHODS = (
         "PassExistingRoleToNewCodeBuildProjectThenBuild",
         "create a CodeBuild project with the role and run it",
         req("codebuild:createproject", ("codebuild:startbuild", "codebuild:startbuildbatch")),
+        docs=IAM_VULNERABLE,
     ),
 )
 TAKEOVERS = (
@@ -27,4 +28,5 @@ TAKEOVERS = (
         "CodeBuild projects",
     ),
 )
+METHODS = (*PASS_METHODS, *TAKEOVERS)
 candidates, edge = family(PASS_METHODS, TAKEOVERS)

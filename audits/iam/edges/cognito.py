@@ -12,14 +12,21 @@ from collections.abc import Iterable
 from audits.iam import trust
 from audits.iam.account import Principal
 from audits.iam.authz import Proof, concrete
-from audits.iam.edges import Edge
-from audits.iam.policy import as_list
+from audits.iam.edges import Edge, Method, req
 
 SERVICE = "cognito-identity.amazonaws.com"
 SET_ROLES = "cognito-identity:setidentitypoolroles"
 PASS = "iam:passrole"
 AUD = "cognito-identity.amazonaws.com:aud"
 WEB_IDENTITY = frozenset({"sts:assumerolewithwebidentity", "sts:*", "sts:assumerolewith*", "*"})
+# Candidates are the holders of SetIdentityPoolRoles (the first requirement) that may also pass roles.
+POOL_ROLES = Method(
+    "PassRoleToCognitoIdentityPool",
+    "set the role as an identity pool's role and take its credentials",
+    req(SET_ROLES, PASS),
+    docs="https://pathfinding.cloud/",
+)
+METHODS = (POOL_ROLES,)
 NOTE = (
     "approximation: the snapshot has no inventory of identity pools; a pool the trust admits is assumed to hand "
     "out the role's credentials once it is set as the pool's role"
@@ -33,7 +40,7 @@ def pools(g, target: Principal) -> list[str]:
     for t in trust.trusted(target.entry):
         if t.kind != "federated" or t.value.lower() != SERVICE:
             continue
-        if not WEB_IDENTITY & {str(a).lower() for a in as_list(t.statement.get("Action"))}:
+        if not WEB_IDENTITY & {str(a).lower() for a in trust.as_list(t.statement.get("Action"))}:
             continue
         ids = trust.condition_values(t.statement, AUD)
         for pool_id in ids or ["*"]:
@@ -66,8 +73,8 @@ def edge(g, source: Principal, target: Principal) -> Edge | None:
             return Edge(
                 source.arn,
                 target.arn,
-                "PassRoleToCognitoIdentityPool",
-                "set the role as an identity pool's role and take its credentials",
+                POOL_ROLES.name,
+                POOL_ROLES.how,
                 Proof((passed, setting)),
                 target.arn,
                 (PASS, SET_ROLES),

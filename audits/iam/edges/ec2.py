@@ -2,13 +2,16 @@
 shells, commands, launch templates or deployments reaching existing instances (whose roles the export shows through
 their instance profiles)."""
 
-from audits.iam.edges import PassMethod, TakeoverMethod, req
+from audits.iam.edges import IAM_VULNERABLE, RHINO, PassMethod, TakeoverMethod, req
 from audits.iam.edges.passrole import family
 
 SERVICE = "ec2.amazonaws.com"
 PASS_METHODS = (
     PassMethod(
-        "CreateEC2WithExistingIP", "launch an instance with the role's instance profile", req("ec2:runinstances")
+        "CreateEC2WithExistingIP",
+        "launch an instance with the role's instance profile",
+        req("ec2:runinstances"),
+        docs=RHINO,
     ),
     PassMethod(
         "PassExistingRoleToNewEC2SpotInstance",
@@ -30,6 +33,7 @@ TAKEOVERS = (
         req("ssm:sendcommand"),
         SERVICE,
         "EC2 instances",
+        docs=IAM_VULNERABLE,
     ),
     TakeoverMethod(
         "SSMStartSession",
@@ -37,6 +41,7 @@ TAKEOVERS = (
         req("ssm:startsession"),
         SERVICE,
         "EC2 instances",
+        docs=IAM_VULNERABLE,
     ),
     TakeoverMethod(
         "EC2InstanceConnectSendSSHPublicKey",
@@ -44,6 +49,7 @@ TAKEOVERS = (
         req(("ec2-instance-connect:sendsshpublickey", "ec2-instance-connect:sendserialconsolesshpublickey")),
         SERVICE,
         "EC2 instances",
+        docs=IAM_VULNERABLE,
     ),
     TakeoverMethod(
         "ModifyEC2InstanceUserDataThenRestart",
@@ -67,4 +73,5 @@ TAKEOVERS = (
         "CodeDeploy deployment groups",
     ),
 )
+METHODS = (*PASS_METHODS, *TAKEOVERS)
 candidates, edge = family(PASS_METHODS, TAKEOVERS)

@@ -39,4 +39,5 @@ TAKEOVERS = (
         "Batch job definitions",
     ),
 )
+METHODS = (*PASS_METHODS, *TAKEOVERS)
 candidates, edge = family(PASS_METHODS, TAKEOVERS)

@@ -1,6 +1,6 @@
 """AWS Glue: dev endpoints and jobs with a passed role, or one's SSH key on an existing dev endpoint."""
 
-from audits.iam.edges import PassMethod, TakeoverMethod, req
+from audits.iam.edges import RHINO, PassMethod, TakeoverMethod, req
 from audits.iam.edges.passrole import family
 
 SERVICE = "glue.amazonaws.com"
@@ -9,6 +9,7 @@ PASS_METHODS = (
         "PassExistingRoleToNewGlueDevEndpoint",
         "create a Glue dev endpoint with the role",
         req("glue:createdevendpoint"),
+        docs=RHINO,
     ),
     PassMethod(
         "PassExistingRoleToNewGlueJobThenRun",
@@ -33,6 +34,8 @@ TAKEOVERS = (
         req("glue:updatedevendpoint"),
         SERVICE,
         "Glue dev endpoints",
+        docs=RHINO,
     ),
 )
+METHODS = (*PASS_METHODS, *TAKEOVERS)
 candidates, edge = family(PASS_METHODS, TAKEOVERS)

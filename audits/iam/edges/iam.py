@@ -7,38 +7,117 @@ from dataclasses import dataclass, replace
 
 from audits.iam.account import ADMIN_POLICY_ARN, Principal, default_document, dicts_of, is_aws_managed
 from audits.iam.authz import Proof, concrete, inline_source
-from audits.iam.edges import Edge
+from audits.iam.edges import AWS_BOUNDARIES, IAM_VULNERABLE, PMAPPER, RHINO, Edge, Method, req
 
-# method name, how, action: gaining a user's rights through its credentials
-USER_TAKEOVER = (
-    ("CreateAccessKey", "create an access key for the user and sign in as it", "iam:createaccesskey"),
-    ("CreateLoginProfile", "set a console password for a user that has none", "iam:createloginprofile"),
-    ("UpdateLoginProfile", "change the user's console password", "iam:updateloginprofile"),
+# Gaining a user's rights through its credentials, or a role's by rewriting its trust.
+CREATE_ACCESS_KEY = Method(
+    "CreateAccessKey", "create an access key for another user and sign in as it", req("iam:createaccesskey"), docs=RHINO
 )
-TRUST_REWRITE = (
+CREATE_LOGIN_PROFILE = Method(
+    "CreateLoginProfile", "set a console password for a user that has none", req("iam:createloginprofile"), docs=RHINO
+)
+UPDATE_LOGIN_PROFILE = Method(
+    "UpdateLoginProfile", "change the user's console password", req("iam:updateloginprofile"), docs=RHINO
+)
+USER_TAKEOVER = (CREATE_ACCESS_KEY, CREATE_LOGIN_PROFILE, UPDATE_LOGIN_PROFILE)
+TRUST_REWRITE = Method(
     "UpdateRolePolicyToAssumeIt",
-    "rewrite the role's trust policy to trust oneself, then assume it",
-    "iam:updateassumerolepolicy",
+    "rewrite a role's trust policy to trust oneself, then assume it",
+    req("iam:updateassumerolepolicy"),
+    docs=RHINO,
+)
+
+
+def _self(name: str, how: str, *requirements: str | tuple[str, ...], docs: str = RHINO) -> Method:
+    return Method(name, how, req(*requirements), kind="self", docs=docs)
+
+
+# Changes to oneself (and, for the policy writes, to another principal one can become).
+PUT_USER_POLICY = _self("PutUserPolicy", "write an inline admin policy on oneself", "iam:putuserpolicy")
+ATTACH_USER_POLICY = _self("AttachUserPolicy", "attach AdministratorAccess to oneself", "iam:attachuserpolicy")
+PUT_ROLE_POLICY = _self("PutRolePolicy", "write an inline admin policy on oneself", "iam:putrolepolicy")
+ATTACH_ROLE_POLICY = _self("AttachRolePolicy", "attach AdministratorAccess to oneself", "iam:attachrolepolicy")
+PUT_GROUP_POLICY = _self("PutGroupPolicy", "write an inline admin policy on one's group", "iam:putgrouppolicy")
+ATTACH_GROUP_POLICY = _self("AttachGroupPolicy", "attach AdministratorAccess to one's group", "iam:attachgrouppolicy")
+CREATE_POLICY_VERSION = _self(
+    "CreateNewPolicyVersion", "write a new default version of a customer-managed policy", "iam:createpolicyversion"
+)
+SET_DEFAULT_VERSION = _self(
+    "SetExistingDefaultPolicyVersion",
+    "make an older version of a customer-managed policy the default again",
+    "iam:setdefaultpolicyversion",
+)
+DELETE_BOUNDARY = _self(
+    "DeletePermissionsBoundary",
+    "remove the permissions boundary that limits oneself",
+    ("iam:deleteuserpermissionsboundary", "iam:deleterolepermissionsboundary"),
+    docs=AWS_BOUNDARIES,
+)
+PUT_BOUNDARY = _self(
+    "PutPermissionsBoundary",
+    "replace one's permissions boundary with AdministratorAccess",
+    ("iam:putuserpermissionsboundary", "iam:putrolepermissionsboundary"),
+    docs=AWS_BOUNDARIES,
+)
+ADD_USER_TO_GROUP = _self("AddUserToGroup", "add oneself to a more privileged group", "iam:addusertogroup")
+CREATE_ROLE = _self(
+    "CreateRoleThenAttachAndAssume",
+    "create a role trusting oneself, make it admin and assume it",
+    "iam:createrole",
+    ("iam:attachrolepolicy", "iam:putrolepolicy"),
+    docs=PMAPPER,
+)
+CREATE_USER = _self(
+    "CreateUserThenAttachAndCreateAccessKey",
+    "create a user, make it admin and create its access key",
+    "iam:createuser",
+    ("iam:attachuserpolicy", "iam:putuserpolicy"),
+    "iam:createaccesskey",
+    docs=IAM_VULNERABLE,
+)
+METHODS = (
+    *USER_TAKEOVER,
+    TRUST_REWRITE,
+    PUT_USER_POLICY,
+    ATTACH_USER_POLICY,
+    PUT_ROLE_POLICY,
+    ATTACH_ROLE_POLICY,
+    PUT_GROUP_POLICY,
+    ATTACH_GROUP_POLICY,
+    CREATE_POLICY_VERSION,
+    SET_DEFAULT_VERSION,
+    DELETE_BOUNDARY,
+    PUT_BOUNDARY,
+    ADD_USER_TO_GROUP,
+    CREATE_ROLE,
+    CREATE_USER,
 )
 ADMIN = {"iam:policyarn": ADMIN_POLICY_ARN}
+# The policy writes on a user, role or group, each with the request keys that make the new grant administrator.
+POLICY_WRITES = {
+    "user": ((PUT_USER_POLICY, None), (ATTACH_USER_POLICY, ADMIN)),
+    "role": ((PUT_ROLE_POLICY, None), (ATTACH_ROLE_POLICY, ADMIN)),
+    "group": ((PUT_GROUP_POLICY, None), (ATTACH_GROUP_POLICY, ADMIN)),
+}
 
 
 def candidates(g, target: Principal) -> Iterable[Principal]:
     if target.type == "user":
-        for _, _, action in USER_TAKEOVER:
-            yield from g.candidates(action, target.arn)
+        for method in USER_TAKEOVER:
+            yield from g.candidates(method.requires[0][0], target.arn)
     else:
-        yield from g.candidates(TRUST_REWRITE[2], target.arn)
+        yield from g.candidates(TRUST_REWRITE.requires[0][0], target.arn)
 
 
 def edge(g, source: Principal, target: Principal) -> Edge | None:
     subject = g.subject(source)
     if target.type == "role":
-        name, how, action = TRUST_REWRITE
+        name, how, action = TRUST_REWRITE.name, TRUST_REWRITE.how, TRUST_REWRITE.requires[0][0]
         decision = g.authz.can_act_on(subject, action, target.arn)
         return Edge(source.arn, target.arn, name, how, Proof((decision,)), target.arn, (action,)) if decision else None
     profile = g.login_profile(target)
-    for name, how, action in USER_TAKEOVER:
+    for method in USER_TAKEOVER:
+        name, how, action = method.name, method.how, method.requires[0][0]
         if (action == "iam:createloginprofile" and profile is True) or (
             action == "iam:updateloginprofile" and profile is False
         ):
@@ -136,43 +215,35 @@ def self_edges(g, p: Principal, state: SelfState | None = None) -> list[Edge]:
     unbounded = g.admin_if_granted(p) if state == initial_state(g, p) else _unbounded(g, p, subject)
     kind = "user" if p.type == "user" else "role"
     if unbounded.possible:
-        for name, how, action, extra in (
-            (f"Put{kind.title()}Policy", "write an inline admin policy on oneself", f"iam:put{kind}policy", None),
-            (f"Attach{kind.title()}Policy", "attach AdministratorAccess to oneself", f"iam:attach{kind}policy", ADMIN),
-        ):
+        for method, extra in POLICY_WRITES[kind]:
+            action = method.requires[0][0]
             decision = g.authz.can_act_on(subject, action, p.arn, extra)
             if decision:
-                out.append(Edge(p.arn, p.arn, name, how, Proof((decision,)) + unbounded, p.arn, (action,)))
+                out.append(
+                    Edge(p.arn, p.arn, method.name, method.how, Proof((decision,)) + unbounded, p.arn, (action,))
+                )
         for group in state.groups:
-            for name, how, action, extra in (
-                (
-                    "PutGroupPolicy",
-                    f"write an inline admin policy on one's group {group.name}",
-                    "iam:putgrouppolicy",
-                    None,
-                ),
-                (
-                    "AttachGroupPolicy",
-                    f"attach AdministratorAccess to one's group {group.name}",
-                    "iam:attachgrouppolicy",
-                    ADMIN,
-                ),
-            ):
+            for method, extra in POLICY_WRITES["group"]:
+                action = method.requires[0][0]
                 decision = g.authz.can_act_on(subject, action, group.arn, extra)
                 if decision:
-                    out.append(Edge(p.arn, p.arn, name, how, Proof((decision,)) + unbounded, group.arn, (action,)))
+                    how = f"{method.how} {group.name}"
+                    out.append(
+                        Edge(p.arn, p.arn, method.name, how, Proof((decision,)) + unbounded, group.arn, (action,))
+                    )
+        version = CREATE_POLICY_VERSION.requires[0][0]
         for policy_arn in _own_policies(g, p, state):
-            decision = g.authz.can_act_on(subject, "iam:createpolicyversion", policy_arn)
+            decision = g.authz.can_act_on(subject, version, policy_arn)
             if decision:
                 out.append(
                     Edge(
                         p.arn,
                         p.arn,
-                        "CreateNewPolicyVersion",
+                        CREATE_POLICY_VERSION.name,
                         f"write a new default version of {policy_arn.rsplit('/', 1)[-1]}, which it holds",
                         Proof((decision,)) + unbounded,
                         policy_arn,
-                        ("iam:createpolicyversion",),
+                        (version,),
                     )
                 )
         out.extend(_create_and_use(g, p, subject, unbounded))
@@ -253,7 +324,7 @@ def _version_moves(g, p: Principal, subject, state: SelfState) -> list[tuple[Edg
             edge = Edge(
                 p.arn,
                 p.arn,
-                "SetExistingDefaultPolicyVersion",
+                SET_DEFAULT_VERSION.name,
                 f"make version {version_id} of {policy_arn.rsplit('/', 1)[-1]} the default again",
                 Proof((decision,)),
                 policy_arn,
@@ -282,20 +353,9 @@ def _boundary_moves(g, p: Principal, subject, state: SelfState) -> list[tuple[Ed
         return []
     kind = "user" if p.type == "user" else "role"
     out = []
-    for name, how, action, extra in (
-        (
-            "DeletePermissionsBoundary",
-            "remove the permissions boundary that limits oneself",
-            f"iam:delete{kind}permissionsboundary",
-            None,
-        ),
-        (
-            "PutPermissionsBoundary",
-            "replace one's permissions boundary with AdministratorAccess",
-            f"iam:put{kind}permissionsboundary",
-            {"iam:permissionsboundary": ADMIN_POLICY_ARN},
-        ),
-    ):
+    for method, extra in ((DELETE_BOUNDARY, None), (PUT_BOUNDARY, {"iam:permissionsboundary": ADMIN_POLICY_ARN})):
+        name, how = method.name, method.how
+        action = next(a for a in method.requires[0] if f":delete{kind}" in a or f":put{kind}" in a)
         decision = g.authz.can_act_on(subject, action, p.arn, extra)
         if decision:
             out.append(
@@ -308,7 +368,8 @@ def _boundary_moves(g, p: Principal, subject, state: SelfState) -> list[tuple[Ed
     if not state.granted_boundary:
         # An inline policy granting what the boundary allows makes every boundary allowance effective (what the
         # boundary lets it do next may be to drop the boundary itself).
-        action = f"iam:put{kind}policy"
+        write = POLICY_WRITES[kind][0][0]
+        action = write.requires[0][0]
         decision = g.authz.can_act_on(subject, action, p.arn)
         if decision:
             out.append(
@@ -316,7 +377,7 @@ def _boundary_moves(g, p: Principal, subject, state: SelfState) -> list[tuple[Ed
                     Edge(
                         p.arn,
                         p.arn,
-                        f"Put{kind.title()}Policy",
+                        write.name,
                         "write an inline policy granting oneself what its permissions boundary allows",
                         Proof((decision,)),
                         p.arn,
@@ -341,7 +402,7 @@ def _join_moves(g, p: Principal, subject, state: SelfState) -> list[tuple[Edge, 
             edge = Edge(
                 p.arn,
                 p.arn,
-                "AddUserToGroup",
+                ADD_USER_TO_GROUP.name,
                 f"add oneself to the group {group.name}",
                 Proof((decision,)),
                 group.arn,
@@ -382,22 +443,11 @@ SELF_CHANGES = (
 def _create_and_use(g, p: Principal, subject, unbounded: Proof) -> list[Edge]:
     """A new role that trusts oneself by name (no sts:AssumeRole permission needed), or a new user with a key."""
     out = []
-    for name, how, create, grants, use in (
-        (
-            "CreateRoleThenAttachAndAssume",
-            "create a role trusting oneself, make it admin and assume it",
-            "iam:createrole",
-            (("iam:attachrolepolicy", ADMIN), ("iam:putrolepolicy", None)),
-            None,
-        ),
-        (
-            "CreateUserThenAttachAndCreateAccessKey",
-            "create a user, make it admin and create its access key",
-            "iam:createuser",
-            (("iam:attachuserpolicy", ADMIN), ("iam:putuserpolicy", None)),
-            "iam:createaccesskey",
-        ),
-    ):
+    for method in (CREATE_ROLE, CREATE_USER):
+        name, how, create = method.name, method.how, method.requires[0][0]
+        # Attaching AdministratorAccess is asked with its ARN as iam:PolicyArn; an inline policy needs no key.
+        grants = tuple((a, ADMIN if ":attach" in a else None) for a in method.requires[1])
+        use = method.requires[2][0] if len(method.requires) > 2 else None
         for pattern, negated in g.authz.patterns(subject, create):
             arn = (
                 concrete(pattern)
@@ -429,10 +479,8 @@ def modify_edges(g, p: Principal, reachable) -> list[Edge]:
     subject = g.subject(p)
     out: list[Edge] = []
     for kind, pool in (("role", g.roles), ("user", g.users)):
-        for name, action, extra in (
-            (f"Put{kind.title()}Policy", f"iam:put{kind}policy", None),
-            (f"Attach{kind.title()}Policy", f"iam:attach{kind}policy", ADMIN),
-        ):
+        for method, extra in POLICY_WRITES[kind]:
+            name, action = method.name, method.requires[0][0]
             if not g.authz.patterns(subject, action) or g.authz.denied_everywhere(subject, action):
                 continue
             for target in g.targets(p, action, pool):
@@ -462,17 +510,16 @@ def modify_edges(g, p: Principal, reachable) -> list[Edge]:
             if not decision:
                 continue
             for target in holders:
-                if True:
-                    out.append(
-                        Edge(
-                            p.arn,
-                            target.arn,
-                            "CreateNewPolicyVersion",
-                            f"write a new default version of {policy_arn.rsplit('/', 1)[-1]}, held by "
-                            f"{target.type} {target.name}",
-                            Proof((decision,)),
-                            policy_arn,
-                            ("iam:createpolicyversion",),
-                        )
+                out.append(
+                    Edge(
+                        p.arn,
+                        target.arn,
+                        CREATE_POLICY_VERSION.name,
+                        f"write a new default version of {policy_arn.rsplit('/', 1)[-1]}, held by "
+                        f"{target.type} {target.name}",
+                        Proof((decision,)),
+                        policy_arn,
+                        ("iam:createpolicyversion",),
                     )
+                )
     return out

@@ -1,6 +1,6 @@
 """AWS Lambda: a new function with a passed role, or new code in an existing function."""
 
-from audits.iam.edges import PassMethod, TakeoverMethod, req
+from audits.iam.edges import RHINO, PassMethod, TakeoverMethod, req
 from audits.iam.edges.passrole import family
 
 SERVICE = "lambda.amazonaws.com"
@@ -9,6 +9,7 @@ PASS_METHODS = (
         "PassExistingRoleToNewLambdaThenInvoke",
         "create a Lambda function with the role and invoke it",
         req("lambda:createfunction", "lambda:invokefunction"),
+        docs=RHINO,
     ),
     PassMethod(
         "PassExistingRoleToNewLambdaThenAddPermission",
@@ -19,6 +20,7 @@ PASS_METHODS = (
         "PassExistingRoleToNewLambdaThenTriggerWithExistingDynamo",
         "create a Lambda function and trigger it from an existing event source",
         req("lambda:createfunction", "lambda:createeventsourcemapping"),
+        docs=RHINO,
     ),
 )
 TAKEOVERS = (
@@ -28,6 +30,8 @@ TAKEOVERS = (
         req("lambda:updatefunctioncode"),
         SERVICE,
         "Lambda functions",
+        docs=RHINO,
     ),
 )
+METHODS = (*PASS_METHODS, *TAKEOVERS)
 candidates, edge = family(PASS_METHODS, TAKEOVERS)

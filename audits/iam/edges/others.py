@@ -3,7 +3,7 @@ Step Functions, Bedrock AgentCore, Managed Flink, Braket, HealthOmics, GameLift,
 Automation), and takeovers of existing App Runner services and AgentCore runtimes, browsers and interpreters.
 Beyond Rhino's list, after pathfinding.cloud's paths."""
 
-from audits.iam.edges import PassMethod, TakeoverMethod, req
+from audits.iam.edges import RHINO, PassMethod, TakeoverMethod, req
 from audits.iam.edges.passrole import family
 
 AGENTCORE = "bedrock-agentcore.amazonaws.com"
@@ -13,6 +13,7 @@ PASS_METHODS = (
         "PassExistingRoleToNewDataPipeline",
         "create a Data Pipeline that runs with the role",
         req("datapipeline:createpipeline", "datapipeline:putpipelinedefinition"),
+        docs=RHINO,
     ),
     PassMethod(
         "PassExistingRoleToNewAppRunnerService",
@@ -127,4 +128,5 @@ TAKEOVERS = (
         "AgentCore browsers",
     ),
 )
+METHODS = (*PASS_METHODS, *TAKEOVERS)
 candidates, edge = family(PASS_METHODS, TAKEOVERS)

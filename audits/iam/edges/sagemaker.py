@@ -1,6 +1,6 @@
 """Amazon SageMaker: notebooks and jobs with a passed role, or a presigned URL into an existing notebook."""
 
-from audits.iam.edges import PassMethod, TakeoverMethod, req
+from audits.iam.edges import IAM_VULNERABLE, PassMethod, TakeoverMethod, req
 from audits.iam.edges.passrole import family
 
 SERVICE = "sagemaker.amazonaws.com"
@@ -9,16 +9,19 @@ PASS_METHODS = (
         "PassExistingRoleToNewSageMakerNotebookInstance",
         "create a notebook instance with the role",
         req("sagemaker:createnotebookinstance"),
+        docs=IAM_VULNERABLE,
     ),
     PassMethod(
         "PassExistingRoleToNewSageMakerTrainingJob",
         "run a training job with the role",
         req("sagemaker:createtrainingjob"),
+        docs=IAM_VULNERABLE,
     ),
     PassMethod(
         "PassExistingRoleToNewSageMakerProcessingJob",
         "run a processing job with the role",
         req("sagemaker:createprocessingjob"),
+        docs=IAM_VULNERABLE,
     ),
 )
 TAKEOVERS = (
@@ -28,6 +31,7 @@ TAKEOVERS = (
         req("sagemaker:createpresignednotebookinstanceurl"),
         SERVICE,
         "SageMaker notebook instances",
+        docs=IAM_VULNERABLE,
     ),
     TakeoverMethod(
         "UpdateSageMakerNotebookLifecycleConfig",
@@ -42,4 +46,5 @@ TAKEOVERS = (
         "SageMaker notebook instances",
     ),
 )
+METHODS = (*PASS_METHODS, *TAKEOVERS)
 candidates, edge = family(PASS_METHODS, TAKEOVERS)

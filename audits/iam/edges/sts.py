@@ -10,9 +10,11 @@ from collections.abc import Iterable
 
 from audits.iam.account import Principal
 from audits.iam.authz import Proof
-from audits.iam.edges import Edge
+from audits.iam.edges import PMAPPER, Edge, Method, req
 
 ACTION = "sts:assumerole"
+ASSUME_ROLE = Method("AssumeRole", "assume a role whose trust admits one", req(ACTION), kind="assume", docs=PMAPPER)
+METHODS = (ASSUME_ROLE,)
 
 
 def candidates(g, target: Principal, *, everyone: bool = False) -> Iterable[Principal]:
@@ -35,6 +37,5 @@ def edge(g, source: Principal, target: Principal) -> Edge | None:
     decision = g.authz.decide(g.subject(source), ACTION, target.arn, resource_policy=trust)
     if not decision.possible:
         return None
-    return Edge(
-        source.arn, target.arn, "AssumeRole", f"assume role {target.name}", Proof((decision,)), target.arn, (ACTION,)
-    )
+    how = f"assume role {target.name}"
+    return Edge(source.arn, target.arn, ASSUME_ROLE.name, how, Proof((decision,)), target.arn, (ACTION,))
