@@ -25,7 +25,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from audits import run_sources
+from audits import run_results, run_sources
 from audits.iam.scoring import band
 from audits.models import SEVERITIES, AuditRun, Finding, Suppression
 from audits.reviewers import is_reviewer
@@ -259,6 +259,7 @@ def _accept_selected(request: HttpRequest, run: AuditRun) -> HttpResponse:
     with transaction.atomic():
         for finding in findings:
             _suppress(run, finding, accounts[finding.pk], justification, expires_at, request.user)
+        _restate(run, [f.fingerprint for f in findings], suppressed=True)
     messages.success(
         request,
         f"{len(findings)} risk{'s' if len(findings) != 1 else ''} accepted until {expires_at:%Y-%m-%d}: suppressed in "
@@ -300,6 +301,7 @@ def accept_risk(request: HttpRequest, pk: int, finding_pk: int) -> HttpResponse:
         return redirect(_back(run, request))
     with transaction.atomic():
         _suppress(run, finding, account_id, justification, expires_at, request.user)
+        _restate(run, [finding.fingerprint], suppressed=True)
     messages.success(
         request,
         f"Risk accepted until {expires_at:%Y-%m-%d}: “{finding.title}” is suppressed in this "
@@ -308,6 +310,42 @@ def accept_risk(request: HttpRequest, pk: int, finding_pk: int) -> HttpResponse:
         + f"audits of account {account_id} from the same source ({run_sources.label(run)}).",
     )
     return redirect(_back(run, request))
+
+
+@reviewer_required
+@require_POST
+def unaccept_risk(request: HttpRequest, pk: int, finding_pk: int) -> HttpResponse:
+    """Take an accepted risk back: the suppression ends now (its record stays), and the finding is open again in
+    this audit and in the owner's later audits of the same source, their scores and counts with it."""
+    run = _reviewable(pk)
+    finding = get_object_or_404(Finding, pk=finding_pk, run=run)
+    with transaction.atomic():
+        ended = Suppression.objects.filter(
+            run_sources.same_source_suppressions(run.source_key),
+            owner=run.owner,
+            account_id=_account_of(run, finding),
+            fingerprint=finding.fingerprint,
+            expires_at__gt=timezone.now(),
+        ).update(expires_at=timezone.now())
+        if finding.suppressed and not finding.muted_by:
+            Finding.objects.filter(pk=finding.pk).update(suppressed=False)
+            ended += 1
+        _restate(run, [finding.fingerprint], suppressed=False)
+    if ended:
+        messages.success(request, f"Risk no longer accepted: “{finding.title}” counts again in this audit's score.")
+    else:
+        messages.error(request, "That risk was not accepted: nothing changed.")
+    return redirect(_back(run, request))
+
+
+def _restate(run: AuditRun, fingerprints: list[str], suppressed: bool) -> None:
+    """Mark the findings in this run and the owner's later runs of the source, and store those runs' scores and
+    counts again (audits.run_results), so no page, export or API answer keeps the old ones. An organization run's
+    result is its accounts' roll-up, not restated here; its findings are marked as before."""
+    if _is_organization(run):
+        Finding.objects.filter(run=run, fingerprint__in=fingerprints, muted_by="").update(suppressed=suppressed)
+        return
+    run_results.mark(run_results.later_runs_of_source(run, fingerprints), fingerprints, suppressed)
 
 
 def _suppress(run: AuditRun, finding: Finding, account_id: str, justification: str, expires_at, user) -> None:

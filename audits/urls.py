@@ -37,6 +37,7 @@ urlpatterns = [
     path("review/", review_views.review_queue, name="review_queue"),
     path("review/<int:pk>/", review_views.review_run, name="review_run"),
     path("review/<int:pk>/findings/<int:finding_pk>/accept", review_views.accept_risk, name="accept_risk"),
+    path("review/<int:pk>/findings/<int:finding_pk>/unaccept", review_views.unaccept_risk, name="unaccept_risk"),
     path("review/mutelist/", mutelist_views.mutelist_page, name="mutelist"),
     path("review/mutelist/import", mutelist_views.mutelist_import, name="mutelist_import"),
     path("review/mutelist/export.yaml", mutelist_views.mutelist_export, name="mutelist_export"),

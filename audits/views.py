@@ -56,7 +56,10 @@ def _get_own_run(request: HttpRequest, pk: int) -> AuditRun:
 @login_required
 @require_GET
 def run_list(request: HttpRequest) -> HttpResponse:
-    counts = {sev: Count("findings", filter=Q(findings__severity=sev)) for sev in SEVERITIES}
+    # Accepted and muted findings are left out, as the run page and the score leave them out.
+    counts = {
+        sev: Count("findings", filter=Q(findings__severity=sev, findings__suppressed=False)) for sev in SEVERITIES
+    }
     runs = (
         AuditRun.objects.filter(owner=request.user)
         .defer("result", "checkpoint")

@@ -306,6 +306,36 @@ def _one_per_principal_and_kind(ranked: list[dict]) -> list[dict]:
 
 def _result(analysis: Analysis, findings: list[dict], found_patterns: list[dict], frameworks: Sequence[str]) -> dict:
     acc = analysis.account
+    base = {
+        "success": True,
+        "audit_summary": {
+            "account_id": analysis.account_id,
+            "principals": {
+                "users": len(acc.users),
+                "roles": len(acc.roles),
+                "groups": len(acc.groups),
+                "policies": len(analysis.snapshot.policies),
+            },
+        },
+        "frameworks": list(frameworks),
+    }
+    return _tallied(
+        base, findings, found_patterns, compliance.evaluate(frameworks, findings, analysis.evaluated_checks())
+    )
+
+
+def restate(result: dict, findings: list[dict]) -> dict:
+    """A finished run's result with everything that depends on which findings are suppressed (score, band, counts,
+    compliance, patterns, top risks) computed again from `findings`, each carrying its current `suppressed` mark.
+
+    What the findings cannot tell (principal counts, which checks had data) is kept from `result`, so the answer is
+    the result a new audit of the same snapshot with the same accepted and muted risks would give."""
+    kept = [f for f in findings if not f.get("suppressed")]
+    table = compliance.restate(result.get("compliance") or {}, findings)
+    return _tallied(result, findings, patterns.find_patterns(kept), table)
+
+
+def _tallied(base: dict, findings: list[dict], found_patterns: list[dict], table: dict) -> dict:
     kept = [f for f in findings if not f.get("suppressed")]
     score = scoring.score(kept)
     by_severity = Counter(f["severity"] for f in kept)
@@ -315,24 +345,18 @@ def _result(analysis: Analysis, findings: list[dict], found_patterns: list[dict]
     ranked = sorted(kept, key=lambda f: (order[f["severity"]], f["category"], f["principal_name"], f["fingerprint"]))
     top = _one_per_principal_and_kind(ranked)[:10]
     result = {
-        "success": True,
+        "success": base.get("success", True),
         "risk_score": score,
         "risk_band": scoring.band(score),
         "audit_summary": {
-            "account_id": analysis.account_id,
-            "principals": {
-                "users": len(acc.users),
-                "roles": len(acc.roles),
-                "groups": len(acc.groups),
-                "policies": len(analysis.snapshot.policies),
-            },
+            **(base.get("audit_summary") or {}),
             "findings": len(kept),
             "suppressed_findings": len(findings) - len(kept),
             "by_severity": {s: by_severity.get(s, 0) for s in SEVERITIES},
             "by_category": {c: by_category.get(c, 0) for c in CATEGORIES},
         },
-        "frameworks": list(frameworks),
-        "compliance": compliance.evaluate(frameworks, kept, analysis.evaluated_checks()),
+        "frameworks": list(base.get("frameworks") or []),
+        "compliance": table,
         "patterns": found_patterns,
         "top_risks": [
             {

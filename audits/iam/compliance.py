@@ -169,3 +169,30 @@ def evaluate(frameworks: Iterable[str], findings: list[dict], evaluated: set[str
             "not_evaluated": len(controls) - counts["pass"] - counts["fail"],
         }
     return out
+
+
+def restate(previous: dict[str, dict], findings: list[dict]) -> dict[str, dict]:
+    """`previous` (evaluate's answer for a run) again for the same findings with new suppressed marks: a control
+    whose checks had data passes or fails by its unsuppressed findings; one that had none stays not evaluated.
+    (A control that failed had data: its findings came from its checks.)"""
+    by_check: dict[str, list[str]] = {}
+    for f in findings:
+        if not f.get("suppressed"):
+            by_check.setdefault(f["check_id"], []).append(f["fingerprint"])
+    out = {}
+    for key, table in previous.items():
+        controls = []
+        for control in table.get("controls") or []:
+            hits = sorted({fp for c in control.get("checks") or () for fp in by_check.get(c, ())})
+            had_data = control.get("status") in ("pass", "fail")
+            status = "fail" if hits else "pass" if had_data else "not_evaluated"
+            controls.append({**control, "status": status, "findings": hits})
+        counts = {status: sum(c["status"] == status for c in controls) for status in ("pass", "fail")}
+        out[key] = {
+            **table,
+            "controls": controls,
+            "passed": counts["pass"],
+            "failed": counts["fail"],
+            "not_evaluated": len(controls) - counts["pass"] - counts["fail"],
+        }
+    return out
