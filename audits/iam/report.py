@@ -309,12 +309,34 @@ def _result(finding: dict, rule_index: int) -> dict:
             "remediation": finding.get("remediation", ""),
         },
     }
+    fix = _sarif_fix(finding.get("fix"))
+    if fix:
+        # Under properties, not `fixes`: a SARIF fix (3.55) needs artifactChanges, edits to files, and an IAM fix
+        # changes an account, not a file. Code scanning keeps a result's properties as they are.
+        result["properties"]["fix"] = fix
     if finding.get("suppressed"):
         # SARIF 2.1.0 3.27.23: GitHub code scanning and other CI gates leave a suppressed result out.
         result["suppressions"] = [
             {"kind": "external", "status": "accepted", "justification": finding.get("muted_by") or "accepted risk"}
         ]
     return result
+
+
+def _sarif_fix(fix: object) -> dict:
+    """What the run page shows of a fix: verified or not (None for a fix that is not proven by a re-audit), its
+    summary, what it takes away, its side effects and the CLI lines that apply it."""
+    if not isinstance(fix, dict) or not fix:
+        return {}
+    shown = {
+        "verified": fix.get("verified") if isinstance(fix.get("verified"), bool) else None,
+        "summary": fix.get("summary") or "",
+        "removes": list(fix.get("removes") or []),
+        "side_effects": list(fix.get("side_effects") or []),
+        "cli": list(fix.get("cli") or []),
+    }
+    if fix.get("docs"):
+        shown["docs"] = [d.get("url") for d in fix["docs"] if isinstance(d, dict) and d.get("url")]
+    return shown
 
 
 def _count(values: Any) -> dict[str, int]:
