@@ -203,6 +203,9 @@ AEGIS_EXPORT_PAGE = envint("AEGIS_EXPORT_PAGE", 500)
 # The demo account audits in milliseconds; this pause after each of its 74 principals lets people watch it
 # (about 30 s in all, time to pause or cancel it). The test suite sets 60.
 AEGIS_DEMO_STEP_MS = envint("AEGIS_DEMO_STEP_MS", 400)
+# The run page's live region says the counts at most once per this many ms (the last update inside the window is
+# said when it ends). Tests shorten it; screen-reader users hear no more often than every 5 s by default.
+AEGIS_ANNOUNCE_MS = envint("AEGIS_ANNOUNCE_MS", 5000)
 # `manage.py ensure_demo_user` sets this password on the `demo` login (empty: a random one, printed once).
 AEGIS_DEMO_PASSWORD = os.environ.get("AEGIS_DEMO_PASSWORD", "")
 # Where `manage.py runportal` (and so `make run`) listens; the usual HOST and PORT variables of a platform.

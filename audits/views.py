@@ -1,6 +1,7 @@
 import json
 from collections import defaultdict
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -213,6 +214,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         # Staff may review anyone's run, but only its owner pauses, resumes, cancels or retries it.
         "can_control": run.owner_id == request.user.pk,
         "can_retry": run.status in RETRYABLE,
+        "announce_ms": settings.AEGIS_ANNOUNCE_MS,
     }
     if run.is_finished or _stored_result(run) is not None:
         context.update(_results_context(request, run))

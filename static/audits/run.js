@@ -39,7 +39,7 @@
       return "\\u" + ("0000" + c.charCodeAt(0).toString(16)).slice(-4);
     });
   }
-  var ANNOUNCE_EVERY_MS = 5000;
+  var ANNOUNCE_EVERY_MS = parseInt(root.dataset.announceMs || "5000", 10) || 5000;
 
   // --- auto-scroll: follow the newest row until the reader scrolls up -------------------------
   var follow = true;
