@@ -4,6 +4,7 @@ Views, the worker (runner, tasks) and the web processes' stale-run sweep all com
 run (a cancel against a finishing worker, two sweeps at once) can never both win:
 
     queued --claim--> running --mark_paused--> paused --resume--> queued
+    running (pause asked) --resume--> running: the request is withdrawn before the worker stops
     running --finish/fail--> completed | failed | cancelled
     queued | paused | interrupted --cancel--> cancelled          running --cancel--> (control) --> cancelled
     running, silent past AEGIS_STALE_AFTER_S --requeue--> queued | interrupted
@@ -53,16 +54,36 @@ def pause(run_id: int) -> bool:
     return bool(AuditRun.objects.filter(pk=run_id, status=Status.RUNNING).update(control="pause"))
 
 
-def mark_paused(run_id: int, token: str) -> None:
-    """The worker stopped at a checkpoint because it was asked to; it keeps nothing but the checkpoint."""
-    AuditRun.objects.filter(pk=run_id, claim=token, status=Status.RUNNING).update(status=Status.PAUSED, control="")
+def mark_paused(run_id: int, token: str) -> str:
+    """The worker stopped at a checkpoint because it was asked to; it keeps nothing but the checkpoint.
+
+    What the run becomes depends on the request still standing when the worker gets here: a pause -> paused; a
+    pause withdrawn by a resume meanwhile -> queued again, so it goes on from the checkpoint; a cancel that came
+    meanwhile -> cancelled. Returns that status ("claim lost" when another worker holds the run)."""
+    mine = AuditRun.objects.filter(pk=run_id, claim=token, status=Status.RUNNING)
+    if mine.filter(control=AuditRun.Control.PAUSE).update(status=Status.PAUSED, control=""):
+        return Status.PAUSED
+    if mine.filter(control=AuditRun.Control.NONE).update(status=Status.QUEUED):
+        enqueue(run_id)  # it says "resumed" itself when it starts again from the checkpoint
+        return Status.QUEUED
+    if mine.filter(control=AuditRun.Control.CANCEL).exists():
+        Recorder(run_id, claim=token).emit("cancelled", "Audit cancelled by the user.", None, {})
+        finish(run_id, Status.CANCELLED, claim=token)
+        return Status.CANCELLED
+    return "claim lost"
 
 
 def resume(run_id: int) -> bool:
-    """paused | interrupted -> queued, and queue it; False when the run is in neither state.
+    """paused | interrupted -> queued, and queue it; a running audit asked to pause keeps running (the request is
+    withdrawn); False when the run is in none of these states.
 
     Raises run_limits.TooManyActiveRunsError when the owner's other active runs already fill the limit."""
     with transaction.atomic():
+        # Still running: it holds its worker and its place in the limit, so only the pause request goes.
+        if AuditRun.objects.filter(pk=run_id, status=Status.RUNNING, control=AuditRun.Control.PAUSE).update(
+            control=AuditRun.Control.NONE
+        ):
+            return True
         owner_id = AuditRun.objects.filter(pk=run_id, status__in=RESUMABLE).values_list("owner_id", flat=True).first()
         if owner_id is None:
             return False
@@ -153,9 +174,14 @@ def pause_organization(parent_id: int) -> int:
 
 
 def resume_organization(parent_id: int) -> int:
-    """Every paused or interrupted child -> queued (handed to a worker on commit), the parent -> running."""
-    resumed = 0
+    """Every paused or interrupted child -> queued (handed to a worker on commit), every child still pausing keeps
+    running, the parent -> running."""
     with transaction.atomic():
+        children = AuditRun.objects.filter(parent_id=parent_id)
+        # Children still on their way to a checkpoint keep running: their pause request is withdrawn.
+        resumed = children.filter(status=Status.RUNNING, control=AuditRun.Control.PAUSE).update(
+            control=AuditRun.Control.NONE
+        )
         waiting = AuditRun.objects.filter(parent_id=parent_id, status__in=RESUMABLE).values_list("pk", "status")
         for child_id, status in list(waiting):
             if AuditRun.objects.filter(pk=child_id, status=status).update(status=Status.QUEUED, control=""):

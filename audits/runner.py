@@ -114,7 +114,7 @@ def _execute_run(run: AuditRun, token: str) -> str:
 
         webhooks.notify_finished(run_id)  # never raises; a slow or failing webhook costs the run nothing
     elif outcome.status == "paused":
-        run_status.mark_paused(run_id, token)
+        return run_status.mark_paused(run_id, token)  # paused, or queued again / cancelled if asked meanwhile
     elif outcome.status == "cancelled":
         run_status.finish(run_id, AuditRun.Status.CANCELLED, claim=token)
     return outcome.status

@@ -56,6 +56,63 @@ def test_it_pauses_only_a_running_run_and_resumes_it_through_the_queue(alice, dj
     assert not run_status.resume(run.pk), "a queued run was resumed twice"
 
 
+def test_it_withdraws_a_pause_a_resume_overtakes(alice):
+    # "Resume" pressed while the worker is still on its way to the checkpoint: the run must not end up paused.
+    run = make_run(alice)
+    run_status.claim(run.pk)
+    assert run_status.pause(run.pk)
+    assert run_status.resume(run.pk), "a pausing run could not be resumed"
+    run.refresh_from_db()
+    assert (run.status, run.control) == (Status.RUNNING, "")
+    assert queued_tasks() == [], "a run its worker still holds was queued a second time"
+
+
+def test_it_queues_again_a_run_whose_pause_was_withdrawn_after_its_worker_stopped(
+    alice, django_capture_on_commit_callbacks
+):
+    # The worker read "pause" and stopped at its checkpoint, then the resume cleared the request before it
+    # recorded the pause: the run goes back to the queue and on from the checkpoint, never left paused.
+    run = make_run(alice)
+    token = run_status.claim(run.pk)
+    run_status.pause(run.pk)
+    run_status.resume(run.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert run_status.mark_paused(run.pk, token) == Status.QUEUED
+    assert status(run) == Status.QUEUED and queued_tasks() == [[run.pk]]
+
+
+def test_it_cancels_a_pausing_run_the_user_cancelled_meanwhile(alice):
+    run = make_run(alice)
+    token = run_status.claim(run.pk)
+    run_status.pause(run.pk)
+    assert run_status.cancel(run.pk)
+    assert run_status.mark_paused(run.pk, token) == Status.CANCELLED
+    assert status(run) == Status.CANCELLED
+    assert list(AuditEvent.objects.filter(run=run).values_list("type", flat=True)) == ["cancelled"]
+
+
+def test_it_pauses_nothing_for_a_worker_that_lost_its_claim(alice):
+    run = make_run(alice)
+    run_status.claim(run.pk)
+    run_status.pause(run.pk)
+    assert run_status.mark_paused(run.pk, "someone-else") == "claim lost"
+    assert status(run) == Status.RUNNING
+
+
+def test_it_resumes_an_organization_whose_children_are_still_pausing(alice, django_capture_on_commit_callbacks):
+    parent = make_run(alice, kind=AuditRun.Kind.ORGANIZATION, status=Status.RUNNING)
+    running, queued = make_run(alice, parent=parent), make_run(alice, parent=parent)
+    run_status.claim(running.pk)
+    run_status.pause_organization(parent.pk)
+    assert (status(running), status(queued)) == (Status.RUNNING, Status.PAUSED)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert run_status.resume_organization(parent.pk) == 2
+    running.refresh_from_db()
+    assert (running.status, running.control) == (Status.RUNNING, "")
+    assert (status(queued), status(parent)) == (Status.QUEUED, Status.RUNNING)
+    assert queued_tasks() == [[queued.pk]]
+
+
 def test_it_cancels_an_idle_run_at_once_and_a_running_one_at_its_checkpoint(alice):
     idle, running = make_run(alice), make_run(alice)
     run_status.claim(running.pk)
