@@ -315,6 +315,10 @@ def maybe_complete(parent_id: int) -> bool:
             result=None if cancelled else result,
             risk_score=None if cancelled else result["risk_score"],
         )
+    if status == AuditRun.Status.COMPLETED:
+        from audits import webhooks
+
+        webhooks.notify_finished(parent_id)  # after the commit; never raises, one message for the organization
     return True
 
 

@@ -1,8 +1,14 @@
-"""Per-user webhook (Slack-compatible JSON) when a run finishes with new critical or high findings.
+"""Per-user webhook (Slack-compatible JSON) when a run finishes: what is new, resolved or changed in severity.
 
-`notify_finished(run_id)` is called once from the runner's finish path. It sends at most one message per run (a
-cache key shared by all processes guards against a second call), makes one attempt with a short timeout and no
-retries, follows no redirects, and never raises: a broken webhook must not fail or delay an audit.
+A finished run is compared with the previous finished run of the same source (audits.schedule_drift): the message
+gives the three counts, the worst findings of each kind and links to the run and to the comparison; an organization
+run sends one message with each member account's counts (its member accounts' own runs send none). The same facts
+travel as data under the message's "aegis" key for a receiver that is not Slack. Nothing changed: no message.
+
+`notify_finished(run_id)` is called once from each finish path (the runner's for an account, the organization's
+when its last account ends). It sends at most one message per run (a cache key shared by all processes guards
+against a second call), makes one attempt with a short timeout and no retries, follows no redirects, and never
+raises: a broken webhook must not fail or delay an audit.
 
 URL rules (checked when saved and again when sent): https to a public address; http only to localhost and only
 when AEGIS_WEBHOOK_ALLOW_LOCAL_HTTP is on (default: DEBUG), for development and tests. A host is public when every
@@ -32,14 +38,14 @@ from django.conf import settings
 from django.core.cache import cache
 from django.urls import reverse
 
-from audits import compare, schedule_drift
-from audits.models import AuditRun, Finding, UserSettings
+from audits import run_sources, schedule_drift
+from audits.models import AuditRun, UserSettings
 from audits.webhook_addresses import is_public
 
 log = logging.getLogger(__name__)
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
-NOTIFY_SEVERITIES = ("critical", "high")
-LISTED = 10
+NOTIFY_SEVERITIES = ("critical", "high")  # counted in a first audit's message
+LISTED = 5  # findings listed of each kind (new, resolved, changed), and member accounts
 SENT_KEY = "aegis-webhook-sent-{run_id}"
 SENT_TTL_S = 7 * 24 * 3600
 # What a user reads for every failed delivery, whatever the reason (the reason itself is logged).
@@ -204,66 +210,104 @@ def _link(path: str) -> str:
     return f"{settings.AEGIS_PUBLIC_URL}{path}" if settings.AEGIS_PUBLIC_URL else path
 
 
-def previous_run(run: AuditRun) -> AuditRun | None:
-    """The owner's last completed run of the same source and account before this one (audits.compare)."""
-    return compare.previous_run(run)
-
-
-def new_serious_findings(run: AuditRun) -> list[Finding]:
-    findings = Finding.objects.filter(run=run, severity__in=NOTIFY_SEVERITIES, suppressed=False).only(
-        "pk", "severity", "title", "principal_name", "principal_type", "fingerprint", "seq"
-    )
-    before = previous_run(run)
-    if before is not None:
-        findings = findings.exclude(fingerprint__in=Finding.objects.filter(run=before).values("fingerprint"))
-    rank = {sev: i for i, sev in enumerate(NOTIFY_SEVERITIES)}
-    return sorted(findings, key=lambda f: (rank[f.severity], f.seq or 0))
-
-
-def message_for(run: AuditRun, findings: list[Finding], compared: bool) -> dict:
-    critical = sum(f.severity == "critical" for f in findings)
-    account = run.account_id or "an uploaded snapshot"
-    since = "since the previous audit" if compared else "in the first audit"
-    text = (
-        f"Aegis IAM: audit #{run.pk} of {account} finished with {len(findings)} new critical or high "
-        f"finding{'s' if len(findings) != 1 else ''} {since} ({critical} critical)"
-        + (f", risk score {run.risk_score}" if run.risk_score is not None else "")
-        + "."
-        + _drift_sentence(run)
-    )
+def message_for(run: AuditRun, drift: schedule_drift.Drift, members: dict[str, str] | None = None) -> dict:
+    """The Slack-compatible message for a finished run's drift, with the same facts as data under "aegis"."""
     url = _link(reverse("audits:run", args=[run.pk]))
-    lines = [
-        f"• *{f.severity}* {_plain(f.title)}"
-        + (f" ({f.principal_type} {_plain(f.principal_name)})" if f.principal_name else "")
-        for f in findings[:LISTED]
-    ]
-    if len(findings) > LISTED:
-        lines.append(f"… and {len(findings) - LISTED} more")
+    compare_url = ""
+    if drift.previous is not None and not drift.organization:
+        # The compare page compares one account's findings; an organization's drift is read on its own page.
+        compare_url = _link(reverse("audits:compare", args=[run.pk]) + f"?with={drift.previous}")
+    text = _headline(run, drift)
+    items = {kind: schedule_drift.top_items(drift, kind, LISTED) for kind in schedule_drift.KINDS}
+    blocks: list[dict] = [{"type": "section", "text": {"type": "mrkdwn", "text": _plain(text)}}]
+    for kind, heading in SECTIONS.items():
+        count = len(getattr(drift, kind))
+        if count:
+            lines = [f"*{heading} ({count})*", *(_item_line(item) for item in items[kind])]
+            if count > len(items[kind]):
+                lines.append(f"… and {count - len(items[kind])} more")
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}})
+    per_member = _member_rows(drift, members or {})
+    if per_member:
+        lines = ["*By account*", *(_member_line(row) for row in per_member[:LISTED])]
+        if len(per_member) > LISTED:
+            lines.append(f"… and {len(per_member) - LISTED} more accounts")
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}})
+    blocks.append(_links_block(url, compare_url, drift.previous))
     return {
-        "text": f"{text} {url}",
-        "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn", "text": _plain(text)}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}},
-            {
-                "type": "actions",
-                "elements": [{"type": "button", "text": {"type": "plain_text", "text": "Open audit"}, "url": url}],
-            }
-            if url.startswith("https://")
-            else {"type": "context", "elements": [{"type": "mrkdwn", "text": url}]},
-        ],
+        "text": f"{text} {compare_url or url}",
+        "blocks": blocks,
+        "aegis": {
+            "run": run.pk,
+            "account_id": run.account_id,
+            "source": run_sources.label(run),
+            "organization": drift.organization,
+            "scheduled": "schedule" in (run.target or {}),
+            "risk_score": run.risk_score,
+            "previous": drift.previous,
+            "url": url,
+            "compare_url": compare_url,
+            **{kind: {"count": len(getattr(drift, kind)), "top": items[kind]} for kind in schedule_drift.KINDS},
+            "members": per_member,
+        },
     }
 
 
-def _drift_sentence(run: AuditRun) -> str:
-    """For a scheduled run: what changed since the previous run of the same source (audits.schedule_drift)."""
-    target = run.target or {}
-    if "schedule" not in target:
-        return ""
-    drift = target.get("drift") or {}
-    said = schedule_drift.summary(drift)
-    if not said:
-        return " Scheduled audit: the first of its source, nothing to compare with yet."
-    return f" Scheduled audit, since audit #{drift['previous']}: {said}."
+SECTIONS = {"new": "New", "resolved": "Resolved", "changed": "Changed in severity"}
+
+
+def _headline(run: AuditRun, drift: schedule_drift.Drift) -> str:
+    what = "organization audit" if drift.organization else "audit"
+    scheduled = "scheduled " if "schedule" in (run.target or {}) else ""
+    account = run.account_id or "an uploaded snapshot"
+    text = f"Aegis IAM: {scheduled}{what} #{run.pk} of {account} ({run_sources.label(run)}) finished"
+    text += f", risk score {run.risk_score}." if run.risk_score is not None else "."
+    if drift.previous is None:
+        by_severity = drift.new_by_severity
+        worst = ", ".join(f"{by_severity[sev]} {sev}" for sev in NOTIFY_SEVERITIES if by_severity[sev])
+        count = len(drift.new)
+        return text + (
+            f" The first audit of its source, nothing to compare with: {count} finding{'s' if count != 1 else ''}"
+            + (f" ({worst})." if worst else ".")
+        )
+    counts = drift.counts()
+    return text + f" Since audit #{drift.previous}: {schedule_drift.summary(counts)}."
+
+
+def _item_line(item: dict) -> str:
+    severity = item["severity"]
+    if "previous_severity" in item:
+        severity = f"{item['previous_severity']} → {severity}"
+    line = f"• *{severity}* {_plain(item['title'])}"
+    if item["principal_name"]:
+        line += f" ({item['principal_type']} {_plain(item['principal_name'])})"
+    if item["account_id"]:
+        line += f" in {_plain(item['account_id'])}"
+    return line
+
+
+def _member_rows(drift: schedule_drift.Drift, names: dict[str, str]) -> list[dict]:
+    """Each member account with any drift, most first: account id, name and its three counts."""
+    members = drift.counts().get("members") or {}
+    rows = [{"account_id": account, "name": names.get(account, ""), **counts} for account, counts in members.items()]
+    return sorted(rows, key=lambda row: (-sum(row[kind] for kind in schedule_drift.KINDS), row["account_id"]))
+
+
+def _member_line(row: dict) -> str:
+    name = f" ({_plain(row['name'])})" if row["name"] else ""
+    return f"• {row['account_id']}{name}: {schedule_drift.summary({'previous': 0, **row})}"
+
+
+def _links_block(url: str, compare_url: str, previous: int | None) -> dict:
+    links = [("Open audit", url)] + ([(f"Compare with #{previous}", compare_url)] if compare_url else [])
+    if url.startswith("https://"):
+        return {
+            "type": "actions",
+            "elements": [
+                {"type": "button", "text": {"type": "plain_text", "text": label}, "url": link} for label, link in links
+            ],
+        }
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(link for _, link in links)}]}
 
 
 def _plain(text: str) -> str:
@@ -272,26 +316,30 @@ def _plain(text: str) -> str:
 
 
 def test_message(user) -> dict:
-    text = f"Aegis IAM: test message for {user.get_username()}. Finished audits with new critical or high findings "
-    text += "will be announced here."
+    text = f"Aegis IAM: test message for {user.get_username()}. Finished audits will be announced here with what is "
+    text += "new, resolved or changed in severity since the previous audit of the same source."
     return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": _plain(text)}}]}
 
 
 def notify_finished(run_id: int) -> str:
-    """Announce a finished run's new critical/high findings to its owner's webhook. Returns what happened."""
+    """Announce what a finished run found new, resolved or changed since the previous run of its source to its
+    owner's webhook. An organization run sends one message, its member accounts' drift in it; a member account's
+    own run sends none. Returns what happened."""
     try:
         run = AuditRun.objects.defer("result", "checkpoint").select_related("owner").filter(pk=run_id).first()
         if run is None or run.status != AuditRun.Status.COMPLETED:
             return "not a completed run"
+        if run.parent_id is not None:
+            return "announced with its organization run"
         row = UserSettings.objects.filter(user_id=run.owner_id).exclude(webhook_url="").first()
         if row is None:
             return "no webhook"
-        findings = new_serious_findings(run)
-        if not findings:
+        drift = schedule_drift.drift_of(run)
+        if not drift.total:
             return "nothing new"
         if not cache.add(SENT_KEY.format(run_id=run.pk), 1, SENT_TTL_S):
             return "already sent"
-        error = deliver(row.webhook_url, message_for(run, findings, previous_run(run) is not None))
+        error = deliver(row.webhook_url, message_for(run, drift, _member_names(run) if drift.organization else None))
     except Exception:  # the audit is done and recorded; a notification problem must never surface as its failure
         log.exception("webhook for run %s failed", run_id)
         return "error"
@@ -299,3 +347,9 @@ def notify_finished(run_id: int) -> str:
         log.warning("webhook for run %s of user %s: %s", run_id, run.owner_id, error)
         return error
     return "sent"
+
+
+def _member_names(run: AuditRun) -> dict[str, str]:
+    """account id -> the account's name in the organization, from the member runs."""
+    rows = AuditRun.objects.filter(parent_id=run.pk).values_list("account_id", "target")
+    return {account: str((target or {}).get("account_name") or "") for account, target in rows if account}

@@ -223,12 +223,16 @@ def test_it_records_what_is_new_resolved_and_changed_since_the_previous_run_of_t
 
 
 @pytest.mark.django_db
-def test_it_says_a_first_scheduled_run_has_nothing_to_compare_and_leaves_other_runs_alone(alice):
+def test_it_says_a_first_run_has_nothing_to_compare_and_compares_runs_started_by_hand_too(alice):
     schedule = due_schedule(alice)
     first = run_with_findings(alice, {"a": "high"}, target={"schedule": schedule.pk})
     assert first.target["drift"] == {"previous": None} and schedule_drift.summary(first.target["drift"]) == ""
-    by_hand = run_with_findings(alice, {"a": "high"})
-    assert by_hand.target == {}
+    by_hand = run_with_findings(alice, {"a": "high", "b": "low"})
+    assert by_hand.target == {"drift": {"previous": first.pk, "new": 1, "resolved": 0, "changed": 0}}
+    failed = make_run(alice, status=AuditRun.Status.RUNNING)
+    run_status.fail(failed.pk, "boom")
+    failed.refresh_from_db()
+    assert failed.target == {}  # only a completed run is compared
 
 
 @pytest.mark.django_db
@@ -251,7 +255,13 @@ def test_it_compares_an_organization_with_all_its_accounts(alice):
 
     before = org_run([{"a1": "high"}, {"b1": "low", "b2": "medium"}])
     after = org_run([{"a1": "high", "a2": "critical"}, {"b2": "high"}], target={"schedule": schedule.pk})
-    assert after.target["drift"] == {"previous": before.pk, "new": 1, "resolved": 1, "changed": 1}
+    assert after.target["drift"] == {
+        "previous": before.pk,
+        "new": 1,
+        "resolved": 1,
+        "changed": 1,
+        "members": {"111122223333": {"new": 1, "resolved": 1, "changed": 1}},
+    }
 
 
 @pytest.mark.django_db
@@ -279,8 +289,9 @@ def test_the_webhook_says_what_drifted_in_a_scheduled_run(alice, settings):
         UserSettings.objects.create(user=alice, webhook_url=receiver.url)
         assert webhooks.notify_finished(run.pk) == "sent"
     [message] = receiver.received
-    assert "Scheduled audit, since audit #" in message["text"]
+    assert f"Aegis IAM: scheduled audit #{run.pk} of 111122223333 (Demo account) finished." in message["text"]
     assert "1 new, 1 resolved, 1 changed in severity." in message["blocks"][0]["text"]["text"]
+    assert message["aegis"]["scheduled"] is True
 
 
 @pytest.mark.django_db
@@ -288,11 +299,15 @@ def test_the_runs_list_marks_scheduled_runs_with_their_drift(client, alice):
     schedule = due_schedule(alice)
     previous = run_with_findings(alice, {"a": "high", "b": "low"})
     run = run_with_findings(alice, {"a": "critical", "c": "low", "d": "low"}, target={"schedule": schedule.pk})
+    by_hand = run_with_findings(alice, {"a": "critical"})
     client.force_login(alice)
     page = client.get(reverse("audits:list")).content.decode()
     assert page.count(">scheduled</span>") == 1
     assert "2 new, 1 resolved, 1 changed" in page
     assert f"/audits/{run.pk}/compare?with={previous.pk}" in page
+    # A run started by hand shows its drift too; the first of its source shows none.
+    assert f"/audits/{by_hand.pk}/compare?with={run.pk}" in page and "0 new, 2 resolved, 0 changed" in page
+    assert page.count('class="small drift"') == 2
 
 
 # --- the command and the supervisor -----------------------------------------------------------------------------

@@ -57,24 +57,86 @@ def hook(user, url: str) -> None:
     UserSettings.objects.update_or_create(user=user, defaults={"webhook_url": url})
 
 
-def test_it_announces_only_new_critical_and_high_findings(alice):
-    make_completed_run(alice, [make_finding("old", severity="critical")])
+def test_it_announces_what_is_new_resolved_and_changed_since_the_previous_run_of_the_source(alice):
+    previous = make_completed_run(
+        alice,
+        [
+            make_finding("old", severity="critical"),
+            make_finding("gone", severity="high"),
+            make_finding("rated", severity="medium"),
+            make_finding("muted-before", severity="high", suppressed=True),
+        ],
+    )
+    other = make_run(alice, source=AuditRun.Source.SNAPSHOT, status=AuditRun.Status.COMPLETED)  # another source
     run = make_completed_run(
         alice,
         [
             make_finding("old", severity="critical"),
+            make_finding("rated", severity="critical"),
             make_finding("new", severity="high"),
             make_finding("minor", severity="medium", title="<!channel> minor"),
+            make_finding("muted-now", severity="critical", suppressed=True, muted_by="rule #1: lab"),
         ],
     )
     with Receiver() as receiver:
         hook(alice, receiver.url)
         assert webhooks.notify_finished(run.pk) == "sent"
     [message] = receiver.received
-    assert "1 new critical or high finding since the previous audit" in message["text"]
-    assert f"/audits/{run.pk}/" in message["text"]
-    listed = message["blocks"][1]["text"]["text"]
-    assert "Finding new" in listed and "Finding old" not in listed and "minor" not in listed
+    assert f"Since audit #{previous.pk}: 2 new, 1 resolved, 1 changed in severity." in message["text"]
+    assert f"/audits/{run.pk}/compare?with={previous.pk}" in message["text"] and f"#{other.pk}" not in message["text"]
+    sections = [block["text"]["text"] for block in message["blocks"] if block["type"] == "section"]
+    assert sections[1].splitlines() == [
+        "*New (2)*",
+        "• *high* Finding new (role new)",
+        "• *medium* &lt;!channel&gt; minor (role minor)",  # IAM names cannot mention or link in Slack
+    ]
+    assert sections[2].splitlines() == ["*Resolved (1)*", "• *high* Finding gone (role gone)"]
+    assert sections[3].splitlines() == ["*Changed in severity (1)*", "• *medium → critical* Finding rated (role rated)"]
+    assert "muted" not in json.dumps(message["blocks"])  # muted now or before: neither new nor resolved
+    data = message["aegis"]
+    assert (data["run"], data["previous"], data["organization"]) == (run.pk, previous.pk, False)
+    assert [data[kind]["count"] for kind in ("new", "resolved", "changed")] == [2, 1, 1]
+    changed = data["changed"]["top"][0]
+    assert (changed["fingerprint"], changed["severity"]) == ("rated", "critical")
+    assert changed["previous_severity"] == "medium"
+    assert data["compare_url"] == f"/audits/{run.pk}/compare?with={previous.pk}"
+    # Without AEGIS_PUBLIC_URL the links are paths, shown as text (a Slack button needs an https URL).
+    assert message["blocks"][-1]["type"] == "context"
+
+
+def test_it_lists_the_worst_few_of_each_kind_and_counts_the_rest(alice, settings):
+    settings.AEGIS_PUBLIC_URL = "https://aegis.example.com"
+    make_completed_run(alice, [make_finding(f"gone{i}", severity="low") for i in range(7)])
+    severities = ["low", "critical", "info", "high", "medium", "critical", "low", "high"]
+    run = make_completed_run(alice, [make_finding(f"n{i}", severity=sev) for i, sev in enumerate(severities)])
+    with Receiver() as receiver:
+        hook(alice, receiver.url)
+        assert webhooks.notify_finished(run.pk) == "sent"
+    [message] = receiver.received
+    new = message["blocks"][1]["text"]["text"].splitlines()
+    assert new[0] == "*New (8)*" and new[-1] == "… and 3 more"
+    assert [line.split("*")[1] for line in new[1:-1]] == ["critical", "critical", "high", "high", "medium"]
+    assert message["blocks"][2]["text"]["text"].splitlines()[-1] == "… and 2 more"
+    buttons = message["blocks"][-1]["elements"]
+    assert [b["url"] for b in buttons] == [
+        f"https://aegis.example.com/audits/{run.pk}/",
+        f"https://aegis.example.com/audits/{run.pk}/compare?with={run.pk - 1}",
+    ]
+    assert message["aegis"]["new"]["count"] == 8 and len(message["aegis"]["new"]["top"]) == webhooks.LISTED
+
+
+def test_a_first_audit_of_its_source_says_so_with_its_findings(alice):
+    run = make_completed_run(
+        alice,
+        [make_finding("a", severity="critical"), make_finding("b", severity="high"), make_finding("c", severity="low")],
+    )
+    with Receiver() as receiver:
+        hook(alice, receiver.url)
+        assert webhooks.notify_finished(run.pk) == "sent"
+    [message] = receiver.received
+    said = "The first audit of its source, nothing to compare with: 3 findings (1 critical, 1 high)."
+    assert said in message["text"]
+    assert message["aegis"]["previous"] is None and message["aegis"]["compare_url"] == ""
 
 
 def test_it_sends_once_per_run_and_nothing_when_nothing_is_new(alice):
