@@ -425,7 +425,7 @@ class MuteRule(models.Model):
 
     Scoped like Suppression: it belongs to the owner whose audits it mutes, so one tenant's rules never reach
     another's runs. A finding is muted when every part matches: check id, principal or resource ARN pattern
-    (IAM wildcards, audits.iam.arns), account and tags (see audits.mutelist)."""
+    (IAM wildcards, audits.iam.arns), account and tags, and its exceptions do not (see audits.mutelist)."""
 
     ANY = "*"
 
@@ -435,6 +435,9 @@ class MuteRule(models.Model):
     account_id = models.CharField(max_length=12, default=ANY)
     # "key=value" strings, every one of which the principal's tags must carry.
     tags = models.JSONField(default=list, blank=True)
+    # Prowler's Exceptions, each a list: {"accounts", "regions", "resources", "tags"}. A finding that every given
+    # list matches (any entry of it) is not muted by this rule (audits.mutelist.Exceptions).
+    exceptions = models.JSONField(default=dict, blank=True)
     reason = models.TextField()
     expires = models.DateTimeField()
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")

@@ -20,6 +20,8 @@ from audits.models import MuteRule
 from audits.review_views import MAX_ACCEPT_DAYS, reviewer_required
 
 MAX_PROBLEMS_SHOWN = 30
+# The form's exception fields and the Exceptions list each fills (audits.mutelist.Exceptions).
+EXCEPT_FIELDS = {f"except_{kind}": kind for kind in mutelist.EXCEPTION_KINDS}
 
 
 def _owner_named(username: str):
@@ -43,15 +45,16 @@ def mutelist_page(request: HttpRequest) -> HttpResponse:
     typed: dict[str, str] = {}
     if request.method == "POST":
         typed = {k: request.POST.get(k, "")[:5000] for k in ("owner", "check_id", "arn_pattern", "account_id",
-                                                            "tags", "reason", "expires")}  # fmt: skip
+                                                            "tags", "reason", "expires", *EXCEPT_FIELDS)}  # fmt: skip
         owner = _owner_named(typed["owner"])
         draft = mutelist.Draft(
             check_id=typed["check_id"],
             arn_pattern=typed["arn_pattern"],
             account_id=typed["account_id"],
-            tags=[t for t in (part.strip() for part in typed["tags"].replace(",", "\n").splitlines()) if t],
+            tags=_listed(typed["tags"]),
             reason=typed["reason"],
             expires=mutelist.parse_expiry(typed["expires"]),
+            exceptions={kind: _listed(typed[name]) for name, kind in EXCEPT_FIELDS.items()},
         ).check()
         errors = ([] if owner else ["name the user whose audits the rule mutes (their user name)."]) + draft.errors
         if not errors:
@@ -60,6 +63,11 @@ def mutelist_page(request: HttpRequest) -> HttpResponse:
             return redirect(_page_url(owner.get_username()))
         owner_name = typed["owner"].strip()[:150]
     return _render(request, owner_name, errors, typed, status=400 if errors else 200)
+
+
+def _listed(text: str) -> list[str]:
+    """Entries typed one a line or separated by commas."""
+    return [part.strip() for part in text.replace(",", "\n").splitlines() if part.strip()]
 
 
 def _render(request: HttpRequest, owner_name: str, errors: list[str], typed: dict, status: int = 200) -> HttpResponse:

@@ -14,6 +14,7 @@ from django.utils import timezone
 from audits import mutelist, runner
 from audits.models import AuditRun, Finding, MuteRule
 from audits.tokens import create_token
+from tests.helpers import ROOT
 
 ACCOUNT = "123456789012"
 
@@ -189,9 +190,13 @@ Mutelist:
       Checks:
         "*":
           Resources: ["*"]
-          Exceptions: {Accounts: ["1"]}
+          Exceptions: {Accounts: ["1"], Regions: ["mars-1"], Zones: ["a"]}
           Reason: "x"
           Expires: "2999-01-01"
+        iam_root_keys:
+          - Exceptions: {Accounts: ["1"], Regions: ["mars-1"]}
+            Reason: "x"
+            Expires: "2999-01-01"
 """
 
 
@@ -205,8 +210,10 @@ def test_it_refuses_a_bad_yaml_file_whole_naming_each_problem(client, alice, rev
     assert "Nothing was imported." in text
     assert "Accounts.123456789012.Checks.iam_user_no_mfa[1]: say why these findings are muted" in text
     assert "Accounts.123456789012.Checks.iam_user_no_mfa[1]: the expiry 2001-01-01 is not in the future" in text
-    assert "Accounts.12345.Checks.*: Exceptions not supported" in text
-    assert "Accounts.12345.Checks.*: the account must be" in text
+    assert "Accounts.12345.Checks.*: Exceptions.Zones not supported" in text
+    assert "Accounts.12345.Checks.iam_root_keys[0]: the excepted account &#x27;1&#x27; must be a 12-digit" in text
+    assert "Accounts.12345.Checks.iam_root_keys[0]: the excepted region &#x27;mars-1&#x27; must be a region" in text
+    assert "Accounts.12345.Checks.iam_root_keys[0]: the account must be" in text
     assert not MuteRule.objects.exists()
     for bad, message in [
         (b"Mutelist: [", "not valid YAML"),
@@ -291,3 +298,127 @@ def test_it_refuses_strangers_and_wrong_methods(client, alice, bob, reviewer):
         assert client.get(url).status_code == 405, url
     assert client.get("/audits/review/mutelist/export.yaml").status_code == 302  # no owner chosen: back to the page
     assert client.post("/audits/review/mutelist/999999/delete").status_code == 404
+
+
+# --- exceptions -------------------------------------------------------------------------------------------------
+
+OTHER = "210987654321"
+
+
+def excepting(**lists) -> mutelist.Rule:
+    return rule(exceptions=mutelist.Exceptions.of(lists))
+
+
+def test_an_exception_keeps_the_findings_it_names_unmuted_and_no_others():
+    by_account = excepting(accounts=[ACCOUNT])
+    assert not mutelist.covers(by_account, finding(), ACCOUNT, no_tags)
+    assert mutelist.covers(by_account, finding(principal_arn=f"arn:aws:iam::{OTHER}:user/ci-deploy"), ACCOUNT, no_tags)
+    by_resource = excepting(resources=["arn:aws:iam::*:user/ci-*"])
+    assert not mutelist.covers(by_resource, finding(), ACCOUNT, no_tags)
+    assert mutelist.covers(excepting(resources=["arn:aws:iam::*:user/ci-prod-*"]), finding(), ACCOUNT, no_tags)
+    # Any entry of a list matches; every list given must match (Prowler's rule).
+    assert not mutelist.covers(excepting(accounts=[OTHER, ACCOUNT]), finding(), ACCOUNT, no_tags)
+    both = excepting(accounts=[ACCOUNT], resources=["arn:aws:iam::*:user/ops-*"])
+    assert mutelist.covers(both, finding(), ACCOUNT, no_tags)
+    assert not mutelist.covers(both, finding(principal_arn=f"arn:aws:iam::{ACCOUNT}:user/ops-1"), ACCOUNT, no_tags)
+    assert mutelist.covers(excepting(), finding(), ACCOUNT, no_tags)  # empty lists except nothing
+
+
+def test_a_region_exception_reads_the_region_in_the_findings_arn():
+    function = finding(principal_arn="", evidence={"resource_arn": f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:f"})
+    assert not mutelist.covers(excepting(regions=["eu-west-1"]), function, ACCOUNT, no_tags)
+    assert mutelist.covers(excepting(regions=["eu-west-2"]), function, ACCOUNT, no_tags)
+    # IAM principals are global: a named region never excepts them, "*" does.
+    assert mutelist.covers(excepting(regions=["eu-west-1"]), finding(), ACCOUNT, no_tags)
+    assert not mutelist.covers(excepting(regions=["*"]), finding(), ACCOUNT, no_tags)
+
+
+def test_a_tag_exception_matches_the_principals_tags_and_an_unknown_tag_never_mutes():
+    snapshot = SimpleNamespace(
+        users=[{"Arn": f"arn:aws:iam::{ACCOUNT}:user/ci-deploy", "Tags": [{"Key": "env", "Value": "prod"}]},
+               {"Arn": f"arn:aws:iam::{ACCOUNT}:user/ci-dev", "Tags": [{"Key": "env", "Value": "dev"}]},
+               {"Arn": f"arn:aws:iam::{ACCOUNT}:user/ci-untagged"}],
+        roles=[],
+    )  # fmt: skip
+    tags_of = mutelist.principal_tags(snapshot)
+    dev = finding(principal_arn=f"arn:aws:iam::{ACCOUNT}:user/ci-dev")
+    assert not mutelist.covers(excepting(tags=["env=prod"]), finding(), ACCOUNT, tags_of)
+    assert not mutelist.covers(excepting(tags=["env=*"]), dev, ACCOUNT, tags_of)
+    assert mutelist.covers(excepting(tags=["env=prod"]), dev, ACCOUNT, tags_of)
+    assert mutelist.covers(excepting(tags=["team=prod"]), finding(), ACCOUNT, tags_of)
+    untagged = finding(principal_arn=f"arn:aws:iam::{ACCOUNT}:user/ci-untagged")
+    assert not mutelist.covers(excepting(tags=["env=prod"]), untagged, ACCOUNT, tags_of)
+    # The rule's own tags must all match and its exception's tags then take matching principals back out.
+    tagged_rule = rule(tags=(("env", "*"),), exceptions=mutelist.Exceptions.of({"tags": ["env=prod"]}))
+    assert mutelist.covers(tagged_rule, dev, ACCOUNT, tags_of)
+    assert not mutelist.covers(tagged_rule, finding(), ACCOUNT, tags_of)
+
+
+def docs_yaml() -> str:
+    text = (ROOT / "docs" / "mutelist.md").read_text()
+    return text.split("```yaml\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.django_db
+def test_it_round_trips_the_prowler_shaped_file_from_the_docs_with_its_exceptions(alice, reviewer):
+    drafts = mutelist.from_yaml(docs_yaml().encode(), allow_expired=True)  # the docs' dates may have passed
+    saved = [draft.save(alice, reviewer) for draft in drafts]
+    by_check = {rule.check_id: rule for rule in saved}
+    assert by_check["resource_public_access"].exceptions == {"accounts": [OTHER], "regions": ["eu-west-1"]}
+    assert by_check["user_admin_access"].exceptions == {
+        "resources": ["arn:aws:iam::*:user/sandbox-owner"], "tags": ["env=prod"]
+    }  # fmt: skip
+    assert by_check["user_admin_access"].tags == ["team=sandbox"]
+    exported = mutelist.to_yaml(saved)
+    assert "Exceptions:\n" in exported and "Accounts:\n" in exported
+    again = mutelist.from_yaml(exported.encode(), allow_expired=True)
+    fields = ("check_id", "arn_pattern", "account_id", "tags", "exceptions", "reason")
+    assert [tuple(getattr(d, f) for f in fields) for d in again] == [
+        tuple(getattr(r, f) for f in fields) for r in saved
+    ]
+    assert [d.expires for d in again] == [r.expires for r in saved]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_exception_keeps_its_findings_counted_in_a_real_run(alice, reviewer, settings):
+    settings.AEGIS_DEMO_STEP_MS = 0
+    first = demo_run(alice)
+    check_id, arn = (
+        Finding.objects.filter(run=first, severity="critical").exclude(principal_arn="")
+        .values_list("check_id", "principal_arn").first()
+    )  # fmt: skip
+    same_check = Finding.objects.filter(run=first, check_id=check_id).count()
+    make_rule(alice, reviewer, check_id=check_id, exceptions={"resources": [arn]})
+    second = demo_run(alice)
+    kept = Finding.objects.get(run=second, principal_arn=arn, check_id=check_id)
+    assert not kept.suppressed and kept.muted_by == ""
+    muted = Finding.objects.filter(run=second, check_id=check_id, suppressed=True)
+    assert muted.count() == same_check - Finding.objects.filter(run=first, check_id=check_id, principal_arn=arn).count()
+    assert second.result["suppressed_findings"] == muted.count()
+
+
+@pytest.mark.django_db
+def test_the_page_saves_exceptions_and_refuses_bad_ones(client, alice, reviewer):
+    client.force_login(reviewer)
+    later = (timezone.now() + timedelta(days=2)).date().isoformat()
+    good = {"owner": "alice", "check_id": "*", "arn_pattern": "*", "account_id": "*", "reason": "Sandbox",
+            "expires": later, "except_accounts": f"{ACCOUNT}, {OTHER}", "except_regions": "",
+            "except_resources": "arn:aws:iam::*:user/owner\narn:aws:iam::*:role/owner",
+            "except_tags": "env=prod"}  # fmt: skip
+    for change, message in [
+        ({"except_accounts": "12"}, "The excepted account &#x27;12&#x27; must be a 12-digit"),
+        ({"except_regions": "moon"}, "The excepted region &#x27;moon&#x27; must be a region"),
+        ({"except_tags": "env"}, "The excepted tag &#x27;env&#x27; must be written key=value"),
+    ]:
+        response = client.post("/audits/review/mutelist/", good | change)
+        assert response.status_code == 400 and message in response.text, message
+        assert "except_accounts" in response.text  # the form is shown again with what was typed
+    assert not MuteRule.objects.exists()
+    assert client.post("/audits/review/mutelist/", good).status_code == 302
+    rule = MuteRule.objects.get()
+    assert rule.exceptions == {
+        "accounts": [ACCOUNT, OTHER], "resources": ["arn:aws:iam::*:user/owner", "arn:aws:iam::*:role/owner"],
+        "tags": ["env=prod"],
+    }  # fmt: skip
+    listed = client.get("/audits/review/mutelist/?owner=alice").text
+    assert f"accounts: {ACCOUNT}, {OTHER}" in listed and "tags: env=prod" in listed
