@@ -2,6 +2,7 @@
 
 from urllib.parse import urlencode
 
+from django import forms
 from django.contrib import admin, messages
 from django.db import connection
 from django.db.models import F
@@ -16,6 +17,7 @@ from audits.models import (
     AuditRun,
     AwsConnection,
     Finding,
+    MuteRule,
     RunInput,
     Suppression,
 )
@@ -251,6 +253,82 @@ class SuppressionAdmin(admin.ModelAdmin):
             # Accepted on a run: it belongs to that run's owner, source and account, whatever the form said.
             run = AuditRun.objects.only("owner_id", "account_id", "source_key").get(pk=obj.run_id)
             obj.owner_id, obj.account_id, obj.source_key = run.owner_id, run.account_id, run.source_key
+        super().save_model(request, obj, form, change)
+
+
+class MuteRuleActiveFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("active", "Active"), ("expired", "Expired")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "active":
+            return queryset.filter(expires__gt=timezone.now())
+        if self.value() == "expired":
+            return queryset.filter(expires__lte=timezone.now())
+        return queryset
+
+
+class MuteRuleForm(forms.ModelForm):
+    """Checks a rule as the mutelist page does (audits.mutelist.Draft), so the admin cannot save one that the page
+    and the YAML import would refuse; an expiry already passed is kept when it was not changed."""
+
+    class Meta:
+        model = MuteRule
+        fields = ("owner", "check_id", "arn_pattern", "account_id", "tags", "exceptions", "reason", "expires")
+
+    def clean(self):
+        from audits import mutelist
+
+        data = super().clean()
+        tags, exceptions = data.get("tags") or [], data.get("exceptions") or {}
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise forms.ValidationError('Tags must be a JSON list of "key=value" strings.')
+        if not isinstance(exceptions, dict) or not all(
+            isinstance(v, list) and all(isinstance(e, str) for e in v) for v in exceptions.values()
+        ):
+            raise forms.ValidationError('Exceptions must be a JSON object such as {"accounts": ["123456789012"]}.')
+        draft = mutelist.Draft(
+            check_id=data.get("check_id") or "", arn_pattern=data.get("arn_pattern") or "",
+            account_id=data.get("account_id") or "", tags=tags, reason=data.get("reason") or "",
+            expires=data.get("expires"), exceptions=exceptions,
+        ).check(allow_expired="expires" not in self.changed_data)  # fmt: skip
+        if draft.errors:
+            raise forms.ValidationError([error[:1].upper() + error[1:] for error in dict.fromkeys(draft.errors)])
+        data.update(check_id=draft.check_id, arn_pattern=draft.arn_pattern, account_id=draft.account_id,
+                    tags=draft.tags, exceptions=draft.exceptions, reason=draft.reason)  # fmt: skip
+        return data
+
+
+@admin.register(MuteRule)
+class MuteRuleAdmin(admin.ModelAdmin):
+    """Reviewers' mute rules (audits.mutelist), every owner's, for staff with the model's permissions; the
+    mutelist page is where reviewers keep them day to day."""
+
+    form = MuteRuleForm
+    list_display = ("id", "owner", "check_id", "arn_pattern", "account_id", "tags", "exceptions", "short_reason",
+                    "expires", "active", "created_by")  # fmt: skip
+    list_filter = (MuteRuleActiveFilter, "owner", "expires")
+    search_fields = ("check_id", "arn_pattern", "account_id", "reason", "owner__username")
+    list_select_related = ("owner", "created_by")
+    readonly_fields = ("created_by", "created")
+    # An id, not a drop-down of every user.
+    raw_id_fields = ("owner",)
+    date_hierarchy = "expires"
+
+    @admin.display(boolean=True, description="Active")
+    def active(self, rule: MuteRule) -> bool:
+        return rule.is_active
+
+    @admin.display(description="Reason")
+    def short_reason(self, rule: MuteRule) -> str:
+        return rule.reason if len(rule.reason) <= 80 else rule.reason[:79] + "…"
+
+    def save_model(self, request, obj: MuteRule, form, change) -> None:
+        if not change:
+            obj.created_by = request.user
         super().save_model(request, obj, form, change)
 
 
