@@ -14,8 +14,13 @@ and escalation finding (the findings' fixes merged and proven together); it exit
 SimulateCustomPolicy parameters in (the --cli-input-json of `aws iam simulate-custom-policy`), its
 EvaluationResults out (docs/simulate.md).
 
+`manage.py audit --snapshot FILE --mutelist MUTELIST.yaml` applies a mutelist file (docs/mutelist.md, the portal's
+YAML export): a finding an unexpired rule covers is marked muted, naming the rule, kept in the report (SARIF
+suppressions, "suppressed"/"muted_by" in JSON and CSV) and left out of the score, the counts and --fail-on.
+
 Exit codes: 0 clean, 1 findings at or above --fail-on, 2 the audit could not run (bad input, unknown framework,
-unreadable file, AWS credentials). main(argv) needs no Django, so it can also run without django.setup().
+unreadable file, AWS credentials, a mutelist file with a bad rule). main(argv) needs no Django, so it can also run
+without django.setup().
 """
 
 from __future__ import annotations
@@ -78,7 +83,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     change.add_argument("--plan", metavar="FILE", help="with whatif: `terraform show -json PLANFILE` output")
     parser.add_argument("--output", metavar="FILE", help="write the report here instead of standard output")
-    parser.add_argument("--fail-on", choices=SEVERITIES, help="exit 1 when a finding is at least this severe")
+    parser.add_argument(
+        "--fail-on", choices=SEVERITIES, help="exit 1 when a finding (not muted) is at least this severe"
+    )
+    parser.add_argument(
+        "--mutelist",
+        metavar="FILE",
+        help="a YAML mutelist (docs/mutelist.md): findings its unexpired rules cover are marked muted with the rule, "
+        "kept in the report (SARIF suppressions) and left out of the score, the counts and --fail-on",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress on standard error")
     parser.add_argument(
         "--verify-fixes",
@@ -243,6 +256,8 @@ def _fixes(options: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 
 def _run(options: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     command = getattr(options, "command", None)
+    if command and getattr(options, "mutelist", None):
+        raise InputError("--mutelist goes with a report (no command)")
     if command == "simulate":
         return _simulate(options, stdout)
     if getattr(options, "input", None):
@@ -261,6 +276,7 @@ def _run(options: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         raise InputError(f"--format is json, csv or sarif for a report, not {options.format}")
     if options.action or options.resource or options.principal:
         raise InputError("--action, --resource and --principal go with the query command")
+    rules = _mutelist(options.mutelist, stderr) if getattr(options, "mutelist", None) else None
     from audits.iam import CHECKS, FRAMEWORKS, run_audit
     from audits.iam import report as reports
 
@@ -277,7 +293,12 @@ def _run(options: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             findings.append((payload or {})["finding"])
         progress.show(kind, message, percent)
 
-    outcome = run_audit(snapshot, emit, frameworks=frameworks, verify_fixes=options.verify_fixes)
+    muted = None
+    if rules is not None:
+        from audits import mutelist
+
+        muted = mutelist.muter(rules, snapshot.account_id or "", snapshot)
+    outcome = run_audit(snapshot, emit, frameworks=frameworks, verify_fixes=options.verify_fixes, muted=muted)
     progress.done()
     result = outcome.result or {}
     meta = {
@@ -292,6 +313,8 @@ def _run(options: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         "started": started,
         "finished": _now(),
     }
+    if rules is not None:
+        meta["mutelist"] = {"file": Path(options.mutelist).name, "rules": len(rules)}
     if options.format == "json":
         text = reports.to_json(meta, result, findings)
     elif options.format == "csv":
@@ -301,11 +324,38 @@ def _run(options: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     _write(text, options.output, stdout)
     if options.fail_on:
         worst = SEVERITIES.index(options.fail_on)
-        failing = sum(SEVERITIES.index(f["severity"]) <= worst for f in findings if f.get("severity") in SEVERITIES)
+        failing = sum(
+            SEVERITIES.index(f["severity"]) <= worst
+            for f in findings
+            if f.get("severity") in SEVERITIES and not f.get("suppressed")
+        )
         if failing:
             stderr.write(f"audit: {failing} finding(s) at or above {options.fail_on}\n")
             return 1
     return 0
+
+
+def _mutelist(path: str, stderr: TextIO) -> list:
+    """The file's unexpired rules, each named after its place in the file ("rule Accounts.*.Checks.*[0]: <reason>");
+    an expired one is skipped with a warning, as the portal skips it; a file with any bad rule is refused whole."""
+    from audits import mutelist
+
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(mutelist.MAX_YAML_BYTES + 1)
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        drafts = mutelist.from_yaml(data, allow_expired=True)
+    except mutelist.MutelistError as exc:
+        raise InputError(f"{Path(path).name}: " + "; ".join(exc.problems[:10])) from None
+    now = datetime.now(UTC)
+    for draft in drafts:
+        if draft.expires is not None and draft.expires <= now:
+            stderr.write(f"warning: {draft.place} expired on {draft.expires:%Y-%m-%d}; it mutes nothing\n")
+    return [
+        draft.rule(f"rule {draft.place}: {draft.reason}") for draft in drafts if draft.expires and draft.expires > now
+    ]
 
 
 def _frameworks(text: str, known: dict) -> list[str]:
