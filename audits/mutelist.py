@@ -430,8 +430,6 @@ def _drafts(
         problems.append(f"{place}: Tags must be a list of key=value strings.")
         return []
     exceptions = _exceptions(entry.get("Exceptions"), place, problems)
-    if exceptions is None:
-        return []
     reason = entry.get("Reason")
     drafts = []
     for pattern in resources[: MAX_RULES_PER_FILE + 1]:
@@ -450,24 +448,24 @@ def _drafts(
     return drafts
 
 
-def _exceptions(node: object, place: str, problems: list[str]) -> dict[str, list[str]] | None:
+def _exceptions(node: object, place: str, problems: list[str]) -> dict[str, list[str]]:
     """Prowler's Exceptions mapping (Accounts, Regions, Resources, Tags, each a list of strings) in the stored
-    form {"accounts": [...], ...}; None, with the problem added, when it is not that shape."""
+    form {"accounts": [...], ...}; what is not that shape is added to `problems` (the file is then refused)."""
     if node is None:
         return {}
     if not isinstance(node, dict):
         problems.append(f"{place}: Exceptions must be a mapping of Accounts, Regions, Resources and Tags.")
-        return None
+        return {}
     found: dict[str, list[str]] = {}
     for key, values in node.items():
         kind = str(key).lower()
         if kind not in EXCEPTION_KINDS:
             problems.append(f"{place}: Exceptions.{key} not supported (use Accounts, Regions, Resources, Tags).")
-            return None
+            continue
         values = [values] if isinstance(values, str) else values
         if not isinstance(values, list) or not all(isinstance(v, str | int) for v in values):
             problems.append(f"{place}: Exceptions.{key} must be a list of strings.")
-            return None
+            continue
         # An unquoted account id is read by YAML as a number: keep its digits.
         found[kind] = [str(v) for v in values[: MAX_EXCEPTIONS + 1]]
     return found

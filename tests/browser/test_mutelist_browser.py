@@ -21,7 +21,7 @@ Mutelist:
             Reason: "Roles managed by AWS SSO"
             Expires: "2999-01-31"
 """
-BAD_YAML = GOOD_YAML.replace('Expires: "2999-01-31"', 'Expires: "2001-01-31"\n            Exceptions: {}')
+BAD_YAML = GOOD_YAML.replace('Expires: "2999-01-31"', 'Expires: "2001-01-31"\n            Exceptions: {Zones: [a]}')
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -36,12 +36,16 @@ def test_a_reviewer_keeps_mute_rules(server, alice, reviewer, open_page, artifac
     page.fill("#r-check", "iam_role_admin")
     page.fill("#r-arn", LONG_PATTERN)
     page.fill("#r-tags", "team=platform")
+    page.fill("#r-except-accounts", "210987654321")
+    page.fill("#r-except-tags", "env=prod")
     page.fill("#r-reason", "Deploy roles are reviewed by the platform team every quarter")
     page.click("#new-rule button[type=submit]")
     page.wait_for_url("**/audits/review/mutelist/?owner=alice")
     rule = MuteRule.objects.get()
     assert page.locator(f"#rule-{rule.pk}").count() == 1
     assert LONG_PATTERN in page.inner_text(f"#rule-{rule.pk}")
+    assert rule.exceptions == {"accounts": ["210987654321"], "tags": ["env=prod"]}
+    assert "accounts: 210987654321" in page.inner_text(f"#rule-{rule.pk}")
     assert in_view(page, f"#rule-{rule.pk} button.danger") or size == "phone"
     assert overflow_x(page) <= 0, wide_elements(page)
     page.screenshot(path=artifacts / f"mutelist-{size}.png", full_page=True)
@@ -51,7 +55,7 @@ def test_a_reviewer_keeps_mute_rules(server, alice, reviewer, open_page, artifac
     page.set_input_files("#i-file", str(bad))
     page.click("#import-rules button[type=submit]")
     errors = page.inner_text("#mutelist-errors")
-    assert "Nothing was imported." in errors and "Exceptions not supported" in errors
+    assert "Nothing was imported." in errors and "Exceptions.Zones not supported" in errors
     assert "is not in the future" in errors
     assert MuteRule.objects.count() == 1
     assert overflow_x(page) <= 0, wide_elements(page)
