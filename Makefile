@@ -48,10 +48,8 @@ test: $(VENV)/.installed-dev
 test-postgres: $(VENV)/.installed-dev
 	AEGIS_DEMO_STEP_MS=$${AEGIS_DEMO_STEP_MS:-60} DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} $(VPY) -m pytest
 
-# The type checker's paths: the engine and the live-stream code, whichever of its places exist (it is moving into
-# audits/stream/), plus the run status and sign-in modules. Its options are in pyproject.toml.
-TYPED := $(wildcard audits/iam audits/stream audits/hub.py audits/streaming.py audits/stream_app.py \
-	audits/stream_auth.py audits/frames.py audits/watchdog.py audits/run_status.py audits/auth_views.py)
+# The type checker's paths: the whole project. Its options are in pyproject.toml.
+TYPED := audits aegis_site bench tests
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .

@@ -1,5 +1,6 @@
 import secrets
 from datetime import UTC
+from typing import TYPE_CHECKING, ClassVar
 
 from django.conf import settings
 from django.db import models
@@ -7,6 +8,21 @@ from django.utils import timezone
 
 from audits.iam.checks import SEVERITIES as ENGINE_SEVERITIES
 from audits.iam.compliance import FRAMEWORKS
+
+if TYPE_CHECKING:
+    from enum import StrEnum
+
+    class TextChoices(StrEnum):
+        """Django's TextChoices as mypy is to see it. Django ships no type information, so mypy would take each
+        member for the (value, label) tuple it is written as; at runtime it is a str enum member with a label."""
+
+        choices: ClassVar[list[tuple[str, str]]]
+        values: ClassVar[list[str]]
+
+        @property
+        def label(self) -> str: ...
+else:
+    TextChoices = models.TextChoices
 
 # Derived from the engine's one list of frameworks and of severities, so the portal and the CLI never disagree.
 FRAMEWORK_CHOICES = [(key, fw["label"]) for key, fw in FRAMEWORKS.items()]
@@ -44,12 +60,12 @@ class AwsConnection(models.Model):
 
 
 class AuditRun(models.Model):
-    class Source(models.TextChoices):
+    class Source(TextChoices):
         DEMO = "demo", "Demo account"
         SNAPSHOT = "snapshot", "Uploaded snapshot"
         CONNECTION = "connection", "AWS connection"
 
-    class Status(models.TextChoices):
+    class Status(TextChoices):
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
         PAUSED = "paused", "Paused"
@@ -60,12 +76,12 @@ class AuditRun(models.Model):
 
     FINISHED = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
 
-    class Control(models.TextChoices):
+    class Control(TextChoices):
         NONE = "", "None"
         PAUSE = "pause", "Pause requested"
         CANCEL = "cancel", "Cancel requested"
 
-    class Kind(models.TextChoices):
+    class Kind(TextChoices):
         ACCOUNT = "account", "Account"
         ORGANIZATION = "organization", "Organization"
 
@@ -107,7 +123,7 @@ class AuditRun(models.Model):
     # Set by each claim: a worker whose claim was taken over (it was presumed dead) may not write.
     claim = models.CharField(max_length=32, blank=True)
 
-    class Review(models.TextChoices):
+    class Review(TextChoices):
         UNREVIEWED = "unreviewed", "Unreviewed"
         APPROVED = "approved", "Approved"
         FOLLOW_UP = "follow_up", "Needs follow-up"
@@ -288,7 +304,7 @@ class ApiToken(models.Model):
     prefix = models.CharField(max_length=12)
     token_hash = models.CharField(max_length=64, unique=True)
 
-    class Scope(models.TextChoices):
+    class Scope(TextChoices):
         READ = "read", "Read-only"
         WRITE = "write", "Read and write"
 
@@ -358,7 +374,7 @@ class Schedule(models.Model):
     Its source is the demo account or a connection; with a connection it audits the account, or the organization
     that connection manages (kind ORGANIZATION, with the member role in `target`, as an organization run has)."""
 
-    class Frequency(models.TextChoices):
+    class Frequency(TextChoices):
         DAILY = "daily", "Daily"
         WEEKLY = "weekly", "Weekly"
 

@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from audits.iam import actions, compliance, fix_plan, patterns, scoring
 from audits.iam.analysis import Analysis, Step
 from audits.iam.checks import CATEGORIES, SEVERITIES
+from audits.iam.finding_types import Finding, Fix
 from audits.iam.snapshot import mixed_accounts_warning
 
 Emit = Callable[[str, str, int, dict], None]
 # Given a finding, the name of the mute rule that covers it ("rule #3: <reason>"), or None.
-Muter = Callable[[dict], str | None]
+Muter = Callable[[Finding], str | None]
 
 PRINCIPALS_START, PRINCIPALS_END = 10, 95
 
@@ -28,7 +29,7 @@ PRINCIPALS_START, PRINCIPALS_END = 10, 95
 @dataclass
 class ResumeState:
     principals_done: int
-    findings: list[dict] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
     progress: int = 0
 
 
@@ -114,7 +115,7 @@ def _run(
     if resume is None:
         _announce(out, analysis, steps)
         done = 0
-        findings: list[dict] = []
+        findings: list[Finding] = []
     else:
         done = max(0, min(resume.principals_done, total))
         findings = [mark(f) for f in resume.findings]
@@ -129,7 +130,7 @@ def _run(
         p = step.principal
         if index == 0 or steps[index - 1].tier != step.tier:
             out("thinking", _tier_intro(steps, index), None)
-        mine = Counter()
+        mine: Counter[str] = Counter()
         for finding in analysis.findings(p):
             if finding["fingerprint"] in seen:
                 continue
@@ -201,7 +202,7 @@ def _run(
     return AuditOutcome("completed", result)
 
 
-def _proven_fix(snapshot, analysis: Analysis, finding: dict, verify: bool) -> dict:
+def _proven_fix(snapshot, analysis: Analysis, finding: Finding, verify: bool) -> Fix:
     """The change set that removes an admin or escalation finding (audits.iam.fix_plan), in place of the fix
     written from the finding alone; a planner failure keeps that fix and says the change set is missing."""
     fallback = finding.get("fix") or {}
@@ -218,7 +219,7 @@ class _Marker:
     def __init__(self, accepted: frozenset[str], muted: Muter | None) -> None:
         self.accepted, self.muted = accepted, muted
 
-    def __call__(self, finding: dict) -> dict:
+    def __call__(self, finding: Finding) -> Finding:
         if finding.get("suppressed"):
             return finding
         if finding["fingerprint"] in self.accepted:
@@ -291,7 +292,7 @@ def _stats(out: _Progress, counts: Counter) -> None:
     out("stats", f"Found {shown} issues so far...", None, {"stats": stats})
 
 
-def _one_per_principal_and_kind(ranked: list[dict]) -> list[dict]:
+def _one_per_principal_and_kind(ranked: list[Finding]) -> list[Finding]:
     """The worst finding of each (principal, category): a user with admin access through its own policy and a
     group's is one risk to fix, not two lines of the top list."""
     seen: set[tuple[str, str]] = set()
@@ -304,7 +305,7 @@ def _one_per_principal_and_kind(ranked: list[dict]) -> list[dict]:
     return kept
 
 
-def _result(analysis: Analysis, findings: list[dict], found_patterns: list[dict], frameworks: Sequence[str]) -> dict:
+def _result(analysis: Analysis, findings: list[Finding], found_patterns: list[dict], frameworks: Sequence[str]) -> dict:
     acc = analysis.account
     base = {
         "success": True,

@@ -15,6 +15,7 @@ from audits.iam.account import Account, Principal, is_aws_managed
 from audits.iam.authz import Authz, display_refs, inline_source, unique_refs
 from audits.iam.checks import AUTHZ, CHECKS, CRED_REPORT, PASSWORD, RESOURCES, Spec, make_finding
 from audits.iam.edges import sts
+from audits.iam.finding_types import Finding
 from audits.iam.graph import Escalation, Graph, unique
 from audits.iam.policy_alone import PolicyAlone, grants_everything, labelled, method_evidence
 
@@ -260,7 +261,7 @@ class Analysis:
 
     # --- findings for one principal -----------------------------------------------------------------------------
 
-    def findings(self, p: Principal) -> list[dict]:
+    def findings(self, p: Principal) -> list[Finding]:
         if p.type == "account":
             specs = self._account_specs()
         elif p.type == "policy":

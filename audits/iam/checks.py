@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from audits.iam.finding_types import Controls, Finding, Fix
 from audits.iam.remediation import fix_for
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
@@ -915,13 +916,13 @@ def make_finding(
     principal: dict,
     *,
     detail: str,
-    evidence: Any,
+    evidence: dict[str, Any],
     policy: str = "",
     discriminator: str = "",
     severity: str | None = None,
     conditioned: bool = False,
     title: str | None = None,
-) -> dict:
+) -> Finding:
     """principal = {"type", "name", "arn"}. A conditional grant keeps its severity and says when it holds:
     evidence["conditions"] (Condition.to_dict() entries from the evaluator) or, for checks that read the
     statements themselves, the Condition blocks of the statements cited."""
@@ -955,7 +956,7 @@ def make_finding(
                 + (f" (+{len(described) - 4} more)" if len(described) > 4 else "")
                 + "."
             )
-    finding = {
+    finding: Finding = {
         "check_id": check_id,
         "category": check.category,
         "severity": severity,
@@ -982,7 +983,7 @@ def _describe(condition: dict) -> str:
     return f"not ({text})" if condition.get("negated") else text
 
 
-def _fix_for(finding: dict) -> dict:
+def _fix_for(finding: Finding) -> Fix:
     """The concrete fix (audits/iam/remediation.py); a fix that fails is left out, never the finding."""
     try:
         fix = fix_for(finding)
@@ -991,7 +992,7 @@ def _fix_for(finding: dict) -> dict:
     return fix if isinstance(fix, dict) else {}
 
 
-def controls_for(check_id: str) -> dict[str, list[str]]:
+def controls_for(check_id: str) -> Controls:
     check = CHECKS.get(check_id)
     return {fw: list(ids) for fw, ids in (check.controls or {}).items()} if check else {}
 

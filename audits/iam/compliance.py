@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from audits.iam.checks import CHECKS, controls_for
+from audits.iam.finding_types import Finding
 
 # key: (name, short label for forms and badges, [(control id, title), ...])
 _DEFINITIONS: dict[str, tuple[str, list[tuple[str, str]]]] = {
@@ -131,7 +132,7 @@ FRAMEWORKS: dict[str, dict] = _build()
 __all__ = ["FRAMEWORKS", "LABELS", "controls_for", "evaluate"]
 
 
-def evaluate(frameworks: Iterable[str], findings: list[dict], evaluated: set[str]) -> dict[str, dict]:
+def evaluate(frameworks: Iterable[str], findings: Iterable[Finding], evaluated: set[str]) -> dict[str, dict]:
     """pass: every evaluated check of the control found nothing; fail: any finding; not_evaluated: no data.
 
     Suppressed (accepted) findings do not fail a control."""

@@ -27,6 +27,7 @@ from audits.iam.authz import Authz
 from audits.iam.checks import make_finding
 from audits.iam.conditions import Context
 from audits.iam.evaluator import Decision, Evaluator, Subject
+from audits.iam.finding_types import Finding
 from audits.iam.graph import Graph
 
 ASSUME = "sts:assumerole"
@@ -86,7 +87,7 @@ def analyse_organization(
     load: Callable[[str], object | None],
     organization: dict | None,
     now: datetime,
-) -> list[dict]:
+) -> list[Finding]:
     """Findings (make_finding dicts) on the principals that gain another account's administrator or data, and on
     the roles through which an account outside the organization does."""
     ids = list(dict.fromkeys(account_ids))
@@ -99,7 +100,7 @@ def analyse_organization(
             edges.setdefault(hop.source, []).append(hop)
             survey.outgoing.append(hop)
     entries = list(_entries_from_outside(surveys, members, organization, now))
-    findings: list[dict] = []
+    findings: list[Finding] = []
     # Every principal with an edge out, and every administrator (or escalator) of an account with one: it can act
     # as any principal there.
     sources = set(edges)
@@ -336,7 +337,7 @@ def _principal_ref(arn: str) -> dict:
     return {"type": kind, "name": arn.rsplit("/", 1)[-1], "arn": arn}
 
 
-def _finding(check: str, principal: str, discriminator: str, detail: str, evidence: dict) -> dict:
+def _finding(check: str, principal: str, discriminator: str, detail: str, evidence: dict) -> Finding:
     return make_finding(
         check,
         _principal_ref(principal),
@@ -347,7 +348,7 @@ def _finding(check: str, principal: str, discriminator: str, detail: str, eviden
     )
 
 
-def _principal_findings(start: str, edges: dict[str, list[Hop]], surveys: dict[str, _Survey]) -> list[dict]:
+def _principal_findings(start: str, edges: dict[str, list[Hop]], surveys: dict[str, _Survey]) -> list[Finding]:
     reached = _reach(start, [], edges, surveys)
     out = [
         _finding(
@@ -372,7 +373,7 @@ def _principal_findings(start: str, edges: dict[str, list[Hop]], surveys: dict[s
     return out
 
 
-def _outside_findings(entry: Hop, edges: dict[str, list[Hop]], surveys: dict[str, _Survey]) -> list[dict]:
+def _outside_findings(entry: Hop, edges: dict[str, list[Hop]], surveys: dict[str, _Survey]) -> list[Finding]:
     """On the entry role: what an outsider reaches through it (its own account's admin counts here)."""
     reached = _reach(entry.source, [entry], edges, surveys)
     return [

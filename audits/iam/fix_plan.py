@@ -23,12 +23,14 @@ findings the change would create, from the same two analyses.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from audits.iam import arns, changeset
 from audits.iam.account import dicts_of, is_aws_managed
 from audits.iam.analysis import Analysis
+from audits.iam.finding_types import Finding, Fix
 from audits.iam.whatif import MAX_POLICY_VERSIONS, apply_ops
 
 FENCE_POLICY = "aegis-deny-escalation"
@@ -62,7 +64,7 @@ class FixPlan:
     # only they know left as <placeholders>: never part of a verified fix.
     owner_steps: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> Fix:
         return {
             "ops": self.ops,
             "cli": changeset.cli_lines(self.ops),
@@ -78,7 +80,9 @@ class FixPlan:
         }
 
 
-def plan_fix(snapshot: Any, finding: dict, analysis: Analysis | None = None, *, verify: bool = True) -> FixPlan | None:
+def plan_fix(
+    snapshot: Any, finding: Finding, analysis: Analysis | None = None, *, verify: bool = True
+) -> FixPlan | None:
     """verify=False: the first cut only, from the analysis at hand, marked not verified (no second analysis)."""
     check = finding.get("check_id")
     if check not in HANDLED:
@@ -103,10 +107,10 @@ def plan_fix(snapshot: Any, finding: dict, analysis: Analysis | None = None, *, 
     return plan.finish(before, current, verified=False, rounds=MAX_ROUNDS)
 
 
-def as_fix(plan: FixPlan, fallback: dict) -> dict:
+def as_fix(plan: FixPlan, fallback: Fix) -> Fix:
     """The finding's "fix": the change set and its renderings, the proof, and the documentation links of the
     check's own fix (audits.iam.remediation); the policy shown is the one the change writes."""
-    out = {**fallback, **plan.to_dict()}
+    out: Fix = {**fallback, **plan.to_dict()}
     written = [op.get("PolicyDocument") for op in plan.ops if isinstance(op.get("PolicyDocument"), dict)]
     out["policy"] = written[-1] if written else None
     if not plan.ops:
@@ -115,7 +119,7 @@ def as_fix(plan: FixPlan, fallback: dict) -> dict:
     return out
 
 
-def _still_there(analysis: Analysis, finding: dict, seen: dict[str, list[dict]] | None = None) -> bool:
+def _still_there(analysis: Analysis, finding: Finding, seen: dict[str, list[Finding]] | None = None) -> bool:
     """The risk is still on the principal: the same check, or (after admin rights go) a new way back to admin.
     `seen` keeps each principal's findings for the next finding on the same principal (plan_account)."""
     principal = _principal(analysis, finding["principal_arn"], finding.get("principal_type", ""))
@@ -142,7 +146,7 @@ def _principal(analysis: Analysis, arn: str, kind: str):
 
 
 class _Plan:
-    def __init__(self, snapshot: Any, finding: dict) -> None:
+    def __init__(self, snapshot: Any, finding: Mapping[str, Any]) -> None:
         self.snapshot = snapshot
         self.finding = finding
         self.removals: list[dict] = []  # detach, leave a group, rewrite or delete a policy
@@ -388,8 +392,9 @@ class _Plan:
         default = next((v for v in versions if v.get("IsDefaultVersion")), versions[0] if versions else None)
         if default is None or any(op["Operation"] == "CreatePolicyVersion" for op in self.removals):
             return self._remove_policy(analysis, policy, versions)
-        kept = [s for s in _statements(default.get("Document")) if not _admin_statement(s)]
-        if not kept:
+        document = default.get("Document")
+        kept = [s for s in _statements(document) if not _admin_statement(s)]
+        if not kept or not isinstance(document, dict):  # statements come only from a dict document
             return self._remove_policy(analysis, policy, versions)
         stale = [v for v in versions if not v.get("IsDefaultVersion")]
         # Older versions that grant admin go (SetDefaultPolicyVersion would restore them); and room for the new one.
@@ -402,7 +407,7 @@ class _Plan:
             {
                 "Operation": "CreatePolicyVersion",
                 "PolicyArn": arn,
-                "PolicyDocument": {**default.get("Document"), "Statement": kept},
+                "PolicyDocument": {**document, "Statement": kept},
                 "SetAsDefault": True,
             }
         )
@@ -516,7 +521,7 @@ def _grant_edges(analysis: Analysis, principal) -> list:
     return []
 
 
-def _differences(before: Analysis, after: Analysis, finding: dict) -> tuple[list[str], list[dict]]:
+def _differences(before: Analysis, after: Analysis, finding: Mapping[str, Any]) -> tuple[list[str], list[dict]]:
     """Who else loses admin or escalation, and which findings the change creates."""
     own = finding["principal_arn"]
     side = []
@@ -551,7 +556,7 @@ def _differences(before: Analysis, after: Analysis, finding: dict) -> tuple[list
     return side, new
 
 
-def _summary(finding: dict, verified: bool, ops: list[dict], owner_steps: bool, rounds: int) -> str:
+def _summary(finding: Mapping[str, Any], verified: bool, ops: list[dict], owner_steps: bool, rounds: int) -> str:
     name = finding.get("principal_name") or finding.get("principal_arn", "")
     if not ops and owner_steps:
         return f"No IAM change can cut this risk of {name}: AWS protects the role. The steps below are the owner's."
@@ -616,10 +621,10 @@ _FENCE_GUARD = "AegisKeepThisFenceAttached"
 @dataclass
 class CombinedPlan:
     ops: list[dict]
-    targets: list[dict]  # every admin and escalation finding the plan must remove
-    gone: list[dict] = field(default_factory=list)
-    remaining: list[dict] = field(default_factory=list)
-    outside_iam: list[dict] = field(default_factory=list)  # left: no IAM change can cut them (owner_steps can)
+    targets: list[Finding]  # every admin and escalation finding the plan must remove
+    gone: list[Finding] = field(default_factory=list)
+    remaining: list[Finding] = field(default_factory=list)
+    outside_iam: list[Finding] = field(default_factory=list)  # left: no IAM change can cut them (owner_steps can)
     owner_steps: list[str] = field(default_factory=list)
     separate_ops: int = 0  # the sum of the findings' own fixes, one by one
     rounds: int = 0
@@ -648,7 +653,7 @@ class CombinedPlan:
         }
 
 
-def plan_account(snapshot: Any, findings: list[dict], analysis: Analysis | None = None) -> CombinedPlan:
+def plan_account(snapshot: Any, findings: list[Finding], analysis: Analysis | None = None) -> CombinedPlan:
     """One change set for every admin and escalation finding: the findings' own fixes merged (one fence policy per
     principal, removals once, one rewrite per policy), applied once and proven against a new analysis.
 
@@ -663,7 +668,7 @@ def plan_account(snapshot: Any, findings: list[dict], analysis: Analysis | None 
     pool: list[dict] = []
     current, changed = before, snapshot
     for tier in TIERS:
-        seen: dict[str, list[dict]] = {}
+        seen: dict[str, list[Finding]] = {}
         present = [f for f in targets if f["check_id"] in tier and _still_there(current, f, seen)]
         if not present:
             continue
@@ -699,7 +704,7 @@ def plan_account(snapshot: Any, findings: list[dict], analysis: Analysis | None 
     return plan
 
 
-def _own_ops(snapshot: Any, finding: dict, analysis: Analysis) -> list[dict]:
+def _own_ops(snapshot: Any, finding: Finding, analysis: Analysis) -> list[dict]:
     """The fix the finding carries (what its page shows), else the first cut planned now."""
     ops = (finding.get("fix") or {}).get("ops")
     if isinstance(ops, list) and all(isinstance(op, dict) for op in ops):
@@ -740,7 +745,7 @@ def merge_ops(ops: list[dict], analysis: Analysis) -> list[dict]:
         elif op in managed_fences.values():
             continue  # taken in with its attachment, above
         elif kind and name.startswith("Put"):
-            key = (kind, op.get(f"{kind}Name"), op.get("PolicyName"))
+            key: tuple = (kind, op.get(f"{kind}Name"), op.get("PolicyName"))
             rewrites[key] = _kept_by_both(rewrites.get(key), op)
         elif name == "CreatePolicyVersion":
             key = ("version", op.get("PolicyArn"))
@@ -835,5 +840,5 @@ def _kept_by_both(earlier: dict | None, op: dict) -> dict:
     return {**earlier, "PolicyDocument": {**document, "Statement": kept}}
 
 
-def _brief(finding: dict) -> dict:
+def _brief(finding: Finding) -> dict:
     return {k: finding.get(k) for k in ("check_id", "severity", "principal_arn", "policy", "title", "fingerprint")}

@@ -9,21 +9,22 @@ from __future__ import annotations
 from collections import defaultdict
 
 from audits.iam.checks import SEVERITIES
+from audits.iam.finding_types import Finding
 
 SHARED_POLICY_MIN = 3
 SHARED_TRUST_MIN = 2
 
 
-def _worst(findings: list[dict]) -> str:
+def _worst(findings: list[Finding]) -> str:
     return min((f["severity"] for f in findings), key=SEVERITIES.index)
 
 
-def find_patterns(findings: list[dict]) -> list[dict]:
+def find_patterns(findings: list[Finding]) -> list[dict]:
     patterns = []
 
     # One risky managed policy held by many principals.
     policy_findings = [f for f in findings if f["principal_type"] == "policy" and f["severity"] in ("critical", "high")]
-    by_policy: dict[str, list[dict]] = defaultdict(list)
+    by_policy: dict[str, list[Finding]] = defaultdict(list)
     for f in policy_findings:
         by_policy[f["principal_arn"]].append(f)
     for arn, items in sorted(by_policy.items()):

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from audits.iam.evaluator import action_matches
+from audits.iam.finding_types import DocLink, Fix
 from audits.iam.indented_json import dumps_indented
 
 VERSION = "2012-10-17"
@@ -143,7 +144,7 @@ SECURITY_AUDIT_POLICY = "arn:aws:iam::aws:policy/SecurityAudit"
 class _Finding:
     """The parts of a finding dict a fix needs, read defensively: stored findings come in several shapes."""
 
-    def __init__(self, finding: dict) -> None:
+    def __init__(self, finding: Mapping[str, Any]) -> None:
         self.raw = finding
         self.check_id = str(finding.get("check_id") or "")
         self.category = str(finding.get("category") or "")
@@ -261,7 +262,7 @@ def _tf_id(name: str) -> str:
     return ident if not ident[0].isdigit() else "r_" + ident
 
 
-def _doc(*keys: str) -> list[dict]:
+def _doc(*keys: str) -> list[DocLink]:
     return [{"title": DOCS[k][0], "url": DOCS[k][1]} for k in keys]
 
 
@@ -374,10 +375,8 @@ def _hcl(value: Any, indent: int) -> str:
 
 # --- fixes by kind ---------------------------------------------------------------------------------------------------
 
-Fix = dict
 
-
-def _fix(summary: str, cli: list[str], policy: dict | None, terraform: str, docs: list[dict]) -> Fix:
+def _fix(summary: str, cli: list[str], policy: dict | None, terraform: str, docs: list[DocLink]) -> Fix:
     return {"summary": summary, "cli": cli, "policy": policy, "terraform": terraform, "docs": docs}
 
 
@@ -526,7 +525,7 @@ def _admin(f: _Finding) -> Fix:
                 f"aws iam delete-{kind}-policy {_entity_flag(kind)} {_shell(f.name)} --policy-name "
                 f"{_shell(name)}   # inline policy"
             )
-    boundary = _document(
+    boundary: dict | None = _document(
         {"Sid": "AllowWithinBoundary", "Effect": "Allow", "Action": "*", "Resource": "*"},
         _deny(["iam:*", "organizations:*", "account:*"], "DenyIdentityAndAccountAdministration"),
     )
@@ -1157,7 +1156,7 @@ def _generic(f: _Finding) -> Fix:
     return _fix(remediation, _last_accessed(f), None, "", _doc("least_privilege"))
 
 
-def fix_for(finding: dict) -> dict:
+def fix_for(finding: Mapping[str, Any]) -> Fix:
     """The concrete fix of one finding (see the module docstring); never raises on odd evidence."""
     f = _Finding(finding if isinstance(finding, dict) else {})
     handler = BY_CHECK.get(f.check_id)
@@ -1181,7 +1180,7 @@ def fix_for(finding: dict) -> dict:
 AWS_MANAGED_LEAD = "AWS manages this policy:"
 
 
-def aws_managed_policy(finding: dict) -> str:
+def aws_managed_policy(finding: Mapping[str, Any]) -> str:
     """The ARN of the AWS managed policy a finding is about (a policy finding), or "" for anything else.
 
     Nobody can edit or delete an AWS managed policy, so its findings are fixed by detaching it or by a copy."""

@@ -25,6 +25,9 @@ Bands: critical >= 75, high >= 50, medium >= 20, else low.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
+
+from audits.iam.finding_types import Finding
 
 WEIGHTS = {"critical": 10.0, "high": 5.0, "medium": 2.0, "low": 0.5, "info": 0.0}
 SCALE = 200.0
@@ -36,7 +39,7 @@ DATA_CATEGORIES = frozenset({"data_exfiltration", "credentials_exposure", "resou
 PRINCIPAL_TYPES = frozenset({"user", "role"})
 
 
-def _component(f: dict) -> tuple[str, float]:
+def _component(f: Finding) -> tuple[str, float]:
     weight = WEIGHTS.get(f.get("severity", ""), 0.0)
     evidence = f.get("evidence") if isinstance(f.get("evidence"), dict) else {}
     category, kind = f.get("category"), f.get("principal_type")
@@ -61,7 +64,7 @@ def _component(f: dict) -> tuple[str, float]:
     return component, points
 
 
-def components(findings: list[dict]) -> dict[str, float]:
+def components(findings: Iterable[Finding]) -> dict[str, float]:
     points: dict[str, list[float]] = {}
     for f in findings:
         if f.get("suppressed"):
@@ -75,7 +78,7 @@ def components(findings: list[dict]) -> dict[str, float]:
     return out
 
 
-def score(findings: list[dict]) -> int:
+def score(findings: Sequence[Finding]) -> int:
     total = sum(components(findings).values())
     severities = {f["severity"] for f in findings if not f.get("suppressed")}
     base = CRITICAL_FLOOR if "critical" in severities else HIGH_FLOOR if "high" in severities else 0
