@@ -15,7 +15,7 @@ class Principal:
     name: str
     arn: str
     entry: dict = field(default_factory=dict, repr=False)
-    inline: list[tuple[str, dict]] = field(default_factory=list, repr=False)
+    inline: list[tuple[str, dict | None]] = field(default_factory=list, repr=False)
     managed: list[str] = field(default_factory=list)
     groups: list[str] = field(default_factory=list)
     boundary: str | None = None

@@ -108,7 +108,7 @@ class Analysis:
         return not roles or any("RoleLastUsed" in r.entry for r in roles)
 
     def warnings(self) -> list[tuple[str, dict]]:
-        out = []
+        out: list[tuple[str, dict]] = []
         snap = self.snapshot
         if snap.credential_report is None:
             out.append(
@@ -1022,6 +1022,8 @@ def _policy_name(label: str) -> str:
 def _deny_only(document: object) -> bool:
     statements = document.get("Statement") if isinstance(document, dict) else None
     statements = [statements] if isinstance(statements, dict) else statements
+    if not isinstance(statements, list):
+        return False  # none, or not a policy's statements (the snapshot loader refuses those)
     return bool(statements) and all(isinstance(s, dict) and s.get("Effect") == "Deny" for s in statements)
 
 
@@ -1035,7 +1037,7 @@ def _shown(names: list[str]) -> str:
 
 
 def _grants_all(ref: dict) -> bool:
-    statement = ref.get("statement") if isinstance(ref.get("statement"), dict) else {}
+    statement = found if isinstance(found := ref.get("statement"), dict) else {}
     actions = statement.get("Action")
     return any(str(a).strip() in ("*", "*:*") for a in (actions if isinstance(actions, list) else [actions]))
 

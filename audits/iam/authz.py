@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from audits.iam import arns
 from audits.iam import organization as org_tree
@@ -46,7 +47,7 @@ def default_key_policy(account_id: str) -> dict:
 class Proof:
     """A conjunction of evaluator decisions: possible when all are, conditional on all their open conditions."""
 
-    decisions: tuple[Decision, ...]
+    decisions: tuple[Decision | _Denied, ...]
 
     @property
     def verdict(self) -> str:
@@ -231,7 +232,9 @@ class Authz:
             self._allows[id(statements)] = None if star else frozenset().union(*(expand_all(s.actions) for s in allows))
         return found
 
-    def subject(self, p: Principal, *, identity: tuple | None = None, boundary: object = "same") -> Subject:
+    def subject(
+        self, p: Principal, *, identity: tuple | None = None, boundary: tuple | Literal["same"] | None = "same"
+    ) -> Subject:
         """The principal as the evaluator sees it; identity/boundary overrides ask "what if" questions."""
         if identity is None and boundary == "same":
             found = self._subjects.get(p.arn)

@@ -134,7 +134,8 @@ class Context:
     """What the audit knows about a request: key -> values (lowercased names; [] = known to be absent), and the
     audit's time. Keys not given and not derived from the principal stay open."""
 
-    values: Mapping[str, list[str]] = field(default_factory=dict)
+    # Given as a value, a list of values or None (known to be absent); __post_init__ makes each a list of str.
+    values: Mapping[str, Any] = field(default_factory=dict)
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     cache_key: tuple = field(init=False, repr=False)
     shared_key: tuple = field(init=False, repr=False)  # without the principal's own keys (see is_principal_key)

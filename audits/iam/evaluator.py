@@ -399,7 +399,7 @@ class Decision:
         return self.verdict != DENIED
 
     def to_dict(self) -> dict[str, Any]:
-        out = {
+        out: dict[str, Any] = {
             "verdict": self.verdict,
             "conditions": [c.to_dict() for c in self.conditions],
             "allowing": list(self.allowing),

@@ -105,7 +105,9 @@ def analyse(
         rcps = _levels(evaluator, org, account, org_tree.RCP)
         blocked = resource["type"] == "s3:bucket" and _restricts_public(account_block, resource)
         for who, principal, subject, context in outsiders(policy, trusted, org_id, account, rcps, now):
-            granted, conditions, refs = [], set(), []
+            granted: list[str] = []
+            conditions: set[Condition] = set()
+            refs: list[dict] = []
             for action in ACTIONS[resource["type"]]:
                 for target in _targets(resource, action, policy):
                     decision = evaluator.evaluate(subject, action, target, context, statements, account)

@@ -328,15 +328,15 @@ def _category_specs(grants: Grants, label: str) -> list[Spec]:
     ):
         found = grants.grants(candidates)
         if found:
-            actions, stmts, conditioned = _named(found)
+            names, stmts, conditioned = _named(found)  # a list here, a frozenset of actions below
             specs.append(
                 Spec(
                     check_id,
                     label,
                     "",
-                    f"Allows actions that {what}: {', '.join(actions[:8])}"
-                    + (f" (+{len(actions) - 8} more)." if len(actions) > 8 else "."),
-                    {"actions": actions, "statements": evidence(stmts, label)},
+                    f"Allows actions that {what}: {', '.join(names[:8])}"
+                    + (f" (+{len(names) - 8} more)." if len(names) > 8 else "."),
+                    {"actions": names, "statements": evidence(stmts, label)},
                     conditioned,
                 )
             )

@@ -43,7 +43,7 @@ def find_patterns(findings: list[Finding]) -> list[dict]:
             )
 
     # Many roles trusting the same outside account.
-    by_account: dict[str, list[dict]] = defaultdict(list)
+    by_account: dict[str, list[Finding]] = defaultdict(list)
     for f in findings:
         account = (f.get("evidence") or {}).get("external_account") if isinstance(f.get("evidence"), dict) else None
         if f["check_id"] == "trust_cross_account_unprotected" and account:

@@ -85,7 +85,8 @@ def who_can(
         principals = [p for p in principals if principal in (p.arn, p.name)]
         if not principals:
             raise QueryError(f"no user or role {principal!r} in this snapshot")
-    resource_policy, policy_doc = None, {}
+    resource_policy = None
+    policy_doc: dict = {}
     target = account.by_arn.get(resource)
     if target is not None and target.type == "role" and action.lower() in _TRUST_ACTIONS:
         policy_doc = target.entry.get("AssumeRolePolicyDocument") or {}

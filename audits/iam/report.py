@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
+
+from audits.iam.finding_types import Finding
 
 REPORT_SCHEMA_VERSION = "1.0"
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
@@ -57,7 +59,7 @@ OCSF_RESOURCE_TYPE = {
 }
 
 
-def to_json(run_meta: dict, result: dict, findings: list[dict]) -> str:
+def to_json(run_meta: dict, result: dict, findings: list[Finding]) -> str:
     """The JSON report (schema_version "1.0"):
 
     {
@@ -81,7 +83,7 @@ def to_json(run_meta: dict, result: dict, findings: list[dict]) -> str:
     return "".join(json_chunks(run_meta, result, totals(ordered), ordered))
 
 
-def totals(findings: Iterable[dict]) -> dict:
+def totals(findings: Iterable[Finding]) -> dict:
     """The counts the JSON report's summary gives: total, by_severity and by_category of the findings not
     suppressed, and how many are suppressed."""
     by_severity = dict.fromkeys(SEVERITY_ORDER, 0)
@@ -103,11 +105,11 @@ def totals(findings: Iterable[dict]) -> dict:
     }
 
 
-def json_chunks(run_meta: dict, result: dict, counts: dict, ordered: Iterable[dict]) -> Iterator[str]:
+def json_chunks(run_meta: dict, result: dict, counts: dict, ordered: Iterable[Finding]) -> Iterator[str]:
     """to_json's text in pieces, the findings (already in report order, counted in counts) written one by one, so
     a download of a big run holds one finding at a time, not the document."""
     audit_summary = result.get("audit_summary") or {}
-    document = {
+    document: dict[str, Any] = {
         "schema_version": REPORT_SCHEMA_VERSION,
         "run": run_meta,
         "account": {
@@ -142,13 +144,13 @@ def _list_last(head: str, closing: str, items: Iterable, shape: Callable[[Any], 
     yield "]" + closing
 
 
-def to_csv(findings: list[dict], run_meta: dict | None = None) -> str:
+def to_csv(findings: list[Finding], run_meta: dict | None = None) -> str:
     """One row per finding; every cell is neutralised so spreadsheets never evaluate it as a formula. The run
     column and the account of a finding without an ARN come from run_meta (run_id, account_id)."""
     return "".join(csv_chunks(sorted_findings(findings), run_meta=run_meta))
 
 
-def csv_chunks(ordered: Iterable[dict], rows_per_chunk: int = 200, run_meta: dict | None = None) -> Iterator[str]:
+def csv_chunks(ordered: Iterable[Finding], rows_per_chunk: int = 200, run_meta: dict | None = None) -> Iterator[str]:
     """to_csv's text in pieces of rows_per_chunk rows, from findings already in report order."""
     meta = run_meta or {}
     run_id = "" if meta.get("run_id") is None else str(meta["run_id"])
@@ -165,13 +167,13 @@ def csv_chunks(ordered: Iterable[dict], rows_per_chunk: int = 200, run_meta: dic
     yield out.getvalue()
 
 
-def to_sarif(run_meta: dict, findings: list[dict], rules: dict) -> str:
+def to_sarif(run_meta: dict, findings: list[Finding], rules: dict) -> str:
     """SARIF 2.1.0 with one rule per catalog check and one result per finding, located at the principal's ARN."""
     ordered = sorted_findings(findings)
     return "".join(sarif_chunks(run_meta, {f["check_id"] for f in ordered}, ordered, rules))
 
 
-def sarif_chunks(run_meta: dict, check_ids: Iterable[str], ordered: Iterable[dict], rules: dict) -> Iterator[str]:
+def sarif_chunks(run_meta: dict, check_ids: Iterable[str], ordered: Iterable[Finding], rules: dict) -> Iterator[str]:
     """to_sarif's text in pieces, from the run's distinct check ids and its findings already in report order."""
     rule_ids = list(rules)
     for extra in sorted(set(check_ids) - set(rules)):
@@ -204,7 +206,7 @@ def _automation_id(run_meta: dict) -> str:
     return f"aegis-iam/{run_meta.get('account_id') or 'account'}/{run_meta.get('run_id', '')}"
 
 
-def sorted_findings(findings: list[dict]) -> list[dict]:
+def sorted_findings(findings: list[Finding]) -> list[Finding]:
     rank = {sev: i for i, sev in enumerate(SEVERITY_ORDER)}
     return sorted(
         findings,
@@ -222,7 +224,7 @@ def safe_cell(value: str) -> str:
     return "'" + value if value.startswith(FORMULA_PREFIXES) else value
 
 
-def _account(finding: dict, run_account: str) -> str:
+def _account(finding: Finding, run_account: str) -> str:
     """The account the finding's principal is in (an organization run's findings span accounts), else the run's."""
     parts = str(finding.get("principal_arn") or "").split(":", 5)
     # An AWS-managed policy's ARN has "aws" where an account id would be: that is the run's account.
@@ -238,7 +240,7 @@ def fix_line(fix: object) -> str:
     return str(first or fix.get("summary") or "")
 
 
-def _cell(finding: dict, column: str) -> str:
+def _cell(finding: Mapping[str, Any], column: str) -> str:
     if column == "suppressed":
         return "true" if finding.get("suppressed") else "false"
     if column == "fix":
@@ -275,7 +277,7 @@ def _rule(rule_id: str, check: Any) -> dict:
     }
 
 
-def _result(finding: dict, rule_index: int) -> dict:
+def _result(finding: Finding, rule_index: int) -> dict:
     severity = finding.get("severity", "medium")
     principal = finding.get("principal_arn") or finding.get("principal_name") or "account"
     message = finding.get("title", finding["check_id"])
@@ -346,20 +348,20 @@ def _count(values: Any) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def to_ocsf(run_meta: dict, findings: list[dict], rules: dict) -> str:
+def to_ocsf(run_meta: dict, findings: list[Finding], rules: dict) -> str:
     """A JSON array of OCSF 1.1 Detection Findings (class_uid 2004), one per finding, the shape Prowler writes and
     AWS Security Hub / Security Lake ingest. Aegis fields without an OCSF home (controls, evidence, fix) are kept
     under `unmapped`; a suppressed finding (accepted risk) has status "Suppressed"."""
     return "".join(ocsf_chunks(run_meta, sorted_findings(findings), rules))
 
 
-def ocsf_chunks(run_meta: dict, ordered: Iterable[dict], rules: dict) -> Iterator[str]:
+def ocsf_chunks(run_meta: dict, ordered: Iterable[Finding], rules: dict) -> Iterator[str]:
     """to_ocsf's text in pieces, from findings already in report order."""
     finished = run_meta.get("finished") or run_meta.get("started")
     moment = _epoch_ms(finished)
     account = run_meta.get("account_id") or ""
 
-    def event(f: dict) -> dict:
+    def event(f: Finding) -> dict:
         return _ocsf_event(f, rules.get(f.get("check_id", "")), run_meta, account, moment)
 
     yield from _list_last("[]", "", ordered, event)
@@ -375,7 +377,7 @@ def _epoch_ms(timestamp: str | None) -> int:
         return int(datetime.now(UTC).timestamp() * 1000)
 
 
-def _ocsf_event(finding: dict, check: Any, run_meta: dict, account: str, moment: int) -> dict:
+def _ocsf_event(finding: Finding, check: Any, run_meta: dict, account: str, moment: int) -> dict:
     severity_id, severity = OCSF_SEVERITY.get(finding.get("severity", ""), (0, "Unknown"))
     suppressed = bool(finding.get("suppressed"))
     principal = finding.get("principal_arn") or finding.get("principal_name") or account

@@ -100,7 +100,7 @@ def _parse_trust(doc: dict) -> list[Trusted]:
             str(a).lower() in _ASSUME or str(a).lower().startswith("sts:assumerole") for a in as_list(st.get("Action"))
         ):
             continue
-        condition = st.get("Condition") if isinstance(st.get("Condition"), dict) else {}
+        condition = found if isinstance(found := st.get("Condition"), dict) else {}
         keys = frozenset(str(k).lower() for op in condition.values() if isinstance(op, dict) for k in op)
         principal = st.get("Principal")
         if principal == "*":
@@ -252,8 +252,8 @@ def trust_specs(
 
 def condition_values(statement: dict, key: str) -> list[str]:
     """The values a statement's conditions give `key` (lowercased name), under any operator."""
-    out = []
-    condition = statement.get("Condition") if isinstance(statement.get("Condition"), dict) else {}
+    out: list[str] = []
+    condition = found if isinstance(found := statement.get("Condition"), dict) else {}
     for op in condition.values():
         if isinstance(op, dict):
             for k, v in op.items():
