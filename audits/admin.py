@@ -76,7 +76,7 @@ def _accept_risk_link(finding: Finding) -> str:
     query = urlencode(
         {
             "run": finding.run_id,
-            "account_id": finding.run_account_id,  # type: ignore[attr-defined]
+            "account_id": finding.run_account_id,
             "fingerprint": finding.fingerprint,
             "check_id": finding.check_id,
             "title": finding.title[:300],

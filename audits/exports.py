@@ -8,6 +8,7 @@ findings are ordered by the database in the report's own order, so the bytes are
 import itertools
 import json
 from collections.abc import Iterable, Iterator
+from typing import TypedDict
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -16,6 +17,7 @@ from django.db.models import Case, Count, F, IntegerField, Value, When
 from django.db.models.functions import Collate
 from django.http import HttpResponse, StreamingHttpResponse
 
+from audits.iam import finding_types
 from audits.models import AuditRun, Finding, format_ts
 from audits.stream.frames import utf8
 
@@ -78,7 +80,7 @@ def ordered_findings(run: AuditRun, *fields: str):
     return rows.order_by(rank, _text("check_id"), _text("principal_arn"), _text("fingerprint"))
 
 
-def _finding_dicts(run: AuditRun, *, with_fix: bool = False) -> Iterator[dict]:
+def _finding_dicts(run: AuditRun, *, with_fix: bool = False) -> Iterator[finding_types.Finding]:
     """The run's findings in report order, a suppressed one marked (marks), read a page at a time; with_fix fills
     a finding recorded without a fix with the one written from the finding alone."""
     from audits.iam.remediation import fix_for
@@ -87,13 +89,19 @@ def _finding_dicts(run: AuditRun, *, with_fix: bool = False) -> Iterator[dict]:
     for page in itertools.batched(rows.iterator(chunk_size=settings.AEGIS_EXPORT_PAGE), settings.AEGIS_EXPORT_PAGE):
         notes = suppression_notes(run, page)
         for finding in page:
-            data = finding.to_dict() | marks(finding, notes)
+            data: finding_types.Finding = finding.to_dict()
+            data.update(marks(finding, notes))
             if with_fix and not data["fix"]:
                 data["fix"] = fix_for(finding.to_dict())
             yield data
 
 
-def marks(finding: Finding, notes: dict[str, str]) -> dict:
+class Marks(TypedDict, total=False):
+    suppressed: bool
+    muted_by: str
+
+
+def marks(finding: Finding, notes: dict[str, str]) -> Marks:
     """What a suppressed finding adds to its dict: nothing for one that is not, so those exports keep their bytes."""
     if not finding.suppressed:
         return {}
@@ -188,8 +196,9 @@ class PagedResponse(StreamingHttpResponse):
             async for part in super().__aiter__():
                 yield part
             return
+        # asgiref types the wrapper from next()'s first overload (one argument), not the one with a default.
         take = sync_to_async(next, thread_sensitive=True)
-        while (chunk := await take(self._chunks, None)) is not None:
+        while (chunk := await take(self._chunks, None)) is not None:  # type: ignore[call-arg]
             yield chunk
 
 

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from audits.iam import finding_types
 from audits.iam.checks import SEVERITIES as ENGINE_SEVERITIES
 from audits.iam.compliance import FRAMEWORKS
 
@@ -25,7 +26,7 @@ else:
     TextChoices = models.TextChoices
 
 # Derived from the engine's one list of frameworks and of severities, so the portal and the CLI never disagree.
-FRAMEWORK_CHOICES = [(key, fw["label"]) for key, fw in FRAMEWORKS.items()]
+FRAMEWORK_CHOICES: list[tuple[str, str]] = [(key, fw["label"]) for key, fw in FRAMEWORKS.items()]
 FRAMEWORK_KEYS = [key for key, _ in FRAMEWORK_CHOICES]
 
 SEVERITIES = list(ENGINE_SEVERITIES)
@@ -253,8 +254,24 @@ class Finding(models.Model):
         "policy", "title", "detail", "evidence", "remediation", "fix", "controls", "fingerprint",
     )  # fmt: skip
 
-    def to_dict(self) -> dict:
-        return {name: getattr(self, name) for name in self.FIELDS}
+    def to_dict(self) -> finding_types.Finding:
+        """The FIELDS, as the engine emitted them (a stored finding keeps no "conditioned")."""
+        return {
+            "check_id": self.check_id,
+            "category": self.category,
+            "severity": self.severity,
+            "principal_arn": self.principal_arn,
+            "principal_type": self.principal_type,
+            "principal_name": self.principal_name,
+            "policy": self.policy,
+            "title": self.title,
+            "detail": self.detail,
+            "evidence": self.evidence,
+            "remediation": self.remediation,
+            "fix": self.fix,
+            "controls": self.controls,
+            "fingerprint": self.fingerprint,
+        }
 
 
 class Suppression(models.Model):

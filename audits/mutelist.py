@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from audits.iam import arns
+from audits.iam.finding_types import Finding
 
 if TYPE_CHECKING:
     from audits.models import MuteRule
@@ -117,7 +118,7 @@ def parse_tags(values: Iterable[str]) -> list[tuple[str, str]]:
     return pairs
 
 
-def covers(rule: Rule, finding: dict, run_account: str, tags_of: Callable[[str], dict[str, str] | None]) -> bool:
+def covers(rule: Rule, finding: Finding, run_account: str, tags_of: Callable[[str], dict[str, str] | None]) -> bool:
     if rule.check_id != ANY and rule.check_id != finding.get("check_id"):
         return False
     arn = finding_arn(finding)
@@ -146,9 +147,9 @@ def finding_account(arn: str, run_account: str) -> str:
     return account if account.isdigit() else run_account
 
 
-def finding_arn(finding: dict) -> str:
+def finding_arn(finding: Finding) -> str:
     """The ARN a rule's pattern is matched against: the principal's, else the resource a finding is about."""
-    evidence = finding.get("evidence") if isinstance(finding.get("evidence"), dict) else {}
+    evidence = found if isinstance(found := finding.get("evidence"), dict) else {}
     for value in (finding.get("principal_arn"), evidence.get("resource_arn"), evidence.get("resource")):
         if isinstance(value, str) and value:
             return value
@@ -174,14 +175,14 @@ def active_rules(owner_id: int) -> list[Rule]:
     return [Rule.of(rule) for rule in rules]
 
 
-def muter(rules: list[Rule], run_account: str, snapshot) -> Callable[[dict], str | None] | None:
+def muter(rules: list[Rule], run_account: str, snapshot) -> Callable[[Finding], str | None] | None:
     """The engine's `muted` hook for one run: the label of the first rule covering a finding."""
     if not rules:
         return None
     has_tags = snapshot is not None and any(rule.tags for rule in rules)
     tags_of = principal_tags(snapshot) if has_tags else (lambda arn: None)
 
-    def muted(finding: dict) -> str | None:
+    def muted(finding: Finding) -> str | None:
         for rule in rules:
             if covers(rule, finding, run_account, tags_of):
                 return rule.label
@@ -190,7 +191,7 @@ def muter(rules: list[Rule], run_account: str, snapshot) -> Callable[[dict], str
     return muted
 
 
-def mark_muted(run_id: int, findings: list[dict]) -> list[dict]:
+def mark_muted(run_id: int, findings: list[Finding]) -> list[Finding]:
     """An organization run's cross-account findings with its owner's rules applied (no snapshot at hand, so a rule
     with tags does not apply to them); those already suppressed keep their mark."""
     from audits.models import AuditRun
@@ -199,7 +200,7 @@ def mark_muted(run_id: int, findings: list[dict]) -> list[dict]:
     muted = muter(active_rules(owner_id), "", None) if owner_id is not None else None
     if muted is None:
         return findings
-    marked = []
+    marked: list[Finding] = []
     for finding in findings:
         rule = None if finding.get("suppressed") else muted(finding)
         marked.append({**finding, "suppressed": True, "muted_by": rule} if rule else finding)

@@ -20,6 +20,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from audits import run_inputs, run_sources, run_status
+from audits.iam import finding_types
 from audits.models import AuditRun, Finding, Suppression
 from audits.recorder import Recorder
 
@@ -257,7 +258,7 @@ def _ready_to_end(parent: AuditRun | None) -> bool:
     return not parent.children.filter(~Q(status__in=AuditRun.FINISHED)).exists()
 
 
-def cross_account_findings(parent_id: int) -> list[dict]:
+def cross_account_findings(parent_id: int) -> list[finding_types.Finding]:
     """Paths across the audited accounts (audits.iam.cross_account), from the children's stored snapshots, read
     one account at a time."""
     from audits.iam.cross_account import analyse_organization
@@ -280,7 +281,7 @@ def maybe_complete(parent_id: int) -> bool:
     once may both compute it, and only the one that takes the lock first records it."""
     if not _ready_to_end(AuditRun.objects.filter(pk=parent_id).only("status", "checkpoint").first()):
         return False
-    joined: list[dict] | None = None
+    joined: list[finding_types.Finding] | None = None
     cancelled_early = AuditRun.objects.filter(pk=parent_id, control=AuditRun.Control.CANCEL).exists()
     if not cancelled_early:
         try:
@@ -322,7 +323,7 @@ def maybe_complete(parent_id: int) -> bool:
     return True
 
 
-def _record_cross_account(parent_id: int, findings: list[dict] | None) -> None:
+def _record_cross_account(parent_id: int, findings: list[finding_types.Finding] | None) -> None:
     recorder = Recorder(parent_id)
     if findings is None:
         recorder.emit(
@@ -352,13 +353,13 @@ def _record_cross_account(parent_id: int, findings: list[dict] | None) -> None:
         )
 
 
-def _suppressed_note(finding: dict) -> str:
+def _suppressed_note(finding: finding_types.Finding) -> str:
     if finding.get("muted_by"):
         return f" (muted by {finding['muted_by']})"
     return " (suppressed: accepted risk)" if finding.get("suppressed") else ""
 
 
-def with_accepted_risks(parent_id: int, findings: list[dict]) -> list[dict]:
+def with_accepted_risks(parent_id: int, findings: list[finding_types.Finding]) -> list[finding_types.Finding]:
     """Marks the cross-account findings whose risk the organization run's owner accepted (unexpired) on the
     account each sits on, in an audit of the same organization connection; they are kept, and left out of the
     organization's counts like an account's."""

@@ -181,7 +181,7 @@ def _principal_arn(payload: dict) -> str:
 
 
 def _store_finding(cursor, run_id: int, seq: int, finding: dict) -> None:
-    values = {name: finding.get(name) for name in Finding.FIELDS}
+    values: dict[str, Any] = {name: finding.get(name) for name in Finding.FIELDS}
     values["suppressed"] = bool(finding.get("suppressed"))
     values["muted_by"] = str(finding.get("muted_by") or "")[:400]
     for name in ("principal_arn", "principal_type", "principal_name", "policy", "detail", "remediation"):

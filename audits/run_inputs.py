@@ -58,7 +58,7 @@ def pack_input(source: AccountSnapshot | dict | IO[bytes]) -> PackedInput:
     with gzip.GzipFile(fileobj=compressed, mode="wb", compresslevel=GZIP_LEVEL, mtime=0) as zipped:
         sink = _Measured(zipped)
         if hasattr(source, "read"):
-            shutil.copyfileobj(source, sink, CHUNK)  # type: ignore[arg-type]
+            shutil.copyfileobj(source, sink, CHUNK)
         else:
             bundle = source if isinstance(source, dict) else source.to_dict()
             # surrogatepass: a lone surrogate in collected data must not lose the run's input.

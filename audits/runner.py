@@ -10,6 +10,7 @@ from django.db.models import Subquery
 from django.utils import timezone
 
 from audits import mutelist, org_runs, run_limits, run_sources, run_status
+from audits.iam import finding_types
 from audits.models import AuditEvent, AuditRun, Finding, Suppression
 from audits.recorder import ClaimLostError, Recorder
 from audits.run_limits import TooManyActiveRunsError as TooManyActiveRunsError  # where views catch it
@@ -149,11 +150,11 @@ def _drive(run: AuditRun, recorder: Recorder):
     )
 
 
-def _stored(finding: Finding) -> dict:
+def _stored(finding: Finding) -> finding_types.Finding:
     """A recorded finding as the engine emitted it, its mute kept (the rule may have gone since)."""
     data = finding.to_dict()
     if finding.muted_by:
-        data.update(suppressed=True, muted_by=finding.muted_by)
+        data["suppressed"], data["muted_by"] = True, finding.muted_by
     return data
 
 

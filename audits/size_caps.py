@@ -6,7 +6,7 @@ Sizes are counted as the database stores JSON (json.dumps defaults, ASCII escape
 budget, so measuring a value that shares one huge statement a thousand times still costs at most the budget.
 """
 
-from json.encoder import encode_basestring_ascii as _quoted  # type: ignore[attr-defined]
+from json.encoder import encode_basestring_ascii as _quoted
 from typing import Any
 
 TRUNCATED_NOTE = "Cut to fit the size cap; the full detail is in the run's stored input."

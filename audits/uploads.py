@@ -78,7 +78,7 @@ class LimitedTemporaryFileUploadHandler(TemporaryFileUploadHandler):
 
     def _mark(self) -> None:
         if self.request is not None:
-            self.request.upload_too_large = True  # type: ignore[attr-defined]
+            self.request.upload_too_large = True
 
     def _refuse(self) -> None:
         self._mark()

@@ -573,7 +573,8 @@ def _finding_controls(finding: Finding) -> list[tuple[str, str]]:
     controls = finding.controls or {}
     if isinstance(controls, dict):
         return [
-            (names.get(k, k), ", ".join(map(str, v)) if isinstance(v, list) else str(v)) for k, v in controls.items()
+            (names.get(str(k), str(k)), ", ".join(map(str, v)) if isinstance(v, list) else str(v))
+            for k, v in controls.items()
         ]
     return [("Controls", ", ".join(map(str, controls)))]
 

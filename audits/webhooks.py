@@ -139,9 +139,10 @@ class _PinnedHTTPConnection(http.client.HTTPConnection):
     def __init__(self, target: Target, timeout: float) -> None:
         super().__init__(target.host, target.port, timeout=timeout)
         self.addresses = target.addresses
+        self.connect_timeout = timeout  # self.timeout is typed as optional; this one always is a number
 
     def connect(self) -> None:
-        self.sock = _connect_first(self.addresses, self.port, self.timeout)
+        self.sock = _connect_first(self.addresses, self.port, self.connect_timeout)
 
 
 class _PinnedHTTPSConnection(_PinnedHTTPConnection):

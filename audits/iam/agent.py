@@ -19,7 +19,7 @@ from audits.iam.checks import CATEGORIES, SEVERITIES
 from audits.iam.finding_types import Finding, Fix
 from audits.iam.snapshot import mixed_accounts_warning
 
-Emit = Callable[[str, str, int, dict], None]
+Emit = Callable[[str, str, int, dict], object]  # what it returns is ignored
 # Given a finding, the name of the mute rule that covers it ("rule #3: <reason>"), or None.
 Muter = Callable[[Finding], str | None]
 

@@ -43,7 +43,8 @@ class CollectionError(Exception):
     """Fatal: the account cannot be read at all. The message is shown to the user as-is."""
 
 
-Warn = Callable[[str], None]
+# Its return value is ignored: a caller may pass a function that returns something (stderr.write, emit).
+Warn = Callable[[str], object]
 
 
 def session_for(

@@ -33,7 +33,8 @@ NO_POLICY = {
     "NoSuchEntity",
 }
 
-Warn = Callable[[str], None]
+# Its return value is ignored: a caller may pass a function that returns something (stderr.write, emit).
+Warn = Callable[[str], object]
 
 
 def enabled_regions(session: Any, warn: Warn) -> list[str]:

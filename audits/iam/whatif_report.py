@@ -10,10 +10,12 @@ this asks it of the account's paths).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from audits.iam.agent import run_audit
 from audits.iam.checks import SEVERITIES
+from audits.iam.finding_types import Finding
 from audits.iam.whatif import OpError, apply_ops
 
 # A new finding of one of these fails the gate: a principal becomes (or can make itself or others) administrator.
@@ -40,15 +42,15 @@ ACCESS_QUESTIONS = ("administrator", "escalates to administrator")
 @dataclass
 class WhatIf:
     errors: list[OpError]
-    added: list[dict] = field(default_factory=list)
-    removed: list[dict] = field(default_factory=list)
-    changed: list[tuple[dict, dict]] = field(default_factory=list)  # (before, after): severity moved
+    added: list[Finding] = field(default_factory=list)
+    removed: list[Finding] = field(default_factory=list)
+    changed: list[tuple[Finding, Finding]] = field(default_factory=list)  # (before, after): severity moved
     access: list[dict] = field(default_factory=list)  # {"principal", "gains": [...], "loses": [...]}
     touched: list[str] = field(default_factory=list)
     risk_score: tuple[int | None, int | None] = (None, None)  # before, after
 
     @property
-    def gate_failures(self) -> list[dict]:
+    def gate_failures(self) -> list[Finding | dict[str, str]]:
         """New or worse admin and escalation findings, and any principal's new power that no such finding names."""
         worse = [after for before, after in self.changed if _rank(after) < _rank(before)]
         found = [f for f in (*self.added, *worse) if f.get("check_id") in GATE_CHECKS]
@@ -74,9 +76,9 @@ class WhatIf:
         }
 
 
-def audit_findings(snapshot) -> tuple[list[dict], dict]:
+def audit_findings(snapshot) -> tuple[list[Finding], dict]:
     """Every finding of one audit of the snapshot, and its result (no compliance framework: only findings count)."""
-    findings: list[dict] = []
+    findings: list[Finding] = []
 
     def emit(kind: str, message: str, percent: int | None = None, payload: dict | None = None) -> None:
         if kind == "finding" and payload:
@@ -104,10 +106,10 @@ def compare(snapshot, ops: list[dict]) -> WhatIf:
     return report
 
 
-def _access(before: list[dict], after: list[dict]) -> list[dict]:
+def _access(before: list[Finding], after: list[Finding]) -> list[dict]:
     """Principal by principal: administrator or escalating, before and after."""
 
-    def powers(findings: list[dict]) -> dict[str, set[str]]:
+    def powers(findings: list[Finding]) -> dict[str, set[str]]:
         out: dict[str, set[str]] = {}
         for f in findings:
             if f.get("principal_type") not in ("user", "role"):
@@ -130,16 +132,16 @@ def _access(before: list[dict], after: list[dict]) -> list[dict]:
     return rows
 
 
-def _rank(finding: dict) -> int:
+def _rank(finding: Finding) -> int:
     severity = finding.get("severity")
     return SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES)
 
 
-def _by_severity(findings) -> list[dict]:
+def _by_severity(findings: Iterable[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: (_rank(f), f.get("check_id", ""), f.get("principal_arn", "")))
 
 
-def _brief(f: dict) -> dict:
+def _brief(f: Finding) -> dict:
     return {
         "check_id": f.get("check_id"),
         "severity": f.get("severity"),

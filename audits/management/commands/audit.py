@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from audits.iam.checks import SEVERITIES  # the engine's one list; light to import (no dataset)
+from audits.iam.finding_types import Finding
 
 FORMATS = ("json", "csv", "sarif")
 QUERY_FORMATS = ("json", "text")
@@ -205,9 +206,10 @@ def _whatif(options: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             ops, skipped = found.ops, found.skipped
         elif text.lstrip().startswith(("[", "{")):
             loaded = json.loads(text)
-            ops = loaded.get("ops", loaded.get("Operations")) if isinstance(loaded, dict) else loaded
-            if not isinstance(ops, list) or not all(isinstance(op, dict) for op in ops):
+            given = loaded.get("ops", loaded.get("Operations")) if isinstance(loaded, dict) else loaded
+            if not isinstance(given, list) or not all(isinstance(op, dict) for op in given):
                 raise InputError(f'{path}: expected a list of operations, e.g. [{{"Operation": "PutUserPolicy", ...}}]')
+            ops = given
         else:
             ops = parse_cli(text)
     except json.JSONDecodeError as exc:
@@ -286,7 +288,7 @@ def _run(options: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     started = _now()
     snapshot, name = _snapshot(options, stderr)
     progress = Progress(stderr, enabled=not options.quiet)
-    findings: list[dict] = []
+    findings: list[Finding] = []
 
     def emit(kind: str, message: str, percent: int | None = None, payload: dict | None = None) -> None:
         if kind == "finding":
