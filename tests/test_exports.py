@@ -81,3 +81,13 @@ def test_it_exports_ocsf_detection_findings(client, alice, run):
     assert first["remediation"]["desc"] and isinstance(first["time"], int)
     assert (second["status_id"], second["status"]) == (3, "Suppressed")
     assert first["unmapped"]["compliance"] == {"pci_dss": ["7.2.1"]}
+
+
+def test_it_reads_a_stored_finding_back_in_the_engines_shape(run):
+    from audits.iam import finding_types
+    from audits.models import Finding
+
+    data = Finding.objects.filter(run=run).first().to_dict()
+    assert tuple(data) == Finding.FIELDS
+    # Every key the engine's Finding requires, and nothing else: "conditioned" and the marks are not stored here.
+    assert set(data) == finding_types.Finding.__required_keys__
