@@ -12,7 +12,7 @@ from moto import mock_aws
 from audits.management.commands.audit import main
 
 ROOT = Path(__file__).resolve().parent.parent
-EMPTY = {"UserDetailList": [], "GroupDetailList": [], "RoleDetailList": [], "Policies": []}
+EMPTY: dict[str, list] = {"UserDetailList": [], "GroupDetailList": [], "RoleDetailList": [], "Policies": []}
 
 
 def audit(*argv: str) -> tuple[int, str, str]:

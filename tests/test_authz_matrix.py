@@ -31,9 +31,9 @@ def world(alice, bob, reviewer):
 
 def reads(run, finding, connection) -> list[tuple[str, dict[str, object]]]:
     """GET URLs and what each kind of visitor gets."""
-    seen = {"anonymous": LOGIN, "stranger": 404, "owner": 200, "staff": 200}
-    private = {"anonymous": LOGIN, "stranger": 404, "owner": 200, "staff": 404}
-    urls = [
+    seen: dict[str, object] = {"anonymous": LOGIN, "stranger": 404, "owner": 200, "staff": 200}
+    private: dict[str, object] = {"anonymous": LOGIN, "stranger": 404, "owner": 200, "staff": 404}
+    urls: list[tuple[str, dict[str, object]]] = [
         (f"/audits/{run.pk}/", seen),
         (f"/audits/{run.pk}/playback", seen),
         (f"/audits/{run.pk}/compare", seen),

@@ -11,7 +11,9 @@ HEX = re.compile(r"#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})\b")
 
 
 def variables() -> dict[str, str]:
-    root = re.search(r":root\s*\{([^}]*)\}", CSS).group(1)
+    found = re.search(r":root\s*\{([^}]*)\}", CSS)
+    assert found is not None, "the stylesheet has a :root block"
+    root = found.group(1)
     return {name: value.strip() for name, value in re.findall(r"(--[\w-]+)\s*:\s*([^;]+);", root)}
 
 

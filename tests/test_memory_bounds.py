@@ -114,6 +114,7 @@ def _stream(run: AuditRun, alice, after: int) -> tuple[list[int], list[int]]:
 
     async def follow() -> list[bytes]:
         opened = await in_request_thread(opening.open_kind, "events", Credential.of(key, None), run.pk, after)
+        assert isinstance(opened, opening.Opening)  # "events" opens the live stream, not a replay
         pages.append(len(opened.backlog))
         lease = Lease(Grant((Credential("session", key), run.pk, alice.pk)))
         return [chunk async for chunk in opening.live_frames(opened, lease, read)]

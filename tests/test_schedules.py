@@ -21,8 +21,8 @@ DAILY, WEEKLY = Schedule.Frequency.DAILY, Schedule.Frequency.WEEKLY
 MONDAY, WEDNESDAY, SUNDAY = 0, 2, 6
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 # --- when a schedule is due ---------------------------------------------------------------------------------------

@@ -19,7 +19,8 @@ class Receiver:
     """A local HTTP server on 127.0.0.1 that records posted JSON and answers with a chosen status."""
 
     def __init__(self, status: int = 200, location: str = "") -> None:
-        received = self.received = []
+        received: list = []
+        self.received = received
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):

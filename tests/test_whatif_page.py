@@ -51,7 +51,7 @@ def demo_finding_with_fix(run, check_id: str = "user_admin_access") -> Finding:
     """A finding of the demo account as the engine records it, with its fix as IAM operations."""
     findings, _ = audit_findings(load_demo_snapshot())
     found = next(f for f in findings if f["check_id"] == check_id and (f.get("fix") or {}).get("ops"))
-    return Finding.objects.create(run=run, **{name: found[name] for name in Finding.FIELDS})
+    return Finding.objects.create(run=run, **{name: found.get(name) for name in Finding.FIELDS})
 
 
 def test_it_shows_the_empty_form_with_its_run(client, alice):

@@ -38,7 +38,7 @@ def ended_run(owner, status: str, **fields) -> AuditRun:
         30,
         {"principal": {"type": "user", "name": "alice", "arn": "arn:aws:iam::111122223333:user/alice"}},
     )
-    last = {
+    last: tuple[str, str] | None = {
         "failed": ("error", "AWS refused ListRoles: AccessDenied"),
         "cancelled": ("cancelled", "Cancelled after 1/40 principals"),
     }.get(status)
@@ -46,7 +46,7 @@ def ended_run(owner, status: str, **fields) -> AuditRun:
         recorder.emit(last[0], last[1], None)
     AuditRun.objects.filter(pk=run.pk).update(
         status=status,
-        error=last[1] if status == "failed" else "",
+        error=last[1] if last and status == "failed" else "",
         finished=timezone.now() if status in ("failed", "cancelled") else None,
     )
     run.refresh_from_db()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from audits.iam import run_audit
+from audits.iam.agent import AuditOutcome
+from audits.iam.finding_types import Finding
 from audits.iam.snapshot import AccountSnapshot
 
 ACCOUNT = "111122223333"
@@ -46,7 +50,7 @@ def attach(*policies: dict) -> list[dict]:
 def user(
     name: str, *, inline: dict | None = None, policies: tuple = (), groups: tuple = (), boundary: dict | None = None
 ) -> dict:
-    out = {
+    out: dict[str, Any] = {
         "UserName": name,
         "Arn": arn("user", name),
         "Path": "/",
@@ -60,7 +64,7 @@ def user(
     return out
 
 
-def trust_doc(principal, *, action: str = "sts:AssumeRole", condition: dict | None = None) -> dict:
+def trust_doc(principal, *, action: str | list[str] = "sts:AssumeRole", condition: dict | None = None) -> dict:
     statement = {"Effect": "Allow", "Principal": principal, "Action": action}
     if condition:
         statement["Condition"] = condition
@@ -193,18 +197,18 @@ def healthy(**kwargs) -> AccountSnapshot:
     return snapshot(roles=roles, policies=policies, **kwargs)
 
 
-def audit(snap: AccountSnapshot, **kwargs) -> tuple[list[tuple], object]:
+def audit(snap: AccountSnapshot, **kwargs) -> tuple[list[tuple], AuditOutcome]:
     events: list[tuple] = []
     outcome = run_audit(snap, lambda *event: events.append(event), **kwargs)
     return events, outcome
 
 
-def findings(snap: AccountSnapshot, **kwargs) -> list[dict]:
+def findings(snap: AccountSnapshot, **kwargs) -> list[Finding]:
     events, _ = audit(snap, **kwargs)
     return [e[3]["finding"] for e in events if e[0] == "finding"]
 
 
-def hits(snap: AccountSnapshot, check_id: str, name: str | None = None) -> list[dict]:
+def hits(snap: AccountSnapshot, check_id: str, name: str | None = None) -> list[Finding]:
     return [f for f in findings(snap) if f["check_id"] == check_id and (name is None or f["principal_name"] == name)]
 
 

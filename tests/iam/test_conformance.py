@@ -24,6 +24,7 @@ from audits.iam.evaluator import (
     compile_policy,
     evaluate,
 )
+from audits.iam.finding_types import Finding
 from audits.iam.service_rules import RULES
 from tests.iam import builders as b
 
@@ -840,7 +841,7 @@ def protected_admin_roles() -> list[dict]:
     return [sso, service_linked]
 
 
-def escalation_findings(snap) -> list[dict]:
+def escalation_findings(snap) -> list[Finding]:
     """Escalation findings that say a path exists today; a latent method (no target today, told as what would
     complete it) is no path through anything."""
     return [

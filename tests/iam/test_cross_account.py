@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from audits.iam import organization
 from audits.iam.cross_account import analyse_organization
+from audits.iam.finding_types import Finding
 from audits.iam.snapshot import load_snapshot
 from tests.iam.builders import identity_perimeter
 
@@ -77,7 +78,9 @@ def account(account_id: str, *, users=(), roles=(), resources=()) -> object:
     )
 
 
-def org(*members: str, scps: dict[str, list[dict]] | None = None, rcps: dict[str, list[dict]] | None = None) -> dict:
+def org(
+    *members: str, scps: dict[str, list[dict]] | None = None, rcps: dict[str, list[dict]] | None = None
+) -> dict | None:
     """Every member directly under the root; FullAWSAccess everywhere, plus the SCPs and RCPs given per account."""
     policies = [{"id": "p-full", "type": organization.SCP, "name": "FullAWSAccess", "document": doc(allow("*"))}]
     nodes = [{"id": "r-root", "type": "ROOT", "name": "Root", "policies": ["p-full"]}]
@@ -94,7 +97,7 @@ def org(*members: str, scps: dict[str, list[dict]] | None = None, rcps: dict[str
     )
 
 
-def audit(accounts: dict[str, object], organization_: dict | None = None) -> list[dict]:
+def audit(accounts: dict[str, object], organization_: dict | None = None) -> list[Finding]:
     return analyse_organization(list(accounts), accounts.get, organization_ or org(*accounts), NOW)
 
 

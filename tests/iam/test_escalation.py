@@ -4,6 +4,7 @@ import pytest
 
 from audits.iam.analysis import Analysis
 from audits.iam.edges import catalog
+from audits.iam.finding_types import Finding
 from audits.iam.snapshot import load_snapshot
 from tests.iam.builders import allow, deny, doc, findings, healthy, hits, managed, role, trust_doc, user
 from tests.iam.builders import arn as arn_of
@@ -133,7 +134,7 @@ def test_it_does_not_fire_when_denied():
 ADMIN = managed("AdministratorAccess", doc(allow("*")), aws=True)
 
 
-def escalations(snap) -> dict[str, dict]:
+def escalations(snap) -> dict[str, Finding]:
     return {f["principal_name"]: f for f in findings(snap) if f["check_id"] == "principal_privilege_escalation"}
 
 

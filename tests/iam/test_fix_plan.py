@@ -11,6 +11,7 @@ import pytest
 from audits.iam.analysis import Analysis
 from audits.iam.changeset import parse_cli
 from audits.iam.checks import SEVERITIES
+from audits.iam.finding_types import Finding
 from audits.iam.fix_plan import HANDLED, plan_fix
 from audits.iam.snapshot import load_demo_snapshot, load_snapshot
 from audits.iam.whatif import apply_ops
@@ -28,7 +29,7 @@ def as_printed(plan) -> list[dict]:
     return parse_cli("\n".join(plan.to_dict()["cli"]))
 
 
-def risk_remains(snapshot, finding: dict) -> bool:
+def risk_remains(snapshot, finding: Finding) -> bool:
     after = Analysis(snapshot)
     principal = after.account.by_arn.get(finding["principal_arn"])
     if principal is None:
@@ -53,6 +54,7 @@ def check_every_fix(snapshot) -> tuple[int, list[str]]:
     for finding in handled:
         plan = plan_fix(snapshot, finding, before)
         label = f"{finding['check_id']} on {finding['principal_arn']}"
+        assert plan is not None, label  # every handled check gets a plan
         if plan.owner_steps:
             # AWS protects a role the risk sits on: its permission set is changed outside IAM, so the IAM part
             # alone cannot be proven and must not say it is.

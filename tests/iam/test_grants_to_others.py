@@ -17,7 +17,12 @@ def literature() -> tuple[dict, list[dict]]:
     expected = json.loads((SCENARIOS / "expected.json").read_text())["principals"]
     found: list[dict] = []
     snapshot = load_snapshot((SCENARIOS / "literature_account.json").read_bytes())
-    run_audit(snapshot, lambda t, m, p, pl=None: found.append(pl["finding"]) if t == "finding" else None)
+
+    def emit(kind: str, message: str, progress: int, payload: dict) -> None:
+        if kind == "finding":
+            found.append(payload["finding"])
+
+    run_audit(snapshot, emit)
     return expected, found
 
 

@@ -4,6 +4,8 @@ requirement short, or the action denied, it does not)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from audits.iam import actions as ds
@@ -100,7 +102,7 @@ def _scenario(method, near_miss: bool):
         if method.name in ("DeletePermissionsBoundary", "PutPermissionsBoundary"):
             fence = managed("fence", doc(allow([ds.display(a) for a in method.actions])))
             policies.append(fence)
-            holder = {"policies": (policy, ADMIN), "boundary": fence}
+            holder: dict[str, Any] = {"policies": (policy, ADMIN), "boundary": fence}
             subject = (
                 user("subject", **holder)
                 if kind == "user"

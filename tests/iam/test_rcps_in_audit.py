@@ -11,6 +11,7 @@ from audits.iam import organization
 from audits.iam.account import Account
 from audits.iam.authz import Authz
 from audits.iam.credentials import now_of
+from audits.iam.finding_types import Finding
 from audits.iam.query import who_can
 from tests.iam.builders import (
     ACCOUNT,
@@ -36,7 +37,7 @@ def control(policy_id: str, kind: str, *statements: dict) -> dict:
     return {"id": policy_id, "type": kind, "name": policy_id, "document": doc(*statements)}
 
 
-def org(*, rcps: tuple[dict, ...] = (), scps: tuple[dict, ...] = (), management: str = MANAGEMENT) -> dict:
+def org(*, rcps: tuple[dict, ...] = (), scps: tuple[dict, ...] = (), management: str = MANAGEMENT) -> dict | None:
     """Root -> our account, with FullAWSAccess and RCPFullAWSAccess everywhere and the given policies on the root."""
     full = control("p-full", organization.SCP, allow("*"))
     attached = [p["id"] for p in (*rcps, *scps)]
@@ -69,8 +70,8 @@ def account(**org_kwargs):
     return dataclasses.replace(snap, organization=org(**org_kwargs)) if org_kwargs else snap
 
 
-def escalating(snap) -> dict[str, list[dict]]:
-    out: dict[str, list[dict]] = {}
+def escalating(snap) -> dict[str, list[Finding]]:
+    out: dict[str, list[Finding]] = {}
     for f in findings(snap):
         if f["check_id"] in ESCALATION and f["principal_type"] == "user":
             out.setdefault(f["principal_name"], []).append(f)

@@ -28,7 +28,12 @@ def demo_findings() -> dict[str, dict]:
 @pytest.fixture(scope="module")
 def demo_findings_all() -> list[dict]:
     found: list[dict] = []
-    run_audit(load_demo_snapshot(), lambda t, m, p, pl=None: found.append(pl["finding"]) if t == "finding" else None)
+
+    def emit(kind: str, message: str, progress: int, payload: dict) -> None:
+        if kind == "finding":
+            found.append(payload["finding"])
+
+    run_audit(load_demo_snapshot(), emit)
     return found
 
 

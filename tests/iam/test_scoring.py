@@ -80,7 +80,7 @@ def sample_scores() -> dict[str, int]:
         "cloudmapper": _cloudmapper(),
         "cloudsplaining": load_snapshot((SAMPLES / "cloudsplaining__examples_files_example.json").read_bytes()),
     }
-    return {name: audit(snap)[1].result["risk_score"] for name, snap in snaps.items()}
+    return {name: (audit(snap)[1].result or {})["risk_score"] for name, snap in snaps.items()}
 
 
 def test_it_ranks_ordinary_messy_accounts_apart_and_below_the_cap(sample_scores):

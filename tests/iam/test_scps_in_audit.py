@@ -4,6 +4,7 @@ at every level from the root to the account, and an explicit Deny in one wins), 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 from audits.iam import organization
 from tests.iam.builders import ACCOUNT, allow, deny, doc, findings, managed, role, snapshot, user
@@ -22,7 +23,7 @@ def scp(policy_id: str, *statements: dict) -> dict:
     return {"id": policy_id, "type": organization.SCP, "name": policy_id, "document": doc(*statements)}
 
 
-def org(root: list[dict], ou: list[dict] = (), *, management: str = MANAGEMENT) -> dict:
+def org(root: list[dict], ou: Sequence[dict] = (), *, management: str = MANAGEMENT) -> dict | None:
     """Root -> OU "workloads" -> our account; FullAWSAccess at every level unless a test says otherwise."""
     full = scp("p-full", allow("*"))
     return organization.parse_organization(

@@ -16,7 +16,7 @@ CM_SUMMARY = SAMPLES / "cloudmapper__account-data_demo_us-east-1_iam-get-account
 
 
 def details(**overrides) -> dict:
-    base = {"UserDetailList": [], "GroupDetailList": [], "RoleDetailList": [], "Policies": []}
+    base: dict[str, list] = {"UserDetailList": [], "GroupDetailList": [], "RoleDetailList": [], "Policies": []}
     return base | overrides
 
 

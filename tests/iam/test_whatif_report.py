@@ -2,6 +2,7 @@
 and the difference is what a reviewer (or a CI gate) reads."""
 
 import json
+from collections.abc import Sequence
 
 import pytest
 
@@ -129,7 +130,7 @@ def change(address: str, kind: str, actions: list[str], before: dict | None, aft
     }
 
 
-def plan(*changes: dict, config: list[dict] = ()) -> dict:
+def plan(*changes: dict, config: Sequence[dict] = ()) -> dict:
     return {
         "format_version": "1.2",
         "terraform_version": "1.9.8",

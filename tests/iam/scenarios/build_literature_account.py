@@ -1280,11 +1280,11 @@ def build() -> tuple[dict, dict]:
     expect(f"{A}:user/target-admin-user", POSITIVE, admin, f"{RHINO} #4-6 (target)", policies=("AdministratorAccess",))
     users.append(make_user("admin-inline-user", inline={"everything": ADMIN_DOC}))
     expect(f"{A}:user/admin-inline-user", POSITIVE, admin, PMAPPER)
-    for name, services in (
+    for name, service in (
         ("target-harmless-ec2", "ec2.amazonaws.com"),
         ("target-harmless-lambda", "lambda.amazonaws.com"),
     ):
-        roles.append(make_role(name, trust({"Service": services}), ("target-read-only",), profile=name.endswith("ec2")))
+        roles.append(make_role(name, trust({"Service": service}), ("target-read-only",), profile=name.endswith("ec2")))
         expect(
             f"{A}:role/{name}",
             NEAR_MISS,
