@@ -152,6 +152,8 @@ class Stack:
     def _pg_admin(self, sql: str) -> None:
         import psycopg
 
+        if self.pg_admin_url is None:
+            raise RuntimeError("this stack runs on SQLite: there is no PostgreSQL server to administer")
         parts = urlsplit(self.pg_admin_url)
         conninfo = psycopg.conninfo.make_conninfo(
             host=parts.hostname or "127.0.0.1", port=str(parts.port or 5432), user=parts.username or "postgres",

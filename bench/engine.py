@@ -104,6 +104,7 @@ def main() -> int:
     }
     measured = alternating(args.runs, commands, env)
     ours = measured["manage.py audit"]
+    assert ours is not None, "our own command always runs"
     print(f"{'command':40} {'best s':>8} {'median s':>9} {'CPU s':>8} {'peak RSS MB':>12} {'wall vs ours':>13}")
     for name, result in measured.items():
         if result is None:
@@ -116,7 +117,9 @@ def main() -> int:
     summary["example_s"] = round(ours["best"], 3)
     summary["example_median_s"] = round(ours["median"], 3)
     summary["example_cpu_s"] = round(ours["cpu"], 3)
-    summary["example_no_django_setup_s"] = round(measured["audit main() without django.setup()"]["best"], 3)
+    bare = measured["audit main() without django.setup()"]
+    assert bare is not None, "our own command always runs"
+    summary["example_no_django_setup_s"] = round(bare["best"], 3)
     cloudsplaining = measured.get("cloudsplaining scan")
     summary["cloudsplaining_s"] = round(cloudsplaining["best"], 3) if cloudsplaining else None
     summary["speedup_vs_cloudsplaining"] = round(cloudsplaining["best"] / ours["best"], 1) if cloudsplaining else None
@@ -174,10 +177,11 @@ def compile_project() -> None:
 def alternating(runs: int, commands: dict[str, list[str] | None], env: dict) -> dict[str, dict | None]:
     """Round-robin over the commands, so a burst of load on the shared machine hits every tool alike; best and
     median wall time, best CPU time (the steadier one here), highest peak RSS."""
-    samples: dict[str, list[tuple[float, float, float, int]]] = {name: [] for name, cmd in commands.items() if cmd}
+    ready = {name: cmd for name, cmd in commands.items() if cmd}
+    samples: dict[str, list[tuple[float, float, float, int]]] = {name: [] for name in ready}
     for _ in range(runs):
-        for name in samples:
-            samples[name].append(run_once(commands[name], env))
+        for name, cmd in ready.items():
+            samples[name].append(run_once(cmd, env))
     out: dict[str, dict | None] = {name: None for name in commands}
     for name, results in samples.items():
         out[name] = {
@@ -233,7 +237,7 @@ def agreement(ready: set[str]) -> dict[str, float | int | str | None]:
     for path in [LITERATURE, *SAMPLE_EXPORTS]:
         principals = _principals(path)
         print(f"\n## {path.name}: {len(principals)} principals")  # before the peers run: their notes belong here
-        verdicts = {"aegis": aegis_verdicts(path)}
+        verdicts: dict[str, dict[str, bool] | None] = {"aegis": aegis_verdicts(path)}
         for tool, judge in (
             ("cloudsplaining", cloudsplaining_verdicts),
             ("parliament", parliament_verdicts),

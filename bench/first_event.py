@@ -26,6 +26,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench._harness import AEGIS_HTTP, free_port, wait_for_port  # noqa: E402
 
+
+def csrf_token(html: str) -> str:
+    found = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
+    if found is None:
+        raise RuntimeError("the page has no CSRF token")
+    return found.group(1)
+
+
 PY = sys.executable
 
 
@@ -71,12 +79,12 @@ def main() -> None:
         time.sleep(1.0)  # let the worker finish starting
         with httpx.Client(base_url=base, timeout=30) as client:
             page = client.get("/accounts/login/")
-            token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+            token = csrf_token(page.text)
             client.post("/accounts/login/", data={"username": "bench-first", "password": "bench-first-pw-1",
                                                   "csrfmiddlewaretoken": token})  # fmt: skip
             for _ in range(args.rounds):
                 page = client.get("/audits/new")
-                token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+                token = csrf_token(page.text)
                 response = client.post("/audits/new", data={"source": "demo", "frameworks": "cis",
                                                              "csrfmiddlewaretoken": token})  # fmt: skip
                 returned = time.perf_counter()
@@ -87,7 +95,7 @@ def main() -> None:
                             timings.append((time.perf_counter() - returned) * 1000)
                             break
                 page = client.get(run_path)
-                token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+                token = csrf_token(page.text)
                 client.post(f"{run_path}cancel", data={"csrfmiddlewaretoken": token})
                 time.sleep(0.3)
     finally:

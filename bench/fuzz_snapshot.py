@@ -41,7 +41,7 @@ if str(ROOT) not in sys.path:
 from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from audits.iam.snapshot import DEMO_PATH, SnapshotError, load_snapshot  # noqa: E402
+from audits.iam.snapshot import DEMO_PATH, AccountSnapshot, SnapshotError, load_snapshot  # noqa: E402
 
 ALL_FRAMEWORKS = ["cis", "pci_dss", "hipaa", "soc2", "nist_800_53"]
 EVENT_TYPES = {"start", "progress", "thinking", "principal", "finding", "stats", "warning", "paused", "resumed",
@@ -490,6 +490,7 @@ def classify_upload(client, content: bytes, field: str, name: str = "snapshot.js
         return "accepted", ""
     if response.status_code != 400:
         return "crash", f"POST /audits/new answered {response.status_code}"
+    expected: AccountSnapshot | str
     try:
         expected = load_snapshot(content)
     except SnapshotError as exc:

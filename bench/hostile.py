@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -42,6 +43,10 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import httpx  # for the annotations; the code imports it where it makes a client
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -105,7 +110,7 @@ def _pct(values: list[float], q: float) -> float | None:
     return None if found is None else round(found, 1)
 
 
-def timed(attack: Attack, call: Callable[[], object]) -> object:
+def timed(attack: Attack, call: Callable[[], httpx.Response]) -> httpx.Response | None:
     """Run one httpx request, recording its status (or the exception's name) and its time."""
     start = time.perf_counter()
     try:
@@ -238,7 +243,7 @@ def multipart(boundary: str, field_name: str, size: int, *, declared_extra: int 
 class Context:
     base: str
     port: int
-    attacker: object  # an httpx.Client signed in as the attacker
+    attacker: httpx.Client  # signed in as the attacker
     token: str
     scale: Scale
     tmp: Path
@@ -372,17 +377,19 @@ def attack_slow_bodies(ctx: Context, attack: Attack) -> None:
     hold_until = time.monotonic() + min(ctx.scale.slow_hold_s, max(1.0, ctx.left()))
     while len(answered) < len(opened) and time.monotonic() < hold_until:
         for key, _ in selector.select(timeout=max(0.05, hold_until - time.monotonic())):
-            sock = key.fileobj
+            held = key.fileobj
+            assert isinstance(held, socket.socket)  # only sockets are registered
+            status: int | str
             try:
-                data = sock.recv(4096)
+                data = held.recv(4096)
             except OSError as exc:
                 data, status = b"", type(exc).__name__
             else:
                 match = re.match(rb"HTTP/1\.[01] (\d{3})", data)
                 status = int(match.group(1)) if match else "closed"
             attack.record(status, time.perf_counter() - start)
-            answered.add(sock.fileno())
-            selector.unregister(sock)
+            answered.add(held.fileno())
+            selector.unregister(held)
     silent = len(opened) - len(answered)
     if silent:
         attack.record("still waiting", time.perf_counter() - start)
@@ -488,7 +495,7 @@ def attack_pause_resume(ctx: Context, attack: Attack) -> None:
         run_id = int(match.group(1))
         started.append(run_id)
         wait_for_status(ctx, run_id, {"running", "completed", "failed"}, ctx.scale.wait_s)
-        timed(attack, lambda run_id=run_id: ctx.attacker.post(f"/audits/{run_id}/pause", headers=ctx.csrf()))
+        timed(attack, functools.partial(ctx.attacker.post, f"/audits/{run_id}/pause", headers=ctx.csrf()))
     # Resume them all at the same moment.
     barrier = threading.Barrier(max(1, len(started)))
 

@@ -23,6 +23,7 @@ import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,7 +145,7 @@ def build_run(count: int, owner: str):
         elif seq == count:
             kind, message = "complete", "Audit complete!"
         if kind == "finding":
-            finding = {
+            finding: dict[str, Any] = {
                 "check_id": "iam_admin",
                 "category": "privilege",
                 "severity": severities[seq % 4],

@@ -28,6 +28,7 @@ Measurement notes:
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import re
@@ -39,6 +40,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -74,6 +76,11 @@ def pin(cpus: set[int] | None) -> None:
     if cpus:
         with contextlib.suppress(OSError):
             os.sched_setaffinity(0, cpus)
+
+
+def _client_setup(cpus: set[int] | None) -> None:
+    raise_nofile()
+    pin(cpus)
 
 
 # --------------------------------------------------------------------------------------------
@@ -129,7 +136,7 @@ class Viewer(asyncio.Protocol):
     def __init__(self, stats: Stats, request: bytes, first: asyncio.Future, closed: asyncio.Future) -> None:
         self.stats = stats
         self.request = request
-        self.transport = None
+        self.transport: asyncio.Transport | None = None
         self.head = b""
         self.headers_done = False
         self.chunked = False
@@ -171,7 +178,8 @@ class Viewer(asyncio.Protocol):
             self.chunked = b"transfer-encoding: chunked" in head.lower()
             if self.status != 200:
                 self.error = f"HTTP {self.status}"
-                self.transport.close()
+                if self.transport is not None:
+                    self.transport.close()
                 return
             if not data:
                 return
@@ -658,6 +666,7 @@ class Server:
 
     @property
     def pid(self) -> int:
+        assert self.proc is not None, "the server is started"
         return self.proc.pid
 
     # -- events ------------------------------------------------------------------------------
@@ -665,7 +674,7 @@ class Server:
         """Get the event source ready (Aegis: a recorder process past Django set-up)."""
         if self.kind != "aegis":
             return
-        self.recorder = subprocess.Popen(
+        self.recorder = recorder = subprocess.Popen(
             [
                 str(MAIN_PY),
                 str(Path(__file__).resolve()),
@@ -682,12 +691,14 @@ class Server:
             text=True,
             preexec_fn=lambda: pin(client_cpus),
         )
-        line = self.recorder.stdout.readline()
+        assert recorder.stdout is not None  # stdout=PIPE
+        line = recorder.stdout.readline()
         if line.strip() != "READY":
             raise RuntimeError(f"recorder did not start: {line!r} (see {self.log.name})")
 
     def fire(self, rate: float, seconds: float) -> None:
         if self.kind == "aegis":
+            assert self.recorder is not None and self.recorder.stdin is not None, "armed, stdin=PIPE"
             self.recorder.stdin.write("GO\n")
             self.recorder.stdin.flush()
         else:
@@ -696,6 +707,7 @@ class Server:
     def finish(self, timeout: float) -> dict:
         """Wait until the source has published everything; returns its report."""
         if self.kind == "aegis":
+            assert self.recorder is not None, "armed"
             try:
                 out, _ = self.recorder.communicate(timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -746,7 +758,7 @@ class Clients:
                 stdout=subprocess.PIPE,
                 text=True,
                 bufsize=1,
-                preexec_fn=lambda: (raise_nofile(), pin(cpus)),
+                preexec_fn=functools.partial(_client_setup, cpus),
             )
             for _ in range(nprocs)
         ]
@@ -754,10 +766,12 @@ class Clients:
 
     def _all(self, cmds: list[dict]) -> list[dict]:
         for p, c in zip(self.procs, cmds, strict=True):
+            assert p.stdin is not None  # stdin=PIPE
             p.stdin.write(json.dumps(c) + "\n")
             p.stdin.flush()
         out = []
         for p in self.procs[: len(cmds)]:
+            assert p.stdout is not None  # stdout=PIPE
             line = p.stdout.readline()
             if not line:
                 raise RuntimeError("viewer process died")
@@ -781,7 +795,7 @@ class Clients:
             for k in share
         ]
         res = self._all(cmds)
-        merged = {"opened": 0, "failed": 0, "errors": {}, "open_s": 0.0, "first_ms": []}
+        merged: dict[str, Any] = {"opened": 0, "failed": 0, "errors": {}, "open_s": 0.0, "first_ms": []}
         for r in res:
             merged["opened"] += r["opened"]
             merged["failed"] += r["failed"]
@@ -835,6 +849,7 @@ class Clients:
     def exit(self) -> None:
         for p in self.procs:
             try:
+                assert p.stdin is not None  # stdin=PIPE
                 p.stdin.write(json.dumps({"cmd": "exit"}) + "\n")
                 p.stdin.flush()
             except (BrokenPipeError, OSError):
@@ -1317,12 +1332,12 @@ def report(results: dict[str, dict], args) -> dict:
     if small_n is not None and large_n is not None and small_n != large_n:
         verdict(
             "threads flat",
-            None if thr_large is None else thr_large - thr_small <= 1,
+            None if thr_large is None or thr_small is None else thr_large - thr_small <= 1,
             f"{thr_small} at {small_n} -> {thr_large} at {large_n} viewers",
         )
         verdict(
             "DB connections flat",
-            None if db_large is None else db_large - db_small <= 0,
+            None if db_large is None or db_small is None else db_large - db_small <= 0,
             f"{db_small} at {small_n} -> {db_large} at {large_n} viewers",
         )
     else:
@@ -1379,8 +1394,10 @@ def report(results: dict[str, dict], args) -> dict:
         "pass": {
             "cpu_ratio": None if cpu_ratio is None else cpu_ratio <= CPU_RATIO_MAX,
             "rss_per_viewer": None if rss_kb is None else rss_kb <= RSS_KB_MAX,
-            "threads_flat": None if thr_large is None or small_n == large_n else thr_large - thr_small <= 1,
-            "db_flat": None if db_large is None or small_n == large_n else db_large - db_small <= 0,
+            "threads_flat": None
+            if thr_large is None or thr_small is None or small_n == large_n
+            else thr_large - thr_small <= 1,
+            "db_flat": None if db_large is None or db_small is None or small_n == large_n else db_large - db_small <= 0,
             **{
                 f"p99_{n}": (
                     None if get(aegis, "load", n, "p99_ms") is None else get(aegis, "load", n, "p99_ms") <= lim
