@@ -13,11 +13,8 @@ from collections.abc import Iterable
 from django.db import transaction
 
 from audits.iam.agent import restate
+from audits.iam.finding_types import Finding as FindingDict
 from audits.models import AuditEvent, AuditRun, Finding
-
-# What restate reads of each finding: the scoring, counts, compliance, patterns and top risks use no other field.
-FIELDS = ("check_id", "category", "severity", "principal_arn", "principal_type", "principal_name", "title",
-          "detail", "evidence", "fingerprint", "suppressed", "muted_by")  # fmt: skip
 
 
 def later_runs_of_source(run: AuditRun, fingerprints: Iterable[str]):
@@ -57,7 +54,7 @@ def store(run_id: int) -> None:
     AuditRun.objects.filter(pk=run_id).update(result=result, risk_score=result["risk_score"])
 
 
-def findings_of(run_id: int) -> list[dict]:
+def findings_of(run_id: int) -> list[FindingDict]:
     """The run's findings in the order the engine emitted them, as it emitted them: `conditioned` (a grant that
     holds only under open conditions scores half) has no column, so it is read from the finding's event."""
     conditioned = set(
@@ -65,5 +62,11 @@ def findings_of(run_id: int) -> list[dict]:
             "payload__finding__fingerprint", flat=True
         )
     )
-    rows = Finding.objects.filter(run_id=run_id).order_by("seq", "pk").values(*FIELDS)
-    return [{**row, "conditioned": row["fingerprint"] in conditioned} for row in rows.iterator(chunk_size=2000)]
+    out: list[FindingDict] = []
+    for row in Finding.objects.filter(run_id=run_id).order_by("seq", "pk").iterator(chunk_size=2000):
+        finding = row.to_dict()
+        finding.update(conditioned=row.fingerprint in conditioned, suppressed=row.suppressed)
+        if row.muted_by:
+            finding["muted_by"] = row.muted_by
+        out.append(finding)
+    return out

@@ -325,7 +325,7 @@ def _result(analysis: Analysis, findings: list[Finding], found_patterns: list[di
     )
 
 
-def restate(result: dict, findings: list[dict]) -> dict:
+def restate(result: dict, findings: list[Finding]) -> dict:
     """A finished run's result with everything that depends on which findings are suppressed (score, band, counts,
     compliance, patterns, top risks) computed again from `findings`, each carrying its current `suppressed` mark.
 
@@ -336,7 +336,7 @@ def restate(result: dict, findings: list[dict]) -> dict:
     return _tallied(result, findings, patterns.find_patterns(kept), table)
 
 
-def _tallied(base: dict, findings: list[dict], found_patterns: list[dict], table: dict) -> dict:
+def _tallied(base: dict, findings: list[Finding], found_patterns: list[dict], table: dict) -> dict:
     kept = [f for f in findings if not f.get("suppressed")]
     score = scoring.score(kept)
     by_severity = Counter(f["severity"] for f in kept)

@@ -172,7 +172,7 @@ def evaluate(frameworks: Iterable[str], findings: Iterable[Finding], evaluated: 
     return out
 
 
-def restate(previous: dict[str, dict], findings: list[dict]) -> dict[str, dict]:
+def restate(previous: dict[str, dict], findings: list[Finding]) -> dict[str, dict]:
     """`previous` (evaluate's answer for a run) again for the same findings with new suppressed marks: a control
     whose checks had data passes or fails by its unsuppressed findings; one that had none stays not evaluated.
     (A control that failed had data: its findings came from its checks.)"""

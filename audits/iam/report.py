@@ -285,7 +285,7 @@ def _result(finding: Finding, rule_index: int) -> dict:
         message = f"{message}: {finding.get('principal_type', 'principal')} '{finding['principal_name']}'"
     if finding.get("detail"):
         message = f"{message}. {finding['detail']}"
-    result = {
+    result: dict[str, Any] = {
         "ruleId": finding["check_id"],
         "ruleIndex": rule_index,
         "level": SARIF_LEVEL.get(severity, "warning"),
