@@ -54,12 +54,17 @@ def default_document(policy: dict) -> dict | None:
 
 
 class Account:
-    def __init__(self, snapshot) -> None:
+    def __init__(self, snapshot, known: dict[int, Principal] | None = None) -> None:
+        """known: principals to reuse, by id() of their entry (audits.iam.incremental: entries a change left as
+        they were)."""
         self.snapshot = snapshot
         self.policies: dict[str, dict] = {p["Arn"]: p for p in snapshot.policies if isinstance(p.get("Arn"), str)}
-        self.users = [self._principal("user", u, "UserName", "UserPolicyList") for u in snapshot.users]
-        self.roles = [self._principal("role", r, "RoleName", "RolePolicyList") for r in snapshot.roles]
-        self.groups = [self._principal("group", g, "GroupName", "GroupPolicyList") for g in snapshot.groups]
+        reuse = (known or {}).get
+        self.users = [reuse(id(u)) or self._principal("user", u, "UserName", "UserPolicyList") for u in snapshot.users]
+        self.roles = [reuse(id(r)) or self._principal("role", r, "RoleName", "RolePolicyList") for r in snapshot.roles]
+        self.groups = [
+            reuse(id(g)) or self._principal("group", g, "GroupName", "GroupPolicyList") for g in snapshot.groups
+        ]
         self.groups_by_name = {g.name: g for g in self.groups}
         self.by_arn = {p.arn: p for p in (*self.users, *self.roles, *self.groups)}
         self.missing_policies: set[str] = set()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from audits.iam import actions as ds
 from audits.iam import credentials, external_access, hygiene, trust
@@ -18,6 +19,9 @@ from audits.iam.edges import sts
 from audits.iam.finding_types import Finding
 from audits.iam.graph import Escalation, Graph, unique
 from audits.iam.policy_alone import PolicyAlone, grants_everything, labelled, method_evidence
+
+if TYPE_CHECKING:
+    from audits.iam.incremental import Reuse
 
 UNUSED_DAYS = 90
 ASSUMERS_BUDGET = 25  # trust-policy evaluations per account-root trust, for the "who can assume it" evidence
@@ -46,9 +50,10 @@ class Step:
 
 
 class Analysis:
-    def __init__(self, snapshot) -> None:
+    def __init__(self, snapshot, *, reuse: Reuse | None = None) -> None:
+        """reuse: the analysis before a change, to build this one from (audits.iam.incremental.after)."""
         self.snapshot = snapshot
-        self.account = Account(snapshot)
+        self.account = Account(snapshot) if reuse is None else reuse.account(snapshot)
         self.now = credentials.now_of(snapshot.collected_at)
         self.account_id = snapshot.account_id or ""
         self.report_rows = {r.get("arn"): r for r in snapshot.credential_report or ()}
@@ -61,8 +66,12 @@ class Analysis:
             for r in snapshot.credential_report or ()
             if r.get("user") and r["user"] != "<root_account>" and r.get("arn") not in known and r["user"] not in known
         ]
-        self.authz = Authz(self.account, self.account_id, self.now, snapshot.organization)
-        self.graph = Graph(self.account, self.authz, {**self.report_by_name, **self.report_rows})
+        if reuse is None:
+            self.authz = Authz(self.account, self.account_id, self.now, snapshot.organization)
+            self.graph = Graph(self.account, self.authz, {**self.report_by_name, **self.report_rows})
+        else:
+            self.authz = reuse.authz(self.account)
+            self.graph = reuse.graph(self.account, self.authz, {**self.report_by_name, **self.report_rows})
         self.admins = set(self.graph.admin_proofs)
         self.escalating = {arn for arn, e in self.graph.escalations.items() if not e.admin}
         self._holders = self._policy_holders()

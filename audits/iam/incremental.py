@@ -1,0 +1,135 @@
+"""The analysis after a change set, built from the analysis before it: what the change cannot affect is reused.
+
+    after(before, outcome) -> Analysis     (outcome: audits.iam.whatif.apply_ops's answer on before.snapshot)
+
+The what-if copies on write (every entry it does not change is the same object in both snapshots) and names the
+users, roles, groups and policies it touched. From that:
+- principals of untouched entries are the same Principal objects, and their permission keys are kept;
+- compiled statements are reused (the compile caches key on a document's identity or content, never on whose it
+  is), and so are the evaluator's decisions (keyed on statement identities, which stay alive with `before`);
+- subjects, identity tuples and admin proofs of principals the change cannot reach are kept; those of the
+  affected principals (a touched user or role, the members of a touched group, the holders of a touched policy,
+  directly, through a group or as a boundary) are recomputed;
+- the principal graph is searched again on those warm caches, so its answers are those of a fresh analysis.
+
+The caches are layered, not copied: the after analysis reads what `before` knew unless the key is hidden (it
+names an affected principal or a changed policy), and writes only its own layer, so `before` stays valid and any
+number of "after" analyses can be built from it. An after analysis keeps `before` alive: the caches keyed by
+object identity stay valid only while those objects live.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any
+
+from audits.iam.account import Account, Principal
+from audits.iam.analysis import Analysis
+from audits.iam.authz import Authz
+from audits.iam.graph import Graph
+
+_MISSING = object()
+# Authz dicts valid for any snapshot of the account: settings, and caches keyed by a document's content.
+_AUTHZ_SHARED = frozenset({"request_keys", "memo", "_by_content"})
+
+
+class Layer(dict):
+    """A cache dict over a base cache: reads fall through to `base` unless `hidden(key)`; writes stay here."""
+
+    def __init__(self, base: dict, hidden: Callable[[Any], bool] | None = None) -> None:
+        super().__init__()
+        self.base = base
+        self.hidden = hidden
+
+    def get(self, key: Hashable, default: Any = None) -> Any:
+        found = dict.get(self, key, _MISSING)
+        if found is not _MISSING:
+            return found
+        if self.hidden is not None and self.hidden(key):
+            return default
+        return self.base.get(key, default)
+
+    def __missing__(self, key: Hashable) -> Any:
+        if self.hidden is not None and self.hidden(key):
+            raise KeyError(key)
+        return self.base[key]
+
+    def __contains__(self, key: object) -> bool:
+        if dict.__contains__(self, key):
+            return True
+        return not (self.hidden is not None and self.hidden(key)) and key in self.base
+
+
+class Reuse:
+    """What Analysis(snapshot, reuse=...) takes from the analysis before the change (see the module's doc)."""
+
+    def __init__(self, before: Analysis, touched: Iterable[str]) -> None:
+        self.before = before
+        self.touched = set(touched)
+        self.affected: set[str] = set()  # ARNs of users, roles and groups whose permissions may have changed
+        self.policies: set[str] = set()  # managed policy ARNs whose document, existence or versions changed
+
+    def account(self, snapshot: Any) -> Account:
+        base = self.before.account
+        policies = {p["Arn"] for p in snapshot.policies if isinstance(p.get("Arn"), str)}
+        self.policies = {a for a in self.touched if ":policy/" in a} | (policies ^ set(base.policies))
+        known: dict[int, Principal] = {}
+        for p in (*base.users, *base.roles, *base.groups):
+            raw = p.entry.get("PermissionsBoundary")
+            raw_boundary = raw.get("PermissionsBoundaryArn") if isinstance(raw, dict) else None
+            if p.arn not in self.touched and raw_boundary not in self.policies:
+                known[id(p.entry)] = p
+        account = Account(snapshot, known=known)
+        touched_groups = {g.name for g in account.groups if g.arn in self.touched}
+        changed = self.policies
+        for p in (*account.users, *account.roles, *account.groups):
+            holders = [p, *account.member_groups(p)] if p.type == "user" else [p]
+            if (
+                p.arn in self.touched
+                or id(p.entry) not in known
+                or any(g in touched_groups for g in p.groups)
+                or any(arn in changed for h in holders for arn in h.managed)
+                or (p.boundary is not None and p.boundary in changed)
+            ):
+                self.affected.add(p.arn)
+        affected = self.affected
+        account._keys = Layer(base._keys, lambda key: key[1] in affected)
+        account._doc_keys = Layer(base._doc_keys)
+        return account
+
+    def authz(self, account: Account) -> Authz:
+        base = self.before.authz
+        authz = Authz.__new__(Authz)
+        # A cache this module does not know starts empty (slower, never stale); content-keyed ones are shared.
+        authz.__dict__.update(
+            {k: {} if isinstance(v, dict) and k not in _AUTHZ_SHARED else v for k, v in base.__dict__.items()}
+        )
+        authz.account = account
+        affected, changed = self.affected, self.policies
+
+        def stale_identity(key: tuple) -> bool:
+            # A permission key names managed policies by ARN, not content: a changed policy changes no key.
+            return any(part.startswith("m:") and part[2:] in changed for part in key[1])
+
+        authz._compiled = Layer(base._compiled)
+        authz._keys = Layer(base._keys, lambda arn: arn in affected)
+        authz._identity = Layer(base._identity, stale_identity)
+        authz._allows = Layer(base._allows)
+        authz._star = Layer(base._star)
+        authz._boundary = Layer(base._boundary, lambda arn: arn in changed)
+        authz._subjects = Layer(base._subjects, lambda arn: arn in affected)
+        authz._patterns = Layer(base._patterns)
+        authz._contexts = Layer(base._contexts)
+        authz._admin = Layer(base._admin, lambda key: key[0] in affected)
+        authz._alone = Layer(base._alone)
+        return authz
+
+    def graph(self, account: Account, authz: Authz, rows: dict[str, dict]) -> Graph:
+        return Graph(account, authz, rows)
+
+
+def after(before: Analysis, outcome: Any) -> Analysis:
+    """The analysis of outcome.snapshot (the what-if applied to before.snapshot), reusing `before`."""
+    analysis = Analysis(outcome.snapshot, reuse=Reuse(before, outcome.touched))
+    analysis.base = before  # keeps alive the objects whose identities key the reused caches
+    return analysis

@@ -1,0 +1,227 @@
+"""The analysis after a change, built from the one before (audits.iam.incremental), finds exactly what a fresh
+analysis of the changed snapshot finds: for every principal and policy, and in the graph's routes."""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+from audits.iam import incremental
+from audits.iam.analysis import Analysis
+from audits.iam.snapshot import load_snapshot
+from audits.iam.whatif import apply_ops
+from tests.iam.builders import allow, arn, deny, doc, group, managed, role, snapshot, trust_doc, user
+
+SCENARIOS = Path(__file__).resolve().parent / "scenarios"
+ROOT = Path(__file__).resolve().parents[2]
+ADMIN = doc(allow("*"))
+ADMIN_ARN = "arn:aws:iam::aws:policy/AdministratorAccess"
+# Statements a random change writes: grants of escalation actions, Denies that cut them, admin, harmless reads.
+STATEMENTS = [
+    allow("*"),
+    allow("iam:*"),
+    allow(["iam:PassRole", "lambda:CreateFunction", "lambda:InvokeFunction"]),
+    allow("sts:AssumeRole"),
+    allow(["iam:AttachUserPolicy", "iam:AttachRolePolicy", "iam:PutRolePolicy"]),
+    allow("iam:CreatePolicyVersion"),
+    allow("iam:AddUserToGroup"),
+    allow(["ec2:RunInstances", "iam:PassRole"]),
+    allow("s3:GetObject", "arn:aws:s3:::bucket/*"),
+    deny("iam:PassRole"),
+    deny(["iam:*", "sts:*"]),
+    deny("sts:AssumeRole"),
+    deny("*", "arn:aws:iam::*:role/*"),
+]
+
+
+def literature():
+    return load_snapshot((SCENARIOS / "literature_account.json").read_text())
+
+
+def synthetic(n_roles: int, seed: int):
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from engine import synthetic_account
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    return load_snapshot(synthetic_account(n_roles, seed=seed))
+
+
+def views(analysis: Analysis) -> dict:
+    """Everything an audit reads from an analysis: every principal's findings, the plan, the graph's routes."""
+    out: dict = {}
+    for p in (*analysis.principals(), *analysis.policy_principals()):
+        out[(p.type, p.arn)] = sorted((f["fingerprint"], repr(f)) for f in analysis.findings(p))
+    out["plan"] = [(s.principal.arn, s.priority, s.reason) for s in analysis.plan()]
+    out["routes"] = {arn: (e.path, e.target, e.proof) for arn, e in analysis.graph.escalations.items()}
+    out["admins"] = sorted(analysis.admins)
+    out["warnings"] = analysis.warnings()
+    return out
+
+
+def assert_same(before: Analysis, ops: list[dict]) -> None:
+    outcome = apply_ops(before.snapshot, ops)
+    fresh = views(Analysis(outcome.snapshot))
+    reused = views(incremental.after(before, outcome))
+    assert reused.keys() == fresh.keys()
+    for key in fresh:
+        assert reused[key] == fresh[key], (key, ops)
+
+
+def random_ops(snap, rng: random.Random, count: int) -> list[dict]:
+    users = [u["UserName"] for u in snap.users]
+    roles = [r["RoleName"] for r in snap.roles if not str(r.get("Path", "")).startswith("/aws-")]
+    groups = [g["GroupName"] for g in snap.groups]
+    policies = [p["Arn"] for p in snap.policies]
+    customer = [a for a in policies if ":aws:policy/" not in a]
+    names = {"User": users, "Role": roles, "Group": groups}
+
+    def document() -> dict:
+        return doc(*rng.sample(STATEMENTS, rng.randint(1, 3)))
+
+    def one() -> dict:
+        kind = rng.choice([k for k, v in names.items() if v])
+        name = rng.choice(names[kind])
+        key = f"{kind}Name"
+        roll = rng.randrange(12)
+        if roll == 0:
+            return {"Operation": f"Put{kind}Policy", key: name, "PolicyName": "random", "PolicyDocument": document()}
+        if roll == 1:
+            entry = next(e for e in (*snap.users, *snap.roles, *snap.groups) if e.get(key) == name)
+            inline = entry.get(f"{kind}PolicyList") or [{"PolicyName": "none"}]
+            return {"Operation": f"Delete{kind}Policy", key: name, "PolicyName": rng.choice(inline)["PolicyName"]}
+        if roll == 2 and policies:
+            return {"Operation": f"Attach{kind}Policy", key: name, "PolicyArn": rng.choice([*policies, ADMIN_ARN])}
+        if roll == 3:
+            entry = next(e for e in (*snap.users, *snap.roles, *snap.groups) if e.get(key) == name)
+            attached = entry.get("AttachedManagedPolicies") or [{"PolicyArn": ADMIN_ARN}]
+            return {"Operation": f"Detach{kind}Policy", key: name, "PolicyArn": rng.choice(attached)["PolicyArn"]}
+        if roll == 4 and customer:
+            return {
+                "Operation": "CreatePolicyVersion",
+                "PolicyArn": rng.choice(customer),
+                "PolicyDocument": document(),
+                "SetAsDefault": rng.random() < 0.8,
+            }
+        if roll == 5 and users and groups:
+            return {"Operation": "AddUserToGroup", "UserName": rng.choice(users), "GroupName": rng.choice(groups)}
+        if roll == 6 and users and groups:
+            user_name = rng.choice(users)
+            entry = next(u for u in snap.users if u["UserName"] == user_name)
+            joined = entry.get("GroupList") or groups
+            return {"Operation": "RemoveUserFromGroup", "UserName": user_name, "GroupName": rng.choice(joined)}
+        if roll == 7 and roles:
+            trusted = rng.choice([*(arn("user", u) for u in users[:5]), *(arn("role", r) for r in roles[:5])])
+            principal = rng.choice([{"AWS": trusted}, {"AWS": f"arn:aws:iam::{snap.account_id}:root"}])
+            return {"Operation": "UpdateAssumeRolePolicy", "RoleName": rng.choice(roles),
+                    "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+                        {"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}]}}  # fmt: skip
+        if roll == 8 and kind != "Group" and customer:
+            boundary = rng.choice(customer)
+            return {"Operation": f"Put{kind}PermissionsBoundary", key: name, "PermissionsBoundary": boundary}
+        if roll == 9 and kind != "Group":
+            return {"Operation": f"Delete{kind}PermissionsBoundary", key: name}
+        if roll == 10:
+            policy_name = f"random-{rng.randrange(1000)}"
+            return {"Operation": "CreatePolicy", "PolicyName": policy_name, "PolicyDocument": document()}
+        trusted = {"AWS": arn("user", rng.choice(users))} if users else "*"
+        return {"Operation": "CreateRole", "RoleName": f"new-{rng.randrange(1000)}",
+                "AssumeRolePolicyDocument": trust_doc(trusted)}  # fmt: skip
+
+    return [one() for _ in range(count)]
+
+
+@pytest.fixture(scope="module")
+def literature_before() -> Analysis:
+    return Analysis(literature())
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_it_matches_a_fresh_analysis_on_random_changes_to_the_literature_account(literature_before, seed):
+    rng = random.Random(seed)
+    assert_same(literature_before, random_ops(literature_before.snapshot, rng, rng.randint(1, 8)))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_it_matches_a_fresh_analysis_on_random_changes_to_synthetic_accounts(seed):
+    before = Analysis(synthetic(150, seed))
+    rng = random.Random(seed)
+    for _ in range(3):  # several "after" analyses from one "before": each leaves it as it was
+        assert_same(before, random_ops(before.snapshot, rng, rng.randint(1, 10)))
+
+
+def small_account():
+    shared = managed("shared", doc(allow("s3:GetObject", "arn:aws:s3:::bucket/*")))
+    return snapshot(
+        users=[
+            user("dev", inline={"assume": doc(allow("sts:AssumeRole", arn("role", "deploy")))}, groups=("devs",)),
+            user("intern", inline={"assume": doc(allow("sts:AssumeRole"))}),
+            user("reader", policies=(shared,)),
+        ],
+        roles=[
+            role("deploy", trust=trust_doc({"AWS": arn("user", "dev")}), policies=(shared,)),
+            role("app", trust=trust_doc({"AWS": "arn:aws:iam::111122223333:root"})),
+        ],
+        groups=[group("devs"), group("admins", inline={"all": ADMIN})],
+        policies=[shared],
+    )
+
+
+def test_it_makes_everyone_who_reaches_a_new_administrator_escalate():
+    before = Analysis(small_account())
+    assert "arn:aws:iam::111122223333:user/dev" not in before.escalating
+    ops = [{"Operation": "PutRolePolicy", "RoleName": "deploy", "PolicyName": "all", "PolicyDocument": ADMIN}]
+    after = incremental.after(before, apply_ops(before.snapshot, ops))
+    assert arn("role", "deploy") in after.admins
+    assert arn("user", "dev") in after.escalating
+    assert_same(before, ops)
+
+
+def test_it_follows_a_managed_policy_new_default_version_to_every_holder():
+    before = Analysis(small_account())
+    shared = "arn:aws:iam::111122223333:policy/shared"
+    ops = [{"Operation": "CreatePolicyVersion", "PolicyArn": shared, "PolicyDocument": ADMIN, "SetAsDefault": True}]
+    after = incremental.after(before, apply_ops(before.snapshot, ops))
+    assert {arn("role", "deploy"), arn("user", "reader")} <= after.admins
+    assert arn("user", "dev") in after.escalating
+    assert_same(before, ops)
+
+
+def test_it_sees_a_deny_cut_a_path_and_a_trust_change_open_one():
+    snap = small_account()
+    grant = [{"Operation": "PutRolePolicy", "RoleName": "deploy", "PolicyName": "all", "PolicyDocument": ADMIN}]
+    before = Analysis(apply_ops(snap, grant).snapshot)
+    assert arn("user", "dev") in before.escalating
+    cut = [{"Operation": "PutUserPolicy", "UserName": "dev", "PolicyName": "fence",
+            "PolicyDocument": doc(deny("sts:AssumeRole"))}]  # fmt: skip
+    after = incremental.after(before, apply_ops(before.snapshot, cut))
+    assert arn("user", "dev") not in after.escalating
+    assert_same(before, cut)
+    trust = [{"Operation": "UpdateAssumeRolePolicy", "RoleName": "deploy",
+              "PolicyDocument": trust_doc({"AWS": arn("user", "intern")})}]  # fmt: skip
+    after = incremental.after(before, apply_ops(before.snapshot, trust))
+    assert arn("user", "intern") in after.escalating and arn("user", "dev") not in after.escalating
+    assert_same(before, trust)
+
+
+def test_it_follows_group_membership():
+    before = Analysis(small_account())
+    join = [{"Operation": "AddUserToGroup", "UserName": "reader", "GroupName": "admins"}]
+    after = incremental.after(before, apply_ops(before.snapshot, join))
+    assert arn("user", "reader") in after.admins
+    assert_same(before, join)
+    grant = [{"Operation": "PutGroupPolicy", "GroupName": "devs", "PolicyName": "all", "PolicyDocument": ADMIN}]
+    after = incremental.after(before, apply_ops(before.snapshot, grant))
+    assert arn("user", "dev") in after.admins
+    assert_same(before, grant)
+
+
+def test_it_leaves_the_analysis_before_as_it_was():
+    before = Analysis(small_account())
+    seen = views(before)
+    ops = [{"Operation": "AttachUserPolicy", "UserName": "intern", "PolicyArn": ADMIN_ARN}]
+    incremental.after(before, apply_ops(before.snapshot, ops))
+    assert views(before) == seen
