@@ -63,6 +63,9 @@ def main() -> int:
     parser.add_argument("--example", default=str(EXAMPLE))
     parser.add_argument("--no-peers", action="store_true")
     parser.add_argument("--no-pmapper", action="store_true")
+    parser.add_argument(
+        "--verify-size", type=int, default=10_000, help="roles of the account audited with and without verified fixes"
+    )
     parser.add_argument("--pmapper-worker", metavar="FILE", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.pmapper_worker:
@@ -141,6 +144,8 @@ def main() -> int:
     summary["roles_10k_s"] = round(walls[sizes.index(10_000)], 3) if 10_000 in sizes else None
     summary["roles_10k_cpu_s"] = round(cpus[sizes.index(10_000)], 3) if 10_000 in sizes else None
     summary["doubling_ratio_max"] = round(max(ratios), 2) if ratios else None
+    print(f"\n# verified fixes and what-if on a synthetic account of {args.verify_size} roles (CPU time)")
+    summary.update(verification(args.verify_size))
     summary["peak_rss_mb"] = round(ours["rss"], 1)
     summary["bench_process_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     print()
@@ -648,6 +653,83 @@ def scaling_series(sizes: list[int], repeat: int = 3) -> tuple[list[float], list
             f"{cpu:8.3f} {cpu / n * 1000:12.3f} {shown:>20}"
         )
     return walls, cpus
+
+
+def verification(n_roles: int) -> dict[str, float | int]:
+    """run_audit with and without verify_fixes (every admin and escalation fix applied and the account analysed
+    again, audits.iam.incremental), and whatif_report.compare with a 20-operation change set."""
+    from audits.iam import run_audit
+    from audits.iam.snapshot import load_snapshot
+    from audits.iam.whatif_report import compare
+
+    bundle = synthetic_account(n_roles, seed=7)
+    times = {}
+    fixes: list[dict] = []
+
+    def emit(kind: str, message: str, progress: int | None = None, payload: dict | None = None) -> None:
+        if kind == "finding" and payload and "fix" in payload["finding"]:
+            fixes.append(payload["finding"]["fix"])
+
+    for verify in (False, True):
+        snapshot = load_snapshot(bundle)
+        fixes.clear()
+        gc.collect()
+        cpu_start = time.process_time()
+        run_audit(snapshot, emit, verify_fixes=verify)
+        times[verify] = time.process_time() - cpu_start
+    verified = sum(bool(f.get("verified")) for f in fixes)
+    ratio = times[True] / times[False]
+    print(f"audit without verification {times[False]:.2f} s, with {times[True]:.2f} s: x{ratio:.2f}; {verified} proven")
+    snapshot = load_snapshot(bundle)
+    ops = whatif_ops(snapshot)
+    gc.collect()
+    cpu_start = time.process_time()
+    report = compare(snapshot, ops)
+    whatif_s = time.process_time() - cpu_start
+    print(f"whatif, {len(ops)} operations: {whatif_s:.2f} s ({len(report.added)} added, {len(report.removed)} removed)")
+    return {
+        "verify_roles": n_roles,
+        "audit_s": round(times[False], 3),
+        "audit_verified_s": round(times[True], 3),
+        "verify_ratio": round(ratio, 2),
+        "fixes_verified": verified,
+        "whatif_ops": len(ops),
+        "whatif_s": round(whatif_s, 3),
+    }
+
+
+def whatif_ops(snapshot) -> list[dict]:
+    """20 realistic operations: fences and detachments of what escalates or is admin, policy attachments, a new
+    default version, a trust change and group membership."""
+    roles = [r for r in snapshot.roles if r.get("AttachedManagedPolicies")]
+    admin = "arn:aws:iam::aws:policy/AdministratorAccess"
+    holders = [r for r in snapshot.roles if any(a["PolicyArn"] == admin for a in r["AttachedManagedPolicies"])]
+    deny = {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "iam:PassRole", "Resource": "*"}]}
+    ops: list[dict] = [
+        {"Operation": "DetachRolePolicy", "RoleName": r["RoleName"], "PolicyArn": admin} for r in holders[:5]
+    ]
+    ops += [
+        {"Operation": "PutRolePolicy", "RoleName": r["RoleName"], "PolicyName": "aegis-deny-escalation",
+         "PolicyDocument": deny}
+        for r in roles[:6]
+    ]  # fmt: skip
+    ops += [
+        {"Operation": "AttachRolePolicy", "RoleName": r["RoleName"], "PolicyArn": p}
+        for r, p in zip(roles[6:10], [p["Arn"] for p in snapshot.policies[:4]], strict=True)
+    ]
+    read = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
+    ops.append({"Operation": "CreatePolicyVersion", "PolicyArn": snapshot.policies[0]["Arn"], "PolicyDocument": read,
+                "SetAsDefault": True})  # fmt: skip
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": snapshot.users[0]["Arn"]}, "Action": "sts:AssumeRole"}]}  # fmt: skip
+    ops.append({"Operation": "UpdateAssumeRolePolicy", "RoleName": roles[10]["RoleName"], "PolicyDocument": trust})
+    ops += [
+        {"Operation": "AddUserToGroup", "UserName": u["UserName"], "GroupName": snapshot.groups[0]["GroupName"]}
+        for u in snapshot.users[1:3]
+    ]
+    ops.append({"Operation": "RemoveUserFromGroup", "UserName": snapshot.users[3]["UserName"],
+                "GroupName": (snapshot.users[3].get("GroupList") or [snapshot.groups[1]["GroupName"]])[0]})  # fmt: skip
+    return ops[:20]
 
 
 def doubling_ratios(sizes: list[int], times: list[float]) -> list[float]:

@@ -79,16 +79,18 @@ def run_audit(
     accepted: frozenset[str] = frozenset(),
     verify_fixes: bool = False,
     muted: Muter | None = None,
+    analysis: Analysis | None = None,
 ) -> AuditOutcome:
     """accepted: fingerprints of accepted risks. Their findings are still emitted, marked "suppressed": True,
     and left out of the score, the counts, the live stats, top risks, patterns and compliance.
     muted: names the mute rule covering a finding (or None); such a finding is treated as an accepted risk and
     also carries "muted_by" with that name.
+    analysis: the snapshot's analysis when the caller has it already (the what-if's "before" and "after").
     verify_fixes: every admin and escalation fix is applied to the snapshot and the account analysed again until
     the finding is gone (audits.iam.fix_plan); otherwise each fix cuts the path shown and says it is not verified."""
     with _fewer_full_collections():
         mark = _Marker(frozenset(accepted), muted)
-        return _run(snapshot, emit, frameworks, resume, control, mark, verify_fixes)
+        return _run(snapshot, emit, frameworks, resume, control, mark, verify_fixes, analysis)
 
 
 def _run(
@@ -99,6 +101,7 @@ def _run(
     control: Callable[[], str | None],
     mark: _Marker,
     verify_fixes: bool = False,
+    analysis: Analysis | None = None,
 ) -> AuditOutcome:
     unknown = [f for f in frameworks if f not in compliance.FRAMEWORKS]
     if unknown:
@@ -109,7 +112,7 @@ def _run(
         out("progress", "Loading snapshot...", 5)
     if resume is None:
         out("progress", f"Loading IAM action dataset ({actions.describe()})...", 6)
-    analysis = Analysis(snapshot)
+    analysis = analysis or Analysis(snapshot)
     steps = analysis.plan()
     total = len(steps)
     if resume is None:

@@ -4,8 +4,9 @@
     plan_account(snapshot, findings, analysis=None) -> CombinedPlan   (every admin and escalation fix as one plan)
 
 The engine is its own oracle. A round applies the change set so far to the snapshot (audits.iam.whatif), analyses
-the account again and asks whether the finding's risk is still on its principal; if it is, the next round cuts
-what the new analysis shows (another path's first hop, the next source of admin rights), until it is gone or no
+the account again (audits.iam.incremental: what the change cannot affect is taken from the analysis before it; the
+answer is a fresh analysis's) and asks whether the finding's risk is still on its principal; if it is, the next round
+cuts what the new analysis shows (another path's first hop, the next source of admin rights), until it is gone or no
 cut is left. So the fix cuts every path, not only the one the finding printed, and a fix that would not work is
 never shown as verified.
 
@@ -27,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from audits.iam import arns, changeset
+from audits.iam import arns, changeset, incremental
 from audits.iam.account import dicts_of, is_aws_managed
 from audits.iam.analysis import Analysis
 from audits.iam.finding_types import Finding, Fix
@@ -101,7 +102,7 @@ def plan_fix(
         if outcome.errors:
             plan.errors = [f"{e.operation}: {e.code}: {e.message}" for e in outcome.errors]
             return plan.finish(before, current, verified=False, rounds=rounds)
-        current = Analysis(outcome.snapshot)
+        current = incremental.after(before, outcome)
         if not _still_there(current, finding):
             return plan.finish(before, current, verified=True, rounds=rounds)
     return plan.finish(before, current, verified=False, rounds=MAX_ROUNDS)
@@ -717,7 +718,7 @@ def _apply_merged(snapshot: Any, pool: list[dict], before: Analysis, plan: Combi
     plan.ops = merge_ops(pool, before)
     outcome = apply_ops(snapshot, plan.ops)
     plan.errors = [f"{e.operation}: {e.code}: {e.message}" for e in outcome.errors]
-    return Analysis(outcome.snapshot), outcome.snapshot
+    return incremental.after(before, outcome), outcome.snapshot
 
 
 def merge_ops(ops: list[dict], analysis: Analysis) -> list[dict]:

@@ -129,7 +129,10 @@ class Reuse:
 
 
 def after(before: Analysis, outcome: Any) -> Analysis:
-    """The analysis of outcome.snapshot (the what-if applied to before.snapshot), reusing `before`."""
+    """The analysis of outcome.snapshot (the what-if applied to before.snapshot), reusing `before`; a fresh one
+    when the ops were applied to another snapshot (nothing of `before` is known to hold there)."""
+    if getattr(outcome, "base", None) is not before.snapshot:
+        return Analysis(outcome.snapshot)
     analysis = Analysis(outcome.snapshot, reuse=Reuse(before, outcome.touched))
     analysis.base = before  # keeps alive the objects whose identities key the reused caches
     return analysis

@@ -49,6 +49,7 @@ class Outcome:
     errors: list[OpError] = field(default_factory=list)
     touched: set[str] = field(default_factory=set)  # ARNs of the principals, groups and policies changed
     records: list[dict] = field(default_factory=list)  # what ops without a policy change did (CreateAccessKey)
+    base: AccountSnapshot | None = None  # the snapshot the ops were applied to
 
 
 class _RefusedError(Exception):
@@ -64,7 +65,7 @@ def apply(snapshot: AccountSnapshot, ops: Iterable[dict]) -> tuple[AccountSnapsh
 
 def apply_ops(snapshot: AccountSnapshot, ops: Iterable[dict]) -> Outcome:
     state = _State(snapshot)
-    outcome = Outcome(snapshot)
+    outcome = Outcome(snapshot, base=snapshot)
     for index, op in enumerate(ops):
         name = str(op.get("Operation", "")) if isinstance(op, dict) else ""
         handler = OPERATIONS.get(name)

@@ -2,10 +2,11 @@
 
     compare(snapshot, ops) -> WhatIf
 
-The change is applied by the what-if (audits.iam.whatif), both snapshots are audited by the same engine, and the
-two results are compared. `WhatIf.gate_failures` lists the new paths to administrator, new administrators and new
-grants of admin to others: a CI gate fails on those (Access Analyzer's check-no-new-access asks it of one policy;
-this asks it of the account's paths).
+The change is applied by the what-if (audits.iam.whatif), both snapshots are audited by the same engine (the "after"
+analysis built from the "before" one, audits.iam.incremental), and the two results are compared.
+`WhatIf.gate_failures` lists the new paths to administrator, new administrators and new grants of admin to others: a
+CI gate fails on those (Access Analyzer's check-no-new-access asks it of one policy; this asks it of the account's
+paths).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from audits.iam import incremental
 from audits.iam.agent import run_audit
+from audits.iam.analysis import Analysis
 from audits.iam.checks import SEVERITIES
 from audits.iam.finding_types import Finding
 from audits.iam.whatif import OpError, apply_ops
@@ -76,7 +79,7 @@ class WhatIf:
         }
 
 
-def audit_findings(snapshot) -> tuple[list[Finding], dict]:
+def audit_findings(snapshot, analysis: Analysis | None = None) -> tuple[list[Finding], dict]:
     """Every finding of one audit of the snapshot, and its result (no compliance framework: only findings count)."""
     findings: list[Finding] = []
 
@@ -84,14 +87,15 @@ def audit_findings(snapshot) -> tuple[list[Finding], dict]:
         if kind == "finding" and payload:
             findings.append(payload["finding"])
 
-    outcome = run_audit(snapshot, emit)
+    outcome = run_audit(snapshot, emit, analysis=analysis)
     return findings, outcome.result or {}
 
 
 def compare(snapshot, ops: list[dict]) -> WhatIf:
     outcome = apply_ops(snapshot, ops)
-    before, before_result = audit_findings(snapshot)
-    after, after_result = audit_findings(outcome.snapshot)
+    first = Analysis(snapshot)
+    before, before_result = audit_findings(snapshot, first)
+    after, after_result = audit_findings(outcome.snapshot, incremental.after(first, outcome))
     old = {f["fingerprint"]: f for f in before}
     new = {f["fingerprint"]: f for f in after}
     report = WhatIf(
