@@ -22,6 +22,7 @@ from audits.iam.account import Account, Principal, is_aws_managed
 from audits.iam.authz import Authz, Proof, matches
 from audits.iam.edges import Edge, iam
 from audits.iam.edges.catalog import FAMILIES, INDEXED, METHODS
+from audits.iam.layered import Layer
 
 # Changes to oneself (the first action of each "self" method) and the writes that raise another principal's rights.
 SELF_ACTIONS = tuple(dict.fromkeys(a for m in METHODS if m.kind == "self" for a in m.requires[0]))
@@ -47,6 +48,16 @@ class _Trust:
 
 
 @dataclass(frozen=True)
+class Previous:
+    """The graph before a change (audits.iam.incremental): what it found about principals the change left alone
+    is taken from it rather than searched again."""
+
+    graph: Graph
+    dirty: frozenset[str]  # ARNs of principals whose policies, trust or existence changed (either side)
+    self_same: bool  # no group's or managed policy's content changed: a change to oneself reaches what it did
+
+
+@dataclass(frozen=True)
 class Escalation:
     principal: str
     path: tuple[Edge, ...]  # hop by hop; empty for an administrator
@@ -66,19 +77,38 @@ class Escalation:
         return len(self.path)
 
 
+def _slot(pattern: str, negated: bool) -> tuple[str, str]:
+    """Where the index files a holder of this Resource pattern: ("negated" | "wild" | "exact", key)."""
+    if negated:
+        return "negated", ""
+    if "*" in pattern or "?" in pattern or "${" in pattern:
+        return "wild", pattern.split("${", 1)[0] + "*" if "${" in pattern else pattern
+    return "exact", pattern
+
+
 def unique(principals: Iterable[Principal]) -> list[Principal]:
     return list({p.arn: p for p in principals}.values())
 
 
 class Graph:
-    def __init__(self, account: Account, authz: Authz, credential_rows: dict[str, dict] | None = None) -> None:
+    def __init__(
+        self,
+        account: Account,
+        authz: Authz,
+        credential_rows: dict[str, dict] | None = None,
+        previous: Previous | None = None,
+    ) -> None:
         self.account = account
+        self.previous = previous
         self.authz = authz
         self.account_id = authz.account_id
         self.rows = credential_rows or {}
         self.users = [u for u in account.users]
         self.roles = [r for r in account.roles if not r.service_linked]
         self.nodes: dict[str, Principal] = {p.arn: p for p in (*self.users, *self.roles)}
+        # The index lists principals in this order, whatever the grouping below: a graph patched from the one
+        # before a change (previous) then lists them exactly as one built from scratch.
+        self._rank = {arn: i for i, arn in enumerate(self.nodes)}
         self.policy_holders: dict[str, list[Principal]] = {}
         for p in self.nodes.values():
             holders = [p, *account.member_groups(p)] if p.type == "user" else [p]
@@ -89,8 +119,9 @@ class Graph:
         self._indexed: set[str] = set()
         self._holder_sets: dict[tuple, set[str]] = {}
         # Principals whose policies are the same objects (and read no principal key) share pattern answers.
+        # A graph patched from the previous one never indexes from scratch, and reads principals one by one.
         self._alike: dict[tuple, list[Principal]] = {}
-        for p in self.nodes.values():
+        for p in self.nodes.values() if previous is None else ():
             subject = self.subject(p)
             dependent = any(s.subject_dependent for s in subject.identity)
             key = (id(subject.identity), id(subject.boundary), p.arn if dependent else p.type)
@@ -109,6 +140,12 @@ class Graph:
         self.escalations: dict[str, Escalation] = {}
         self.self_states: dict = {}  # hypothetical states of principals changing themselves (edges.iam.self_chain)
         self._admin_if_granted: dict[str, Proof] = {}
+        # Each principal's own way to admin (None: none), found before the search; kept for the next graph.
+        self._self_routes: dict[str, Escalation | None] = {}
+        self._modify_routes: dict[str, Escalation | None] = {}
+        self._dirty_holder: bool | None = None
+        if previous is not None:
+            self._take_over(previous)
         self._build()
 
     # --- what the families ask --------------------------------------------------------------------------------
@@ -175,7 +212,10 @@ class Graph:
 
     def holders(self, action: str) -> _Holders:
         if action not in self._indexed:
-            self._index(frozenset({action} | INDEXED))
+            if self.previous is not None:
+                self._patch(action)
+            else:
+                self._index(frozenset({action} | INDEXED))
         return self._holders[action]
 
     def _index(self, actions: frozenset[str]) -> None:
@@ -192,14 +232,57 @@ class Graph:
                 found = self._holders[action]
                 found.everyone.extend(members)
                 for pattern, negated in patterns:
-                    if negated:
+                    kind, key = _slot(pattern, negated)
+                    if kind == "negated":
                         found.negated.extend(members)
-                    elif "*" in pattern or "?" in pattern or "${" in pattern:
-                        found.wild.setdefault(
-                            pattern.split("${", 1)[0] + "*" if "${" in pattern else pattern, []
-                        ).extend(members)
                     else:
-                        found.exact.setdefault(pattern, []).extend(members)
+                        getattr(found, kind).setdefault(key, []).extend(members)
+        for action in actions:
+            if action in self._holders:
+                self._order(self._holders[action])
+
+    def _order(self, h: _Holders, lists: Iterable[list[Principal]] | None = None) -> None:
+        """Principals in node order, patterns by their first holder: the same index however it was built."""
+        rank = self._rank
+        for ps in lists if lists is not None else (*h.exact.values(), *h.wild.values(), h.negated, h.everyone):
+            ps.sort(key=lambda p: rank[p.arn])
+        h.wild = dict(sorted(h.wild.items(), key=lambda item: (rank[item[1][0].arn], item[0])))
+
+    def _slots(self, p: Principal, action: str) -> list[tuple[str, str]]:
+        """The index entries of p for this action (one per pattern, and one in "everyone")."""
+        subject = self.subject(p)
+        if not self.authz.interesting(subject, frozenset({action})):
+            return []
+        patterns = self.authz.patterns(subject, action)
+        return [("everyone", ""), *(_slot(pattern, negated) for pattern, negated in patterns)] if patterns else []
+
+    def _patch(self, action: str) -> None:
+        """The previous graph's index for this action, less the entries of the principals the change touched,
+        plus their entries now: equal to _index's, list by list (both in node order)."""
+        assert self.previous is not None
+        base, dirty = self.previous.graph, self.previous.dirty
+        old = base.holders(action)
+        self._indexed.add(action)
+        h = self._holders[action] = _Holders(dict(old.exact), dict(old.wild), old.negated, old.everyone)
+        entries = [(slot, p) for a in dirty if (p := self.nodes.get(a)) for slot in self._slots(p, action)]
+        slots = {slot for a in dirty if (p := base.nodes.get(a)) for slot in base._slots(p, action)}
+        slots.update(slot for slot, _ in entries)
+        if not slots:
+            return
+        lists: dict[tuple[str, str], list[Principal]] = {}
+        for kind, key in slots:
+            found = getattr(h, kind) if kind in ("negated", "everyone") else getattr(h, kind).get(key, ())
+            lists[(kind, key)] = [p for p in found if p.arn not in dirty]
+        for slot, p in entries:
+            lists[slot].append(p)
+        for (kind, key), ps in lists.items():
+            if kind in ("negated", "everyone"):
+                setattr(h, kind, ps)
+            elif ps:
+                getattr(h, kind)[key] = ps
+            else:
+                getattr(h, kind).pop(key, None)
+        self._order(h, lists.values())
 
     def candidates(self, action: str, arn: str, among: set[str] | None = None) -> list[Principal]:
         """Principals with an allowing statement whose Resource could match `arn` (the evaluator decides);
@@ -309,26 +392,9 @@ class Graph:
     # --- the search ---------------------------------------------------------------------------------------------
 
     def _build(self) -> None:
-        routes: dict[str, Escalation] = {}
-        for p in self.nodes.values():
-            proof = self.authz.admin(self.subject(p))
-            if proof.possible:
-                self.admin_proofs[p.arn] = proof
-                routes[p.arn] = Escalation(p.arn, (), proof, p.arn)
-        for members in self._alike.values():
-            subject = self.subject(members[0])
-            may_self = self.authz.may(subject, SELF_SET)
-            may_modify = self.authz.may(subject, MODIFY_SET)
-            if not may_self and not may_modify:
-                continue
-            for p in members:
-                if p.arn in routes:
-                    continue
-                route = (self._self_route(p) if may_self else None) or (self._modify_route(p) if may_modify else None)
-                if route is not None:
-                    routes[p.arn] = route
-        self.escalations = dict(routes)
-        queue = deque(sorted(routes))
+        routes = self._first_routes() if self.previous is None else self._first_routes_again()
+        self.escalations = {arn: routes[arn] for arn in sorted(routes)}
+        queue = deque(self.escalations)
         while queue:
             target_arn = queue.popleft()
             target = self.nodes[target_arn]
@@ -344,6 +410,106 @@ class Graph:
                         source.arn, (e, *after.path), e.proof + after.proof, after.target
                     )
                     queue.append(source.arn)
+
+    def _first_routes(self) -> dict[str, Escalation]:
+        """Administrators, and those who can make themselves administrator or raise a principal they can become."""
+        routes: dict[str, Escalation] = {}
+        for p in self.nodes.values():
+            proof = self.authz.admin(self.subject(p))
+            if proof.possible:
+                self.admin_proofs[p.arn] = proof
+                routes[p.arn] = Escalation(p.arn, (), proof, p.arn)
+        for members in self._alike.values():
+            subject = self.subject(members[0])
+            may_self = self.authz.may(subject, SELF_SET)
+            may_modify = self.authz.may(subject, MODIFY_SET)
+            if not may_self and not may_modify:
+                continue
+            for p in members:
+                if p.arn in routes:
+                    continue
+                route = (self._own_route(p) if may_self else None) or (self._raising_route(p) if may_modify else None)
+                if route is not None:
+                    routes[p.arn] = route
+        return routes
+
+    def _first_routes_again(self) -> dict[str, Escalation]:
+        """_first_routes, reading from the previous graph whether an unchanged principal is administrator and
+        which of its own ways it has (they read only its own policies)."""
+        assert self.previous is not None
+        base, dirty = self.previous.graph, self.previous.dirty
+        routes: dict[str, Escalation] = {}
+        for p in self.nodes.values():
+            clean = p.arn not in dirty
+            proof = base.admin_proofs.get(p.arn) if clean else self.authz.admin(self.subject(p))
+            if proof is not None and proof.possible:
+                self.admin_proofs[p.arn] = proof
+                routes[p.arn] = Escalation(p.arn, (), proof, p.arn)
+                continue
+            may_self = p.arn in base._self_routes if clean else self.authz.may(self.subject(p), SELF_SET)
+            route = self._own_route(p) if may_self else None
+            if route is not None:
+                routes[p.arn] = route
+                continue
+            # Its own way was found before, so whether it may raise others was never asked.
+            asked = clean and base._self_routes.get(p.arn) is None
+            if p.arn in base._modify_routes if asked else self.authz.may(self.subject(p), MODIFY_SET):
+                route = self._raising_route(p)
+                if route is not None:
+                    routes[p.arn] = route
+        return routes
+
+    def _own_route(self, p: Principal) -> Escalation | None:
+        """_self_route, kept from the previous graph when neither p nor any group or managed policy changed (a
+        change to oneself reads only those)."""
+        prev = self.previous
+        if prev is not None and prev.self_same and p.arn not in prev.dirty and p.arn in prev.graph._self_routes:
+            found = prev.graph._self_routes[p.arn]
+        else:
+            found = self._self_route(p)
+        self._self_routes[p.arn] = found
+        return found
+
+    def _raising_route(self, p: Principal) -> Escalation | None:
+        """_modify_route, kept from the previous graph when p is unchanged and could raise no changed principal:
+        it reads only p and the targets p may write to (their rights, trust and whether p can become them)."""
+        prev = self.previous
+        if prev is not None and p.arn not in prev.dirty and p.arn in prev.graph._modify_routes and not self._meets(p):
+            found = prev.graph._modify_routes[p.arn]
+        else:
+            found = self._modify_route(p)
+        self._modify_routes[p.arn] = found
+        return found
+
+    def _meets(self, p: Principal) -> bool:
+        """Could p's policy writes (modify_edges) name a principal the change touched?"""
+        assert self.previous is not None
+        base, dirty = self.previous.graph, self.previous.dirty
+        subject = self.subject(p)
+        for action in MODIFY_ACTIONS:
+            patterns = self.authz.patterns(subject, action)
+            if not patterns:
+                continue
+            if action == "iam:createpolicyversion":
+                if self._dirty_holder is None:
+                    holders = (*self.policy_holders.values(), *base.policy_holders.values())
+                    self._dirty_holder = any(t.arn in dirty for ts in holders for t in ts)
+                if self._dirty_holder:
+                    return True
+            elif any(negated or matches(pattern, arn) for pattern, negated in patterns for arn in dirty):
+                return True
+        return False
+
+    def _take_over(self, previous: Previous) -> None:
+        """Caches of the previous graph that read one principal (or role) only, less those of changed ones."""
+        base, dirty = previous.graph, previous.dirty
+        self._requirements = Layer(base._requirements, lambda key: key[0] in dirty)
+        self._admin_if_granted = Layer(base._admin_if_granted, dirty.__contains__)
+        self._trust = Layer(base._trust, dirty.__contains__)
+        self._services = Layer(base._services, dirty.__contains__)
+        if [r.name for r in self.roles] == [r.name for r in base.roles]:  # session ARNs resolve by role name
+            self._trust_index = Layer(base._trust_index, dirty.__contains__)
+        self.pass_refused = {key for key in base.pass_refused if key[0] not in dirty}
 
     def _self_route(self, p: Principal) -> Escalation | None:
         edges = iam.self_edges(self, p)

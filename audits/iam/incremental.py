@@ -10,7 +10,9 @@ users, roles, groups and policies it touched. From that:
 - subjects, identity tuples and admin proofs of principals the change cannot reach are kept; those of the
   affected principals (a touched user or role, the members of a touched group, the holders of a touched policy,
   directly, through a group or as a boundary) are recomputed;
-- the principal graph is searched again on those warm caches, so its answers are those of a fresh analysis.
+- the principal graph (audits.iam.graph.Previous) patches the index of allowed Resource patterns with the
+  affected principals' entries, keeps each unaffected principal's own way to admin when nothing it reads changed,
+  and searches again from there, so its answers are those of a fresh analysis.
 
 The caches are layered, not copied: the after analysis reads what `before` knew unless the key is hidden (it
 names an affected principal or a changed policy), and writes only its own layer, so `before` stays valid and any
@@ -20,44 +22,17 @@ object identity stay valid only while those objects live.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from audits.iam.account import Account, Principal
 from audits.iam.analysis import Analysis
 from audits.iam.authz import Authz
-from audits.iam.graph import Graph
+from audits.iam.graph import Graph, Previous
+from audits.iam.layered import Layer
 
-_MISSING = object()
 # Authz dicts valid for any snapshot of the account: settings, and caches keyed by a document's content.
 _AUTHZ_SHARED = frozenset({"request_keys", "memo", "_by_content"})
-
-
-class Layer(dict):
-    """A cache dict over a base cache: reads fall through to `base` unless `hidden(key)`; writes stay here."""
-
-    def __init__(self, base: dict, hidden: Callable[[Any], bool] | None = None) -> None:
-        super().__init__()
-        self.base = base
-        self.hidden = hidden
-
-    def get(self, key: Hashable, default: Any = None) -> Any:
-        found = dict.get(self, key, _MISSING)
-        if found is not _MISSING:
-            return found
-        if self.hidden is not None and self.hidden(key):
-            return default
-        return self.base.get(key, default)
-
-    def __missing__(self, key: Hashable) -> Any:
-        if self.hidden is not None and self.hidden(key):
-            raise KeyError(key)
-        return self.base[key]
-
-    def __contains__(self, key: object) -> bool:
-        if dict.__contains__(self, key):
-            return True
-        return not (self.hidden is not None and self.hidden(key)) and key in self.base
 
 
 class Reuse:
@@ -125,7 +100,14 @@ class Reuse:
         return authz
 
     def graph(self, account: Account, authz: Authz, rows: dict[str, dict]) -> Graph:
-        return Graph(account, authz, rows)
+        base = self.before.graph
+        nodes = {p.arn: p for p in (*account.users, *account.roles) if not p.service_linked}
+        dirty = {a for a in self.affected if a in nodes}
+        dirty |= {a for a, p in base.nodes.items() if nodes.get(a) is not p}  # gone, or read again
+        dirty |= nodes.keys() - base.nodes.keys()
+        groups_same = [id(g.entry) for g in account.groups] == [id(g.entry) for g in self.before.account.groups]
+        previous = Previous(base, frozenset(dirty), self_same=groups_same and not self.policies)
+        return Graph(account, authz, rows, previous)
 
 
 def after(before: Analysis, outcome: Any) -> Analysis:
