@@ -225,3 +225,91 @@ def test_it_leaves_the_analysis_before_as_it_was():
     ops = [{"Operation": "AttachUserPolicy", "UserName": "intern", "PolicyArn": ADMIN_ARN}]
     incremental.after(before, apply_ops(before.snapshot, ops))
     assert views(before) == seen
+
+
+def chain_account():
+    """a -> hub -> top (admin) by AssumeRole, b -> hub too, c -> top alone, hopper -> mid -> side; writer can rewrite
+    "spare" and would assume it; joiner can join the group "ops"."""
+    assume = doc(allow("sts:AssumeRole"))
+    return snapshot(
+        users=[
+            user("a", inline={"assume": assume}),
+            user("b", inline={"assume": assume}),
+            user("c", inline={"assume": doc(allow("sts:AssumeRole", arn("role", "top")))}),
+            user("writer", inline={"write": doc(allow(["iam:PutRolePolicy", "sts:AssumeRole"], arn("role", "spare")))}),
+            user("joiner", inline={"join": doc(allow("iam:AddUserToGroup"))}),
+            user("hopper", inline={"assume": assume}),
+        ],
+        roles=[
+            role("hub", trust=trust_doc({"AWS": [arn("user", "a"), arn("user", "b")]}), inline={"assume": assume}),
+            role("top", trust=trust_doc({"AWS": [arn("role", "hub"), arn("user", "c")]}), inline={"all": ADMIN}),
+            role("spare", trust=trust_doc({"AWS": arn("user", "c")})),
+            role("mid", trust=trust_doc({"AWS": arn("user", "hopper")}), inline={"assume": assume}),
+            role("side", trust=trust_doc({"AWS": arn("role", "mid")})),
+        ],
+        groups=[group("ops", inline={"read": doc(allow("s3:GetObject"))})],
+    )
+
+
+def test_it_makes_everyone_upstream_of_a_new_administrator_escalate():
+    before = Analysis(chain_account())
+    assert not {arn("user", "hopper"), arn("role", "mid")} & before.escalating
+    ops = [{"Operation": "PutRolePolicy", "RoleName": "side", "PolicyName": "all", "PolicyDocument": ADMIN}]
+    after = incremental.after(before, apply_ops(before.snapshot, ops))
+    assert arn("role", "side") in after.admins
+    assert {arn("user", "hopper"), arn("role", "mid")} <= after.escalating
+    assert_same(before, ops)
+
+
+def test_it_cuts_everyone_whose_route_went_through_the_fenced_principal():
+    before = Analysis(chain_account())
+    assert {arn("user", "a"), arn("user", "b"), arn("user", "c")} <= before.escalating
+    ops = [{"Operation": "PutRolePolicy", "RoleName": "hub", "PolicyName": "fence",
+            "PolicyDocument": doc(deny("sts:AssumeRole"))}]  # fmt: skip
+    after = incremental.after(before, apply_ops(before.snapshot, ops))
+    assert not {arn("role", "hub"), arn("user", "a"), arn("user", "b")} & after.escalating
+    assert arn("user", "c") in after.escalating
+    assert_same(before, ops)
+
+
+def test_it_follows_trust_changes_into_and_out_of_a_route():
+    before = Analysis(chain_account())
+    widen = [{"Operation": "UpdateAssumeRolePolicy", "RoleName": "top",
+              "PolicyDocument": trust_doc({"AWS": "arn:aws:iam::111122223333:root"})}]  # fmt: skip
+    after = incremental.after(before, apply_ops(before.snapshot, widen))
+    assert {arn("user", "hopper"), arn("role", "mid")} <= after.escalating
+    assert_same(before, widen)
+    narrow = [{"Operation": "UpdateAssumeRolePolicy", "RoleName": "top",
+               "PolicyDocument": trust_doc({"AWS": arn("user", "c")})}]  # fmt: skip
+    after = incremental.after(before, apply_ops(before.snapshot, narrow))
+    assert arn("user", "a") not in after.escalating and arn("user", "c") in after.escalating
+    assert_same(before, narrow)
+    # The writer could always rewrite "spare"; a trust that admits it makes that a way to admin.
+    admit = [{"Operation": "UpdateAssumeRolePolicy", "RoleName": "spare",
+              "PolicyDocument": trust_doc({"AWS": arn("user", "writer")})}]  # fmt: skip
+    after = incremental.after(before, apply_ops(before.snapshot, admit))
+    assert arn("user", "writer") in after.escalating
+    assert_same(before, admit)
+
+
+def test_it_sees_a_group_becoming_worth_joining_for_those_outside_it():
+    before = Analysis(chain_account())
+    assert arn("user", "joiner") not in before.escalating
+    ops = [{"Operation": "PutGroupPolicy", "GroupName": "ops", "PolicyName": "all", "PolicyDocument": ADMIN}]
+    after = incremental.after(before, apply_ops(before.snapshot, ops))
+    assert arn("user", "joiner") in after.escalating
+    assert_same(before, ops)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_it_matches_a_fresh_analysis_when_built_from_an_analysis_that_was_itself_built_after_a_change(seed):
+    rng = random.Random(100 + seed)
+    before = Analysis(synthetic(120, seed))
+    first = incremental.after(before, apply_ops(before.snapshot, random_ops(before.snapshot, rng, 4)))
+    assert_same(first, random_ops(first.snapshot, rng, rng.randint(1, 6)))
+
+
+@pytest.mark.parametrize("seed", range(12, 24))
+def test_it_matches_a_fresh_analysis_on_more_random_changes_to_the_literature_account(literature_before, seed):
+    rng = random.Random(seed)
+    assert_same(literature_before, random_ops(literature_before.snapshot, rng, rng.randint(1, 3)))
