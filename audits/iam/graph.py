@@ -13,8 +13,9 @@ by action.
 
 from __future__ import annotations
 
-from collections import defaultdict, deque
-from collections.abc import Callable, Iterable
+import copy
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from audits.iam import trust
@@ -31,6 +32,9 @@ MODIFY_ACTIONS = (
     + iam.CREATE_POLICY_VERSION.requires[0]
 )
 SELF_SET, MODIFY_SET = frozenset(SELF_ACTIONS), frozenset(MODIFY_ACTIONS)
+# A target the previous graph expanded is asked again only about the principals placed before it then and not yet
+# now; past this many, it is expanded from the index like a new one.
+AGAIN_LIMIT = 64
 
 
 @dataclass
@@ -144,6 +148,13 @@ class Graph:
         self._self_routes: dict[str, Escalation | None] = {}
         self._modify_routes: dict[str, Escalation | None] = {}
         self._dirty_holder: bool | None = None
+        # The search, for the next graph: who each target placed, the clock when it was expanded, and when each
+        # principal was placed (0: a first route); principals placed before but not yet now (previous only).
+        self._claims: dict[str, list[tuple[Principal, Edge]]] = {}
+        self._opened: dict[str, int] = {}
+        self._stamp: dict[str, int] = {}
+        self._lost: set[str] = set()
+        self._views: dict[str, Graph] = {}
         if previous is not None:
             self._take_over(previous)
         self._build()
@@ -392,24 +403,97 @@ class Graph:
     # --- the search ---------------------------------------------------------------------------------------------
 
     def _build(self) -> None:
+        """Breadth first from the admin-equivalent nodes, one level at a time in ARN order: a principal's route
+        goes through the first target of the nearest level that it can reach (the first family that proves it),
+        whatever order the index offered candidates in, so a graph built from the previous one can reuse what
+        each target found there."""
         routes = self._first_routes() if self.previous is None else self._first_routes_again()
         self.escalations = {arn: routes[arn] for arn in sorted(routes)}
-        queue = deque(self.escalations)
-        while queue:
-            target_arn = queue.popleft()
-            target = self.nodes[target_arn]
-            after = self.escalations[target_arn]
-            for family in FAMILIES:
-                for source in unique(family.candidates(self, target)):
-                    if source.arn in self.escalations or source.arn == target_arn:
-                        continue
-                    e = family.edge(self, source, target)
-                    if e is None:
-                        continue
+        self._stamp = dict.fromkeys(self.escalations, 0)
+        if self.previous is not None:
+            base = self.previous.graph
+            self._lost = {a for a in base.escalations if a in self.nodes and a not in self.escalations}
+            self._lost -= self.previous.dirty
+        clock = 0
+        level = list(self.escalations)
+        while level:
+            found = []
+            for target_arn in level:
+                target = self.nodes[target_arn]
+                after = self.escalations[target_arn]
+                self._opened[target_arn] = clock
+                claims = self._claims[target_arn] = []
+                for source, e in self._expand(target):
+                    clock += 1
+                    self._stamp[source.arn] = clock
+                    self._lost.discard(source.arn)
+                    claims.append((source, e))
                     self.escalations[source.arn] = Escalation(
                         source.arn, (e, *after.path), e.proof + after.proof, after.target
                     )
-                    queue.append(source.arn)
+                    found.append(source.arn)
+            level = sorted(found)
+
+    def _expand(self, target: Principal) -> Iterator[tuple[Principal, Edge]]:
+        """The principals not yet placed that can become the target, each with the first family's edge (taken
+        as they come: the caller places each before the next is asked)."""
+        prev = self.previous
+        if prev is not None and target.arn not in prev.dirty and target.arn in prev.graph._opened:
+            again = self._expand_again(target, prev)
+            if again is not None:
+                yield from again
+                return
+        for family in FAMILIES:
+            for source in unique(family.candidates(self, target)):
+                if source.arn in self.escalations or source.arn == target.arn:
+                    continue
+                e = family.edge(self, source, target)
+                if e is not None:
+                    yield source, e
+
+    def _expand_again(self, target: Principal, prev: Previous) -> Iterator[tuple[Principal, Edge]] | None:
+        """_expand for an unchanged target the previous graph expanded: its edges from unchanged principals are
+        the same, so of those it asks only about the ones that were already placed when the previous graph
+        expanded it (the rest it found then, or they cannot become it); changed principals are asked afresh.
+        None when too many were placed then and are not yet now (expanding from the index is cheaper)."""
+        base, dirty = prev.graph, prev.dirty
+        opened = base._opened[target.arn]
+        fresh = sorted(a for a in self._lost if base._stamp[a] <= opened)
+        if len(fresh) > AGAIN_LIMIT:
+            return None
+        fresh += (a for a in sorted(dirty) if a in self.nodes)
+
+        def found() -> Iterator[tuple[Principal, Edge]]:
+            for source, e in base._claims[target.arn]:
+                if source.arn not in dirty and source.arn not in self.escalations:
+                    yield source, e
+            for arn in fresh:
+                if arn in self.escalations or arn == target.arn:
+                    continue
+                source = self.nodes[arn]
+                for family in FAMILIES:
+                    if not any(c.arn == arn for c in family.candidates(self._alone(source), target)):
+                        continue
+                    e = family.edge(self, source, target)
+                    if e is not None:
+                        yield source, e
+                        break
+
+        return found()
+
+    def _alone(self, p: Principal) -> Graph:
+        """This graph with p alone in the index and nobody placed: whether the families offer p for a target
+        depends only on p's own entries and the target, so it is asked here without reading every holder."""
+        view = self._views.get(p.arn)
+        if view is None:
+            view = self._views[p.arn] = copy.copy(self)
+            view.previous = None
+            view._alike = {(): [p]}
+            view.escalations = {}
+            view._holders, view._indexed, view._holder_sets = defaultdict(_Holders), set(), {}
+            view._pending, view._able, view._unescalated, view._all_candidates = {}, {}, {}, {}
+            view._candidate_cache, view._views = {}, {}
+        return view
 
     def _first_routes(self) -> dict[str, Escalation]:
         """Administrators, and those who can make themselves administrator or raise a principal they can become."""
