@@ -342,7 +342,15 @@ class Graph:
         """The ARNs of `among` that meet one of the requirement lists on resources of their choosing (cached)."""
         found = self._able.get(key)
         if found is None:
-            found = self._able[key] = {
+            prev = self.previous
+            if prev is not None and key in prev.graph._able:
+                # `among` comes from the index, which differs from the previous one only by changed principals.
+                dirty = prev.dirty
+                kept = {arn for arn in prev.graph._able[key] if arn not in dirty}
+                among = [arn for arn in dirty if arn in among]
+            else:
+                kept = set()
+            found = self._able[key] = kept | {
                 arn for arn in among if any(self.requirements(self.nodes[arn], r) is not None for r in requirements)
             }
         return found

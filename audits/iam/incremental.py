@@ -58,19 +58,24 @@ class Reuse:
         touched_groups = {g.name for g in account.groups if g.arn in self.touched}
         changed = self.policies
         for p in (*account.users, *account.roles, *account.groups):
-            holders = [p, *account.member_groups(p)] if p.type == "user" else [p]
+            # Cheapest tests first, and those about groups and policies only when some changed.
             if (
                 p.arn in self.touched
                 or id(p.entry) not in known
-                or any(g in touched_groups for g in p.groups)
-                or any(arn in changed for h in holders for arn in h.managed)
-                or (p.boundary is not None and p.boundary in changed)
+                or (touched_groups and any(g in touched_groups for g in p.groups))
+                or (changed and self._holds(account, p, changed))
             ):
                 self.affected.add(p.arn)
         affected = self.affected
         account._keys = Layer(base._keys, lambda key: key[1] in affected)
         account._doc_keys = Layer(base._doc_keys)
         return account
+
+    @staticmethod
+    def _holds(account: Account, p: Principal, changed: set[str]) -> bool:
+        """p holds one of these policies, directly, through a group or as its boundary."""
+        holders = [p, *account.member_groups(p)] if p.type == "user" else [p]
+        return any(arn in changed for h in holders for arn in h.managed) or p.boundary in changed
 
     def authz(self, account: Account) -> Authz:
         base = self.before.authz
