@@ -32,8 +32,8 @@ MODIFY_ACTIONS = (
     + iam.CREATE_POLICY_VERSION.requires[0]
 )
 SELF_SET, MODIFY_SET = frozenset(SELF_ACTIONS), frozenset(MODIFY_ACTIONS)
-# A target the previous graph expanded is asked again only about the principals placed before it then and not yet
-# now; past this many, it is expanded from the index like a new one.
+# A target the previous graph expanded is asked again only about the changed principals and those placed before it
+# then and not yet now; past this many, it is expanded from the index like a new one.
 AGAIN_LIMIT = 64
 
 
@@ -154,6 +154,7 @@ class Graph:
         self._opened: dict[str, int] = {}
         self._stamp: dict[str, int] = {}
         self._lost: set[str] = set()
+        self._dirty_nodes: list[str] = []
         self._views: dict[str, Graph] = {}
         if previous is not None:
             self._take_over(previous)
@@ -422,6 +423,7 @@ class Graph:
             base = self.previous.graph
             self._lost = {a for a in base.escalations if a in self.nodes and a not in self.escalations}
             self._lost -= self.previous.dirty
+            self._dirty_nodes = sorted(a for a in self.previous.dirty if a in self.nodes)
         clock = 0
         level = list(self.escalations)
         while level:
@@ -467,9 +469,9 @@ class Graph:
         base, dirty = prev.graph, prev.dirty
         opened = base._opened[target.arn]
         fresh = sorted(a for a in self._lost if base._stamp[a] <= opened)
-        if len(fresh) > AGAIN_LIMIT:
+        if len(fresh) + len(self._dirty_nodes) > AGAIN_LIMIT:
             return None
-        fresh += (a for a in sorted(dirty) if a in self.nodes)
+        fresh += self._dirty_nodes
 
         def found() -> Iterator[tuple[Principal, Edge]]:
             for source, e in base._claims[target.arn]:
@@ -577,6 +579,8 @@ class Graph:
         """Could p's policy writes (modify_edges) name a principal the change touched?"""
         assert self.previous is not None
         base, dirty = self.previous.graph, self.previous.dirty
+        if len(dirty) > AGAIN_LIMIT:
+            return True  # a change to many (a group's members, a policy's holders): search again
         subject = self.subject(p)
         for action in MODIFY_ACTIONS:
             patterns = self.authz.patterns(subject, action)
