@@ -6,9 +6,11 @@ version of a held policy, dropping one's boundary, joining an admin group, a new
 those that can raise the rights of a principal they can also become. A change to oneself that does not make one
 administrator at once (joining a group that grants iam:*, dropping a boundary over an identity policy of iam:*) is
 applied and the principal re-evaluated from its new state, to a fixpoint (edges.iam.self_chain), so the chain is
-reported hop by hop. One search backwards from those nodes finds each principal's nearest way there, asking the
-service families (audits.iam.edges.*) only about candidates found through the index of allowed Resource patterns
-by action.
+reported hop by hop. One search backwards from those nodes finds each principal's nearest way there (level by level,
+in ARN order, so the route does not depend on the order candidates come in), asking the service families
+(audits.iam.edges.*) only about candidates found through the index of allowed Resource patterns by action. A graph
+built after a change (Previous) patches that index and reuses what the previous search found about unchanged
+principals and targets.
 """
 
 from __future__ import annotations
