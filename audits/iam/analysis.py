@@ -52,6 +52,7 @@ class Step:
 class Analysis:
     def __init__(self, snapshot, *, reuse: Reuse | None = None) -> None:
         """reuse: the analysis before a change, to build this one from (audits.iam.incremental.after)."""
+        self.base: Analysis | None = None  # the analysis reused, kept alive while this one reads its caches
         self.snapshot = snapshot
         self.account = Account(snapshot) if reuse is None else reuse.account(snapshot)
         self.now = credentials.now_of(snapshot.collected_at)

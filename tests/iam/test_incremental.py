@@ -127,9 +127,9 @@ def random_ops(snap, rng: random.Random, count: int) -> list[dict]:
         if roll == 10:
             policy_name = f"random-{rng.randrange(1000)}"
             return {"Operation": "CreatePolicy", "PolicyName": policy_name, "PolicyDocument": document()}
-        trusted = {"AWS": arn("user", rng.choice(users))} if users else "*"
+        new_role_trust: dict[str, str] | str = {"AWS": arn("user", rng.choice(users))} if users else "*"
         return {"Operation": "CreateRole", "RoleName": f"new-{rng.randrange(1000)}",
-                "AssumeRolePolicyDocument": trust_doc(trusted)}  # fmt: skip
+                "AssumeRolePolicyDocument": trust_doc(new_role_trust)}  # fmt: skip
 
     return [one() for _ in range(count)]
 
