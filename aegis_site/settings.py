@@ -174,7 +174,7 @@ SECURE_CSP = {
     "form-action": [CSP.SELF],
 }
 
-# Sign-in throttling (the scheme is described in audits/auth_views.py): failures allowed per name and address,
+# Sign-in throttling (the scheme is described in audits/views/auth.py): failures allowed per name and address,
 # per address for all names, the window they are counted in, and the wait after a failure on a name under attack.
 AEGIS_LOGIN_FAILURES_ALLOWED = envint("AEGIS_LOGIN_FAILURES_ALLOWED", 5)
 AEGIS_LOGIN_ADDRESS_FAILURES_ALLOWED = envint("AEGIS_LOGIN_ADDRESS_FAILURES_ALLOWED", 20)

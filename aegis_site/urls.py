@@ -3,8 +3,9 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from audits import password_views, token_views
-from audits.auth_views import ThrottledLoginView
+from audits.views import passwords as password_views
+from audits.views import tokens as token_views
+from audits.views.auth import ThrottledLoginView
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="audits:list", permanent=False)),

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from audits import api, query_views, simulate_api, whatif_views
+from audits.views import api, query, simulate, whatif
 
 app_name = "api"
 
@@ -8,8 +8,8 @@ urlpatterns = [
     path("audits", api.runs, name="runs"),
     path("audits/<int:pk>", api.run_detail, name="run"),
     path("audits/<int:pk>/findings", api.run_findings, name="findings"),
-    path("audits/<int:pk>/query", query_views.api_query, name="query"),
-    path("audits/<int:pk>/whatif", whatif_views.api_whatif, name="whatif"),
+    path("audits/<int:pk>/query", query.api_query, name="query"),
+    path("audits/<int:pk>/whatif", whatif.api_whatif, name="whatif"),
     path("audits/<int:pk>/export/<str:name>", api.run_export, name="export"),
-    path("simulate", simulate_api.simulate_view, name="simulate"),
+    path("simulate", simulate.simulate_view, name="simulate"),
 ]

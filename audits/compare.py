@@ -19,7 +19,7 @@ class Comparison:
 def previous_run(run: AuditRun) -> AuditRun | None:
     """The same owner's latest completed audit of the same source and account that started before this one.
 
-    The source (audits.run_sources) keeps the demo, an upload and a connection apart even when they name one
+    The source (audits.runs.sources) keeps the demo, an upload and a connection apart even when they name one
     account id; the account keeps a connection re-pointed at another account apart from its earlier history."""
     if not run.account_id:
         return None

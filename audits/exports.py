@@ -111,8 +111,8 @@ def marks(finding: Finding, notes: dict[str, str]) -> Marks:
 def suppression_notes(run: AuditRun, findings: Iterable[Finding]) -> dict[str, str]:
     """ "accepted risk: <justification>" by fingerprint, for the accepted risks (not muted by a rule) among findings,
     from the run owner's suppressions of the run's source (the latest accepted of each)."""
-    from audits import run_sources
     from audits.models import Suppression
+    from audits.runs import sources as run_sources
 
     wanted = {f.fingerprint for f in findings if f.suppressed and not f.muted_by}
     if not wanted:

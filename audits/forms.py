@@ -35,7 +35,7 @@ class NewAuditForm(forms.Form):
     def __init__(self, *args, user=None, refused_upload: str | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if user is not None:
-            from audits.connection_views import verified_connections  # it imports this module
+            from audits.views.connections import verified_connections  # it imports this module
 
             # An audit runs only on a connection whose role Aegis could assume.
             self.fields["connection"].queryset = verified_connections(user)

@@ -107,10 +107,10 @@ class AuditRun(models.Model):
     risk_score = models.PositiveSmallIntegerField(null=True, blank=True)
     result = models.JSONField(null=True, blank=True)
     account_id = models.CharField(max_length=12, blank=True)
-    # What was audited (audits.run_sources): "demo", "connection:<id>", "org:<connection>[:<account>]",
+    # What was audited (audits.runs.sources): "demo", "connection:<id>", "org:<connection>[:<account>]",
     # "upload:<sha256>". History, compare, trends and accepted risks follow it, not the bare account id.
     source_key = models.CharField(max_length=120, blank=True)
-    # The input itself lives in RunInput (audits.run_inputs), so this row stays small.
+    # The input itself lives in RunInput (audits.runs.inputs), so this row stays small.
     snapshot_name = models.CharField(max_length=200, blank=True)
     # Last recorded seq; the recorder increments it in the same transaction as the insert.
     last_seq = models.PositiveIntegerField(default=0)
@@ -285,7 +285,7 @@ class Suppression(models.Model):
     )
     run = models.ForeignKey("AuditRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     account_id = models.CharField(max_length=12)
-    # The source key of the run it was accepted on (audits.run_sources): it applies to runs of that source only.
+    # The source key of the run it was accepted on (audits.runs.sources): it applies to runs of that source only.
     # Blank on one accepted before sources were kept whose run is gone: it applies by account id, as it did then.
     source_key = models.CharField(max_length=120, blank=True)
     fingerprint = models.CharField(max_length=64)

@@ -74,7 +74,7 @@ class Drift:
 
 
 def previous_of_same_source(run: AuditRun) -> AuditRun | None:
-    """The owner's latest completed run before this one from the same source (audits.run_sources) and account:
+    """The owner's latest completed run before this one from the same source (audits.runs.sources) and account:
     the demo account, an upload of the same file, the same connection audited the same way (account, organization,
     or one member account of the organization)."""
     runs = AuditRun.objects.filter(

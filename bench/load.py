@@ -67,8 +67,8 @@ def main() -> int:
         stack.prepare()
         from django.db import connection
 
-        from audits import run_status
         from audits.models import AuditEvent, AuditRun
+        from audits.runs import status as run_status
 
         ports = [stack.start_server() for _ in range(args.servers)]
         users = make_users(args.audits, prefix="load")

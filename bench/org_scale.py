@@ -148,8 +148,8 @@ def one_round(args: argparse.Namespace, endpoint: str, workers: int) -> dict:
         from django.db import connection
         from django.utils import timezone
 
-        from audits import run_status
         from audits.models import AuditEvent, AuditRun, AwsConnection
+        from audits.runs import status as run_status
 
         port = stack.start_server()
         ((user, cookie),) = make_users(1, prefix="org")

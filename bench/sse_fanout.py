@@ -2,7 +2,7 @@
 """SSE fan-out benchmark: the real Aegis server against sse-starlette and django-eventstream.
 
 For each server it opens viewers on 127.0.0.1 from a separate client process, records events at
-R events/s (Aegis: through audits.recorder.Recorder in another process, committed to the real
+R events/s (Aegis: through audits.runs.recorder.Recorder in another process, committed to the real
 database; peers: their idiomatic in-process publisher) and reports latency from record to
 receipt, deliveries/s, server CPU per delivery, RSS per idle viewer, threads and DB connections
 held by the web process, the server CPU to open one stream and the time to a stream's first frame.
@@ -434,7 +434,7 @@ def run_aegis_recorder(rate: float, seconds: float, run_ids: list[int]) -> None:
     import django
 
     django.setup()
-    from audits.recorder import Recorder
+    from audits.runs.recorder import Recorder
 
     recorders = [Recorder(r) for r in run_ids]
     recorders[0].emit("progress", "bench warm-up", 1, {"warmup": True})  # connection + imports
@@ -1485,7 +1485,7 @@ def main(argv: list[str]) -> None:
     if any(s != "aegis" for s in servers):
         ensure_peer_venv()
     if "aegis" in servers:
-        for f in ("aegis_site/asgi.py", "audits/recorder.py"):
+        for f in ("aegis_site/asgi.py", "audits/runs/recorder.py"):
             if not (ROOT / f).exists():
                 sys.exit(f"{f} is missing: the Aegis server is not there to measure")
 

@@ -18,7 +18,7 @@ from django.test import Client
 from django.utils import timezone
 
 from audits.models import AuditEvent, AuditRun
-from audits.recorder import Recorder
+from audits.runs.recorder import Recorder
 from audits.stream.protocol import HTTP_PROTOCOL
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,8 +6,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from audits.models import ApiToken, AuditEvent, AuditRun, Finding
-from audits.recorder import Recorder
-from audits.run_inputs import store_input
+from audits.runs.inputs import store_input
+from audits.runs.recorder import Recorder
 from tests.helpers import make_finished_run
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,7 @@ import pytest
 from django_tasks_db.models import DBTaskResult
 
 from audits.models import ApiToken, AuditRun
-from audits.recorder import Recorder
+from audits.runs.recorder import Recorder
 from audits.tokens import create_token
 from tests.helpers import make_finished_run, make_run, read_stream
 

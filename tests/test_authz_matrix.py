@@ -5,7 +5,7 @@ import pytest
 from django.test import Client
 
 from audits.models import AuditRun, AwsConnection, Finding
-from audits.recorder import Recorder
+from audits.runs.recorder import Recorder
 from audits.tokens import create_token
 from tests.helpers import make_finished_run, session_cookie
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from audits import runner
 from audits.management.commands.audit import main
 from audits.models import AuditRun, Finding
+from audits.runs import worker
 
 ROOT = Path(__file__).resolve().parent.parent
 SNAPSHOTS = [
@@ -36,7 +36,7 @@ def portal_run(client, owner, path: Path) -> AuditRun:
     )
     assert response.status_code in (302, 303), response.content[:500]
     run = AuditRun.objects.filter(owner=owner).latest("pk")
-    runner.execute(run.pk)  # what the worker does with the queued run
+    worker.execute(run.pk)  # what the worker does with the queued run
     run.refresh_from_db()
     assert run.status == AuditRun.Status.COMPLETED, run.error
     return run

@@ -8,9 +8,9 @@ from botocore.stub import Stubber
 from django.utils import timezone
 from moto import mock_aws
 
-from audits import connection_views
-from audits.connection_views import aegis_principal, verified_connections
 from audits.models import AwsConnection
+from audits.views import connections as connection_views
+from audits.views.connections import aegis_principal, verified_connections
 
 pytestmark = pytest.mark.django_db
 

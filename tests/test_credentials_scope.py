@@ -5,7 +5,7 @@ import httpx
 import pytest
 
 from audits.models import AuditRun
-from audits.recorder import Recorder
+from audits.runs.recorder import Recorder
 from audits.stream import auth
 from audits.stream.auth import Credential
 from audits.tokens import create_token

@@ -19,11 +19,12 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from audits import run_status, runner
 from audits.iam import run_audit
 from audits.iam.snapshot import load_demo_snapshot
 from audits.models import AuditEvent, AuditRun, Finding
-from audits.recorder import Recorder
+from audits.runs import status as run_status
+from audits.runs import worker
+from audits.runs.recorder import Recorder
 from bench._harness import Viewer, compare, follow_in_thread, table_events
 from tests.helpers import free_port, make_run, session_cookie, start_server, start_worker, status_of, stop, wait_for
 
@@ -96,7 +97,7 @@ def test_it_resumes_a_killed_workers_run_from_its_checkpoint_without_duplicates(
     first = start_worker(paced)
     second = None
     try:
-        run = runner.start_run(alice, source="demo", frameworks=frameworks)
+        run = worker.start_run(alice, source="demo", frameworks=frameworks)
         viewers = [Viewer(run_id=run.pk, ports=[port_of(server)], cookie=session_cookie(alice)["sessionid"])]
         watching = follow_in_thread(viewers, timeout=150)
         wait_for(lambda: principals_done(run) >= 5, what="5 principals analysed")
@@ -140,7 +141,7 @@ def test_it_resumes_every_viewer_by_last_event_id_after_web_process_restarts(tra
     # Paced so the audit outlasts two restarts even on a busy machine.
     worker = start_worker({"AEGIS_DEMO_STEP_MS": "200"})
     try:
-        run = runner.start_run(alice, source="demo", frameworks=["pci_dss"])
+        run = worker.start_run(alice, source="demo", frameworks=["pci_dss"])
         cookie = session_cookie(alice)["sessionid"]
         viewers = [Viewer(run_id=run.pk, ports=[port], cookie=cookie, reconnect_delay=(0.05, 0.3)) for _ in range(4)]
         watching = follow_in_thread(viewers, timeout=150)
@@ -212,7 +213,7 @@ def test_it_loses_no_event_when_the_database_is_briefly_unreachable(server, alic
     frameworks = ["hipaa"]
     worker = start_worker({"AEGIS_DEMO_STEP_MS": "100"})
     try:
-        run = runner.start_run(alice, source="demo", frameworks=frameworks)
+        run = worker.start_run(alice, source="demo", frameworks=frameworks)
         viewers = [Viewer(run_id=run.pk, ports=[port_of(server)], cookie=session_cookie(alice)["sessionid"])]
         watching = follow_in_thread(viewers, timeout=150)
         total = len(reference(frameworks)[1])
@@ -244,7 +245,7 @@ def test_it_retries_an_event_write_when_the_connection_is_cut(transactional_db, 
         victim = _own_backend_pid()
         with psycopg.connect(_pg_conninfo(), autocommit=True) as admin:
             assert admin.execute("SELECT pg_terminate_backend(%s)", [victim]).fetchone()[0] is True
-        with caplog.at_level(logging.WARNING, logger="audits.recorder"):
+        with caplog.at_level(logging.WARNING, logger="audits.runs.recorder"):
             recorder.emit("progress", "two", 2)
         assert "event write failed" in caplog.text, "the write did not meet the cut connection"
         assert _own_backend_pid() != victim
@@ -277,13 +278,13 @@ def test_it_serves_the_next_page_after_the_database_cut_its_connections(server, 
 @pytest.mark.skipif(not IS_POSTGRES, reason="needs PostgreSQL: an SQLite read never loses its connection")
 def test_it_keeps_reading_pause_and_cancel_after_the_connection_is_cut(transactional_db, alice):
     run = make_run(alice, status=AuditRun.Status.RUNNING)
-    control = runner._control_reader(run.pk)
+    control = worker._control_reader(run.pk)
     assert control() is None
     AuditRun.objects.filter(pk=run.pk).update(control="pause")
     with psycopg.connect(_pg_conninfo(), autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", [_own_backend_pid()])
-    time.sleep(runner.CONTROL_CHECK_S)
+    time.sleep(worker.CONTROL_CHECK_S)
     # The engine asks between principals; a brief outage must not end the audit with an error.
     assert control() is None, "the last known answer stands while the database is away"
-    time.sleep(runner.CONTROL_CHECK_S)
+    time.sleep(worker.CONTROL_CHECK_S)
     assert control() == "pause", "the next check reconnects and sees the owner's pause"

@@ -5,11 +5,11 @@ import re
 
 import pytest
 
-from audits import runner
 from audits.iam.agent import run_audit
 from audits.iam.remediation import fix_for
 from audits.iam.snapshot import load_demo_snapshot
 from audits.models import SEVERITIES, AuditRun, Finding
+from audits.runs import worker
 from tests.helpers import make_run
 from tests.view_helpers import make_completed_run, make_finding
 
@@ -85,7 +85,7 @@ def test_it_lists_each_top_risk_once_worst_first():
 def test_it_shows_only_the_statements_that_grant_a_hop_with_the_action_marked(client, alice, settings):
     settings.AEGIS_DEMO_STEP_MS = 0
     run = make_run(alice, status=AuditRun.Status.QUEUED)
-    assert runner.execute(run.pk) == "completed"
+    assert worker.execute(run.pk) == "completed"
     finding = Finding.objects.get(run=run, check_id="principal_privilege_escalation", principal_name="helpdesk")
     assert SECURITY_AUDIT in str(finding.evidence["statements"])  # the engine read it on the way
     client.force_login(alice)

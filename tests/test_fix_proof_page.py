@@ -3,12 +3,12 @@ fix, and the finding page says verified, lists what it takes away, and prints th
 
 import pytest
 
-from audits import runner
 from audits.iam.changeset import parse_cli
 from audits.iam.snapshot import load_demo_snapshot
 from audits.iam.whatif import apply_ops
 from audits.iam.whatif_report import audit_findings
 from audits.models import AuditRun, Finding
+from audits.runs import worker
 from tests.helpers import make_run
 
 pytestmark = pytest.mark.django_db
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 def demo_audit(alice, settings):
     settings.AEGIS_DEMO_STEP_MS = 0
     run = make_run(alice, status=AuditRun.Status.QUEUED, frameworks=["cis"])
-    assert runner.execute(run.pk) == "completed"
+    assert worker.execute(run.pk) == "completed"
     return run
 
 

@@ -8,8 +8,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from audits import runner
 from audits.models import AuditEvent, AuditRun, Finding
+from audits.runs import worker
 from tests.helpers import ROOT
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -55,7 +55,7 @@ def audited(client, alice):
                                            "snapshot_file": upload})  # fmt: skip
     assert response.status_code == 302, response.content[:500]
     run = AuditRun.objects.get(owner=alice)
-    assert runner.execute(run.pk) == "completed"
+    assert worker.execute(run.pk) == "completed"
     run.refresh_from_db()
     assert Finding.objects.filter(run=run).exists()
     return run

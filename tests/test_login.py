@@ -9,8 +9,8 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.test import RequestFactory
 
-from audits.auth_views import client_address
 from audits.management.commands.runportal import proxy_options, server_command
+from audits.views.auth import client_address
 from tests.helpers import ROOT, free_port, stop, subprocess_env, wait_for_port
 
 pytestmark = pytest.mark.django_db

@@ -8,11 +8,13 @@ import httpx
 import pytest
 from django.db import transaction
 
-from audits import exports, run_inputs, runner
+from audits import exports
 from audits.iam import CHECKS, report
 from audits.iam.remediation import fix_for
 from audits.models import AuditEvent, AuditRun, Finding
-from audits.recorder import Recorder
+from audits.runs import inputs as run_inputs
+from audits.runs import worker as runner
+from audits.runs.recorder import Recorder
 from audits.size_caps import TRUNCATED_NOTE
 from audits.stream import opening
 from audits.stream.access import Grant, Lease

@@ -1,6 +1,6 @@
 """Organization audits: a parent lists the member accounts (moto's Organizations), one child run per account.
 
-Children are executed here by the same code the worker runs (runner.execute), with moto standing in for AWS;
+Children are executed here by the same code the worker runs (worker.execute), with moto standing in for AWS;
 the multi-worker case on PostgreSQL lives in bench/org_scale.py.
 """
 
@@ -13,8 +13,10 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from django.utils import timezone
 
-from audits import org_runs, run_status, runner
 from audits.models import AuditEvent, AuditRun, AwsConnection, Suppression
+from audits.runs import organization as org_runs
+from audits.runs import status as run_status
+from audits.runs import worker
 
 MGMT = "123456789012"
 TRUST_MGMT = json.dumps(
@@ -92,11 +94,11 @@ def run_queue() -> None:
         if not queued:
             return
         for run_id in queued:
-            runner.execute(run_id)
+            worker.execute(run_id)
 
 
 def start_org(owner, connection) -> AuditRun:
-    return runner.start_run(
+    return worker.start_run(
         owner,
         source=AuditRun.Source.CONNECTION,
         frameworks=["cis"],
@@ -169,10 +171,10 @@ def test_each_account_is_audited_under_the_scps_the_organization_applies_to_it(a
 def test_it_creates_no_account_twice_when_the_parent_runs_again(aws, alice):
     build_org(aws, members=2)
     parent = start_org(alice, connection_for(alice))
-    runner.execute(parent.pk)
+    worker.execute(parent.pk)
     # A parent presumed dead and requeued lists the organization again: no second child per account.
     AuditRun.objects.filter(pk=parent.pk).update(status=AuditRun.Status.QUEUED)
-    runner.execute(parent.pk)
+    worker.execute(parent.pk)
     assert parent.children.count() == 3
     assert sorted(parent.children.values_list("account_id", flat=True)) == sorted(
         set(parent.children.values_list("account_id", flat=True))
@@ -183,7 +185,7 @@ def test_it_creates_no_account_twice_when_the_parent_runs_again(aws, alice):
 def test_the_stale_sweep_leaves_a_parent_whose_accounts_are_queued(aws, alice, settings):
     build_org(aws, members=1)
     parent = start_org(alice, connection_for(alice))
-    runner.execute(parent.pk)
+    worker.execute(parent.pk)
     AuditRun.objects.filter(pk=parent.pk).update(heartbeat=timezone.now() - timezone.timedelta(hours=1))
     assert parent.pk not in run_status.requeue_stale_runs()
 
@@ -192,7 +194,7 @@ def test_the_stale_sweep_leaves_a_parent_whose_accounts_are_queued(aws, alice, s
 def test_pause_resume_and_cancel_act_on_the_whole_organization(aws, alice):
     build_org(aws, members=2)
     parent = start_org(alice, connection_for(alice))
-    runner.execute(parent.pk)
+    worker.execute(parent.pk)
     parent.refresh_from_db()
     org_runs.pause(parent)
     assert set(parent.children.values_list("status", flat=True)) == {AuditRun.Status.PAUSED}
@@ -201,7 +203,7 @@ def test_pause_resume_and_cancel_act_on_the_whole_organization(aws, alice):
     parent.refresh_from_db()
     assert org_runs.resume(parent) == 3
     first = parent.children.order_by("pk").first()
-    runner.execute(first.pk)
+    worker.execute(first.pk)
     parent.refresh_from_db()
     org_runs.cancel(parent)
     parent.refresh_from_db()
@@ -215,7 +217,7 @@ def test_pause_resume_and_cancel_act_on_the_whole_organization(aws, alice):
 def test_it_fails_clearly_when_the_connection_cannot_read_the_organization(aws, alice):
     aws.client("iam").create_role(RoleName="AegisAudit", AssumeRolePolicyDocument=TRUST_MGMT)
     parent = start_org(alice, connection_for(alice))
-    runner.execute(parent.pk)
+    worker.execute(parent.pk)
     parent.refresh_from_db()
     assert parent.status == AuditRun.Status.FAILED
     assert "organization" in parent.error

@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from audits.models import AuditEvent, AuditRun, RunInput
-from audits.run_inputs import store_input
+from audits.runs.inputs import store_input
 from tests.helpers import make_finished_run, make_run
 
 pytestmark = pytest.mark.django_db

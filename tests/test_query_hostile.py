@@ -9,7 +9,7 @@ import httpx
 
 from audits import query_guard
 from audits.models import RunInput
-from audits.run_inputs import store_input
+from audits.runs.inputs import store_input
 from audits.tokens import create_token
 from tests.helpers import make_run, session_cookie
 from tests.test_query_views import ASK, snapshot_run

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from audits.models import RunInput
-from audits.run_inputs import store_input
+from audits.runs.inputs import store_input
 from audits.tokens import create_token
 from tests.helpers import make_run
 

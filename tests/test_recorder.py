@@ -6,12 +6,12 @@ import sys
 import pytest
 
 from audits.models import AuditEvent, AuditRun, Finding
-from audits.recorder import Recorder
+from audits.runs.recorder import Recorder
 from tests.helpers import ROOT, make_run, subprocess_env
 
 WRITER = """
 import django, sys; django.setup()
-from audits.recorder import Recorder
+from audits.runs.recorder import Recorder
 rec = Recorder(int(sys.argv[1]))
 for i in range(int(sys.argv[2])):
     rec.emit("progress", f"writer {sys.argv[3]} event {i}", 10)

@@ -7,7 +7,7 @@ from django.test import Client
 from django.utils import timezone
 
 from audits.models import AuditRun, Finding, Suppression
-from audits.review_views import control_findings_url, in_control, parse_control
+from audits.views.review import control_findings_url, in_control, parse_control
 from tests.helpers import make_run
 from tests.view_helpers import make_completed_run, make_finding
 

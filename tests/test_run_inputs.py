@@ -9,11 +9,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from audits import runner
 from audits.iam.snapshot import DEMO_PATH, load_demo_snapshot
 from audits.models import AuditEvent, AuditRun, RunInput
-from audits.recorder import Recorder
-from audits.run_inputs import input_bytes, load_input, store_input
+from audits.runs import worker
+from audits.runs.inputs import input_bytes, load_input, store_input
+from audits.runs.recorder import Recorder
 from tests.helpers import make_run
 
 pytestmark = pytest.mark.django_db
@@ -74,7 +74,7 @@ def test_it_copies_severity_and_principal_from_the_payload(alice):
 def test_it_audits_a_stored_upload_in_the_worker(alice):
     run = make_run(alice, source=AuditRun.Source.SNAPSHOT)
     store_input(run, io.BytesIO(DEMO_PATH.read_bytes()))
-    assert runner.execute(run.pk) == "completed"
+    assert worker.execute(run.pk) == "completed"
     run.refresh_from_db()
     assert run.status == AuditRun.Status.COMPLETED and run.account_id == load_demo_snapshot().account_id
 
@@ -88,7 +88,7 @@ def test_it_fails_a_bad_large_upload_with_the_loaders_message(alice, content, me
     """A large upload is only screened by the form; the worker's full check must end the run cleanly."""
     run = make_run(alice, source=AuditRun.Source.SNAPSHOT)
     store_input(run, io.BytesIO(content))
-    assert runner.execute(run.pk) == "failed"
+    assert worker.execute(run.pk) == "failed"
     run.refresh_from_db()
     assert run.status == AuditRun.Status.FAILED and message in run.error
     assert "internal error" not in run.error

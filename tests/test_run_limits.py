@@ -8,8 +8,8 @@ import httpx
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from audits import run_status
 from audits.models import AuditRun
+from audits.runs import status as run_status
 from audits.tokens import create_token
 from tests.helpers import make_run, session_cookie
 

@@ -12,9 +12,13 @@ from django.apps import apps
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from audits import compare, org_runs, retries, run_sources, runner, schedule_drift, schedules
+from audits import compare, schedule_drift, schedules
 from audits.iam.snapshot import DEMO_PATH
 from audits.models import AuditRun, AwsConnection, Finding, RunInput, Schedule, Suppression
+from audits.runs import organization as org_runs
+from audits.runs import retry as retries
+from audits.runs import sources as run_sources
+from audits.runs import worker
 from tests.view_helpers import make_completed_run, make_finding
 
 DEMO_BYTES = DEMO_PATH.read_bytes()
@@ -40,7 +44,7 @@ def upload(client, name: str = "sample.json", content: bytes = DEMO_BYTES) -> Au
 
 
 def executed(run: AuditRun) -> AuditRun:
-    assert runner.execute(run.pk) == "completed"
+    assert worker.execute(run.pk) == "completed"
     run.refresh_from_db()
     return run
 
@@ -63,11 +67,11 @@ def completed(owner, key: str, *, source: str = "demo", findings=("a",), days_ag
 
 @pytest.mark.django_db
 def test_it_keys_the_demo_a_connection_and_an_organization_with_its_members(alice):
-    assert runner.start_run(alice, source="demo", frameworks=["cis"]).source_key == "demo"
+    assert worker.start_run(alice, source="demo", frameworks=["cis"]).source_key == "demo"
     conn = connection_of(alice)
-    direct = runner.start_run(alice, source="connection", frameworks=["cis"], connection=conn, account_id="1" * 12)
+    direct = worker.start_run(alice, source="connection", frameworks=["cis"], connection=conn, account_id="1" * 12)
     assert direct.source_key == f"connection:{conn.pk}"
-    org = runner.start_run(
+    org = worker.start_run(
         alice, source="connection", frameworks=["cis"], connection=conn, kind="organization",
         target={"member_role_name": "AegisMember", "external_id": ""},
     )  # fmt: skip
@@ -175,7 +179,7 @@ def test_it_compares_scheduled_drift_within_the_source(alice):
 @pytest.mark.django_db(transaction=True)
 def test_a_demo_acceptance_does_not_suppress_an_uploads_finding(client, alice, reviewer, settings):
     settings.AEGIS_DEMO_STEP_MS = 0
-    demo = executed(runner.start_run(alice, source="demo", frameworks=["cis"]))
+    demo = executed(worker.start_run(alice, source="demo", frameworks=["cis"]))
     worst = Finding.objects.filter(run=demo, severity="critical").first()
     client.force_login(reviewer)
     accepted = client.post(
@@ -193,7 +197,7 @@ def test_a_demo_acceptance_does_not_suppress_an_uploads_finding(client, alice, r
     assert not same.suppressed
     assert "suppressed_findings" not in sample.result
     # The next demo run does inherit it.
-    again = executed(runner.start_run(alice, source="demo", frameworks=["cis"]))
+    again = executed(worker.start_run(alice, source="demo", frameworks=["cis"]))
     assert Finding.objects.get(run=again, fingerprint=worst.fingerprint).suppressed
     # And a second upload of the same file shares the first upload's history, not the demo's.
     second = executed(upload(client, "renamed.json"))
@@ -207,7 +211,7 @@ def test_it_keeps_an_old_suppression_without_a_source_working_by_account(alice):
                                expires_at=timezone.now() + timedelta(days=5))  # fmt: skip
     Suppression.objects.create(owner=alice, account_id=DEMO_ACCOUNT, fingerprint="b", source_key="upload:x",
                                justification="other source", expires_at=timezone.now() + timedelta(days=5))  # fmt: skip
-    assert runner.accepted_risks(demo.pk, DEMO_ACCOUNT, "demo") == frozenset({"a"})
+    assert worker.accepted_risks(demo.pk, DEMO_ACCOUNT, "demo") == frozenset({"a"})
 
 
 @pytest.mark.django_db

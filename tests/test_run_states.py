@@ -3,7 +3,7 @@
 import pytest
 
 from audits.models import AuditRun, RunInput
-from audits.run_inputs import input_bytes, store_input
+from audits.runs.inputs import input_bytes, store_input
 from tests.helpers import make_run
 
 pytestmark = pytest.mark.django_db

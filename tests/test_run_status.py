@@ -7,8 +7,8 @@ import pytest
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from audits import run_status
 from audits.models import AuditEvent, AuditRun
+from audits.runs import status as run_status
 from tests.helpers import ROOT, make_run
 
 pytestmark = pytest.mark.django_db
@@ -157,7 +157,7 @@ def module_imports(path: str) -> set[str]:
 
 def test_it_keeps_the_runner_and_the_task_module_apart():
     # The runner queues work through run_status only; the task module reaches the runner only when a task runs.
-    runner_source = (ROOT / "audits/runner.py").read_text()
+    runner_source = (ROOT / "audits/runs/worker.py").read_text()
     assert "audits.tasks" not in runner_source and "import tasks" not in runner_source
-    assert not {"audits.runner", "audits.runner.execute"} & module_imports("audits/tasks.py")
-    assert "audits.tasks" in module_imports("audits/run_status.py")
+    assert not {"audits.runs.worker", "audits.runs.worker.execute"} & module_imports("audits/tasks.py")
+    assert "audits.tasks" in module_imports("audits/runs/status.py")

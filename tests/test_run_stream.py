@@ -8,7 +8,7 @@ import time
 import httpx
 
 from audits.models import AuditRun
-from audits.recorder import Recorder
+from audits.runs.recorder import Recorder
 from tests.helpers import ROOT, make_finished_run, make_run, read_stream, session_cookie, sse_events, subprocess_env
 
 
@@ -116,7 +116,7 @@ def test_it_delivers_events_recorded_by_another_process(server, alice):
     Recorder(run.pk).emit("start", "Audit started", 5)
     script = (
         "import django, time; django.setup()\n"
-        "from audits.recorder import Recorder\n"
+        "from audits.runs.recorder import Recorder\n"
         "from audits.models import AuditRun\n"
         f"rec = Recorder({run.pk})\n"
         "for i in range(2, 8):\n"

@@ -7,7 +7,7 @@ import pytest
 
 from audits import timeline
 from audits.models import AuditEvent, AuditRun
-from audits.recorder import Recorder
+from audits.runs.recorder import Recorder
 from tests.helpers import make_run
 from tests.view_helpers import make_finding
 

@@ -5,7 +5,7 @@ from django.urls import reverse
 from django_tasks_db.models import DBTaskResult
 
 from audits.models import AuditRun
-from audits.recorder import Recorder
+from audits.runs.recorder import Recorder
 from tests.helpers import make_finished_run, make_run
 
 pytestmark = pytest.mark.django_db

@@ -12,8 +12,10 @@ from django.db import connection as db_connection
 from django.urls import reverse
 from django.utils import timezone
 
-from audits import run_status, runner, schedule_drift, schedules, webhooks
+from audits import schedule_drift, schedules, webhooks
 from audits.models import AuditEvent, AuditRun, AwsConnection, Finding, Schedule, UserSettings
+from audits.runs import status as run_status
+from audits.runs import worker
 from tests.helpers import ROOT, free_port, make_run, start_worker, stop, subprocess_env, wait_for
 from tests.test_webhooks import Receiver
 
@@ -271,7 +273,7 @@ def test_it_compares_two_real_scheduled_demo_audits(alice, settings):
     runs = []
     for _ in range(2):
         [outcome] = schedules.run_due_schedules()
-        assert runner.execute(outcome.run_id) == "completed"
+        assert worker.execute(outcome.run_id) == "completed"
         runs.append(AuditRun.objects.get(pk=outcome.run_id))
         Schedule.objects.filter(pk=schedule.pk).update(next_due=timezone.now() - timedelta(seconds=1))
     assert runs[1].target["drift"] == {"previous": runs[0].pk, "new": 0, "resolved": 0, "changed": 0}

@@ -10,8 +10,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from audits.management.commands.audit import main
-from audits.simulate_api import MAX_BODY_BYTES
 from audits.tokens import create_token
+from audits.views.simulate import MAX_BODY_BYTES
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUEST = {

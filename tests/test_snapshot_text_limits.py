@@ -5,9 +5,9 @@ import json
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from audits import runner
 from audits.iam.snapshot import SnapshotError, load_snapshot
 from audits.models import AuditEvent, AuditRun
+from audits.runs import worker
 from audits.stream import frames
 
 ADMIN_STATEMENT = {"Effect": "Allow", "Action": "*", "Resource": "*"}
@@ -117,7 +117,7 @@ def test_it_audits_a_snapshot_with_lone_surrogates_to_the_end(client, alice):
     client.force_login(alice)
     assert upload(client, surrogate_export().encode()).status_code == 302
     run = AuditRun.objects.get(owner=alice)
-    assert runner.execute(run.pk) == "completed"
+    assert worker.execute(run.pk) == "completed"
     run.refresh_from_db()
     assert run.status == AuditRun.Status.COMPLETED and not run.error
     events = list(AuditEvent.objects.filter(run=run))

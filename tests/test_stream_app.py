@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from audits.models import AuditRun
-from audits.recorder import Recorder
+from audits.runs.recorder import Recorder
 from tests.helpers import free_port, make_finished_run, make_run, read_stream, session_cookie, start_server, stop
 
 

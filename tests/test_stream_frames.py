@@ -8,7 +8,7 @@ import time
 import httpx
 
 from audits.models import AuditEvent, AuditRun
-from audits.recorder import Recorder
+from audits.runs.recorder import Recorder
 from audits.stream import frames
 from tests.helpers import make_run, read_stream, session_cookie
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from audits.models import AuditRun
-from audits.recorder import Recorder
+from audits.runs.recorder import Recorder
 from audits.stream import access, opening
 from audits.stream.access import Grant, Lease
 from audits.stream.auth import Credential

@@ -9,7 +9,7 @@ from django.contrib.sessions.models import Session
 from django.utils import timezone
 
 from audits.models import ApiToken, AuditEvent, AuditRun
-from audits.recorder import Recorder
+from audits.runs.recorder import Recorder
 from audits.tokens import create_token
 from tests.helpers import make_run, session_cookie, sse_events
 

@@ -6,16 +6,16 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from audits import runner
 from audits.iam.snapshot import DEMO_PATH
 from audits.models import AuditRun, Finding, Suppression
+from audits.runs import worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def demo_run(owner) -> AuditRun:
-    run = runner.start_run(owner, source="demo", frameworks=["cis"])
-    assert runner.execute(run.pk) == "completed"
+    run = worker.start_run(owner, source="demo", frameworks=["cis"])
+    assert worker.execute(run.pk) == "completed"
     run.refresh_from_db()
     return run
 
@@ -70,7 +70,7 @@ def test_it_ignores_an_uploaded_claim_to_someone_elses_account(client, alice, bo
                                        "snapshot_file": claim}).status_code == 302  # fmt: skip
     upload = AuditRun.objects.get(owner=bob)
     assert upload.account_id == first.account_id
-    assert runner.execute(upload.pk) == "completed"
+    assert worker.execute(upload.pk) == "completed"
     upload.refresh_from_db()
     assert not Finding.objects.filter(run=upload, suppressed=True).exists()
     assert upload.risk_score == first.risk_score

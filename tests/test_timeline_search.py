@@ -8,7 +8,7 @@ import pytest
 
 from audits import timeline
 from audits.models import SEVERITIES, AuditEvent, AuditRun, Finding
-from audits.recorder import Recorder
+from audits.runs.recorder import Recorder
 from audits.stream import opening
 from audits.stream.errors import StreamError
 from tests.helpers import make_run

@@ -11,7 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from audits import uploads
 from audits.iam.snapshot import DEMO_PATH
 from audits.models import AuditRun, RunInput
-from audits.run_inputs import input_bytes
+from audits.runs.inputs import input_bytes
 from tests.helpers import free_port, session_cookie, start_server, stop
 
 pytestmark = pytest.mark.django_db

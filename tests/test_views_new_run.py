@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from audits.iam.snapshot import DEMO_PATH
 from audits.models import AuditRun, AwsConnection
-from audits.run_inputs import input_bytes, load_input
+from audits.runs.inputs import input_bytes, load_input
 
 pytestmark = pytest.mark.django_db
 

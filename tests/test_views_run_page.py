@@ -3,7 +3,7 @@
 import pytest
 
 from audits.models import AuditRun, Finding
-from audits.recorder import Recorder
+from audits.runs.recorder import Recorder
 from tests.helpers import make_run
 from tests.view_helpers import make_completed_run, make_finding
 
@@ -220,12 +220,12 @@ def test_it_shows_plain_evidence_as_text_and_the_rest_as_json(client, alice):
 
 
 def test_compliance_rows_link_to_the_findings_that_fail_them(client, alice, settings):
-    from audits import runner
     from audits.models import AuditRun, Finding
+    from audits.runs import worker
 
     settings.AEGIS_DEMO_STEP_MS = 0
-    run = runner.start_run(alice, source="demo", frameworks=["cis"])
-    assert runner.execute(run.pk) == "completed"
+    run = worker.start_run(alice, source="demo", frameworks=["cis"])
+    assert worker.execute(run.pk) == "completed"
     run = AuditRun.objects.get(pk=run.pk)
     failing = next(c for c in run.result["compliance"]["cis"]["controls"] if c["findings"])
     client.force_login(alice)

@@ -5,11 +5,12 @@ import json
 import pytest
 from django.test import Client
 
-from audits import query_guard, whatif_views
+from audits import query_guard
 from audits.iam.snapshot import load_demo_snapshot
 from audits.iam.whatif_report import audit_findings
 from audits.models import Finding
 from audits.tokens import create_token
+from audits.views import whatif as whatif_views
 from tests.helpers import make_finished_run, make_run
 from tests.test_query_views import snapshot_run
 

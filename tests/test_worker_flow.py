@@ -4,8 +4,9 @@ from collections import Counter
 
 import pytest
 
-from audits import run_status, runner
 from audits.models import AuditEvent, AuditRun, Finding
+from audits.runs import status as run_status
+from audits.runs import worker as runner
 from tests.helpers import read_stream, session_cookie, status_of, wait_for
 
 pytestmark = pytest.mark.server

@@ -3,7 +3,7 @@
 from django.utils import timezone
 
 from audits.models import AuditRun
-from audits.recorder import Recorder
+from audits.runs.recorder import Recorder
 from tests.helpers import make_run
 
 

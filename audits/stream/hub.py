@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import connection
 
 from audits.models import AuditEvent, AuditRun
-from audits.recorder import NOTIFY_CHANNEL
+from audits.runs.recorder import NOTIFY_CHANNEL
 from audits.stream import access, frames
 from audits.stream.db import run_db
 

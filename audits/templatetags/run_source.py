@@ -1,9 +1,9 @@
-"""`{{ run|source_label }}`: what a run audited, as a person recognises it (audits.run_sources.label)."""
+"""`{{ run|source_label }}`: what a run audited, as a person recognises it (audits.runs.sources.label)."""
 
 from django import template
 
-from audits import run_sources
 from audits.models import AuditRun
+from audits.runs import sources as run_sources
 
 register = template.Library()
 

@@ -2,9 +2,9 @@
 
 from django.utils import timezone
 
-from audits import runner
 from audits.models import AuditRun
-from audits.recorder import Recorder
+from audits.runs import worker
+from audits.runs.recorder import Recorder
 from tests.helpers import make_run
 
 DESKTOP = {"width": 1440, "height": 900}
@@ -15,7 +15,7 @@ SIZES = {"desktop": DESKTOP, "phone": PHONE}
 def demo_run(owner, frameworks=("cis", "pci_dss")) -> AuditRun:
     """The demo account audited by the real engine in this process (no pacing), completed."""
     run = make_run(owner, status=AuditRun.Status.QUEUED, frameworks=list(frameworks))
-    assert runner.execute(run.pk) == "completed"
+    assert worker.execute(run.pk) == "completed"
     run.refresh_from_db()
     return run
 

@@ -10,8 +10,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from audits import runner, timeline
+from audits import timeline
 from audits.models import AuditEvent, AuditRun, Finding, Suppression
+from audits.runs import worker
 from tests.browser.pages import SIZES, demo_run, overflow_x
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
@@ -47,7 +48,7 @@ def test_counters_opened_at_any_moment_of_a_run_agree_with_the_stored_findings(
     server, slow_worker, alice, open_page, artifacts, fast_demo
 ):
     accepted = accept_worst_risk(demo_run(alice, frameworks=()))
-    run = runner.start_run(alice, source="demo", frameworks=[])
+    run = worker.start_run(alice, source="demo", frameworks=[])
     pages, mid_run = [], []
     sizes = list(SIZES)
     while len(pages) < 10:

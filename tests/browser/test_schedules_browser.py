@@ -5,8 +5,8 @@ from datetime import time
 import pytest
 from django.utils import timezone
 
-from audits import run_status
 from audits.models import AuditRun, AwsConnection, Finding, Schedule
+from audits.runs import status as run_status
 from tests.browser.pages import SIZES, in_view, overflow_x, wide_elements
 from tests.helpers import make_run
 

@@ -4,8 +4,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from audits.password_views import require_change
 from audits.reviewers import REVIEWER_GROUP, reviewer_group
+from audits.views.passwords import require_change
 
 
 class Command(BaseCommand):

@@ -9,11 +9,15 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Subquery
 from django.utils import timezone
 
-from audits import mutelist, org_runs, run_limits, run_sources, run_status
+from audits import mutelist
 from audits.iam import finding_types
 from audits.models import AuditEvent, AuditRun, Finding, Suppression
-from audits.recorder import ClaimLostError, Recorder
-from audits.run_limits import TooManyActiveRunsError as TooManyActiveRunsError  # where views catch it
+from audits.runs import limits as run_limits
+from audits.runs import organization as org_runs
+from audits.runs import sources as run_sources
+from audits.runs import status as run_status
+from audits.runs.limits import TooManyActiveRunsError as TooManyActiveRunsError  # where views catch it
+from audits.runs.recorder import ClaimLostError, Recorder
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +31,7 @@ CONTROL_CHECK_S = 0.25
 
 
 def start_run(owner, *, source: str, frameworks: list[str], **fields) -> AuditRun:
-    """Create a run and queue it, within the owner's limit of active audits (audits.run_limits).
+    """Create a run and queue it, within the owner's limit of active audits (audits.runs.limits).
 
     Its source key comes from its fields unless given (an upload's names the digest of its bytes)."""
     fields.setdefault("source_key", run_sources.key_for_new_run(source, fields))
@@ -201,8 +205,8 @@ def accepted_risks(run_id: int, account_id: str, source_key: str = "") -> frozen
 
 
 def load_snapshot_for(run: AuditRun, recorder: Recorder):
-    from audits import run_inputs
     from audits.iam.snapshot import load_demo_snapshot
+    from audits.runs import inputs as run_inputs
 
     if run.source == AuditRun.Source.DEMO:
         return load_demo_snapshot()

@@ -11,8 +11,8 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_POST
 
-from audits.api import _error, token_required
 from audits.iam.simulate import SimulationError, load_request, simulate, work
+from audits.views.api import _error, token_required
 
 MAX_BODY_BYTES = 256 * 1024
 # Pairs times statements (simulate.work): 100 actions x 100 resources over 20 statements, about two seconds of CPU.

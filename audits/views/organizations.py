@@ -9,9 +9,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from audits import org_runs, runner
 from audits.models import FRAMEWORK_CHOICES, AuditRun, AwsConnection
-from audits.schedule_views import ScheduleForm, schedule_of_org_run
+from audits.runs import organization as org_runs
+from audits.runs import worker
+from audits.views.schedules import ScheduleForm, schedule_of_org_run
 
 SEVERITY_COLUMNS = ("critical", "high", "medium", "low")
 CROSS_ACCOUNT_SHOWN = 200
@@ -62,7 +63,7 @@ def new_org_run(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            run = runner.start_run(
+            run = worker.start_run(
                 request.user,
                 source=AuditRun.Source.CONNECTION,
                 frameworks=data["frameworks"],
@@ -70,7 +71,7 @@ def new_org_run(request: HttpRequest) -> HttpResponse:
                 kind=AuditRun.Kind.ORGANIZATION,
                 target={"member_role_name": data["member_role_name"], "external_id": data["external_id"]},
             )
-        except runner.TooManyActiveRunsError as exc:
+        except worker.TooManyActiveRunsError as exc:
             form.add_error(None, str(exc))
         else:
             return redirect(run)

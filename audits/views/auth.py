@@ -30,8 +30,8 @@ from django.contrib.auth.forms import UsernameField
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from audits import password_views
 from audits import sign_in_counts as counts
+from audits.views import passwords as password_views
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

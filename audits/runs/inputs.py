@@ -124,10 +124,11 @@ __all__ = ["PackedInput", "has_input", "input_bytes", "load_input", "pack_input"
 def start_from_form(owner: Any, form: Any) -> AuditRun:
     """Queue the audit a validated NewAuditForm asks for, with its input stored beside it (portal and API).
 
-    Raises runner.TooManyActiveRunsError past the owner's limit, with nothing stored."""
+    Raises worker.TooManyActiveRunsError past the owner's limit, with nothing stored."""
     from django.db import transaction
 
-    from audits import run_sources, runner
+    from audits.runs import sources as run_sources
+    from audits.runs import worker
 
     data = form.cleaned_data
     fields: dict = {}
@@ -141,7 +142,7 @@ def start_from_form(owner: Any, form: Any) -> AuditRun:
     elif data["source"] == AuditRun.Source.CONNECTION:
         fields.update(connection=data["connection"], account_id=data["connection"].account_id)
     with transaction.atomic():
-        run = runner.start_run(owner, source=data["source"], frameworks=data["frameworks"], **fields)
+        run = worker.start_run(owner, source=data["source"], frameworks=data["frameworks"], **fields)
         if packed is not None:
             save_input(run, packed)
     return run

@@ -19,9 +19,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from audits import run_limits, schedule_drift, tasks
+from audits import schedule_drift, tasks
 from audits.models import AuditRun
-from audits.recorder import Recorder
+from audits.runs import limits as run_limits
+from audits.runs.recorder import Recorder
 
 Status = AuditRun.Status
 IDLE = [Status.QUEUED, Status.PAUSED, Status.INTERRUPTED]
@@ -161,7 +162,7 @@ def requeue_stale_runs(auto_resume: bool | None = None) -> list[int]:
     return [run_id for run_id in list(stale) if requeue(run_id, cutoff, auto_resume)]
 
 
-# --- organization runs: the parent and its children move together (audits.org_runs records what happened) ---------
+# --- organization runs: the parent and its children move together (audits.runs.organization records what happened)
 
 
 def pause_organization(parent_id: int) -> int:

@@ -26,7 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from audits.forms import ConnectionForm
 from audits.models import AwsConnection
-from audits.schedule_views import ScheduleForm, schedule_of_connection
+from audits.views.schedules import ScheduleForm, schedule_of_connection
 
 PRINCIPAL_TTL_S = 3600
 PRINCIPAL_ERROR_TTL_S = 60  # an operator fixing credentials should not wait an hour to see it work

@@ -12,23 +12,17 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from audits import (
-    compare,
-    exports,
-    finding_evidence,
-    retries,
-    review_views,
-    run_inputs,
-    run_limits,
-    run_sources,
-    run_status,
-    runner,
-    timeline,
-    uploads,
-)
+from audits import compare, exports, finding_evidence, timeline, uploads
 from audits.forms import FindingFilterForm, NewAuditForm
 from audits.models import FRAMEWORK_CHOICES, SEVERITIES, AuditRun, Finding
+from audits.runs import inputs as run_inputs
+from audits.runs import limits as run_limits
+from audits.runs import retry as retries
+from audits.runs import sources as run_sources
+from audits.runs import status as run_status
+from audits.runs import worker
 from audits.stream import opening, serve
+from audits.views import review as review_views
 
 RUNS_PER_PAGE = 20
 FINDINGS_PER_PAGE = 50
@@ -79,7 +73,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
 def _trends(user) -> list[dict]:
     """Risk score over the latest completed audits of each source and account, as SVG coordinates.
 
-    One line per source (audits.run_sources): the demo, an upload and a connection naming one account id are
+    One line per source (audits.runs.sources): the demo, an upload and a connection naming one account id are
     different inputs and never share a line."""
     rows = (
         AuditRun.objects.filter(owner=user, status=AuditRun.Status.COMPLETED, risk_score__isnull=False)
@@ -141,7 +135,7 @@ def new_run(request: HttpRequest) -> HttpResponse:
         # At the limit, refuse before the upload is parsed, validated or packed (it may be tens of megabytes).
         try:
             run_limits.check(request.user)
-        except runner.TooManyActiveRunsError as exc:
+        except worker.TooManyActiveRunsError as exc:
             return _at_run_limit(request, str(exc))
     if uploads.read_limited(request):
         # Nothing is stored or changed, so this answer needs no CSRF check: it names the limit.
@@ -166,7 +160,7 @@ def _new_run(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             run = run_inputs.start_from_form(request.user, form)
-        except runner.TooManyActiveRunsError as exc:
+        except worker.TooManyActiveRunsError as exc:
             form.add_error(None, str(exc))
         else:
             return redirect(run)
@@ -182,7 +176,7 @@ def _new_run(request: HttpRequest) -> HttpResponse:
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = _get_run(request, pk)
     if run.kind == AuditRun.Kind.ORGANIZATION:
-        from audits.org_views import org_detail
+        from audits.views.organizations import org_detail
 
         return org_detail(request, run)
     if request.htmx and request.htmx.target == "findings":
@@ -670,7 +664,7 @@ def resume_run(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         if not run_status.resume(run.pk):
             messages.error(request, "Only a paused or interrupted audit can be resumed.")
-    except runner.TooManyActiveRunsError as exc:
+    except worker.TooManyActiveRunsError as exc:
         messages.error(request, str(exc))
     return redirect(run)
 
@@ -697,7 +691,7 @@ def retry_run(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect(run)
     try:
         new, created = retries.retry(run)
-    except runner.TooManyActiveRunsError as exc:
+    except worker.TooManyActiveRunsError as exc:
         messages.error(request, str(exc))
         return redirect(run)
     if created:

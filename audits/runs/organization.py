@@ -19,10 +19,12 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from audits import run_inputs, run_sources, run_status
 from audits.iam import finding_types
 from audits.models import AuditRun, Finding, Suppression
-from audits.recorder import Recorder
+from audits.runs import inputs as run_inputs
+from audits.runs import sources as run_sources
+from audits.runs import status as run_status
+from audits.runs.recorder import Recorder
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from audits import mutelist
 from audits.models import MuteRule
-from audits.review_views import MAX_ACCEPT_DAYS, reviewer_required
+from audits.views.review import MAX_ACCEPT_DAYS, reviewer_required
 
 MAX_PROBLEMS_SHOWN = 30
 # The form's exception fields and the Exceptions list each fills (audits.mutelist.Exceptions).

@@ -25,10 +25,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from audits import run_results, run_sources
+from audits import run_results
 from audits.iam.scoring import band
 from audits.models import SEVERITIES, AuditRun, Finding, Suppression
 from audits.reviewers import is_reviewer
+from audits.runs import sources as run_sources
 
 RUNS_PER_PAGE = 25
 FINDINGS_PER_PAGE = 50

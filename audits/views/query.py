@@ -16,11 +16,11 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from audits import query_guard
-from audits.api import _error, _visible_run, token_required
 from audits.iam.query import QueryError, QueryTimeoutError, check_question, who_can
 from audits.iam.snapshot import AccountSnapshot, SnapshotError, load_demo_snapshot
 from audits.models import AuditRun
-from audits.views import _get_run
+from audits.views.api import _error, _visible_run, token_required
+from audits.views.runs import _get_run
 
 
 class NoInputError(Exception):

@@ -25,11 +25,14 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
-from audits import exports, run_inputs, run_limits, runner, uploads
-from audits.connection_views import verified_connections
+from audits import exports, uploads
 from audits.forms import NewAuditForm
 from audits.models import FRAMEWORK_KEYS, AuditRun, AwsConnection
+from audits.runs import inputs as run_inputs
+from audits.runs import limits as run_limits
+from audits.runs import worker
 from audits.tokens import INVALID_TOKEN, bearer, can_write, user_for_token
+from audits.views.connections import verified_connections
 
 READ_ONLY = "This token is read-only: create a read-and-write token to start audits."
 MISSING_SOURCE = (
@@ -98,7 +101,7 @@ def runs(request: HttpRequest) -> JsonResponse:
             return _error(403, READ_ONLY)
         try:
             run_limits.check(request.user)  # before the body is parsed or the snapshot validated
-        except runner.TooManyActiveRunsError as exc:
+        except worker.TooManyActiveRunsError as exc:
             return _error(429, str(exc))
         return _start(request)
     page = Paginator(AuditRun.objects.filter(owner=request.user).defer("result"), 50)
@@ -209,7 +212,7 @@ def _verified_connection(request: HttpRequest, value) -> tuple[AwsConnection | N
 def _create(request: HttpRequest, form: NewAuditForm) -> JsonResponse:
     try:
         run = run_inputs.start_from_form(request.user, form)
-    except runner.TooManyActiveRunsError as exc:
+    except worker.TooManyActiveRunsError as exc:
         return _error(429, str(exc))
     return JsonResponse({"run": run_json(request, run)}, status=201)
 

@@ -21,14 +21,14 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audits import query_guard
-from audits.api import _error, _visible_run, token_required
 from audits.iam.changeset import ChangeSetError, parse_cli
 from audits.iam.snapshot import SnapshotError
 from audits.iam.terraform_plan import PlanError, ops_from_plan
 from audits.iam.whatif_report import WhatIf, compare
 from audits.models import AuditRun, Finding
-from audits.query_views import NoInputError, _snapshot_of
-from audits.views import _get_run
+from audits.views.api import _error, _visible_run, token_required
+from audits.views.query import NoInputError, _snapshot_of
+from audits.views.runs import _get_run
 
 MAX_CHANGE_BYTES = 256 * 1024
 WHATIF_SECONDS = 60.0
