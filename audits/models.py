@@ -9,6 +9,7 @@ from django.utils import timezone
 from audits.iam import finding_types
 from audits.iam.checks import SEVERITIES as ENGINE_SEVERITIES
 from audits.iam.compliance import FRAMEWORKS
+from audits.iam.events import EVENT_CHOICES
 
 if TYPE_CHECKING:
     from enum import StrEnum
@@ -30,11 +31,6 @@ FRAMEWORK_CHOICES: list[tuple[str, str]] = [(key, fw["label"]) for key, fw in FR
 FRAMEWORK_KEYS = [key for key, _ in FRAMEWORK_CHOICES]
 
 SEVERITIES = list(ENGINE_SEVERITIES)
-
-EVENT_TYPES = [
-    "start", "progress", "thinking", "principal", "finding", "stats", "warning",
-    "paused", "resumed", "complete", "error", "cancelled",
-]  # fmt: skip
 
 
 def new_external_id() -> str:
@@ -175,7 +171,7 @@ class AuditRun(models.Model):
 class AuditEvent(models.Model):
     run = models.ForeignKey(AuditRun, on_delete=models.CASCADE, related_name="events")
     seq = models.PositiveIntegerField()
-    type = models.CharField(max_length=16)
+    type = models.CharField(max_length=16, choices=EVENT_CHOICES)  # the engine's list (audits.iam.events)
     message = models.TextField()
     progress = models.PositiveSmallIntegerField(default=0)
     payload = models.JSONField(default=dict, blank=True)

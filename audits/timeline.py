@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 
 from django.db.models import Count, Q, QuerySet
 
+from audits.iam.events import TIMELINE_FILTERS
 from audits.models import SEVERITIES, AuditEvent, AuditRun, format_ts
 
 TAIL = 200
 GROUP_SLACK = 100
-EVENT_FILTERS = ("principal", "finding", "thinking", "progress", "stats", "warning")
+EVENT_FILTERS = tuple(kind for kind, _ in TIMELINE_FILTERS)
 
 
 @dataclass

@@ -41,11 +41,10 @@ if str(ROOT) not in sys.path:
 from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+from audits.iam.events import EVENT_TYPES  # noqa: E402
 from audits.iam.snapshot import DEMO_PATH, AccountSnapshot, SnapshotError, load_snapshot  # noqa: E402
 
 ALL_FRAMEWORKS = ["cis", "pci_dss", "hipaa", "soc2", "nist_800_53"]
-EVENT_TYPES = {"start", "progress", "thinking", "principal", "finding", "stats", "warning", "paused", "resumed",
-               "complete", "error", "cancelled"}  # fmt: skip
 MAX_MESSAGE = 400
 LISTS = ("UserDetailList", "GroupDetailList", "RoleDetailList", "Policies")
 

@@ -17,8 +17,9 @@ from django.conf import settings
 from django.db import DataError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
+from audits.iam.events import EVENT_TYPES
 from audits.iam.snapshot import safe_text
-from audits.models import EVENT_TYPES, AuditEvent, AuditRun, Finding
+from audits.models import AuditEvent, AuditRun, Finding
 from audits.size_caps import cap, cap_finding, cap_strings, cap_text
 
 log = logging.getLogger(__name__)

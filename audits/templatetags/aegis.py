@@ -1,3 +1,4 @@
+import json
 import re
 
 from django import template
@@ -5,6 +6,7 @@ from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
 
 from audits.iam import scoring
+from audits.iam.events import ENDING, TIMELINE_FILTERS
 from audits.models import FRAMEWORK_CHOICES, SEVERITIES
 
 register = template.Library()
@@ -110,3 +112,15 @@ def severity_name(rank) -> str:
         return SEVERITIES[int(rank)]
     except (TypeError, ValueError, IndexError):
         return "info"
+
+
+@register.simple_tag
+def timeline_filters() -> tuple[tuple[str, str], ...]:
+    """The timeline's type filter options, (kind, label), from the engine's event list."""
+    return TIMELINE_FILTERS
+
+
+@register.simple_tag
+def ending_events() -> str:
+    """{"complete": "completed", ...} as JSON for a data- attribute (escaped there by the template)."""
+    return json.dumps(ENDING, sort_keys=True)

@@ -7,7 +7,8 @@
   var FINISHED = { completed: true, failed: true, cancelled: true };
   var LABELS = { queued: "Queued", running: "Running", paused: "Paused", completed: "Completed",
                  failed: "Failed", cancelled: "Cancelled", interrupted: "Interrupted" };
-  var TERMINAL = { complete: "completed", error: "failed", cancelled: "cancelled" };
+  // The events that end a run and the status each ends it with, from the engine's list (audits/iam/events.py).
+  var TERMINAL = JSON.parse(root.dataset.ending);
   var log = document.getElementById("org-log");
   var tbody = document.querySelector("#org-accounts tbody");
   var template = root.dataset.runUrlTemplate;

@@ -18,7 +18,8 @@
   var feed = document.getElementById("live-findings");
   var announcer = document.getElementById("announcer");
   var lastSeq = parseInt(root.dataset.lastSeq || "0", 10);
-  var TERMINAL = { complete: "completed", error: "failed", cancelled: "cancelled" };
+  // The events that end a run and the status each ends it with, from the engine's list (audits/iam/events.py).
+  var TERMINAL = JSON.parse(root.dataset.ending);
   var FINISHED = { completed: true, failed: true, cancelled: true };
   var RETRYABLE = { failed: true, cancelled: true, interrupted: true };
   var SEVERITIES = ["critical", "high", "medium", "low", "info"];
