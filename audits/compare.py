@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 
 from audits.models import SEVERITIES, AuditRun, Finding
+from audits.runs import access
 
 CHOICES_LIMIT = 200
 _RANK = {sev: i for i, sev in enumerate(SEVERITIES)}
@@ -40,9 +41,7 @@ def previous_run(run: AuditRun) -> AuditRun | None:
 
 def visible_runs(user, *, exclude: AuditRun) -> list[AuditRun]:
     """Completed runs of any source the user may see (staff: everyone's), newest first, to compare with."""
-    runs = AuditRun.objects.filter(status=AuditRun.Status.COMPLETED).exclude(pk=exclude.pk)
-    if not user.is_staff:
-        runs = runs.filter(owner=user)
+    runs = access.visible_runs(user).filter(status=AuditRun.Status.COMPLETED).exclude(pk=exclude.pk)
     # The picker labels each run by its source (run_sources.label): the connection's name is read with it.
     columns = ("pk", "account_id", "created", "owner_id", "risk_score", "source", "source_key", "snapshot_name")
     runs = runs.select_related("connection").only(*columns, "connection__name")

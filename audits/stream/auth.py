@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
 from audits.models import ApiToken, AuditRun
+from audits.runs.access import may_see
 from audits.tokens import LAST_USED_GRANULARITY, PREFIX, acting_user
 
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
@@ -75,11 +76,6 @@ SIGNED_OUT = Identity(None, "signed_out")
 
 def _plausible_token(raw: str) -> bool:
     return raw.startswith(PREFIX) and len(raw) <= 200
-
-
-def may_see(user: User, owner_id: int) -> bool:
-    """Owners see their runs; staff review every run, with a session only (a token's user is never staff)."""
-    return owner_id == user.pk or user.is_staff
 
 
 def identify(credential: Credential, *, touch: bool = False) -> Identity:

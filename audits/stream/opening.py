@@ -15,9 +15,10 @@ from django.conf import settings
 from django.db import connection
 
 from audits.models import AuditEvent, AuditRun
+from audits.runs.access import may_see
 from audits.stream import frames
 from audits.stream.access import Grant, Lease
-from audits.stream.auth import Credential, Identity, identify, may_see
+from audits.stream.auth import Credential, Identity, identify
 from audits.stream.db import DbRunner
 from audits.stream.errors import StreamError
 from audits.stream.hub import get_hub

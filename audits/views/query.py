@@ -19,8 +19,8 @@ from audits import query_guard
 from audits.iam.query import QueryError, QueryTimeoutError, check_question, who_can
 from audits.iam.snapshot import AccountSnapshot, SnapshotError, load_demo_snapshot
 from audits.models import AuditRun
-from audits.views.api import _error, _visible_run, token_required
-from audits.views.runs import _get_run
+from audits.runs import access
+from audits.views.api import _error, token_required
 
 
 class NoInputError(Exception):
@@ -69,7 +69,7 @@ def _answer(run: AuditRun, params) -> Answer:
 @login_required
 @require_GET
 def query_page(request: HttpRequest, pk: int) -> HttpResponse:
-    run = _get_run(request, pk)
+    run = access.get_visible_run(request, pk)
     answer = _answer(run, request.GET)
     decisions = answer.decisions
     counts = (
@@ -99,7 +99,7 @@ def query_page(request: HttpRequest, pk: int) -> HttpResponse:
 @token_required
 @require_GET
 def api_query(request: HttpRequest, pk: int) -> JsonResponse:
-    run = _visible_run(request, pk)
+    run = access.find_visible_run(request, pk)
     if run is None:
         return _error(404, "No such audit.")
     if not (request.GET.get("action") or "").strip():

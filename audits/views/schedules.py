@@ -9,6 +9,7 @@ from django.views.decorators.http import require_POST
 
 from audits import schedules
 from audits.models import FRAMEWORK_KEYS, AuditRun, AwsConnection, Schedule
+from audits.runs import access
 
 OFF = "off"
 
@@ -70,9 +71,7 @@ def connection_schedule(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def org_schedule(request: HttpRequest, pk: int) -> HttpResponse:
     """The organization run's connection, member role and frameworks, audited again on a schedule."""
-    run = get_object_or_404(
-        AuditRun, pk=pk, owner=request.user, kind=AuditRun.Kind.ORGANIZATION, connection__isnull=False
-    )
+    run = access.get_own_run(request, pk, kind=AuditRun.Kind.ORGANIZATION, connection__isnull=False)
     schedule = Schedule.objects.filter(
         connection_id=run.connection_id, kind=AuditRun.Kind.ORGANIZATION
     ).first() or Schedule(owner=request.user, source=AuditRun.Source.CONNECTION, connection_id=run.connection_id)

@@ -26,9 +26,9 @@ from audits.iam.snapshot import SnapshotError
 from audits.iam.terraform_plan import PlanError, ops_from_plan
 from audits.iam.whatif_report import WhatIf, compare
 from audits.models import AuditRun, Finding
-from audits.views.api import _error, _visible_run, token_required
+from audits.runs import access
+from audits.views.api import _error, token_required
 from audits.views.query import NoInputError, _snapshot_of
-from audits.views.runs import _get_run
 
 MAX_CHANGE_BYTES = 256 * 1024
 WHATIF_SECONDS = 60.0
@@ -220,7 +220,7 @@ def _fix_text(finding: Finding) -> str:
 @login_required
 @require_http_methods(["GET", "POST"])
 def whatif_page(request: HttpRequest, pk: int) -> HttpResponse:
-    run = _get_run(request, pk)
+    run = access.get_visible_run(request, pk)
     finding = None
     text = ""
     outcome: Outcome | None = None
@@ -264,7 +264,7 @@ def whatif_page(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def api_whatif(request: HttpRequest, pk: int) -> JsonResponse:
     """Read scope is enough: a what-if changes nothing."""
-    run = _visible_run(request, pk)
+    run = access.find_visible_run(request, pk)
     if run is None:
         return _error(404, "No such audit.")
     try:
