@@ -18,7 +18,8 @@ from django.db.models.functions import Collate
 from django.http import HttpResponse, StreamingHttpResponse
 
 from audits.iam import finding_types
-from audits.models import AuditRun, Finding, format_ts
+from audits.models import AuditRun, Finding, Suppression, format_ts
+from audits.runs import sources as run_sources
 from audits.stream.frames import utf8
 
 LOG_FORMATS = ("log.txt", "log.ndjson")
@@ -111,9 +112,6 @@ def marks(finding: Finding, notes: dict[str, str]) -> Marks:
 def suppression_notes(run: AuditRun, findings: Iterable[Finding]) -> dict[str, str]:
     """ "accepted risk: <justification>" by fingerprint, for the accepted risks (not muted by a rule) among findings,
     from the run owner's suppressions of the run's source (the latest accepted of each)."""
-    from audits.models import Suppression
-    from audits.runs import sources as run_sources
-
     wanted = {f.fingerprint for f in findings if f.suppressed and not f.muted_by}
     if not wanted:
         return {}

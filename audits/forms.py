@@ -3,17 +3,21 @@ import re
 
 from django import forms
 from django.core.files.uploadedfile import UploadedFile
+from django.db.models import QuerySet
 
+from audits import uploads
 from audits.models import FRAMEWORK_CHOICES, FRAMEWORK_KEYS, SEVERITIES, AuditRun, AwsConnection
 
-# arn:<partition>:iam::<12 digits>:role/<optional path/>name, as IAM allows in role names and paths.
-# An upload up to this size is checked in full before its run is created (a bad one gets a 400 here). A larger
-# one is only screened here - UTF-8, a JSON object - and checked in full by the worker, which fails the run with
-# the loader's message: parsing 40 MB takes 8 s and 300 MB, which a web process serving everyone cannot spend.
-FULL_CHECK_BYTES = 4 * 1024 * 1024
 SCREEN_CHUNK = 1024 * 1024
-
+# arn:<partition>:iam::<12 digits>:role/<optional path/>name, as IAM allows in role names and paths.
 ROLE_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::\d{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
+
+
+def verified_connections(owner) -> QuerySet[AwsConnection]:
+    """The owner's connections an audit may use: verified, and not failed since.
+
+    The new-audit form's connection field and the API both take their choices from here."""
+    return AwsConnection.objects.filter(owner=owner, verified_at__isnull=False, last_error="")
 
 
 class NewAuditForm(forms.Form):
@@ -35,21 +39,17 @@ class NewAuditForm(forms.Form):
     def __init__(self, *args, user=None, refused_upload: str | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if user is not None:
-            from audits.views.connections import verified_connections  # it imports this module
-
             # An audit runs only on a connection whose role Aegis could assume.
             self.fields["connection"].queryset = verified_connections(user)
-        from audits.uploads import max_upload_bytes, shown  # it imports this module
-
         # Said before the upload, so nobody waits for a file the limit refuses.
-        self.upload_limit = shown(max_upload_bytes())
+        self.upload_limit = uploads.shown(uploads.max_upload_bytes())
         self.fields["snapshot_file"].help_text = (
             f"The JSON output of aws iam get-account-authorization-details, or an Aegis snapshot bundle; up to "
             f"{self.upload_limit}."
         )
         # Set when the upload handler stopped reading the file (over the size limit): the message to show.
         self.refused_upload = refused_upload
-        # The checked snapshot of a small upload; a large one is screened only (see FULL_CHECK_BYTES).
+        # The checked snapshot of a small upload; a large one is screened only (see uploads.FULL_CHECK_BYTES).
         self.snapshot = None
 
     def clean(self) -> dict:
@@ -62,7 +62,7 @@ class NewAuditForm(forms.Form):
             elif not upload:
                 if "snapshot_file" not in self.errors:
                     self.add_error("snapshot_file", "Choose a snapshot file to upload.")
-            elif upload.size <= FULL_CHECK_BYTES:
+            elif upload.size <= uploads.FULL_CHECK_BYTES:
                 self.snapshot = self._load(upload)
             else:
                 self._screen(upload)

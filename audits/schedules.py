@@ -3,7 +3,7 @@
 `run_due_schedules()` is called every SCHEDULE_CHECK_S by the `runportal` supervisor (`make run`) and by
 `manage.py run_schedules --loop` where runportal is not used; any number of them may run at once. A due schedule is
 claimed by a conditional UPDATE that moves `next_due` forward only while it still holds the value read, in the same
-transaction that queues the run (the way `worker.start_run` queues any run, within the owner's active-run limit).
+transaction that queues the run (the way `start.start_run` queues any run, within the owner's active-run limit).
 Exactly one process's UPDATE matches; the others find the row moved and start nothing. When the owner is at the
 limit, or the previous scheduled run is still going, this due time is skipped and the reason recorded: a schedule
 never queues a second run for one due time, and a server that was down does not catch up with a burst of runs.
@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from audits.models import AuditRun, Schedule
 from audits.runs import limits as run_limits
-from audits.runs import worker
+from audits.runs import start
 
 log = logging.getLogger(__name__)
 
@@ -111,13 +111,13 @@ def skip_reason(schedule: Schedule) -> str:
 
 
 def start_scheduled_run(schedule: Schedule) -> AuditRun:
-    """Queue the audit exactly as the portal does (worker.start_run), marked with its schedule.
+    """Queue the audit exactly as the portal does (start.start_run), marked with its schedule.
 
     Raises run_limits.TooManyActiveRunsError when the owner is at the limit; nothing is created then."""
     fields: dict = {"kind": schedule.kind, "target": {**(schedule.target or {}), "schedule": schedule.pk}}
     if schedule.connection is not None:
         fields.update(connection=schedule.connection, account_id=schedule.connection.account_id)
-    return worker.start_run(schedule.owner, source=schedule.source, frameworks=list(schedule.frameworks), **fields)
+    return start.start_run(schedule.owner, source=schedule.source, frameworks=list(schedule.frameworks), **fields)
 
 
 def save_schedule(schedule: Schedule) -> Schedule:

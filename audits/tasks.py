@@ -1,10 +1,6 @@
-from django.tasks import task
+"""The path tasks queued before the run modules moved into audits/runs/ were stored under.
 
+django-tasks-db stores each queued task by its dotted path ("audits.tasks.execute_audit") and imports it when a
+worker takes the row, so that path must keep naming the task. New rows name audits.runs.worker.execute_audit."""
 
-@task()
-def execute_audit(run_id: int) -> str:
-    """Run (or resume) one audit; a run already claimed elsewhere is left alone."""
-    # Imported here: the runner queues work through run_status, which imports this module.
-    from audits.runs import worker
-
-    return worker.execute(run_id)
+from audits.runs.worker import execute_audit as execute_audit

@@ -13,8 +13,10 @@ from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandl
 from django.http import HttpRequest, QueryDict
 from django.utils.datastructures import MultiValueDict
 
-from audits import forms
-
+# An upload up to this size is checked in full before its run is created (a bad one gets a 400 here). A larger
+# one is only screened here - UTF-8, a JSON object - and checked in full by the worker, which fails the run with
+# the loader's message: parsing 40 MB takes 8 s and 300 MB, which a web process serving everyone cannot spend.
+FULL_CHECK_BYTES = 4 * 1024 * 1024
 # Room for the multipart headers and the form's other fields on top of the file itself.
 FORM_OVERHEAD_BYTES = 64 * 1024
 
@@ -29,7 +31,7 @@ def max_json_bytes() -> int:
     json.loads holds the whole document as objects (a 21 MB array of {} took 556 MB), so a JSON body is held to
     the size of an upload the portal checks in full in the web process; a larger snapshot goes as a multipart file,
     which is only screened here."""
-    return forms.FULL_CHECK_BYTES
+    return FULL_CHECK_BYTES
 
 
 def shown(limit: int) -> str:

@@ -106,7 +106,7 @@ def main() -> int:
     try:
         stack.prepare()
         from audits.models import FRAMEWORK_KEYS, AuditRun
-        from audits.runs import worker
+        from audits.runs import start
 
         ports = [stack.start_server() for _ in range(args.servers)]
         users = make_users(args.audits, prefix="chaos")
@@ -117,7 +117,7 @@ def main() -> int:
         runs = []
         for user, cookie in users:
             frameworks = random.sample(FRAMEWORK_KEYS, random.randint(0, 3))
-            runs.append((worker.start_run(user, source="demo", frameworks=frameworks).pk, cookie))
+            runs.append((start.start_run(user, source="demo", frameworks=frameworks).pk, cookie))
         viewers, cuts, elapsed = asyncio.run(main_async(args, runs, ports))
 
         deadline = time.monotonic() + 60

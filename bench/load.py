@@ -68,7 +68,7 @@ def main() -> int:
         from django.db import connection
 
         from audits.models import AuditEvent, AuditRun
-        from audits.runs import status as run_status
+        from audits.runs import worker
 
         ports = [stack.start_server() for _ in range(args.servers)]
         users = make_users(args.audits, prefix="load")
@@ -83,7 +83,7 @@ def main() -> int:
 
         def start_runs() -> None:
             for run in runs:
-                run_status.enqueue(run.pk)  # outside a transaction: the task is queued at once
+                worker.enqueue(run.pk)  # outside a transaction: the task is queued at once
             for _ in range(args.workers):
                 stack.start_worker()
             connection.close()

@@ -149,7 +149,7 @@ def one_round(args: argparse.Namespace, endpoint: str, workers: int) -> dict:
         from django.utils import timezone
 
         from audits.models import AuditEvent, AuditRun, AwsConnection
-        from audits.runs import status as run_status
+        from audits.runs import worker
 
         port = stack.start_server()
         ((user, cookie),) = make_users(1, prefix="org")
@@ -171,7 +171,7 @@ def one_round(args: argparse.Namespace, endpoint: str, workers: int) -> dict:
         viewer = Viewer(run_id=parent.pk, ports=[port], cookie=cookie)
 
         def start() -> None:
-            run_status.enqueue(parent.pk)
+            worker.enqueue(parent.pk)
             for _ in range(workers):
                 stack.start_worker()
             connection.close()

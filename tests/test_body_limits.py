@@ -156,7 +156,7 @@ def test_it_checks_api_bodies_in_the_view_too(client, alice, settings, monkeypat
     # Without the server in front (the test client), the view applies the portal's limits itself.
     _, raw = create_token(alice, "ci", scope="write")
     auth = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
-    monkeypatch.setattr("audits.forms.FULL_CHECK_BYTES", 1000)
+    monkeypatch.setattr("audits.uploads.FULL_CHECK_BYTES", 1000)
     big_json = json.dumps({"source": "demo", "pad": "x" * 2000})
     response = client.post("/api/v1/audits", big_json, content_type="application/json", **auth)
     assert response.status_code == 413 and "at most 1 KB" in response.json()["error"]

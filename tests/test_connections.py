@@ -8,9 +8,10 @@ from botocore.stub import Stubber
 from django.utils import timezone
 from moto import mock_aws
 
+from audits.forms import verified_connections
 from audits.models import AwsConnection
 from audits.views import connections as connection_views
-from audits.views.connections import aegis_principal, verified_connections
+from audits.views.connections import aegis_principal
 
 pytestmark = pytest.mark.django_db
 

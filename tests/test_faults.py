@@ -22,8 +22,8 @@ from django.db import connection
 from audits.iam import run_audit
 from audits.iam.snapshot import load_demo_snapshot
 from audits.models import AuditEvent, AuditRun, Finding
+from audits.runs import start, worker
 from audits.runs import status as run_status
-from audits.runs import worker
 from audits.runs.recorder import Recorder
 from bench._harness import Viewer, compare, follow_in_thread, table_events
 from tests.helpers import free_port, make_run, session_cookie, start_server, start_worker, status_of, stop, wait_for
@@ -97,11 +97,11 @@ def test_it_resumes_a_killed_workers_run_from_its_checkpoint_without_duplicates(
     first = start_worker(paced)
     second = None
     try:
-        run = worker.start_run(alice, source="demo", frameworks=frameworks)
+        run = start.start_run(alice, source="demo", frameworks=frameworks)
         viewers = [Viewer(run_id=run.pk, ports=[port_of(server)], cookie=session_cookie(alice)["sessionid"])]
         watching = follow_in_thread(viewers, timeout=150)
         wait_for(lambda: principals_done(run) >= 5, what="5 principals analysed")
-        assert run_status.requeue_stale_runs() == [], "a run whose worker is alive was taken away"
+        assert start.requeue_stale_runs() == [], "a run whose worker is alive was taken away"
         claim_before = AuditRun.objects.values_list("claim", flat=True).get(pk=run.pk)
 
         os.kill(first.pid, signal.SIGKILL)
@@ -141,7 +141,7 @@ def test_it_resumes_every_viewer_by_last_event_id_after_web_process_restarts(tra
     # Paced so the audit outlasts two restarts even on a busy machine.
     worker = start_worker({"AEGIS_DEMO_STEP_MS": "200"})
     try:
-        run = worker.start_run(alice, source="demo", frameworks=["pci_dss"])
+        run = start.start_run(alice, source="demo", frameworks=["pci_dss"])
         cookie = session_cookie(alice)["sessionid"]
         viewers = [Viewer(run_id=run.pk, ports=[port], cookie=cookie, reconnect_delay=(0.05, 0.3)) for _ in range(4)]
         watching = follow_in_thread(viewers, timeout=150)
@@ -213,7 +213,7 @@ def test_it_loses_no_event_when_the_database_is_briefly_unreachable(server, alic
     frameworks = ["hipaa"]
     worker = start_worker({"AEGIS_DEMO_STEP_MS": "100"})
     try:
-        run = worker.start_run(alice, source="demo", frameworks=frameworks)
+        run = start.start_run(alice, source="demo", frameworks=frameworks)
         viewers = [Viewer(run_id=run.pk, ports=[port_of(server)], cookie=session_cookie(alice)["sessionid"])]
         watching = follow_in_thread(viewers, timeout=150)
         total = len(reference(frameworks)[1])

@@ -15,8 +15,7 @@ from django.utils import timezone
 
 from audits.models import AuditEvent, AuditRun, AwsConnection, Suppression
 from audits.runs import organization as org_runs
-from audits.runs import status as run_status
-from audits.runs import worker
+from audits.runs import start, worker
 
 MGMT = "123456789012"
 TRUST_MGMT = json.dumps(
@@ -98,7 +97,7 @@ def run_queue() -> None:
 
 
 def start_org(owner, connection) -> AuditRun:
-    return worker.start_run(
+    return start.start_run(
         owner,
         source=AuditRun.Source.CONNECTION,
         frameworks=["cis"],
@@ -187,7 +186,7 @@ def test_the_stale_sweep_leaves_a_parent_whose_accounts_are_queued(aws, alice, s
     parent = start_org(alice, connection_for(alice))
     worker.execute(parent.pk)
     AuditRun.objects.filter(pk=parent.pk).update(heartbeat=timezone.now() - timezone.timedelta(hours=1))
-    assert parent.pk not in run_status.requeue_stale_runs()
+    assert parent.pk not in start.requeue_stale_runs()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -201,7 +200,7 @@ def test_pause_resume_and_cancel_act_on_the_whole_organization(aws, alice):
     run_queue()  # paused children are not taken
     assert set(parent.children.values_list("status", flat=True)) == {AuditRun.Status.PAUSED}
     parent.refresh_from_db()
-    assert org_runs.resume(parent) == 3
+    assert start.resume_organization(parent) == 3
     first = parent.children.order_by("pk").first()
     worker.execute(first.pk)
     parent.refresh_from_db()

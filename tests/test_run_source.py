@@ -18,7 +18,7 @@ from audits.models import AuditRun, AwsConnection, Finding, RunInput, Schedule, 
 from audits.runs import organization as org_runs
 from audits.runs import retry as retries
 from audits.runs import sources as run_sources
-from audits.runs import worker
+from audits.runs import start, worker
 from tests.view_helpers import make_completed_run, make_finding
 
 DEMO_BYTES = DEMO_PATH.read_bytes()
@@ -67,18 +67,18 @@ def completed(owner, key: str, *, source: str = "demo", findings=("a",), days_ag
 
 @pytest.mark.django_db
 def test_it_keys_the_demo_a_connection_and_an_organization_with_its_members(alice):
-    assert worker.start_run(alice, source="demo", frameworks=["cis"]).source_key == "demo"
+    assert start.start_run(alice, source="demo", frameworks=["cis"]).source_key == "demo"
     conn = connection_of(alice)
-    direct = worker.start_run(alice, source="connection", frameworks=["cis"], connection=conn, account_id="1" * 12)
+    direct = start.start_run(alice, source="connection", frameworks=["cis"], connection=conn, account_id="1" * 12)
     assert direct.source_key == f"connection:{conn.pk}"
-    org = worker.start_run(
+    org = start.start_run(
         alice, source="connection", frameworks=["cis"], connection=conn, kind="organization",
         target={"member_role_name": "AegisMember", "external_id": ""},
     )  # fmt: skip
     assert org.source_key == f"org:{conn.pk}"
     members = [{"id": "111122223333", "name": "mgmt", "status": "ACTIVE"},
                {"id": "444455556666", "name": "dev", "status": "ACTIVE"}]  # fmt: skip
-    org_runs.create_children(org, members, "111122223333", conn.role_arn, "AegisMember")
+    worker.create_children(org, members, "111122223333", conn.role_arn, "AegisMember")
     keys = dict(org.children.values_list("account_id", "source_key"))
     assert keys == {"111122223333": f"org:{conn.pk}:111122223333", "444455556666": f"org:{conn.pk}:444455556666"}
 
@@ -179,7 +179,7 @@ def test_it_compares_scheduled_drift_within_the_source(alice):
 @pytest.mark.django_db(transaction=True)
 def test_a_demo_acceptance_does_not_suppress_an_uploads_finding(client, alice, reviewer, settings):
     settings.AEGIS_DEMO_STEP_MS = 0
-    demo = executed(worker.start_run(alice, source="demo", frameworks=["cis"]))
+    demo = executed(start.start_run(alice, source="demo", frameworks=["cis"]))
     worst = Finding.objects.filter(run=demo, severity="critical").first()
     client.force_login(reviewer)
     accepted = client.post(
@@ -197,7 +197,7 @@ def test_a_demo_acceptance_does_not_suppress_an_uploads_finding(client, alice, r
     assert not same.suppressed
     assert "suppressed_findings" not in sample.result
     # The next demo run does inherit it.
-    again = executed(worker.start_run(alice, source="demo", frameworks=["cis"]))
+    again = executed(start.start_run(alice, source="demo", frameworks=["cis"]))
     assert Finding.objects.get(run=again, fingerprint=worst.fingerprint).suppressed
     # And a second upload of the same file shares the first upload's history, not the demo's.
     second = executed(upload(client, "renamed.json"))

@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 
 from audits.models import AuditEvent, AuditRun, Finding
-from audits.runs import worker
+from audits.runs import start
 from bench._harness import Viewer, compare, follow_in_thread, table_events
 from tests.helpers import free_port, make_user, session_cookie, start_server, start_worker, stop
 
@@ -39,7 +39,7 @@ def test_it_streams_twenty_concurrent_audits_identically_from_two_web_processes(
         webs = [start_server(port) for port in ports]
         workers = [start_worker(paced), start_worker(paced)]
         runs = [
-            worker.start_run(owners[i % len(owners)], source="demo", frameworks=FRAMEWORK_SETS[i % len(FRAMEWORK_SETS)])
+            start.start_run(owners[i % len(owners)], source="demo", frameworks=FRAMEWORK_SETS[i % len(FRAMEWORK_SETS)])
             for i in range(AUDITS)
         ]
         # One viewer per run on each web process; each sticks to its process.

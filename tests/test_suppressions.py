@@ -8,13 +8,13 @@ from django.utils import timezone
 
 from audits.iam.snapshot import DEMO_PATH
 from audits.models import AuditRun, Finding, Suppression
-from audits.runs import worker
+from audits.runs import start, worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def demo_run(owner) -> AuditRun:
-    run = worker.start_run(owner, source="demo", frameworks=["cis"])
+    run = start.start_run(owner, source="demo", frameworks=["cis"])
     assert worker.execute(run.pk) == "completed"
     run.refresh_from_db()
     return run

@@ -67,7 +67,7 @@ def test_it_stores_an_upload_under_the_limit_from_the_temporary_file(client, ali
 
 
 def test_it_screens_a_large_upload_and_leaves_the_full_check_to_the_worker(client, alice, monkeypatch):
-    monkeypatch.setattr("audits.forms.FULL_CHECK_BYTES", 1000)
+    monkeypatch.setattr("audits.uploads.FULL_CHECK_BYTES", 1000)
     client.force_login(alice)
     bundle = json.loads(DEMO_PATH.read_bytes())
     assert post(client, json.dumps(bundle).encode()).status_code == 302

@@ -221,10 +221,10 @@ def test_it_shows_plain_evidence_as_text_and_the_rest_as_json(client, alice):
 
 def test_compliance_rows_link_to_the_findings_that_fail_them(client, alice, settings):
     from audits.models import AuditRun, Finding
-    from audits.runs import worker
+    from audits.runs import start, worker
 
     settings.AEGIS_DEMO_STEP_MS = 0
-    run = worker.start_run(alice, source="demo", frameworks=["cis"])
+    run = start.start_run(alice, source="demo", frameworks=["cis"])
     assert worker.execute(run.pk) == "completed"
     run = AuditRun.objects.get(pk=run.pk)
     failing = next(c for c in run.result["compliance"]["cis"]["controls"] if c["findings"])

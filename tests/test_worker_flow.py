@@ -5,6 +5,7 @@ from collections import Counter
 import pytest
 
 from audits.models import AuditEvent, AuditRun, Finding
+from audits.runs import start
 from audits.runs import status as run_status
 from audits.runs import worker as runner
 from tests.helpers import read_stream, session_cookie, status_of, wait_for
@@ -25,7 +26,7 @@ def assert_clean_log(run: AuditRun) -> list[AuditEvent]:
 
 
 def test_it_runs_a_demo_audit_and_streams_it_live(server, worker, alice):
-    run = runner.start_run(alice, source="demo", frameworks=["pci_dss", "hipaa"])
+    run = start.start_run(alice, source="demo", frameworks=["pci_dss", "hipaa"])
     _, received = read_stream(f"{server}/audits/{run.pk}/events", session_cookie(alice), timeout=120)
     wait_for(lambda: status_of(run) in AuditRun.FINISHED, timeout=10)
     assert status_of(run) == AuditRun.Status.COMPLETED
@@ -44,14 +45,14 @@ def test_it_runs_a_demo_audit_and_streams_it_live(server, worker, alice):
 
 
 def test_it_pauses_and_resumes_without_duplicates(transactional_db, worker, alice):
-    run = runner.start_run(alice, source="demo", frameworks=["cis"])
+    run = start.start_run(alice, source="demo", frameworks=["cis"])
     wait_for(lambda: AuditEvent.objects.filter(run=run, type="principal").count() >= 2)
     AuditRun.objects.filter(pk=run.pk).update(control="pause")
     wait_for(lambda: status_of(run) == AuditRun.Status.PAUSED)
     paused_at = AuditEvent.objects.filter(run=run).last()
     assert paused_at.type == "paused"
     AuditRun.objects.filter(pk=run.pk).update(status=AuditRun.Status.QUEUED)
-    run_status.enqueue(run.pk)
+    runner.enqueue(run.pk)
     wait_for(lambda: status_of(run) == AuditRun.Status.COMPLETED)
     events = assert_clean_log(run)
     types = [e.type for e in events]
@@ -61,7 +62,7 @@ def test_it_pauses_and_resumes_without_duplicates(transactional_db, worker, alic
 
 
 def test_it_cancels_and_keeps_what_it_found(transactional_db, worker, alice):
-    run = runner.start_run(alice, source="demo", frameworks=[])
+    run = start.start_run(alice, source="demo", frameworks=[])
     wait_for(lambda: Finding.objects.filter(run=run).exists())
     AuditRun.objects.filter(pk=run.pk).update(control="cancel")
     wait_for(lambda: status_of(run) in AuditRun.FINISHED)

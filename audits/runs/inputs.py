@@ -119,30 +119,3 @@ def load_input(run_id: int) -> AccountSnapshot:
 
 
 __all__ = ["PackedInput", "has_input", "input_bytes", "load_input", "pack_input", "save_input", "store_input"]
-
-
-def start_from_form(owner: Any, form: Any) -> AuditRun:
-    """Queue the audit a validated NewAuditForm asks for, with its input stored beside it (portal and API).
-
-    Raises worker.TooManyActiveRunsError past the owner's limit, with nothing stored."""
-    from django.db import transaction
-
-    from audits.runs import sources as run_sources
-    from audits.runs import worker
-
-    data = form.cleaned_data
-    fields: dict = {}
-    packed = None
-    if data["source"] == AuditRun.Source.SNAPSHOT:
-        upload = data["snapshot_file"]
-        # Compressed from the temporary file before the transaction, so no write lock waits on it.
-        packed = pack_input(upload)
-        fields.update(snapshot_name=upload.name[:200], account_id=form.snapshot.account_id if form.snapshot else "")
-        fields["source_key"] = run_sources.upload_key(packed.sha256)  # the same file uploaded again shares history
-    elif data["source"] == AuditRun.Source.CONNECTION:
-        fields.update(connection=data["connection"], account_id=data["connection"].account_id)
-    with transaction.atomic():
-        run = worker.start_run(owner, source=data["source"], frameworks=data["frameworks"], **fields)
-        if packed is not None:
-            save_input(run, packed)
-    return run

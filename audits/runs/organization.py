@@ -1,11 +1,12 @@
 """Organization audits: a parent run that lists the member accounts and one ordinary child run per account.
 
-The parent's task reads the organization from its connection (the management or a delegated-admin account),
-creates a child run per active account (once: a re-run creates only the missing ones) and returns; any free worker
-then claims the children like any other run, so accounts spread over every worker with no account audited twice
-(a child is one row, claimed with the usual conditional UPDATE). Each child assumes `member_role_name` in its
-account from the parent's connection. When a child ends, it records an event on the parent (the organization page
-follows the parent's stream); the last child to end completes the parent, under the parent's row lock.
+The parent's task (audits.runs.worker.execute_parent) reads the organization from its connection (the management
+or a delegated-admin account), creates a child run per active account (once: a re-run creates only the missing ones)
+and returns; any free worker then claims the children like any other run, so accounts spread over every worker with
+no account audited twice (a child is one row, claimed with the usual conditional UPDATE). Each child assumes
+`member_role_name` in its account from the parent's connection. When a child ends, it records an event on the parent
+(the organization page follows the parent's stream); the last child to end completes the parent, under the parent's
+row lock. This module is that bookkeeping; it queues nothing (resuming does: audits.runs.start).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from audits import mutelist
 from audits.iam import finding_types
 from audits.models import AuditRun, Finding, Suppression
 from audits.runs import inputs as run_inputs
@@ -44,57 +46,6 @@ def member_role_arn(account_id: str, role_name: str) -> str:
     return f"arn:aws:iam::{account_id}:role/{role_name}"
 
 
-# --- the parent's task -----------------------------------------------------------------------------------------------
-
-
-def execute_parent(run: AuditRun, recorder: Recorder) -> str:
-    """Lists the accounts and queues a child run for each. Returns the parent's status afterwards."""
-    from audits.iam.collect import CollectionError, session_for
-    from audits.iam.organization import accounts
-    from audits.iam.organization_collect import collect_organization
-
-    connection = run.connection
-    if connection is None:
-        raise OrganizationInputError("this organization audit's AWS connection was deleted.")
-    recorder.emit("start", "Organization audit started - reading the organization...", 2, {})
-    warnings: list[str] = []
-    session = session_for(connection.role_arn, connection.external_id)
-    org = collect_organization(session, warnings.append)
-    for text in warnings:
-        recorder.emit("warning", text, None, {})
-    if org is None:
-        raise CollectionError("the connection's account cannot read the organization (organizations:ListAccounts)")
-    # Member accounts cannot read their own SCPs; each child audit takes the tree and policies from here.
-    run_inputs.store_input(run.pk, {"organization": org})
-    members = [a for a in accounts(org) if a["status"] in ("", "ACTIVE")]
-    skipped = len(accounts(org)) - len(members)
-    recorder.emit(
-        "progress",
-        f"Organization {org['id']}: {len(members)} active accounts"
-        + (f" ({skipped} suspended or closed, skipped)" if skipped else ""),
-        4,
-        {
-            "organization": {
-                "id": org["id"],
-                "management_account_id": org["management_account_id"],
-                "accounts": len(members),
-            }
-        },
-    )
-    role_name = str(run.target.get("member_role_name") or "")
-    created = create_children(run, members, org["management_account_id"], connection.role_arn, role_name)
-    recorder.emit(
-        "thinking",
-        f"Queued {created} account audit(s); any free worker takes them. Each assumes role '{role_name}' "
-        "in its account.",
-        5,
-        {"org": org_counts(run.pk)},
-    )
-    AuditRun.objects.filter(pk=run.pk).update(checkpoint={"children_created": True})
-    maybe_complete(run.pk)  # an organization with no member account to audit ends here
-    return "children queued"
-
-
 def organization_of(parent_id: int) -> dict | None:
     """The organization the parent collected (its OUs and SCPs), for a child's audit; None when not stored."""
     from audits.iam.organization import parse_organization
@@ -107,41 +58,6 @@ def organization_of(parent_id: int) -> dict | None:
     except (ValueError, AttributeError):  # ResourceFormatError is a ValueError
         log.warning("run %s: the stored organization could not be read; the child audits without SCPs", parent_id)
         return None
-
-
-def create_children(
-    parent: AuditRun, members: list[dict], management_id: str, management_role: str, role_name: str
-) -> int:
-    external_id = str(parent.target.get("external_id") or "")
-    created = 0
-    with transaction.atomic():
-        existing = set(parent.children.values_list("account_id", flat=True))
-        for account in members:
-            if account["id"] in existing:
-                continue
-            # The management account is audited through the connection's own role.
-            own = account["id"] == management_id
-            child = AuditRun.objects.create(
-                owner_id=parent.owner_id,
-                source=AuditRun.Source.CONNECTION,
-                connection=parent.connection,
-                kind=AuditRun.Kind.ACCOUNT,
-                parent=parent,
-                frameworks=parent.frameworks,
-                account_id=account["id"],
-                source_key=run_sources.key_for(
-                    AuditRun.Source.CONNECTION, connection_id=parent.connection_id, member_account=account["id"]
-                ),
-                target={
-                    "account_id": account["id"],
-                    "account_name": account["name"],
-                    "role_arn": management_role if own else member_role_arn(account["id"], role_name),
-                    "external_id": "" if own else external_id,
-                },
-            )
-            run_status.enqueue(child.pk)
-            created += 1
-    return created
 
 
 def member_session(run: AuditRun) -> Any:
@@ -333,8 +249,6 @@ def _record_cross_account(parent_id: int, findings: list[finding_types.Finding] 
         )
         return
     findings = with_accepted_risks(parent_id, findings)
-    from audits import mutelist
-
     findings = mutelist.mark_muted(parent_id, findings)  # the owner's mute rules, as an account run applies them
     accepted = sum(1 for f in findings if f.get("suppressed"))
     recorder.emit(
@@ -414,7 +328,7 @@ def organization_result(parent: AuditRun, counts: dict) -> dict:
     }
 
 
-# --- pause, resume, cancel for the whole organization ----------------------------------------------------------------
+# --- pause and cancel the whole organization (resuming queues its accounts: audits.runs.start) ---------------------
 
 
 def pause(parent: AuditRun) -> int:
@@ -424,14 +338,6 @@ def pause(parent: AuditRun) -> int:
         "paused", f"Organization audit paused ({n} account audit(s) pausing).", None, {"org": org_counts(parent.pk)}
     )
     return n
-
-
-def resume(parent: AuditRun) -> int:
-    resumed = run_status.resume_organization(parent.pk)
-    Recorder(parent.pk).emit(
-        "resumed", f"Organization audit resumed ({resumed} account audit(s)).", None, {"org": org_counts(parent.pk)}
-    )
-    return resumed
 
 
 def cancel(parent: AuditRun) -> None:

@@ -4,7 +4,7 @@ from django.db import transaction
 
 from audits.models import AuditRun, RunInput
 from audits.runs import limits as run_limits
-from audits.runs import worker
+from audits.runs import start
 
 
 class _AlreadyRetriedError(Exception):
@@ -15,7 +15,7 @@ def retry(run: AuditRun) -> tuple[AuditRun, bool]:
     """The run that retries `run` (same source, connection, frameworks and stored input), and whether this call
     created it: a second Retry, at once or later, gets the first one's run, so one click never makes two audits.
 
-    Raises worker.TooManyActiveRunsError when the owner is at the limit; nothing is created then."""
+    Raises start.TooManyActiveRunsError when the owner is at the limit; nothing is created then."""
     try:
         with transaction.atomic():
             # The owner's lock first: a racing Retry of this run waits here, then finds the winner's run below.
@@ -50,7 +50,7 @@ def _start_again(run: AuditRun) -> AuditRun:
         "retry_of": run,
     }
     stored = RunInput.objects.filter(run_id=run.pk).first()
-    new = worker.start_run(run.owner, source=run.source, frameworks=list(run.frameworks or []), **fields)
+    new = start.start_run(run.owner, source=run.source, frameworks=list(run.frameworks or []), **fields)
     if stored is not None:
         copy_input(stored, new)
     return new

@@ -52,7 +52,7 @@ def key_for(
 
 
 def key_for_new_run(source: str, fields: dict[str, Any]) -> str:
-    """The key of a run about to be created with these AuditRun fields (runner.start_run)."""
+    """The key of a run about to be created with these AuditRun fields (audits.runs.start.start_run)."""
     connection = fields.get("connection")
     connection_id = fields.get("connection_id", connection.pk if connection is not None else None)
     target = fields.get("target") or {}

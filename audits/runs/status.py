@@ -1,7 +1,8 @@
 """Every change of a run's status, each a conditional UPDATE whose row count says whether it happened.
 
-Views, the worker (runner, tasks) and the web processes' stale-run sweep all come here, so two of them racing on one
-run (a cancel against a finishing worker, two sweeps at once) can never both win:
+Views, the worker and the web processes' stale-run sweep all come here, so two of them racing on one run (a cancel
+against a finishing worker, two sweeps at once) can never both win. The changes that queue a run for a worker
+(resume, requeue, and starting one) are in audits.runs.start, above the worker; the worker's own are here:
 
     queued --claim--> running --mark_paused--> paused --resume--> queued
     running (pause asked) --resume--> running: the request is withdrawn before the worker stops
@@ -12,26 +13,18 @@ run (a cancel against a finishing worker, two sweeps at once) can never both win
 
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from audits import schedule_drift, tasks
+from audits import schedule_drift
 from audits.models import AuditRun
-from audits.runs import limits as run_limits
 from audits.runs.recorder import Recorder
 
 Status = AuditRun.Status
 IDLE = [Status.QUEUED, Status.PAUSED, Status.INTERRUPTED]
 RESUMABLE = [Status.PAUSED, Status.INTERRUPTED]
-
-
-def enqueue(run_id: int) -> None:
-    """Queue the run for a worker once the surrounding transaction commits (at once outside one)."""
-    transaction.on_commit(lambda: tasks.execute_audit.enqueue(run_id))
 
 
 def claim(run_id: int) -> str | None:
@@ -65,34 +58,12 @@ def mark_paused(run_id: int, token: str) -> str:
     if mine.filter(control=AuditRun.Control.PAUSE).update(status=Status.PAUSED, control=""):
         return Status.PAUSED
     if mine.filter(control=AuditRun.Control.NONE).update(status=Status.QUEUED):
-        enqueue(run_id)  # it says "resumed" itself when it starts again from the checkpoint
-        return Status.QUEUED
+        return Status.QUEUED  # the worker queues it again; it says "resumed" when it starts from the checkpoint
     if mine.filter(control=AuditRun.Control.CANCEL).exists():
         Recorder(run_id, claim=token).emit("cancelled", "Audit cancelled by the user.", None, {})
         finish(run_id, Status.CANCELLED, claim=token)
         return Status.CANCELLED
     return "claim lost"
-
-
-def resume(run_id: int) -> bool:
-    """paused | interrupted -> queued, and queue it; a running audit asked to pause keeps running (the request is
-    withdrawn); False when the run is in none of these states.
-
-    Raises run_limits.TooManyActiveRunsError when the owner's other active runs already fill the limit."""
-    with transaction.atomic():
-        # Still running: it holds its worker and its place in the limit, so only the pause request goes.
-        if AuditRun.objects.filter(pk=run_id, status=Status.RUNNING, control=AuditRun.Control.PAUSE).update(
-            control=AuditRun.Control.NONE
-        ):
-            return True
-        owner_id = AuditRun.objects.filter(pk=run_id, status__in=RESUMABLE).values_list("owner_id", flat=True).first()
-        if owner_id is None:
-            return False
-        run_limits.reserve(owner_id, excluding=run_id)
-        resumed = AuditRun.objects.filter(pk=run_id, status__in=RESUMABLE).update(status=Status.QUEUED, control="")
-        if resumed:
-            enqueue(run_id)
-    return bool(resumed)
 
 
 def cancel(run_id: int) -> bool:
@@ -127,41 +98,6 @@ def fail(run_id: int, message: str, *, claim: str | None = None) -> bool:
     return finish(run_id, Status.FAILED, claim=claim, error=message)
 
 
-def requeue(run_id: int, cutoff, auto_resume: bool) -> bool:
-    """running with no heartbeat since cutoff -> queued (resumed elsewhere) or interrupted (for the owner)."""
-    with transaction.atomic():
-        target = Status.QUEUED if auto_resume else Status.INTERRUPTED
-        if not AuditRun.objects.filter(pk=run_id, status=Status.RUNNING, heartbeat__lt=cutoff).update(
-            status=target, claim=""
-        ):
-            return False
-        note = (
-            "The worker running this audit stopped responding; resuming from the last checkpoint."
-            if auto_resume
-            else "The worker running this audit stopped responding; resume it to continue."
-        )
-        Recorder(run_id).emit("warning", note, None, {"interrupted": True})
-        if auto_resume:
-            enqueue(run_id)
-    return True
-
-
-def requeue_stale_runs(auto_resume: bool | None = None) -> list[int]:
-    """Runs whose worker stopped beating are resumed elsewhere (or marked interrupted).
-
-    Safe to call from every web process at once: the conditional UPDATE lets one of them win each run."""
-    if auto_resume is None:
-        auto_resume = settings.AEGIS_AUTO_RESUME
-    cutoff = timezone.now() - timedelta(seconds=settings.AEGIS_STALE_AFTER_S)
-    stale = (
-        AuditRun.objects.filter(status=Status.RUNNING, heartbeat__lt=cutoff)
-        # An organization run whose accounts are queued holds no worker: its children report to it.
-        .exclude(kind=AuditRun.Kind.ORGANIZATION, checkpoint__children_created=True)
-        .values_list("pk", flat=True)
-    )
-    return [run_id for run_id in list(stale) if requeue(run_id, cutoff, auto_resume)]
-
-
 # --- organization runs: the parent and its children move together (audits.runs.organization records what happened)
 
 
@@ -172,24 +108,6 @@ def pause_organization(parent_id: int) -> int:
     n += children.filter(status=Status.QUEUED).update(status=Status.PAUSED)
     AuditRun.objects.filter(pk=parent_id, status=Status.RUNNING).update(status=Status.PAUSED)
     return n
-
-
-def resume_organization(parent_id: int) -> int:
-    """Every paused or interrupted child -> queued (handed to a worker on commit), every child still pausing keeps
-    running, the parent -> running."""
-    with transaction.atomic():
-        children = AuditRun.objects.filter(parent_id=parent_id)
-        # Children still on their way to a checkpoint keep running: their pause request is withdrawn.
-        resumed = children.filter(status=Status.RUNNING, control=AuditRun.Control.PAUSE).update(
-            control=AuditRun.Control.NONE
-        )
-        waiting = AuditRun.objects.filter(parent_id=parent_id, status__in=RESUMABLE).values_list("pk", "status")
-        for child_id, status in list(waiting):
-            if AuditRun.objects.filter(pk=child_id, status=status).update(status=Status.QUEUED, control=""):
-                enqueue(child_id)
-                resumed += 1
-        AuditRun.objects.filter(pk=parent_id, status=Status.PAUSED).update(status=Status.RUNNING)
-    return resumed
 
 
 def cancel_organization(parent_id: int, cancelled_child: Callable[[int], object]) -> list[int]:

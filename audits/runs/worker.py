@@ -1,4 +1,7 @@
-"""Runs one audit inside the worker: claim, load the input, drive the engine, record the end."""
+"""Runs one audit inside the worker: claim, load the input, drive the engine, record the end.
+
+The task is declared here, beside `enqueue`, so the worker can queue an organization's accounts without importing
+the modules that queue runs from the portal (audits.runs.start, which imports this one)."""
 
 import logging
 import threading
@@ -7,16 +10,16 @@ import time
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Subquery
+from django.tasks import task
 from django.utils import timezone
 
-from audits import mutelist
+from audits import mutelist, webhooks
 from audits.iam import finding_types
 from audits.models import AuditEvent, AuditRun, Finding, Suppression
-from audits.runs import limits as run_limits
+from audits.runs import inputs as run_inputs
 from audits.runs import organization as org_runs
 from audits.runs import sources as run_sources
 from audits.runs import status as run_status
-from audits.runs.limits import TooManyActiveRunsError as TooManyActiveRunsError  # where views catch it
 from audits.runs.recorder import ClaimLostError, Recorder
 
 log = logging.getLogger(__name__)
@@ -28,18 +31,6 @@ class AuditInputError(Exception):
 
 # How often the engine's checkpoints ask the database whether the owner pressed pause or cancel.
 CONTROL_CHECK_S = 0.25
-
-
-def start_run(owner, *, source: str, frameworks: list[str], **fields) -> AuditRun:
-    """Create a run and queue it, within the owner's limit of active audits (audits.runs.limits).
-
-    Its source key comes from its fields unless given (an upload's names the digest of its bytes)."""
-    fields.setdefault("source_key", run_sources.key_for_new_run(source, fields))
-    with transaction.atomic():
-        run_limits.reserve(owner.pk)
-        run = AuditRun.objects.create(owner=owner, source=source, frameworks=frameworks, **fields)
-        run_status.enqueue(run.pk)
-    return run
 
 
 class Heartbeat(threading.Thread):
@@ -75,6 +66,17 @@ def execute(run_id: int) -> str:
         heartbeat.join()
 
 
+@task()
+def execute_audit(run_id: int) -> str:
+    """Run (or resume) one audit; a run already claimed elsewhere is left alone."""
+    return execute(run_id)
+
+
+def enqueue(run_id: int) -> None:
+    """Queue the run for a worker once the surrounding transaction commits (at once outside one)."""
+    transaction.on_commit(lambda: execute_audit.enqueue(run_id))
+
+
 def _execute_claimed(run_id: int, token: str) -> str:
     run = AuditRun.objects.get(pk=run_id)
     if run.parent_id:
@@ -90,7 +92,7 @@ def _execute_run(run: AuditRun, token: str) -> str:
     recorder = Recorder(run_id, claim=token)
     try:
         if run.kind == AuditRun.Kind.ORGANIZATION:
-            return org_runs.execute_parent(run, recorder)
+            return execute_parent(run, recorder)
         outcome = _drive(run, recorder)
     except ClaimLostError:
         log.warning("run %s was taken over by another worker; stopping here", run_id)
@@ -115,11 +117,12 @@ def _execute_run(run: AuditRun, token: str) -> str:
             risk_score=result.get("risk_score"),
             account_id=(result.get("audit_summary") or {}).get("account_id", "") or run.account_id,
         )
-        from audits import webhooks
-
         webhooks.notify_finished(run_id)  # never raises; a slow or failing webhook costs the run nothing
     elif outcome.status == "paused":
-        return run_status.mark_paused(run_id, token)  # paused, or queued again / cancelled if asked meanwhile
+        ended = run_status.mark_paused(run_id, token)  # paused, or queued again / cancelled if asked meanwhile
+        if ended == AuditRun.Status.QUEUED:
+            enqueue(run_id)
+        return ended
     elif outcome.status == "cancelled":
         run_status.finish(run_id, AuditRun.Status.CANCELLED, claim=token)
     return outcome.status
@@ -152,6 +155,92 @@ def _drive(run: AuditRun, recorder: Recorder):
         verify_fixes=_verify_fixes(snapshot),
         muted=muted,
     )
+
+
+# --- an organization run: list its accounts and queue an account audit for each ---------------------------
+
+
+def execute_parent(run: AuditRun, recorder: Recorder) -> str:
+    """Lists the accounts and queues a child run for each. Returns the parent's status afterwards."""
+    from audits.iam.collect import CollectionError, session_for
+    from audits.iam.organization import accounts
+    from audits.iam.organization_collect import collect_organization
+
+    connection = run.connection
+    if connection is None:
+        raise org_runs.OrganizationInputError("this organization audit's AWS connection was deleted.")
+    recorder.emit("start", "Organization audit started - reading the organization...", 2, {})
+    warnings: list[str] = []
+    session = session_for(connection.role_arn, connection.external_id)
+    org = collect_organization(session, warnings.append)
+    for text in warnings:
+        recorder.emit("warning", text, None, {})
+    if org is None:
+        raise CollectionError("the connection's account cannot read the organization (organizations:ListAccounts)")
+    # Member accounts cannot read their own SCPs; each child audit takes the tree and policies from here.
+    run_inputs.store_input(run.pk, {"organization": org})
+    members = [a for a in accounts(org) if a["status"] in ("", "ACTIVE")]
+    skipped = len(accounts(org)) - len(members)
+    recorder.emit(
+        "progress",
+        f"Organization {org['id']}: {len(members)} active accounts"
+        + (f" ({skipped} suspended or closed, skipped)" if skipped else ""),
+        4,
+        {
+            "organization": {
+                "id": org["id"],
+                "management_account_id": org["management_account_id"],
+                "accounts": len(members),
+            }
+        },
+    )
+    role_name = str(run.target.get("member_role_name") or "")
+    created = create_children(run, members, org["management_account_id"], connection.role_arn, role_name)
+    recorder.emit(
+        "thinking",
+        f"Queued {created} account audit(s); any free worker takes them. Each assumes role '{role_name}' "
+        "in its account.",
+        5,
+        {"org": org_runs.org_counts(run.pk)},
+    )
+    AuditRun.objects.filter(pk=run.pk).update(checkpoint={"children_created": True})
+    org_runs.maybe_complete(run.pk)  # an organization with no member account to audit ends here
+    return "children queued"
+
+
+def create_children(
+    parent: AuditRun, members: list[dict], management_id: str, management_role: str, role_name: str
+) -> int:
+    external_id = str(parent.target.get("external_id") or "")
+    created = 0
+    with transaction.atomic():
+        existing = set(parent.children.values_list("account_id", flat=True))
+        for account in members:
+            if account["id"] in existing:
+                continue
+            # The management account is audited through the connection's own role.
+            own = account["id"] == management_id
+            child = AuditRun.objects.create(
+                owner_id=parent.owner_id,
+                source=AuditRun.Source.CONNECTION,
+                connection=parent.connection,
+                kind=AuditRun.Kind.ACCOUNT,
+                parent=parent,
+                frameworks=parent.frameworks,
+                account_id=account["id"],
+                source_key=run_sources.key_for(
+                    AuditRun.Source.CONNECTION, connection_id=parent.connection_id, member_account=account["id"]
+                ),
+                target={
+                    "account_id": account["id"],
+                    "account_name": account["name"],
+                    "role_arn": management_role if own else org_runs.member_role_arn(account["id"], role_name),
+                    "external_id": "" if own else external_id,
+                },
+            )
+            enqueue(child.pk)
+            created += 1
+    return created
 
 
 def _stored(finding: Finding) -> finding_types.Finding:
@@ -206,7 +295,6 @@ def accepted_risks(run_id: int, account_id: str, source_key: str = "") -> frozen
 
 def load_snapshot_for(run: AuditRun, recorder: Recorder):
     from audits.iam.snapshot import load_demo_snapshot
-    from audits.runs import inputs as run_inputs
 
     if run.source == AuditRun.Source.DEMO:
         return load_demo_snapshot()

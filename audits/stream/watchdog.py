@@ -5,7 +5,7 @@ import logging
 
 from django.conf import settings
 
-from audits.runs.status import requeue_stale_runs
+from audits.runs.start import requeue_stale_runs
 from audits.stream.db import run_db
 
 log = logging.getLogger(__name__)

@@ -26,13 +26,11 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from audits import exports, uploads
-from audits.forms import NewAuditForm
+from audits.forms import NewAuditForm, verified_connections
 from audits.models import FRAMEWORK_KEYS, AuditRun, AwsConnection
-from audits.runs import inputs as run_inputs
+from audits.runs import access, start
 from audits.runs import limits as run_limits
-from audits.runs import worker
 from audits.tokens import INVALID_TOKEN, bearer, can_write, user_for_token
-from audits.views.connections import verified_connections
 
 READ_ONLY = "This token is read-only: create a read-and-write token to start audits."
 MISSING_SOURCE = (
@@ -63,11 +61,6 @@ def token_required(view: Callable) -> Callable:
         return view(request, *args, **kwargs)
 
     return csrf_exempt(wrapper)
-
-
-def _visible_run(request: HttpRequest, pk: int) -> AuditRun | None:
-    # A token reaches its owner's runs only (audits.tokens), so there is no staff branch here.
-    return AuditRun.objects.filter(pk=pk, owner=request.user).first()
 
 
 def run_json(request: HttpRequest, run: AuditRun) -> dict:
@@ -101,10 +94,10 @@ def runs(request: HttpRequest) -> JsonResponse:
             return _error(403, READ_ONLY)
         try:
             run_limits.check(request.user)  # before the body is parsed or the snapshot validated
-        except worker.TooManyActiveRunsError as exc:
+        except start.TooManyActiveRunsError as exc:
             return _error(429, str(exc))
         return _start(request)
-    page = Paginator(AuditRun.objects.filter(owner=request.user).defer("result"), 50)
+    page = Paginator(access.visible_runs(request.user, AuditRun.objects.defer("result")), 50)
     try:
         current = page.page(int(request.GET.get("page", "1")))
     except ValueError:
@@ -211,8 +204,8 @@ def _verified_connection(request: HttpRequest, value) -> tuple[AwsConnection | N
 
 def _create(request: HttpRequest, form: NewAuditForm) -> JsonResponse:
     try:
-        run = run_inputs.start_from_form(request.user, form)
-    except worker.TooManyActiveRunsError as exc:
+        run = start.start_from_form(request.user, form)
+    except start.TooManyActiveRunsError as exc:
         return _error(429, str(exc))
     return JsonResponse({"run": run_json(request, run)}, status=201)
 
@@ -220,7 +213,7 @@ def _create(request: HttpRequest, form: NewAuditForm) -> JsonResponse:
 @token_required
 @require_GET
 def run_detail(request: HttpRequest, pk: int) -> JsonResponse:
-    run = _visible_run(request, pk)
+    run = access.find_visible_run(request, pk)
     if run is None:
         return _error(404, "No such audit.")
     return JsonResponse({"run": run_json(request, run), "result": run.result})
@@ -229,7 +222,7 @@ def run_detail(request: HttpRequest, pk: int) -> JsonResponse:
 @token_required
 @require_GET
 def run_findings(request: HttpRequest, pk: int) -> JsonResponse:
-    run = _visible_run(request, pk)
+    run = access.find_visible_run(request, pk)
     if run is None:
         return _error(404, "No such audit.")
     rows = list(run.findings.all())
@@ -242,7 +235,7 @@ def run_findings(request: HttpRequest, pk: int) -> JsonResponse:
 @token_required
 @require_GET
 def run_export(request: HttpRequest, pk: int, name: str) -> HttpResponse:
-    run = _visible_run(request, pk)
+    run = access.find_visible_run(request, pk)
     if run is None:
         return _error(404, "No such audit.")
     if name not in exports.CONTENT_TYPES:

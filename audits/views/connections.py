@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -45,13 +44,6 @@ OPERATOR_CODES = {
 }
 USER_LABEL = "In your AWS account"
 OPERATOR_LABEL = "On the Aegis server (for its operator)"
-
-
-def verified_connections(owner) -> QuerySet[AwsConnection]:
-    """The owner's connections an audit may use: verified, and not failed since.
-
-    The new-audit form's connection field and the API both take their choices from here."""
-    return AwsConnection.objects.filter(owner=owner, verified_at__isnull=False, last_error="")
 
 
 # --- the principal Aegis runs as --------------------------------------------------------------------------------------

@@ -5,13 +5,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audits.models import FRAMEWORK_CHOICES, AuditRun, AwsConnection
+from audits.runs import access, start
 from audits.runs import organization as org_runs
-from audits.runs import worker
 from audits.views.schedules import ScheduleForm, schedule_of_org_run
 
 SEVERITY_COLUMNS = ("critical", "high", "medium", "low")
@@ -63,7 +63,7 @@ def new_org_run(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            run = worker.start_run(
+            run = start.start_run(
                 request.user,
                 source=AuditRun.Source.CONNECTION,
                 frameworks=data["frameworks"],
@@ -71,7 +71,7 @@ def new_org_run(request: HttpRequest) -> HttpResponse:
                 kind=AuditRun.Kind.ORGANIZATION,
                 target={"member_role_name": data["member_role_name"], "external_id": data["external_id"]},
             )
-        except worker.TooManyActiveRunsError as exc:
+        except start.TooManyActiveRunsError as exc:
             form.add_error(None, str(exc))
         else:
             return redirect(run)
@@ -130,14 +130,10 @@ def org_detail(request: HttpRequest, run: AuditRun) -> HttpResponse:
     return render(request, "audits/org_detail.html", context)
 
 
-def _own_org(request: HttpRequest, pk: int) -> AuditRun:
-    return get_object_or_404(AuditRun, pk=pk, owner=request.user, kind=AuditRun.Kind.ORGANIZATION)
-
-
 @login_required
 @require_POST
 def org_pause(request: HttpRequest, pk: int) -> HttpResponse:
-    run = _own_org(request, pk)
+    run = access.get_own_run(request, pk, kind=AuditRun.Kind.ORGANIZATION)
     if run.is_finished:
         messages.error(request, "This organization audit has already finished.")
     else:
@@ -148,18 +144,18 @@ def org_pause(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def org_resume(request: HttpRequest, pk: int) -> HttpResponse:
-    run = _own_org(request, pk)
+    run = access.get_own_run(request, pk, kind=AuditRun.Kind.ORGANIZATION)
     if run.status != AuditRun.Status.PAUSED:
         messages.error(request, "Only a paused organization audit can be resumed.")
     else:
-        org_runs.resume(run)
+        start.resume_organization(run)
     return redirect(run)
 
 
 @login_required
 @require_POST
 def org_cancel(request: HttpRequest, pk: int) -> HttpResponse:
-    run = _own_org(request, pk)
+    run = access.get_own_run(request, pk, kind=AuditRun.Kind.ORGANIZATION)
     if run.is_finished:
         messages.error(request, "This organization audit has already finished.")
     else:

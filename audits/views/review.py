@@ -2,7 +2,7 @@
 
 Reviewers are staff or members of the `reviewer` group (audits.reviewers); anyone else gets a 404, as for a run
 that does not exist. An accepted risk is a Suppression owned by the run's owner for the run's source and account, so
-only that owner's later runs of the same source inherit it (the runner applies it when they finish): a risk
+only that owner's later runs of the same source inherit it (the worker applies it when they finish): a risk
 accepted on the demo does not carry over to an upload naming the same account id. The finding of this run is
 marked suppressed at once. An organization run's own (cross-account) findings are kept under the account of the
 principal each sits on, and the owner's later organization runs leave them out.

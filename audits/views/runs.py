@@ -15,34 +15,20 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from audits import compare, exports, finding_evidence, timeline, uploads
 from audits.forms import FindingFilterForm, NewAuditForm
 from audits.models import FRAMEWORK_CHOICES, SEVERITIES, AuditRun, Finding
-from audits.runs import inputs as run_inputs
+from audits.runs import access, start
 from audits.runs import limits as run_limits
 from audits.runs import retry as retries
 from audits.runs import sources as run_sources
 from audits.runs import status as run_status
-from audits.runs import worker
 from audits.stream import opening, serve
 from audits.views import review as review_views
+from audits.views.organizations import org_detail
 
 RUNS_PER_PAGE = 20
 FINDINGS_PER_PAGE = 50
 TREND_RUNS = 12
 LIVE_FEED = 50
 RETRYABLE = (AuditRun.Status.FAILED, AuditRun.Status.CANCELLED, AuditRun.Status.INTERRUPTED)
-
-
-def _get_run(request: HttpRequest, pk: int) -> AuditRun:
-    """The run if the user may see it; strangers get a 404 whether or not it exists."""
-    # The input snapshot can be tens of megabytes; no page reads it.
-    runs = AuditRun.objects.defer("checkpoint")
-    if request.user.is_staff:
-        return get_object_or_404(runs, pk=pk)
-    return get_object_or_404(runs, pk=pk, owner=request.user)
-
-
-def _get_own_run(request: HttpRequest, pk: int) -> AuditRun:
-    """For actions that change a run: staff review runs, they do not pause or cancel them for owners."""
-    return get_object_or_404(AuditRun.objects.defer("checkpoint"), pk=pk, owner=request.user)
 
 
 # --- dashboard ---------------------------------------------------------------------------------------------------
@@ -56,7 +42,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
         sev: Count("findings", filter=Q(findings__severity=sev, findings__suppressed=False)) for sev in SEVERITIES
     }
     runs = (
-        AuditRun.objects.filter(owner=request.user)
+        access.own_runs(request.user)
         .defer("result", "checkpoint")
         .select_related("connection")
         .annotate(**counts)
@@ -76,7 +62,8 @@ def _trends(user) -> list[dict]:
     One line per source (audits.runs.sources): the demo, an upload and a connection naming one account id are
     different inputs and never share a line."""
     rows = (
-        AuditRun.objects.filter(owner=user, status=AuditRun.Status.COMPLETED, risk_score__isnull=False)
+        access.own_runs(user)
+        .filter(status=AuditRun.Status.COMPLETED, risk_score__isnull=False)
         .exclude(account_id="")
         .order_by("-created", "-pk")
         .values(
@@ -135,7 +122,7 @@ def new_run(request: HttpRequest) -> HttpResponse:
         # At the limit, refuse before the upload is parsed, validated or packed (it may be tens of megabytes).
         try:
             run_limits.check(request.user)
-        except worker.TooManyActiveRunsError as exc:
+        except start.TooManyActiveRunsError as exc:
             return _at_run_limit(request, str(exc))
     if uploads.read_limited(request):
         # Nothing is stored or changed, so this answer needs no CSRF check: it names the limit.
@@ -159,8 +146,8 @@ def _new_run(request: HttpRequest) -> HttpResponse:
     form = NewAuditForm(request.POST or None, request.FILES or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         try:
-            run = run_inputs.start_from_form(request.user, form)
-        except worker.TooManyActiveRunsError as exc:
+            run = start.start_from_form(request.user, form)
+        except start.TooManyActiveRunsError as exc:
             form.add_error(None, str(exc))
         else:
             return redirect(run)
@@ -174,10 +161,8 @@ def _new_run(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    run = _get_run(request, pk)
+    run = access.get_visible_run(request, pk)
     if run.kind == AuditRun.Kind.ORGANIZATION:
-        from audits.views.organizations import org_detail
-
         return org_detail(request, run)
     if request.htmx and request.htmx.target == "findings":
         return render(request, "audits/run_detail.html#findings", {"run": run, **_results_context(request, run)})
@@ -220,7 +205,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def run_timeline(request: HttpRequest, pk: int) -> HttpResponse:
     """An older window of the timeline ("load earlier"), the events up to a seek point in a replay, or the newest
     page of the events matching the filters and search, over the whole run."""
-    run = _get_run(request, pk)
+    run = access.get_visible_run(request, pk)
     filters = timeline.clean_filters(request.GET)
     raw_before, raw_upto = request.GET.get("before"), request.GET.get("upto")
     # A search starts from the newest event the viewer has (upto); paging and seeking give ?before.
@@ -247,7 +232,7 @@ def run_timeline(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def run_head(request: HttpRequest, pk: int) -> HttpResponse:
     """The run's header facts, refreshed when the worker starts it (account id, start time) and when it ends."""
-    run = _get_run(request, pk)
+    run = access.get_visible_run(request, pk)
     return render(request, "audits/run_detail.html#meta", {"run": run, "framework_names": _framework_names(run)})
 
 
@@ -269,7 +254,7 @@ def _retry_source(run: AuditRun) -> AuditRun | None:
 @require_GET
 def run_results(request: HttpRequest, pk: int) -> HttpResponse:
     """The results block, swapped into the run page when the `complete` event arrives."""
-    run = _get_run(request, pk)
+    run = access.get_visible_run(request, pk)
     if not request.htmx:
         return redirect(f"{run.get_absolute_url()}#results")
     return render(request, "audits/run_detail.html#results", {"run": run, **_results_context(request, run)})
@@ -435,7 +420,7 @@ def _compliance_tables(run: AuditRun, result: dict, frameworks: list[str]) -> li
 @login_required
 @require_GET
 def finding_detail(request: HttpRequest, pk: int, finding_pk: int) -> HttpResponse:
-    run = _get_run(request, pk)
+    run = access.get_visible_run(request, pk)
     finding = get_object_or_404(Finding, pk=finding_pk, run=run)
     context = {"run": run, "finding": finding, "controls": _finding_controls(finding), **_evidence(finding.evidence)}
     template = "audits/finding_detail.html#finding" if request.htmx else "audits/finding_detail.html"
@@ -579,7 +564,7 @@ def _finding_controls(finding: Finding) -> list[tuple[str, str]]:
 @login_required
 @require_GET
 def run_compare(request: HttpRequest, pk: int) -> HttpResponse:
-    run = _get_run(request, pk)
+    run = access.get_visible_run(request, pk)
     choices = compare.visible_runs(request.user, exclude=run)
     other_pk = _whole_number(request.GET.get("with"))
     other = None
@@ -597,7 +582,7 @@ REPLAY_SPEEDS = [0.25, 0.5, 1, 4, 16, 100]
 @login_required
 @require_GET
 def run_playback(request: HttpRequest, pk: int) -> HttpResponse:
-    run = _get_run(request, pk)
+    run = access.get_visible_run(request, pk)
     raw = request.GET.get("speed")
     speed, speed_error = 1.0, ""
     try:
@@ -622,7 +607,7 @@ def run_playback(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_GET
 def run_export(request: HttpRequest, pk: int, name: str) -> HttpResponse:
-    run = _get_run(request, pk)
+    run = access.get_visible_run(request, pk)
     if name not in exports.CONTENT_TYPES:
         raise Http404("No such export.")
     return exports.response_for(run, name)
@@ -651,7 +636,7 @@ async def run_replay(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def pause_run(request: HttpRequest, pk: int) -> HttpResponse:
-    run = _get_own_run(request, pk)
+    run = access.get_own_run(request, pk)
     if not run_status.pause(run.pk):
         messages.error(request, "Only a running audit can be paused.")
     return redirect(run)
@@ -660,11 +645,11 @@ def pause_run(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def resume_run(request: HttpRequest, pk: int) -> HttpResponse:
-    run = _get_own_run(request, pk)
+    run = access.get_own_run(request, pk)
     try:
-        if not run_status.resume(run.pk):
+        if not start.resume(run.pk):
             messages.error(request, "Only a paused or interrupted audit can be resumed.")
-    except worker.TooManyActiveRunsError as exc:
+    except start.TooManyActiveRunsError as exc:
         messages.error(request, str(exc))
     return redirect(run)
 
@@ -672,7 +657,7 @@ def resume_run(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def cancel_run(request: HttpRequest, pk: int) -> HttpResponse:
-    run = _get_own_run(request, pk)
+    run = access.get_own_run(request, pk)
     if request.method == "GET":
         # The confirmation step for browsers without script; with script the run page asks in a <dialog>.
         return render(request, "audits/cancel_confirm.html", {"run": run})
@@ -685,13 +670,13 @@ def cancel_run(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def retry_run(request: HttpRequest, pk: int) -> HttpResponse:
-    run = _get_own_run(request, pk)
+    run = access.get_own_run(request, pk)
     if run.status not in RETRYABLE:
         messages.error(request, "Only a failed, cancelled or interrupted audit can be retried.")
         return redirect(run)
     try:
         new, created = retries.retry(run)
-    except worker.TooManyActiveRunsError as exc:
+    except start.TooManyActiveRunsError as exc:
         messages.error(request, str(exc))
         return redirect(run)
     if created:

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from audits import timeline
 from audits.models import AuditEvent, AuditRun, Finding, Suppression
-from audits.runs import worker
+from audits.runs import start
 from tests.browser.pages import SIZES, demo_run, overflow_x
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
@@ -48,7 +48,7 @@ def test_counters_opened_at_any_moment_of_a_run_agree_with_the_stored_findings(
     server, slow_worker, alice, open_page, artifacts, fast_demo
 ):
     accepted = accept_worst_risk(demo_run(alice, frameworks=()))
-    run = worker.start_run(alice, source="demo", frameworks=[])
+    run = start.start_run(alice, source="demo", frameworks=[])
     pages, mid_run = [], []
     sizes = list(SIZES)
     while len(pages) < 10:
