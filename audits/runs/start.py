@@ -1,8 +1,9 @@
 """Every way a run becomes queued: started (portal, API, schedule, retry), resumed, or requeued after its worker died.
 
-Each of them is a conditional UPDATE or an INSERT within the owner's active-run limit (audits.runs.limits), and hands
-the run to a worker through `worker.enqueue` once the transaction commits. They sit above the worker, which never
-imports this module: the worker queues only the accounts of an organization run, through `enqueue` beside its task.
+Each is an INSERT or a conditional UPDATE (starting and resuming within the owner's active-run limit,
+audits.runs.limits) that hands the run to a worker through `worker.enqueue` once the transaction commits. This
+module sits above the worker, which never imports it: the worker queues only an organization run's accounts, through
+the `enqueue` beside its task.
 """
 
 from __future__ import annotations
