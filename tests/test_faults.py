@@ -23,7 +23,6 @@ from audits.iam import run_audit
 from audits.iam.snapshot import load_demo_snapshot
 from audits.models import AuditEvent, AuditRun, Finding
 from audits.runs import start, worker
-from audits.runs import status as run_status
 from audits.runs.recorder import Recorder
 from bench._harness import Viewer, compare, follow_in_thread, table_events
 from tests.helpers import free_port, make_run, session_cookie, start_server, start_worker, status_of, stop, wait_for
@@ -112,7 +111,7 @@ def test_it_resumes_a_killed_workers_run_from_its_checkpoint_without_duplicates(
         assert 5 <= done_at_kill < len(reference(frameworks)[1]), "the worker was not killed mid-audit"
 
         second = start_worker(paced)
-        taken = wait_for(run_status.requeue_stale_runs, timeout=30, step=0.25, what="the stale run noticed")
+        taken = wait_for(start.requeue_stale_runs, timeout=30, step=0.25, what="the stale run noticed")
         assert taken == [run.pk]
         wait_for(lambda: status_of(run) in AuditRun.FINISHED, timeout=120, what="the resumed run finished")
         watching.join(30)
