@@ -1,7 +1,7 @@
 """What a finished run found that the previous run of the same source did not: new, resolved, changed in severity.
 
 Every completed run is compared, when it completes, with the owner's previous completed run of the same source
-(audits.run_sources: the same key and account, as audits.compare matches them). The counts are recorded on the run
+(audits.runs.sources: the same key and account, as audits.compare matches them). The counts are recorded on the run
 (`target["drift"]`), so the runs list reads three numbers instead of comparing two runs' findings again; the webhook
 (audits.webhooks) asks `drift_of()` for the same counts with the worst findings of each kind.
 

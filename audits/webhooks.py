@@ -38,8 +38,9 @@ from django.conf import settings
 from django.core.cache import cache
 from django.urls import reverse
 
-from audits import run_sources, schedule_drift
+from audits import schedule_drift
 from audits.models import AuditRun, UserSettings
+from audits.runs import sources as run_sources
 from audits.webhook_addresses import is_public
 
 log = logging.getLogger(__name__)

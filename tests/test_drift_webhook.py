@@ -8,8 +8,9 @@ from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
-from audits import runner
 from audits.models import AuditRun, AwsConnection, UserSettings
+from audits.runs import start
+from audits.runs import worker as runner
 from tests.test_org_runs import ADMIN, MGMT, TRUST_MGMT, build_org, connection_for, run_queue, session_in, start_org
 from tests.test_webhooks import Receiver
 
@@ -22,7 +23,7 @@ def local_http(settings):
 
 
 def audit_account(owner, connection: AwsConnection) -> AuditRun:
-    run = runner.start_run(owner, source=AuditRun.Source.CONNECTION, frameworks=["cis"], connection=connection)
+    run = start.start_run(owner, source=AuditRun.Source.CONNECTION, frameworks=["cis"], connection=connection)
     assert runner.execute(run.pk) == "completed"
     run.refresh_from_db()
     return run

@@ -67,7 +67,9 @@ def test_it_keeps_no_list_of_kinds_in_the_scripts():
 
 
 def data_ending(text: str) -> dict:
-    return json.loads(html.unescape(re.search(r'data-ending="([^"]*)"', text).group(1)))
+    found = re.search(r'data-ending="([^"]*)"', text)
+    assert found, "the page hands its scripts no data-ending list"
+    return json.loads(html.unescape(found.group(1)))
 
 
 @pytest.mark.django_db

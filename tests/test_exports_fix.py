@@ -5,8 +5,9 @@ import json
 
 import pytest
 
-from audits import runner
 from audits.models import AuditRun, Finding
+from audits.runs import start
+from audits.runs import worker as runner
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def run(alice, settings) -> AuditRun:
     settings.AEGIS_DEMO_STEP_MS = 0
-    run = runner.start_run(alice, source="demo", frameworks=["cis"])
+    run = start.start_run(alice, source="demo", frameworks=["cis"])
     assert runner.execute(run.pk) == "completed"
     return run
 

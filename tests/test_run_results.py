@@ -9,15 +9,17 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from audits import runner, schedule_drift, webhooks
+from audits import schedule_drift, webhooks
 from audits.models import SEVERITIES, AuditRun, Finding, MuteRule
+from audits.runs import start
+from audits.runs import worker as runner
 from audits.tokens import create_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def demo_run(owner) -> AuditRun:
-    run = runner.start_run(owner, source="demo", frameworks=["cis", "pci_dss"])
+    run = start.start_run(owner, source="demo", frameworks=["cis", "pci_dss"])
     assert runner.execute(run.pk) == "completed"
     run.refresh_from_db()
     return run
@@ -186,7 +188,7 @@ def test_a_mute_rule_counts_as_a_rerun_under_it_and_leaves_finished_runs_as_they
         reason="CI deploy users", expires=timezone.now() + timedelta(days=30),
     )  # fmt: skip
     muted = demo_run(alice)
-    # A rule applies to runs that start after it (audits.mutelist_views): the finished run keeps its result.
+    # A rule applies to runs that start after it (audits.views.mutelist): the finished run keeps its result.
     first.refresh_from_db()
     assert not Finding.objects.filter(run=first, suppressed=True).exists()
     assert muted.result["suppressed_findings"] == Finding.objects.filter(run=muted, suppressed=True).count() > 0

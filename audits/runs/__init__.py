@@ -6,6 +6,7 @@
   one place a run is handed to the task backend (an organization run queues its accounts from here).
 - organization: what an organization run's accounts report to it, and its completion, pause and cancel.
 - status: the conditional UPDATEs that move a run between states without queueing it.
+- results: a finished run's score, counts and result stated again when a reviewer accepts a risk on it.
 - recorder: each event stored with its finding, progress and checkpoint; inputs: the run's stored snapshot;
   limits: the active-run limit; sources: what a run audited (its source key); access: which runs a person may see.
 

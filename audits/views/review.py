@@ -25,10 +25,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from audits import run_results
 from audits.iam.scoring import band
 from audits.models import SEVERITIES, AuditRun, Finding, Suppression
 from audits.reviewers import is_reviewer
+from audits.runs import results as run_results
 from audits.runs import sources as run_sources
 
 RUNS_PER_PAGE = 25
@@ -341,7 +341,7 @@ def unaccept_risk(request: HttpRequest, pk: int, finding_pk: int) -> HttpRespons
 
 def _restate(run: AuditRun, fingerprints: list[str], suppressed: bool) -> None:
     """Mark the findings in this run and the owner's later runs of the source, and store those runs' scores and
-    counts again (audits.run_results), so no page, export or API answer keeps the old ones. An organization run's
+    counts again (audits.runs.results), so no page, export or API answer keeps the old ones. An organization run's
     result is its accounts' roll-up, not restated here; its findings are marked as before."""
     if _is_organization(run):
         Finding.objects.filter(run=run, fingerprint__in=fingerprints, muted_by="").update(suppressed=suppressed)

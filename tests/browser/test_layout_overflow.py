@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from audits import runner
 from audits.models import Finding
+from audits.runs import start
 from tests.browser.pages import SIZES, demo_run, overflow_x, wide_elements
 from tests.helpers import free_port, start_server, start_worker, stop
 
@@ -60,7 +60,7 @@ def test_the_live_region_ends_on_the_counts_shown(transactional_db, alice, open_
     web = start_server(port, {"AEGIS_ANNOUNCE_MS": "300"})
     worker = start_worker({"AEGIS_DEMO_STEP_MS": "40"})
     try:
-        run = runner.start_run(alice, source="demo", frameworks=["cis"])
+        run = start.start_run(alice, source="demo", frameworks=["cis"])
         page = open_page(f"http://127.0.0.1:{port}", alice)
         page.goto(f"/audits/{run.pk}/")
         assert page.get_attribute("#run", "data-announce-ms") == "300"

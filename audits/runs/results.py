@@ -4,7 +4,7 @@ The run page, the runs list, compare, the trends, the review pages, the API, the
 the run's stored `risk_score` and `result`. When a reviewer accepts a risk (or takes an acceptance back) after the
 run finished, the findings' marks change, so the same transaction computes the result again with the engine's own
 function (audits.iam.agent.restate) and stores it: every surface then shows what a new audit of the same snapshot
-with the same accepted risks shows. Mute rules apply to runs that start after them (audits.mutelist_views), so a
+with the same accepted risks shows. Mute rules apply to runs that start after them (audits.views.mutelist), so a
 finished run's muted marks, and with them its result, stay as they were.
 """
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('audits', '0009_mute_rules'),
+        ('audits', '0010_mute_rule_exceptions'),
     ]
 
     operations = [
