@@ -1,7 +1,8 @@
 """The modules of `audits` import each other without a circle: a layout where the arrows show the architecture.
 
-Every import counts, at the top of a module or inside a function: an import moved into a function to dodge a circle
-still ties the two modules together."""
+Every import that runs counts, at the top of a module or inside a function: an import moved into a function to dodge
+a circle still ties the two modules together. Imports under `if TYPE_CHECKING:` never run; they name a type for the
+checker only (audits.iam.analysis names the incremental module's Reuse that way) and are left out."""
 
 import ast
 from pathlib import Path
@@ -38,6 +39,24 @@ def imported(node: ast.AST, current: str, is_package: bool, known: set[str]) -> 
     return reached
 
 
+def _type_checking_only(tree: ast.AST) -> set[int]:
+    """ids of the import nodes inside `if TYPE_CHECKING:` blocks."""
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        test = getattr(node, "test", None)
+        if isinstance(node, ast.If) and (
+            (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING")
+            or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        ):
+            skipped |= {id(inner) for stmt in node.body for inner in ast.walk(stmt)}
+    return skipped
+
+
+def runtime_imports(tree: ast.AST) -> list[ast.AST]:
+    skipped = _type_checking_only(tree)
+    return [node for node in ast.walk(tree) if id(node) not in skipped]
+
+
 def import_graph() -> dict[str, set[str]]:
     known = modules()
     names = set(known)
@@ -45,7 +64,7 @@ def import_graph() -> dict[str, set[str]]:
     for name, path in known.items():
         is_package = path.name == "__init__.py"
         edges: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        for node in runtime_imports(ast.parse(path.read_text(), str(path))):
             edges |= imported(node, name, is_package, names)
         # A package's own __init__ is imported on the way to any of its modules; it is not an arrow of the layout.
         graph[name] = {target for target in edges if target != name and not name.startswith(target + ".")}
@@ -93,3 +112,13 @@ def test_it_has_no_import_circle_in_audits():
     assert {"audits.runs.worker", "audits.views.runs", "audits.models"} <= graph.keys()
     cycle = find_cycle(graph)
     assert cycle is None, "import circle: " + " -> ".join(cycle or [])
+
+
+def test_it_leaves_out_imports_made_for_the_type_checker_only():
+    tree = ast.parse(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from audits.runs import worker\n"
+        "from audits.runs import status\n"
+    )
+    known = {"audits.runs", "audits.runs.worker", "audits.runs.status"}
+    reached = set().union(*(imported(n, "audits.x", False, known) for n in runtime_imports(tree)))
+    assert reached == {"audits.runs.status"}
