@@ -82,6 +82,7 @@ class Analysis:
         self.alone = PolicyAlone(self.authz)  # what one policy allows on its own, by the evaluator
         self._groups: dict[str, tuple] = {}  # group ARN -> its policies' statements (one tuple, asked many times)
         self._grants: dict[str, list[Spec]] = {}  # principal ARN -> its grants-admin finding (asked twice)
+        self._deny_docs: dict[int, bool] = {}  # id of a policy document -> it holds only Deny statements
 
     # --- data availability ------------------------------------------------------------------------------------
 
@@ -535,8 +536,8 @@ class Analysis:
             )
         # CIS 1.15 is about permissions granted to a user directly; a policy of Deny statements only (a fence, such
         # as the fixes write) grants nothing, so it does not count.
-        inline = [n for n, doc in p.inline if not _deny_only(doc)]
-        managed = [a for a in p.managed if not _deny_only(self.account.policy_document(a))]
+        inline = [n for n, doc in p.inline if not self._deny_only(doc)]
+        managed = [a for a in p.managed if not self._deny_only(self.account.policy_document(a))]
         if p.type == "user" and (inline or managed):
             names = inline + [a.rsplit("/", 1)[-1] for a in managed]
             specs.append(
@@ -557,6 +558,13 @@ class Analysis:
             )
         specs.extend(self._usage_specs(p))
         return specs
+
+    def _deny_only(self, document: object) -> bool:
+        # Asked of every policy of every user and role: once per document (they live as long as the snapshot).
+        found = self._deny_docs.get(id(document))
+        if found is None:
+            found = self._deny_docs[id(document)] = _deny_only(document)
+        return found
 
     def _group_specs(self, g: Principal) -> list[Spec]:
         members = [u for u in self.account.users if g.name in u.groups]
@@ -622,8 +630,9 @@ class Analysis:
             statements = self.authz.compile(doc, inline_source(holder, name))
             specs.extend(self._grant_specs(name, statements, principals, inline_source(holder, name)))
             # Equal inline policies under equal Denies and boundary read alike: computed once (10,000 roles
-            # sharing a handful of inline documents).
-            key = (id(statements), tuple(map(id, denies or ())), id(boundary) if boundary is not None else None)
+            # sharing a handful of inline documents). Denies count by what the notes read of them, so the same
+            # Deny held through different policies shares the notes too.
+            key = (id(statements), _deny_shapes(denies), id(boundary) if boundary is not None else None)
             found = self._hygiene.get(key)
             if found is None:
                 grants = hygiene.Grants.of(statements, denies, boundary)
@@ -1027,6 +1036,14 @@ def _cancel_reason(holder: Principal, decision, action: str, subject=None) -> st
 
 def _policy_name(label: str) -> str:
     return label.rsplit("/", 1)[-1] if label.startswith("arn:") else label
+
+
+def _deny_shapes(denies: list | None) -> frozenset | None:
+    """What the broad-grant notes read of a holder's Denies (hygiene.Grants): the actions each names, whether it
+    is conditioned and whether it covers every resource; None: the policy's own Denies."""
+    if denies is None:
+        return None
+    return frozenset((d.actions, d.not_action, bool(d.conditions), hygiene.on_everything(d)) for d in denies)
 
 
 def _deny_only(document: object) -> bool:
