@@ -136,6 +136,12 @@ DESTRUCTIVE = {
 }
 SUPPORT_POLICY = "arn:aws:iam::aws:policy/AWSSupportAccess"
 SECURITY_AUDIT_POLICY = "arn:aws:iam::aws:policy/SecurityAudit"
+# Compiled once: every finding of an audit is read through them.
+_ACCOUNT_OF = re.compile(r"^arn:aws[\w-]*:[\w-]*:[\w-]*:(\d{12}):")
+_SHELL_SAFE = re.compile(r"[\w@%+=:,./-]+")
+_NOT_IDENT = re.compile(r"[^A-Za-z0-9_]")
+_NOT_ALNUM = re.compile(r"[^A-Za-z0-9]+")
+_HOLDER_ARN = re.compile(r"^arn:[^:]+:iam::\d{12}:(user|role|group)/(?:.*/)?([^/]+)$")
 
 
 # --- reading the finding ---------------------------------------------------------------------------------------------
@@ -154,7 +160,7 @@ class _Finding:
         self.policy = str(finding.get("policy") or "")
         evidence = finding.get("evidence")
         self.evidence: dict = evidence if isinstance(evidence, dict) else {}
-        match = re.match(r"^arn:aws[\w-]*:[\w-]*:[\w-]*:(\d{12}):", self.arn)
+        match = _ACCOUNT_OF.match(self.arn)
         self.account = match.group(1) if match else ""
         self.partition = self.arn.split(":")[1] if self.arn.count(":") >= 5 else "aws"
 
@@ -252,13 +258,13 @@ def _managed_arn(name: str, f: _Finding) -> str | None:
 
 def _shell(value: str) -> str:
     """Single-quote for a POSIX shell unless the value is plainly safe (IAM names nearly always are)."""
-    if re.fullmatch(r"[\w@%+=:,./-]+", value):
+    if _SHELL_SAFE.fullmatch(value):
         return value
     return "'" + value.replace("'", "'\"'\"'") + "'"
 
 
 def _tf_id(name: str) -> str:
-    ident = re.sub(r"[^A-Za-z0-9_]", "_", name).strip("_").lower() or "resource"
+    ident = _NOT_IDENT.sub("_", name).strip("_").lower() or "resource"
     return ident if not ident[0].isdigit() else "r_" + ident
 
 
@@ -275,7 +281,7 @@ def _json(document: dict) -> str:
 
 
 def _sid(text: str) -> str:
-    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", text))[:100] or "Aegis"
+    return "".join(part[:1].upper() + part[1:] for part in _NOT_ALNUM.split(text))[:100] or "Aegis"
 
 
 # --- statements as they should read ----------------------------------------------------------------------------------
@@ -370,7 +376,19 @@ def _hcl(value: Any, indent: int) -> str:
     compact = json.dumps(value)
     if len(compact) > 1500:
         return compact
-    return dumps_indented(value, 2, indent)
+    # Equal documents recur across an audit's findings (the same fence, boundary or corrected trust statement for
+    # many principals): the compact text names the document, so each is indented once.
+    key = (compact, indent)
+    found = _INDENTED.get(key)
+    if found is None:
+        if len(_INDENTED) >= _INDENTED_MAX:
+            _INDENTED.clear()
+        found = _INDENTED[key] = dumps_indented(value, 2, indent)
+    return found
+
+
+_INDENTED: dict[tuple[str, int], str] = {}
+_INDENTED_MAX = 2048
 
 
 # --- fixes by kind ---------------------------------------------------------------------------------------------------
@@ -490,7 +508,7 @@ def _holders(f: _Finding) -> list[tuple[str, str]]:
         return [(f.type, f.name)]
     holders = []
     for arn in _list(f.evidence.get("effective_for")):
-        match = re.match(r"^arn:[^:]+:iam::\d{12}:(user|role|group)/(?:.*/)?([^/]+)$", str(arn))
+        match = _HOLDER_ARN.match(str(arn))
         if match:
             holders.append((match.group(1), match.group(2)))
     return holders
@@ -1170,7 +1188,7 @@ def fix_for(finding: Mapping[str, Any]) -> Fix:
     except (KeyError, TypeError, ValueError, AttributeError, IndexError):
         # Evidence from a future engine in a shape this module misreads: the check's own advice is still right.
         fix = _generic(_Finding({**f.raw, "evidence": {}}))
-    managed = aws_managed_policy(finding if isinstance(finding, dict) else {})
+    managed = _aws_managed_arn(f)
     return _on_aws_managed(f, managed, fix) if managed else fix
 
 
@@ -1184,7 +1202,10 @@ def aws_managed_policy(finding: Mapping[str, Any]) -> str:
     """The ARN of the AWS managed policy a finding is about (a policy finding), or "" for anything else.
 
     Nobody can edit or delete an AWS managed policy, so its findings are fixed by detaching it or by a copy."""
-    f = _Finding(finding)
+    return _aws_managed_arn(_Finding(finding))
+
+
+def _aws_managed_arn(f: _Finding) -> str:
     if f.type != "policy":
         return ""
     for name in (f.arn, f.policy):
