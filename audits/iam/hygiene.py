@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from audits.iam import actions as ds
 from audits.iam.checks import CHECKS, Spec, lower
@@ -186,12 +186,17 @@ class Grants:
             boundary,
         )
 
+    @cached_property
+    def _scoped(self) -> list[tuple[CompiledStatement, bool]]:
+        """Each Allow with whether its Resource is unrestricted: asked once, read by every category."""
+        return [(s, broad(s)) for s in self.allows]
+
     def grants(self, candidates: frozenset[str]) -> dict[str, Grant]:
         found: dict[str, list[CompiledStatement]] = {}
         resourceless = ds.resourceless_actions()
-        for s in self.allows:
+        for s, unrestricted in self._scoped:
             hit = _hits(s.actions, s.not_action, candidates)
-            if not broad(s):
+            if not unrestricted:
                 hit &= resourceless
             for action in hit:
                 found.setdefault(action, []).append(s)
@@ -220,11 +225,11 @@ class Grants:
         actions: set[str] = set()
         stmts = []
         resourceless = ds.resourceless_actions()
-        for s in self.allows:
+        for s, unrestricted in self._scoped:
             if s.conditions and not conditioned:
                 continue
             hit = _hits(s.actions, s.not_action, candidates)
-            if not broad(s):
+            if not unrestricted:
                 hit &= resourceless
             if hit:
                 actions |= hit
