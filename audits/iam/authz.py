@@ -137,6 +137,7 @@ class Authz:
         self._identity: dict[tuple, tuple] = {}
         # id(identity) -> every action its Allow statements name, expanded (None: "*" or NotAction, ask the evaluator)
         self._allows: dict[int, frozenset[str] | None] = {}
+        self._action_sets: dict[frozenset, frozenset[str]] = {}  # Allows' Action lists -> the actions they name
         self._boundary: dict[str, tuple] = {}
         self._subjects: dict[str, Subject] = {}
         self._patterns: dict[tuple, list[tuple[str, bool]]] = {}
@@ -192,11 +193,22 @@ class Authz:
             found = self._identity[key] = tuple(s for h in holders for s in self.holder_statements(h))
             # Wildcards expanded against the dataset once, so "could any Allow match this action?" is a set
             # lookup; only then does the evaluator scan the statements.
-            allows = [s for s in found if s.effect == "Allow"]
-            star = any(s.not_action or "*" in s.actions or "*:*" in s.actions for s in allows)
-            self._star[id(found)] = star
-            self._allows[id(found)] = None if star else frozenset().union(*(expand_all(s.actions) for s in allows))
+            self._note_allows(found)
         return found
+
+    def _note_allows(self, statements: tuple) -> None:
+        allows = [s for s in statements if s.effect == "Allow"]
+        star = any(s.not_action or "*" in s.actions or "*:*" in s.actions for s in allows)
+        self._star[id(statements)] = star
+        if star:
+            self._allows[id(statements)] = None
+            return
+        # Identities differ by resources and conditions far more than by actions: one union per set of Action lists.
+        key = frozenset(s.actions for s in allows)
+        found = self._action_sets.get(key)
+        if found is None:
+            found = self._action_sets[key] = frozenset().union(*(expand_all(actions) for actions in key))
+        self._allows[id(statements)] = found
 
     def boundary(self, p: Principal) -> tuple | None:
         if not p.boundary:
@@ -226,10 +238,7 @@ class Authz:
                 name="aegis-policy-alone",
                 identity=statements,
             )
-            allows = [s for s in statements if s.effect == "Allow"]
-            star = any(s.not_action or "*" in s.actions or "*:*" in s.actions for s in allows)
-            self._star[id(statements)] = star
-            self._allows[id(statements)] = None if star else frozenset().union(*(expand_all(s.actions) for s in allows))
+            self._note_allows(statements)
         return found
 
     def subject(
@@ -335,14 +344,21 @@ class Authz:
 
     def may(self, subject: Subject, actions: frozenset[str]) -> bool:
         """Could any Allow of the subject's policies match one of these actions? (set lookups, no evaluation)"""
-        self.identity_known(subject)
-        allows = self._allows.get(id(subject.identity))
+        allows = self._known_allows(subject)
         return True if allows is None else not allows.isdisjoint(actions)
 
     def interesting(self, subject: Subject, actions: frozenset[str]) -> frozenset[str]:
-        self.identity_known(subject)
-        allows = self._allows.get(id(subject.identity))
+        allows = self._known_allows(subject)
         return actions if allows is None else allows & actions
+
+    def _known_allows(self, subject: Subject) -> frozenset[str] | None:
+        # identity_known and the lookup in one step: the graph asks this of every policy set for every action.
+        key = id(subject.identity)
+        try:
+            return self._allows[key]
+        except KeyError:
+            self._allows[key] = None  # a "what if" identity: ask the evaluator
+            return None
 
     def identity_known(self, subject: Subject) -> None:
         if id(subject.identity) not in self._allows:
