@@ -718,6 +718,11 @@ class Analysis:
         ("AttachRolePolicy", "iam:attachrolepolicy", "role", True),
         ("PutRolePolicy", "iam:putrolepolicy", "role", False),
     )
+    # Every action the grants-to-others question reads: a principal whose Allows name none of them is answered
+    # by one set lookup.
+    GRANT_ACTIONS = frozenset(
+        [a for _, a, _, _ in GRANTS] + ["iam:createpolicyversion", "iam:setdefaultpolicyversion", "iam:addusertogroup"]
+    )
 
     def _grants_admin(self, p: Principal) -> list[Spec]:
         found = self._grants.get(p.arn)
@@ -731,6 +736,8 @@ class Analysis:
         from audits.iam.edges.iam import ADMIN
 
         subject = self.graph.subject(p)
+        if not self.authz.may(subject, self.GRANT_ACTIONS):
+            return []
         pools = {"user": self.account.users, "group": self.account.groups, "role": self.account.roles}
         for method, action, kind, attach in self.GRANTS:
             if not self.authz.patterns(subject, action) or self.authz.denied_everywhere(subject, action):
