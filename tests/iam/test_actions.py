@@ -1,4 +1,4 @@
-import json
+import marshal
 
 from audits.iam import actions
 
@@ -40,14 +40,42 @@ def test_it_knows_actions_without_resource_level_permissions():
     assert "s3:getobject" not in actions.resourceless_actions()
 
 
-def test_it_caches_the_compact_index_on_disk(tmp_path, monkeypatch):
+def test_it_caches_the_dataset_tables_on_disk(tmp_path, monkeypatch):
     monkeypatch.setenv("AEGIS_IAM_CACHE", str(tmp_path))
-    actions.index.cache_clear()
+    actions._tables.cache_clear()
     try:
         built = actions.index()
-        [cache_file] = list((tmp_path / "aegis-iam").glob("iam-actions-*.json"))
-        assert json.loads(cache_file.read_text())["iam"]["passrole"][0] == "PassRole"
-        actions.index.cache_clear()
+        [cache_file] = list((tmp_path / "aegis-iam").glob("iam-tables-*.marshal"))
+        assert marshal.loads(cache_file.read_bytes())[0]["iam"]["passrole"][0] == "PassRole"
+        actions._tables.cache_clear()
         assert actions.index() == built  # read back from the file
+        assert "iam:passrole" in actions.all_actions()
+        assert "iam:passrole" in actions.actions_at_level("W")
     finally:
-        actions.index.cache_clear()
+        actions._tables.cache_clear()
+
+
+def test_it_rebuilds_a_damaged_cache_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("AEGIS_IAM_CACHE", str(tmp_path))
+    actions._tables.cache_clear()
+    try:
+        built = actions.index()
+        [cache_file] = list((tmp_path / "aegis-iam").glob("iam-tables-*.marshal"))
+        cache_file.write_bytes(cache_file.read_bytes()[:1000])  # cut short, as by a full disk
+        actions._tables.cache_clear()
+        assert actions.index() == built
+        assert marshal.loads(cache_file.read_bytes())[0] == built  # written again whole
+    finally:
+        actions._tables.cache_clear()
+
+
+def test_it_expands_a_trailing_star_as_the_general_matcher_does():
+    for pattern in ("iam:*", "iam:create*", "s3:get*", "ec2:describe*", "kms:*", "nosuch:get*", "*:getobject*"):
+        service, _, name = pattern.partition(":")
+        matcher, services = actions._pattern(name), actions._pattern(service)
+        expected = {
+            a
+            for a in actions.all_actions()
+            if services.matches(a.partition(":")[0]) and matcher.matches(a.partition(":")[2])
+        }
+        assert actions.expand(pattern) == expected, pattern
