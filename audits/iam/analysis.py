@@ -776,26 +776,34 @@ class Analysis:
             if not others:
                 continue
             name = policy_arn.rsplit("/", 1)[-1]
+            # Whether p may change the policy does not depend on the holder: asked first, so a policy p cannot
+            # change costs no "admin if granted?" question about its holders.
+            written = self.authz.can_act_on(subject, "iam:createpolicyversion", policy_arn) if create else None
+            swapped = (
+                self.authz.can_act_on(subject, "iam:setdefaultpolicyversion", policy_arn)
+                if swap and not written
+                else None
+            )
+            if not written and not swapped:
+                continue
             for target in others[:5]:
                 if not self.graph.admin_if_granted(target).possible:
                     continue
-                if create and (decision := self.authz.can_act_on(subject, "iam:createpolicyversion", policy_arn)):
+                if written:
                     how = (
                         f"write a new default version of {name}, held by {target.type} {target.name} "
                         "(CreatePolicyVersion)"
                     )
-                    return [
-                        self._grant_spec(p, "CreatePolicyVersion", how, "iam:createpolicyversion", target, decision)
-                    ]
-                version = stored_admin_version(self.graph, target, policy_arn) if swap else None
-                if version and (decision := self.authz.can_act_on(subject, "iam:setdefaultpolicyversion", policy_arn)):
+                    return [self._grant_spec(p, "CreatePolicyVersion", how, "iam:createpolicyversion", target, written)]
+                version = stored_admin_version(self.graph, target, policy_arn)
+                if version and swapped:
                     how = (
                         f"make version {version} of {name}, held by {target.type} {target.name}, the default again "
                         "(SetDefaultPolicyVersion)"
                     )
                     return [
                         self._grant_spec(
-                            p, "SetDefaultPolicyVersion", how, "iam:setdefaultpolicyversion", target, decision
+                            p, "SetDefaultPolicyVersion", how, "iam:setdefaultpolicyversion", target, swapped
                         )
                     ]
         return []
