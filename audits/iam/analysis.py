@@ -787,16 +787,17 @@ class Analysis:
             if not written and not swapped:
                 continue
             for target in others[:5]:
-                if not self.graph.admin_if_granted(target).possible:
-                    continue
                 if written:
+                    if not self.graph.admin_if_granted(target).possible:
+                        continue
                     how = (
                         f"write a new default version of {name}, held by {target.type} {target.name} "
                         "(CreatePolicyVersion)"
                     )
                     return [self._grant_spec(p, "CreatePolicyVersion", how, "iam:createpolicyversion", target, written)]
+                # A stored version that would make the holder admin first: most policies keep none but the default.
                 version = stored_admin_version(self.graph, target, policy_arn)
-                if version and swapped:
+                if version and self.graph.admin_if_granted(target).possible:
                     how = (
                         f"make version {version} of {name}, held by {target.type} {target.name}, the default again "
                         "(SetDefaultPolicyVersion)"
