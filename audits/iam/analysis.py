@@ -536,19 +536,20 @@ class Analysis:
             )
         # CIS 1.15 is about permissions granted to a user directly; a policy of Deny statements only (a fence, such
         # as the fixes write) grants nothing, so it does not count.
-        inline = [n for n, doc in p.inline if not self._deny_only(doc)]
-        managed = [a for a in p.managed if not self._deny_only(self.account.policy_document(a))]
-        if p.type == "user" and (inline or managed):
-            names = inline + [a.rsplit("/", 1)[-1] for a in managed]
-            specs.append(
-                Spec(
-                    "user_attached_policies",
-                    "",
-                    "",
-                    f"{len(names)} policy(ies) attached directly: {', '.join(names[:6])}.",
-                    {"inline": inline, "managed": managed},
+        if p.type == "user":
+            inline = [n for n, doc in p.inline if not self._deny_only(doc)]
+            managed = [a for a in p.managed if not self._deny_only(self.account.policy_document(a))]
+            if inline or managed:
+                names = inline + [a.rsplit("/", 1)[-1] for a in managed]
+                specs.append(
+                    Spec(
+                        "user_attached_policies",
+                        "",
+                        "",
+                        f"{len(names)} policy(ies) attached directly: {', '.join(names[:6])}.",
+                        {"inline": inline, "managed": managed},
+                    )
                 )
-            )
         if p.type == "role":
             assumers, unchecked = self._assumers(p)
             specs.extend(
@@ -620,6 +621,8 @@ class Analysis:
         return found
 
     def _inline_specs(self, holder: Principal, principals: list[Principal]) -> list[Spec]:
+        if not holder.inline:
+            return []
         specs = []
         # The holder's own Denies (its groups' too) and its boundary, where they limit what its policies grant.
         denies, boundary = None, None

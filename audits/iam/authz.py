@@ -139,6 +139,7 @@ class Authz:
         self._allows: dict[int, frozenset[str] | None] = {}
         self._action_sets: dict[frozenset, frozenset[str]] = {}  # Allows' Action lists -> the actions they name
         self._boundary: dict[str, tuple] = {}
+        self._managed: dict[str, tuple] = {}  # policy ARN -> its default version's statements
         self._subjects: dict[str, Subject] = {}
         self._patterns: dict[tuple, list[tuple[str, bool]]] = {}
         self._contexts: dict[tuple, Context] = {}  # by the request's own keys
@@ -171,8 +172,13 @@ class Authz:
 
     def managed(self, arn: str, doc: object = None) -> tuple:
         if doc is None:
-            policy = self.account.policies.get(arn)
-            doc = default_document(policy) if policy else (ADMIN_DOC if arn == ADMIN_POLICY_ARN else None)
+            # The default version, asked for every holder of the policy: looked up once.
+            found = self._managed.get(arn)
+            if found is None:
+                policy = self.account.policies.get(arn)
+                doc = default_document(policy) if policy else (ADMIN_DOC if arn == ADMIN_POLICY_ARN else None)
+                found = self._managed[arn] = self.compile(doc, arn)
+            return found
         return self.compile(doc, arn)
 
     def holder_statements(self, holder: Principal) -> tuple:
@@ -189,8 +195,11 @@ class Authz:
             key = self._keys[p.arn] = self.account.permission_key(p)
         found = self._identity.get(key)
         if found is None:
-            holders = [p, *self.account.member_groups(p)] if p.type == "user" else [p]
-            found = self._identity[key] = tuple(s for h in holders for s in self.holder_statements(h))
+            found = self.holder_statements(p)
+            if p.type == "user":
+                for group in self.account.member_groups(p):
+                    found += self.holder_statements(group)
+            self._identity[key] = found
             # Wildcards expanded against the dataset once, so "could any Allow match this action?" is a set
             # lookup; only then does the evaluator scan the statements.
             self._note_allows(found)
