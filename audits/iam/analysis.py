@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from audits.iam import actions as ds
-from audits.iam import credentials, external_access, hygiene, trust
+from audits.iam import credentials, hygiene, trust
 from audits.iam.account import Account, Principal, is_aws_managed
 from audits.iam.authz import Authz, display_refs, inline_source, unique_refs
 from audits.iam.checks import AUTHZ, CHECKS, CRED_REPORT, PASSWORD, RESOURCES, Spec, make_finding
@@ -972,6 +972,8 @@ class Analysis:
         snap = self.snapshot
         if not getattr(snap, "resources", None):
             return []
+        from audits.iam import external_access  # only for bundles with resource policies
+
         specs = []
         found = external_access.analyse(
             snap.resources, self.account_id, snap.organization, self.now, snap.account_block_public_access

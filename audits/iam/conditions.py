@@ -15,15 +15,17 @@ carries the condition into its decision. A condition that mixes a known-false pa
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from audits.iam import arns, wildcard
+
+if TYPE_CHECKING:
+    import ipaddress  # imported where an IpAddress condition is evaluated: most audits never meet one
 
 Tri = bool | None  # True, False, or None for "open: depends on something the audit does not know"
 
@@ -353,6 +355,8 @@ def _number(text: str) -> float | None:
 
 @lru_cache(maxsize=4096)
 def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    import ipaddress
+
     try:
         return ipaddress.ip_network(text.strip(), strict=False)
     except ValueError:
@@ -397,6 +401,8 @@ def _match(op: _Op, request: str, policy: Pieces) -> bool:
         left_d, right_d = parse_date(request), parse_date(_joined(policy))
         return left_d is not None and right_d is not None and _ordered(compare, left_d, right_d)
     if family == "ip":
+        import ipaddress
+
         net = _network(_joined(policy))
         try:
             return net is not None and ipaddress.ip_address(request.strip()) in net
