@@ -222,8 +222,11 @@ def _parse_json(data: bytes | bytearray | str) -> Any:
     except ValueError:  # the only other ValueError json.loads raises: an integer past Python's digit limit
         raise SnapshotError(_TOO_MANY_DIGITS) from None
     # Strict UTF-8 and JSON put no surrogate or NUL in the text itself, only \u escapes can: without one of those
-    # escapes (the usual case, one regex pass in C) the walk need not look at every string.
-    return _checked(parsed, scan_text=_UNSAFE_TEXT.search(data) is not None or _UNSAFE_ESCAPE.search(data) is not None)
+    # escapes (the usual case) the walk need not look at every string. ASCII text holds no surrogate and text
+    # without "\\u" no escape, which substring tests tell faster than the regexes.
+    unsafe_text = "\x00" in data or (not data.isascii() and _UNSAFE_TEXT.search(data) is not None)
+    unsafe_escape = "\\u" in data and _UNSAFE_ESCAPE.search(data) is not None
+    return _checked(parsed, scan_text=unsafe_text or unsafe_escape)
 
 
 _TOO_MANY_DIGITS = f"Snapshot contains a number with more than {_MAX_INT_DIGITS} digits, which no IAM value has"
@@ -257,6 +260,8 @@ def _check_depth(root: Any, scan_text: bool = True) -> bool:
         else:
             continue
         for child in children:
+            if unsafe and type(child) is str:
+                continue  # the common leaf, with nothing to look for in it
             if isinstance(child, dict | list):
                 stack.append((child, depth + 1))
             elif isinstance(child, str):
