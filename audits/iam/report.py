@@ -139,9 +139,13 @@ def _list_last(head: str, closing: str, items: Iterable, shape: Callable[[Any], 
     """A JSON text whose last member is an empty list (head ends with "[]" + closing), with items written into it
     one by one as json.dumps would write them."""
     yield head[: -len(closing) - 1]
+    encode = _ENCODER.encode  # json.dumps(item, ensure_ascii=False, default=str) without a new encoder per item
     for i, item in enumerate(items):
-        yield (", " if i else "") + json.dumps(shape(item), ensure_ascii=False, default=str)
+        yield (", " if i else "") + encode(shape(item))
     yield "]" + closing
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
 
 
 def to_csv(findings: list[Finding], run_meta: dict | None = None) -> str:
