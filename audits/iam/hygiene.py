@@ -110,6 +110,14 @@ DEFENSE_EVASION_ACTIONS = frozenset(
         "s3:putbucketlogging",
     }
 )
+# Every action a category or a single check names: one grants() over them all serves each (a grant of one action
+# does not depend on which others are asked about).
+_NAMED_ACTIONS = (
+    DATA_EXFILTRATION_ACTIONS
+    | CREDENTIAL_ACTIONS
+    | DEFENSE_EVASION_ACTIONS
+    | frozenset({"sts:assumerole", "aws-marketplace:subscribe"})
+)
 _SAMPLE = 15
 _TYPE_WILDCARD = re.compile(r"^[A-Za-z0-9_-]+[/:]\*$")
 
@@ -222,7 +230,19 @@ class Grants:
             out[action] = Grant(tuple(stmts), conditioned)
         return out
 
+    @cached_property
+    def _named_grants(self) -> dict[str, Grant]:
+        return self.grants(_NAMED_ACTIONS)
+
+    def among(self, candidates: frozenset[str]) -> dict[str, Grant]:
+        """grants(candidates) for actions the categories name, from one pass over the policy."""
+        if candidates <= _NAMED_ACTIONS:
+            return {action: g for action, g in self._named_grants.items() if action in candidates}
+        return self.grants(candidates)
+
     def grant(self, action: str) -> Grant | None:
+        if action in _NAMED_ACTIONS:
+            return self._named_grants.get(action)
         return self.grants(frozenset({action})).get(action)
 
     def level_grants(self, level: str, *, conditioned: bool = False) -> tuple[frozenset[str], list[CompiledStatement]]:
@@ -318,9 +338,11 @@ def hygiene_specs(
     return specs
 
 
-def _named(found: dict[str, Grant]) -> tuple[list[str], list[CompiledStatement], bool]:
+def _named(found: dict[str, Grant], allows: list[CompiledStatement]) -> tuple[list[str], list[CompiledStatement], bool]:
     actions = sorted(ds.display(a) for a in found)
-    stmts = [s for g in found.values() for s in g.statements]
+    granting = {id(s) for g in found.values() for s in g.statements}
+    # The granting statements in the policy's own order (not in the order the actions happen to come in a set).
+    stmts = [s for s in allows if id(s) in granting]
     return actions, stmts, all(g.conditioned for g in found.values())
 
 
@@ -339,9 +361,9 @@ def _category_specs(grants: Grants, label: str) -> list[Spec]:
         ("policy_credentials_exposure", CREDENTIAL_ACTIONS, "obtain credentials"),
         ("policy_defense_evasion", DEFENSE_EVASION_ACTIONS, "disable logging or threat detection"),
     ):
-        found = grants.grants(candidates)
+        found = grants.among(candidates)
         if found:
-            names, stmts, conditioned = _named(found)  # a list here, a frozenset of actions below
+            names, stmts, conditioned = _named(found, grants.allows)  # a list here, a frozenset of actions below
             specs.append(
                 Spec(
                     check_id,
