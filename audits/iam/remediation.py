@@ -163,9 +163,17 @@ class _Finding:
         match = _ACCOUNT_OF.match(self.arn)
         self.account = match.group(1) if match else ""
         self.partition = self.arn.split(":")[1] if self.arn.count(":") >= 5 else "aws"
+        # Read from the evidence once: a fix asks for them several times (to narrow, to name the owner, ...).
+        self._statements: list[dict] | None = None
+        self._actions: list[str] | None = None
 
     def statements(self) -> list[dict]:
         """Granting statements as {"policy", "sid", "statement"}, from `statements` and escalation `methods`."""
+        if self._statements is None:
+            self._statements = self._read_statements()
+        return self._statements
+
+    def _read_statements(self) -> list[dict]:
         found: list[dict] = []
         for item in _list(self.evidence.get("statements")):
             if isinstance(item, dict) and isinstance(item.get("statement"), dict):
@@ -188,6 +196,11 @@ class _Finding:
 
         Of an escalation method's actions, taking away one breaks the method: the IAM/STS one when there is one
         (iam:PassRole, iam:CreateAccessKey, ...), since the service actions beside it are the workload's own."""
+        if self._actions is None:
+            self._actions = self._read_actions()
+        return self._actions
+
+    def _read_actions(self) -> list[str]:
         names: list[str] = [str(a) for a in _list(self.evidence.get("actions"))]
         for method in _list(self.evidence.get("methods")):
             if isinstance(method, dict):
