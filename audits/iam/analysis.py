@@ -279,10 +279,11 @@ class Analysis:
             specs = self._policy_specs(p)
         else:
             specs = self._principal_specs(p)
+        ref = p.ref
         return [
             make_finding(
                 s.check_id,
-                p.ref,
+                ref,
                 policy=s.policy,
                 discriminator=s.discriminator,
                 detail=s.detail,
