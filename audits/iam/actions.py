@@ -235,8 +235,9 @@ def expand_all(patterns: tuple[str, ...]) -> frozenset[str]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Per-action facts for the evaluator: resource types (with their ARN formats) and condition keys. Kept apart from
-# the compact index above (and in a cache file of their own) because most callers only need names and levels.
+# Per-action facts for the evaluator: resource types (with their ARN formats) and condition keys, and every
+# condition key name. Kept apart from the tables above (in a cache file of their own, read the first time an audit
+# asks) because most audits only need names and levels.
 
 Facts = dict[str, dict[str, tuple[tuple[str, ...], tuple[str, ...]]]]  # service -> action -> (types, keys)
 
@@ -262,18 +263,25 @@ def _build_facts() -> tuple[Facts, dict[str, dict[str, str]]]:
     return facts, formats
 
 
-@cache
 def _facts() -> tuple[Facts, dict[str, dict[str, str]]]:
-    path = _cache_path(_data_version()).with_name(f"iam-facts-v2-{_data_version()}.json")
-    try:
-        raw = json.loads(path.read_text())
-        facts = {svc: {k: (tuple(v[0]), tuple(v[1])) for k, v in acts.items()} for svc, acts in raw["facts"].items()}
-        return facts, raw["formats"]
-    except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError):
-        pass
-    facts, formats = _build_facts()
-    _write_cache(path, json.dumps({"facts": facts, "formats": formats}, separators=(",", ":")).encode())
+    facts, formats, _ = _fact_tables()
     return facts, formats
+
+
+@cache
+def _fact_tables() -> tuple[Facts, dict[str, dict[str, str]], frozenset[str]]:
+    version, python = _data_version(), f"py{sys.version_info[0]}{sys.version_info[1]}"
+    path = _cache_path(version).with_name(f"iam-facts-v3-{version}-{python}.marshal")
+    try:
+        with open(path, "rb") as fh:
+            facts, formats, key_names = marshal.loads(fh.read())
+        if isinstance(facts, dict) and isinstance(formats, dict) and isinstance(key_names, frozenset):
+            return facts, formats, key_names
+    except (OSError, EOFError, ValueError, TypeError):
+        pass  # missing, from another dataset or cut short: built again below
+    built = (*_build_facts(), _build_condition_key_names())
+    _write_cache(path, marshal.dumps(built))
+    return built
 
 
 def resource_types(action: str) -> tuple[str, ...]:
@@ -301,9 +309,12 @@ def arn_formats(action: str) -> tuple[str, ...]:
     return tuple(f for t in resource_types(action) if (f := arn_format(service, t)))
 
 
-@cache
 def condition_key_names() -> frozenset[str]:
     """Every service-specific condition key the dataset knows, lowercased ("iam:passedtoservice")."""
+    return _fact_tables()[2]
+
+
+def _build_condition_key_names() -> frozenset[str]:
     names: set[str] = set()
     for path in (_data_dir() / "conditionKeys").glob("*.json"):
         names.update(str(key).lower() for key in json.loads(path.read_text()))

@@ -81,3 +81,18 @@ def test_it_expands_a_trailing_star_as_the_general_matcher_does():
             if services.matches(a.partition(":")[0]) and matcher.matches(a.partition(":")[2])
         }
         assert actions.expand(pattern) == expected, pattern
+
+
+def test_it_caches_the_action_facts_on_disk(tmp_path, monkeypatch):
+    monkeypatch.setenv("AEGIS_IAM_CACHE", str(tmp_path))
+    actions._fact_tables.cache_clear()
+    try:
+        built = actions._fact_tables()
+        [cache_file] = list((tmp_path / "aegis-iam").glob("iam-facts-*.marshal"))
+        assert marshal.loads(cache_file.read_bytes()) == built
+        actions._fact_tables.cache_clear()
+        assert actions._fact_tables() == built  # read back from the file
+        assert actions.resource_types("iam:PassRole") == ("role",)
+        assert "iam:passedtoservice" in actions.condition_key_names()
+    finally:
+        actions._fact_tables.cache_clear()
