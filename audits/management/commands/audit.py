@@ -26,6 +26,7 @@ without django.setup().
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -434,8 +435,6 @@ class Progress:
             return
         self.percent = percent if percent is not None else self.percent
         if self.tty:
-            import shutil  # only for a terminal: shutil's archive imports cost a plain run ~5 ms
-
             width = shutil.get_terminal_size((80, 20)).columns
             filled = self.percent * 20 // 100
             line = f"[{'#' * filled}{'.' * (20 - filled)}] {self.percent:3d}% {message}"
