@@ -315,8 +315,9 @@ def _without(statement: dict, actions: list[str]) -> tuple[dict, bool]:
         fixed["NotAction"] = list(dict.fromkeys([*map(str, listed), *actions]))
         return fixed, True
     listed = [str(a) for a in (_list(statement.get("Action")) or [statement.get("Action", "")])]
-    wanted = {a.lower() for a in actions}
-    if any(a.lower() not in wanted and any(_covers(a, x) for x in actions) for a in listed):
+    lowered = [x.lower() for x in actions]  # once, not per listed action (AWS-managed statements list hundreds)
+    wanted = set(lowered)
+    if any((low := a.lower()) not in wanted and any(action_matches(low, x) for x in lowered) for a in listed):
         return fixed, False
     kept = [a for a in listed if a.lower() not in wanted]
     fixed["Action"] = kept if len(kept) != 1 else kept[0]
@@ -326,9 +327,12 @@ def _without(statement: dict, actions: list[str]) -> tuple[dict, bool]:
 def _grants(statement: dict, action: str) -> bool:
     if statement.get("Effect", "Allow") != "Allow":
         return False
+    action = action.lower()
     if "NotAction" in statement:
-        return not any(_covers(str(p), action) for p in (_list(statement["NotAction"]) or [statement["NotAction"]]))
-    return any(_covers(str(p), action) for p in (_list(statement.get("Action")) or [statement.get("Action", "")]))
+        listed = _list(statement["NotAction"]) or [statement["NotAction"]]
+        return not any(action_matches(str(p).lower(), action) for p in listed)
+    listed = _list(statement.get("Action")) or [statement.get("Action", "")]
+    return any(action_matches(str(p).lower(), action) for p in listed)
 
 
 def _delete_policy(f: _Finding, policy: str, summary: str, docs: tuple[str, ...]) -> Fix:
