@@ -300,10 +300,6 @@ def _sid(text: str) -> str:
 # --- statements as they should read ----------------------------------------------------------------------------------
 
 
-def _covers(pattern: str, action: str) -> bool:
-    return action_matches(pattern.lower(), action.lower())
-
-
 def _without(statement: dict, actions: list[str]) -> tuple[dict, bool]:
     """The statement with `actions` taken out; (statement, True) when that was possible without a Deny.
 
