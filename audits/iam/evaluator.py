@@ -479,9 +479,11 @@ def _applies(stmt: CompiledStatement, req: _Request, *, principal: bool) -> tupl
     on = stmt.resource_match(req.resource, req.every, req.lookup)
     if on is False:
         return None, ()
-    ok, open_ = evaluate_all(stmt.conditions, req.lookup)
-    if not ok:
-        return None, ()
+    open_: tuple[Condition, ...] = ()
+    if stmt.conditions:  # most statements have none: no call to evaluate nothing
+        ok, open_ = evaluate_all(stmt.conditions, req.lookup)
+        if not ok:
+            return None, ()
     if on is None:
         open_ = (stmt.resource_condition(), *open_)
     return how, open_
@@ -548,6 +550,18 @@ def decide(
     rule = service_rules.rule_for(action, resource or "*")
     if rule is not None:
         return _RULED[rule]
+    return _decide(subject, action, resource, context, resource_policy, resource_account)
+
+
+def _decide(
+    subject: Subject,
+    action: str,
+    resource: str,
+    context: Context,
+    resource_policy: Statements | None,
+    resource_account: str | None,
+) -> Decision:
+    """decide() once no service-side rule applies; `action` is lowercased."""
     resourceless = action in ds.resourceless_actions()
     effective = "*" if resourceless else (resource or "*")
     # The resource's account is known from its ARN (or the caller), so aws:ResourceAccount is too.
@@ -818,7 +832,8 @@ class Evaluator:
         )
         found = self._memo.get(key)
         if found is None:
-            found = decide(subject, action, resource, context, resource_policy, resource_account)
+            # The service-side rules were asked above.
+            found = _decide(subject, action.strip().lower(), resource, context, resource_policy, resource_account)
             self._memo[key] = found
         return found
 
