@@ -133,7 +133,7 @@ def _run(
         p = step.principal
         if index == 0 or steps[index - 1].tier != step.tier:
             out("thinking", _tier_intro(steps, index), None)
-        mine: Counter[str] = Counter()
+        mine: dict[str, int] = {}  # a plain dict: a Counter per principal costs more than its few findings
         for finding in analysis.findings(p):
             if finding["fingerprint"] in seen:
                 continue
@@ -148,7 +148,7 @@ def _run(
             elif finding.get("suppressed"):
                 note = " (suppressed: accepted risk)"
             else:
-                mine[finding["severity"]] += 1
+                mine[finding["severity"]] = mine.get(finding["severity"], 0) + 1
             out(
                 "finding",
                 f"[{finding['severity'].upper()}] {finding['title']}: {p.type} '{p.name}'{note}",
@@ -282,7 +282,7 @@ def _tier_intro(steps: list[Step], index: int) -> str:
     return _TIER_INTROS[tier].format(n=n)
 
 
-def _summary(counts: Counter) -> str:
+def _summary(counts: dict[str, int]) -> str:
     if not counts:
         return "no issues"
     parts = [f"{counts[s]} {s}" for s in SEVERITIES if counts.get(s)]
