@@ -48,6 +48,7 @@ class PolicyAlone:
     def __init__(self, authz: Authz) -> None:
         self.authz = authz
         self._admin: dict[int, Proof] = {}
+        self._is_admin: dict[int, bool] = {}  # asked of every policy of every principal: the verdict, once
         self._methods: dict[int, list[MethodHit]] = {}
 
     def admin(self, statements: tuple) -> Proof:
@@ -59,7 +60,10 @@ class PolicyAlone:
 
     def is_admin(self, statements: tuple) -> bool:
         """Administrator without any condition (a conditional '*' is reported on its holders, not as admin)."""
-        return self.admin(statements).verdict == ALLOWED
+        found = self._is_admin.get(id(statements))
+        if found is None:
+            found = self._is_admin[id(statements)] = self.admin(statements).verdict == ALLOWED
+        return found
 
     def methods(self, statements: tuple) -> list[MethodHit]:
         """The declared escalation methods whose every requirement this policy alone allows, each on a resource
