@@ -4,7 +4,6 @@ shown in the runs list: an account connection, and an organization with one mess
 import json
 
 import pytest
-from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
@@ -12,14 +11,9 @@ from audits.models import AuditRun, AwsConnection, UserSettings
 from audits.runs import start
 from audits.runs import worker as runner
 from tests.test_org_runs import ADMIN, MGMT, TRUST_MGMT, build_org, connection_for, run_queue, session_in, start_org
-from tests.test_webhooks import Receiver
 
-
-@pytest.fixture(autouse=True)
-def local_http(settings):
-    settings.AEGIS_WEBHOOK_ALLOW_LOCAL_HTTP = True
-    settings.AEGIS_WEBHOOK_TIMEOUT_S = 2
-    cache.clear()
+# local_http is autouse: imported here, it applies to these tests as to the webhook tests.
+from tests.test_webhooks import Receiver, local_http  # noqa: F401
 
 
 def audit_account(owner, connection: AwsConnection) -> AuditRun:
