@@ -351,11 +351,24 @@ class RunInput(models.Model):
 
 
 class UserSettings(models.Model):
-    """Per-user preferences: where to announce finished runs."""
+    """Per-user preferences: where to announce finished runs, and which changes are worth a message."""
+
+    class WebhookThreshold(TextChoices):
+        """When a finished run is announced (audits.webhooks.worth_sending): any change, or only a finding that is
+        new or worse and at or above a severity."""
+
+        ANY = "any", "Any change: new, resolved or changed in severity"
+        INFO = "info", "A new or worsened finding of any severity"
+        LOW = "low", "A new or worsened finding at low or above"
+        MEDIUM = "medium", "A new or worsened finding at medium or above"
+        HIGH = "high", "A new or worsened finding at high or above"
+        CRITICAL = "critical", "A new or worsened critical finding"
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="aegis_settings")
-    # Slack-compatible incoming webhook, called when a run finishes with new critical or high findings.
+    # Slack-compatible incoming webhook, called when a run finishes with a change that reaches webhook_threshold.
     webhook_url = models.URLField(max_length=500, blank=True)
+    # "any" is how every webhook behaved before there was a choice, so existing rows keep it.
+    webhook_threshold = models.CharField(max_length=8, choices=WebhookThreshold.choices, default=WebhookThreshold.ANY)
     # A one-time password (create_reviewer) must be replaced at the first sign-in, before anything else.
     must_change_password = models.BooleanField(default=False)
 

@@ -40,7 +40,8 @@ class _Row:
 
 @dataclass
 class Drift:
-    """Keys of the new, resolved and changed findings, worst first; `before` has the earlier severities."""
+    """Keys of the new, resolved and changed findings, worst first; `before` and `after` have a changed finding's
+    earlier and current severities."""
 
     run_id: int
     previous: int | None
@@ -48,6 +49,7 @@ class Drift:
     resolved: list[Key] = field(default_factory=list)
     changed: list[Key] = field(default_factory=list)
     before: dict[Key, str] = field(default_factory=dict)
+    after: dict[Key, str] = field(default_factory=dict)
     new_by_severity: Counter = field(default_factory=Counter)
     organization: bool = False
 
@@ -120,6 +122,7 @@ def drift_between(run_id: int, previous_id: int | None, *, organization: bool = 
         now,
     )
     drift.before = {key: before[key].severity for key in drift.changed}
+    drift.after = {key: now[key].severity for key in drift.changed}
     drift.new_by_severity = Counter(now[key].severity for key in drift.new)
     return drift
 

@@ -5,6 +5,15 @@ gives the three counts, the worst findings of each kind and links to the run and
 run sends one message with each member account's counts (its member accounts' own runs send none). The same facts
 travel as data under the message's "aegis" key for a receiver that is not Slack. Nothing changed: no message.
 
+Each user chooses which changes are worth a message (UserSettings.webhook_threshold, `worth_sending`):
+- "any" (the default, and how webhooks behaved before the choice): anything new, resolved or changed in severity.
+- a severity ("critical", "high", "medium", "low", "info"): a finding that is new at that severity or above, or one
+  that got worse (its severity rose) and now stands at that severity or above. Resolved findings and findings that
+  got better never send on their own; they are still listed when something else sends the message. A first audit
+  of its source has nothing to compare with, so all its findings count as new.
+The message itself is the same whatever the threshold: the threshold decides whether it is sent, not what it says.
+"Send a test message" on the settings page ignores the threshold: it checks the URL, not the audits.
+
 `notify_finished(run_id)` is called once from each finish path (the runner's for an account, the organization's
 when its last account ends). It sends at most one message per run (a cache key shared by all processes guards
 against a second call), makes one attempt with a short timeout and no retries, follows no redirects, and never
@@ -339,6 +348,8 @@ def notify_finished(run_id: int) -> str:
         drift = schedule_drift.drift_of(run)
         if not drift.total:
             return "nothing new"
+        if not worth_sending(drift, row.webhook_threshold):
+            return "below the threshold"
         if not cache.add(SENT_KEY.format(run_id=run.pk), 1, SENT_TTL_S):
             return "already sent"
         error = deliver(row.webhook_url, message_for(run, drift, _member_names(run) if drift.organization else None))
@@ -349,6 +360,23 @@ def notify_finished(run_id: int) -> str:
         log.warning("webhook for run %s of user %s: %s", run_id, run.owner_id, error)
         return error
     return "sent"
+
+
+def worth_sending(drift: schedule_drift.Drift, threshold: str) -> bool:
+    """Whether a run's drift reaches a webhook threshold: any change, or a new or worsened finding at or above a
+    severity (the module docstring has the rules)."""
+    rank = schedule_drift.RANK
+    limit = rank.get(threshold)
+    if limit is None:  # "any", or a value no choice has (never silence a webhook over it)
+        return bool(drift.total)
+    unknown = len(rank)  # a severity outside the list ranks below info
+    if any(rank.get(severity, unknown) <= limit for severity in drift.new_by_severity):
+        return True
+    return any(
+        rank.get(drift.after[key], unknown) <= limit
+        and rank.get(drift.after[key], unknown) < rank.get(drift.before[key], unknown)
+        for key in drift.changed
+    )
 
 
 def _member_names(run: AuditRun) -> dict[str, str]:
