@@ -5,8 +5,8 @@ from django import forms
 from django.core.files.uploadedfile import UploadedFile
 from django.db.models import QuerySet
 
-from audits import uploads
-from audits.models import FRAMEWORK_CHOICES, FRAMEWORK_KEYS, SEVERITIES, AuditRun, AwsConnection
+from audits import uploads, webhooks
+from audits.models import FRAMEWORK_CHOICES, FRAMEWORK_KEYS, SEVERITIES, AuditRun, AwsConnection, UserSettings
 
 SCREEN_CHUNK = 1024 * 1024
 # arn:<partition>:iam::<12 digits>:role/<optional path/>name, as IAM allows in role names and paths.
@@ -117,6 +117,28 @@ class ConnectionForm(forms.ModelForm):
         if not ROLE_ARN.match(value):
             raise forms.ValidationError("Enter an IAM role ARN such as arn:aws:iam::123456789012:role/AegisAudit.")
         return value
+
+
+class WebhookForm(forms.Form):
+    """The settings page's webhook: an empty URL removes it; a threshold left out keeps the saved one."""
+
+    webhook_url = forms.CharField(required=False)  # its length too is checked by webhooks.validate_url
+    webhook_threshold = forms.ChoiceField(
+        required=False,
+        choices=UserSettings.WebhookThreshold.choices,
+        error_messages={
+            "invalid_choice": "Choose when to send a message: on any change, or for a new or worsened finding at "
+            "critical, high, medium, low or info."
+        },
+    )
+
+    def clean_webhook_url(self) -> str:
+        # Checked here rather than by a URLField, whose own rules (and an added scheme) would differ from sending's.
+        url = self.cleaned_data["webhook_url"]
+        error = webhooks.validate_url(url) if url else ""
+        if error:
+            raise forms.ValidationError(error)
+        return url
 
 
 FINDING_SORTS = [

@@ -216,3 +216,106 @@ def test_it_saves_tests_and_refuses_webhooks_on_the_settings_page(client, alice,
     client.logout()
     assert client.post("/settings/webhook", {"webhook_url": receiver.url}).status_code == 302  # to sign-in
     assert UserSettings.objects.get(user=alice).webhook_url == ""
+
+
+def threshold(user, url: str, value: str) -> None:
+    UserSettings.objects.update_or_create(user=user, defaults={"webhook_url": url, "webhook_threshold": value})
+
+
+@pytest.mark.parametrize(
+    ("value", "outcome"),
+    [
+        ("any", "sent"),
+        ("info", "sent"),  # the new low finding
+        ("low", "sent"),
+        ("medium", "sent"),  # "worse" rose from low to medium
+        ("high", "below the threshold"),  # "gone" high was resolved and "better" fell from high: neither counts
+        ("critical", "below the threshold"),
+    ],
+)
+def test_it_sends_only_for_a_new_or_worsened_finding_at_or_above_the_threshold(alice, value, outcome):
+    make_completed_run(
+        alice,
+        [
+            make_finding("same", severity="critical"),
+            make_finding("gone", severity="high"),
+            make_finding("better", severity="high"),
+            make_finding("worse", severity="low"),
+        ],
+    )
+    run = make_completed_run(
+        alice,
+        [
+            make_finding("same", severity="critical"),
+            make_finding("better", severity="medium"),
+            make_finding("worse", severity="medium"),
+            make_finding("fresh", severity="low"),
+        ],
+    )
+    with Receiver() as receiver:
+        threshold(alice, receiver.url, value)
+        assert webhooks.notify_finished(run.pk) == outcome
+    assert len(receiver.received) == (1 if outcome == "sent" else 0)
+    if receiver.received:  # the threshold decides whether to send, not what is said
+        data = receiver.received[0]["aegis"]
+        assert [data[kind]["count"] for kind in ("new", "resolved", "changed")] == [1, 1, 2]
+
+
+def test_a_high_threshold_sends_one_message_for_a_new_high_finding_and_none_for_a_resolved_one(alice):
+    make_completed_run(alice, [make_finding("kept", severity="low"), make_finding("gone", severity="critical")])
+    resolved_only = make_completed_run(alice, [make_finding("kept", severity="low")])
+    with Receiver() as receiver:
+        threshold(alice, receiver.url, "high")
+        assert webhooks.notify_finished(resolved_only.pk) == "below the threshold"
+        new_high = make_completed_run(alice, [make_finding("kept", severity="low"), make_finding("admin")])
+        assert webhooks.notify_finished(new_high.pk) == "sent"
+        assert webhooks.notify_finished(new_high.pk) == "already sent"
+    [message] = receiver.received
+    assert message["aegis"]["run"] == new_high.pk and message["aegis"]["new"]["top"][0]["fingerprint"] == "admin"
+
+
+def test_resolved_findings_alone_send_only_on_any_change(alice):
+    make_completed_run(alice, [make_finding("kept", severity="info"), make_finding("gone", severity="critical")])
+    run = make_completed_run(alice, [make_finding("kept", severity="info")])
+    with Receiver() as receiver:
+        threshold(alice, receiver.url, "info")
+        assert webhooks.notify_finished(run.pk) == "below the threshold"
+        threshold(alice, receiver.url, "any")
+        assert webhooks.notify_finished(run.pk) == "sent"
+    [message] = receiver.received
+    assert message["aegis"]["resolved"]["count"] == 1 and message["aegis"]["new"]["count"] == 0
+
+
+def test_a_first_audit_counts_all_its_findings_as_new_against_the_threshold(alice):
+    run = make_completed_run(alice, [make_finding("a", severity="high"), make_finding("b", severity="low")])
+    with Receiver() as receiver:
+        threshold(alice, receiver.url, "critical")
+        assert webhooks.notify_finished(run.pk) == "below the threshold"
+        threshold(alice, receiver.url, "high")
+        assert webhooks.notify_finished(run.pk) == "sent"
+    assert len(receiver.received) == 1
+
+
+def test_existing_settings_keep_announcing_any_change(alice):
+    # A row saved before thresholds existed reads the field's default, the behaviour it always had.
+    assert UserSettings.objects.create(user=alice).webhook_threshold == UserSettings.WebhookThreshold.ANY
+
+
+def test_it_saves_a_threshold_and_refuses_an_unknown_one_on_the_settings_page(client, alice):
+    client.force_login(alice)
+    with Receiver() as receiver:
+        unknown = {"webhook_url": receiver.url, "webhook_threshold": "urgent"}
+        page = client.post("/settings/webhook", unknown, follow=True)
+        assert page.status_code == 200 and "Choose when to send a message" in page.text
+        assert not UserSettings.objects.exists()
+        client.post("/settings/webhook", {"webhook_url": receiver.url, "webhook_threshold": "high"})
+        assert UserSettings.objects.get(user=alice).webhook_threshold == "high"
+        page = client.get("/settings/tokens")
+        assert '<option value="high" selected>' in page.text
+        client.post("/settings/webhook", {"webhook_url": receiver.url})  # a threshold left out keeps the saved one
+        assert UserSettings.objects.get(user=alice).webhook_threshold == "high"
+        client.post("/settings/webhook", {"webhook_url": receiver.url, "webhook_threshold": "critical"})
+        # The test message checks the URL: no threshold holds it back.
+        page = client.post("/settings/webhook/test", follow=True)
+    assert "Test message delivered." in page.text and len(receiver.received) == 1
+    assert UserSettings.objects.get(user=alice).webhook_threshold == "critical"

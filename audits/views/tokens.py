@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audits import webhooks
+from audits.forms import WebhookForm
 from audits.models import ApiToken, UserSettings
 from audits.tokens import DEFAULT_EXPIRY, EXPIRY_CHOICES, create_token, revoke_all
 
@@ -29,6 +30,8 @@ def tokens(request: HttpRequest) -> HttpResponse:
         "default_expiry": DEFAULT_EXPIRY,
         "scopes": ApiToken.Scope.choices,
         "webhook_url": settings_row.webhook_url if settings_row else "",
+        "webhook_threshold": settings_row.webhook_threshold if settings_row else UserSettings.WebhookThreshold.ANY,
+        "webhook_thresholds": UserSettings.WebhookThreshold.choices,
         "now": timezone.now(),
     }
     response = render(request, "audits/tokens.html", context)
@@ -78,12 +81,17 @@ def revoke_all_tokens(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def save_webhook(request: HttpRequest) -> HttpResponse:
-    url = request.POST.get("webhook_url", "").strip()
-    error = webhooks.validate_url(url) if url else ""
-    if error:
-        messages.error(request, error)
+    form = WebhookForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
         return redirect("tokens")
-    UserSettings.objects.update_or_create(user=request.user, defaults={"webhook_url": url})
+    url = form.cleaned_data["webhook_url"]
+    saved = {"webhook_url": url}
+    if form.cleaned_data["webhook_threshold"]:
+        saved["webhook_threshold"] = form.cleaned_data["webhook_threshold"]
+    UserSettings.objects.update_or_create(user=request.user, defaults=saved)
     messages.success(request, "Webhook saved." if url else "Webhook removed.")
     return redirect("tokens")
 
