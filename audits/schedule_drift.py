@@ -169,8 +169,8 @@ def summary(drift: dict | None) -> str:
     return f"{drift['new']} new, {drift['resolved']} resolved, {drift['changed']} changed in severity"
 
 
-def record_drift(run_id: int) -> None:
-    """Store the drift of a completed run on it. Never raises: the run is done."""
+def record_drift(run_id: int) -> bool:
+    """Store the drift of a completed run on it; False when it could not. Never raises: the run is done."""
     try:
         run = AuditRun.objects.only(
             "pk", "owner_id", "source", "source_key", "connection_id", "kind", "created", "target", "account_id",
@@ -187,3 +187,5 @@ def record_drift(run_id: int) -> None:
         AuditRun.objects.filter(pk=run.pk).update(target=target)
     except Exception:
         log.exception("drift of run %s could not be recorded", run_id)
+        return False
+    return True
