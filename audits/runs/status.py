@@ -90,7 +90,7 @@ def finish(run_id: int, status: str, *, claim: str | None = None, **changes) -> 
         runs = runs.filter(claim=claim)
     finished = bool(runs.update(status=status, finished=timezone.now(), control="", **changes))
     if finished and status == Status.COMPLETED:
-        schedule_drift.record_drift(run_id)  # a scheduled run only; before the webhook, which reports it
+        schedule_drift.record_drift(run_id)  # every completed run; before the webhook, which reports it
     return finished
 
 
