@@ -568,12 +568,23 @@ class Graph:
 
     def _raising_route(self, p: Principal) -> Escalation | None:
         """_modify_route, kept from the previous graph when p is unchanged and could raise no changed principal:
-        it reads only p and the targets p may write to (their rights, trust and whether p can become them)."""
+        it reads only p and the targets p may write to (their rights, trust and whether p can become them).
+
+        When p could raise a changed principal, only those are asked again: every unchanged target placed before
+        the previous answer's target in modify_edges' order failed then and fails now (each check reads p and that
+        target alone), and the previous answer still holds, so the first success among the changed targets and
+        the previous one is what a fresh search would return."""
         prev = self.previous
-        if prev is not None and p.arn not in prev.dirty and p.arn in prev.graph._modify_routes and not self._meets(p):
+        if prev is None or p.arn in prev.dirty or p.arn not in prev.graph._modify_routes:
+            found = self._modify_route(p)
+        elif not self._meets(p):
             found = prev.graph._modify_routes[p.arn]
         else:
-            found = self._modify_route(p)
+            before = prev.graph._modify_routes[p.arn]
+            if len(prev.dirty) > AGAIN_LIMIT or (before is not None and before.target in prev.dirty):
+                found = self._modify_route(p)
+            else:
+                found = self._modify_route(p, within=prev.dirty | ({before.target} if before else set()))
         self._modify_routes[p.arn] = found
         return found
 
@@ -623,8 +634,13 @@ class Graph:
             proof = proof + e.proof
         return Escalation(p.arn, chain, proof, p.arn)
 
-    def _modify_route(self, p: Principal) -> Escalation | None:
+    def _modify_route(self, p: Principal, within: Iterable[str] | None = None) -> Escalation | None:
+        """within: only these targets are asked about (_raising_route knows the others fail)."""
+        asked = None if within is None else frozenset(within)
+
         def reachable(target: Principal) -> bool:
+            if asked is not None and target.arn not in asked:
+                return False
             return any(p.arn in self._candidate_arns(family, target) for family in FAMILIES)
 
         for change in iam.modify_edges(self, p, reachable):
