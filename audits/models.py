@@ -230,6 +230,9 @@ class Finding(models.Model):
     suppressed = models.BooleanField(default=False)
     # The mute rule that suppressed it ("rule #3: <reason>", audits.mutelist); blank for an accepted risk.
     muted_by = models.CharField(max_length=400, blank=True, default="", db_default="")
+    # The grant holds only under conditions the audit could not settle (the engine scores it half); a resumed run
+    # and a restated result rebuild the engine's finding from this row, so the mark must live here too.
+    conditioned = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         ordering = ["run", "seq", "pk"]
@@ -251,7 +254,7 @@ class Finding(models.Model):
     )  # fmt: skip
 
     def to_dict(self) -> finding_types.Finding:
-        """The FIELDS, as the engine emitted them (a stored finding keeps no "conditioned")."""
+        """The FIELDS, as the engine emitted them, without its marks (the shape the exports share)."""
         return {
             "check_id": self.check_id,
             "category": self.category,
@@ -268,6 +271,20 @@ class Finding(models.Model):
             "controls": self.controls,
             "fingerprint": self.fingerprint,
         }
+
+    def as_engine_finding(self, *, keep_accepted: bool) -> finding_types.Finding:
+        """The finding as the engine emitted it, its conditioned and mute marks included.
+
+        keep_accepted: keep an accepted risk's suppressed mark too (restating a finished run's result). A resumed
+        run leaves it out: the engine marks accepted risks again from the suppressions in force as it resumes,
+        while a mute stays with the finding it was recorded on (its rule may have gone since)."""
+        finding = self.to_dict()
+        finding["conditioned"] = self.conditioned
+        if self.muted_by:
+            finding["suppressed"], finding["muted_by"] = True, self.muted_by
+        elif keep_accepted and self.suppressed:
+            finding["suppressed"] = True
+        return finding
 
 
 class Suppression(models.Model):

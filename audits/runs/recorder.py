@@ -131,7 +131,7 @@ def bounded(message: str, payload: dict[str, Any]) -> tuple[str, dict[str, Any]]
 
 
 EVENT_COLUMNS = ("run_id", "seq", "type", "message", "progress", "payload", "severity", "principal_arn", "created")
-FINDING_COLUMNS = ("run_id", "seq", "suppressed", "muted_by", *Finding.FIELDS)
+FINDING_COLUMNS = ("run_id", "seq", "suppressed", "muted_by", "conditioned", *Finding.FIELDS)
 
 
 def _select_run_sql() -> str:
@@ -185,6 +185,7 @@ def _store_finding(cursor, run_id: int, seq: int, finding: dict) -> None:
     values: dict[str, Any] = {name: finding.get(name) for name in Finding.FIELDS}
     values["suppressed"] = bool(finding.get("suppressed"))
     values["muted_by"] = str(finding.get("muted_by") or "")[:400]
+    values["conditioned"] = bool(finding.get("conditioned"))
     for name in ("principal_arn", "principal_type", "principal_name", "policy", "detail", "remediation"):
         values[name] = values[name] or ""
     values["evidence"] = values["evidence"] if values["evidence"] is not None else {}
