@@ -14,7 +14,7 @@ from django.db import transaction
 
 from audits.iam.agent import restate
 from audits.iam.finding_types import Finding as FindingDict
-from audits.models import AuditEvent, AuditRun, Finding
+from audits.models import AuditRun, Finding
 
 
 def later_runs_of_source(run: AuditRun, fingerprints: Iterable[str]):
@@ -55,18 +55,6 @@ def store(run_id: int) -> None:
 
 
 def findings_of(run_id: int) -> list[FindingDict]:
-    """The run's findings in the order the engine emitted them, as it emitted them: `conditioned` (a grant that
-    holds only under open conditions scores half) has no column, so it is read from the finding's event."""
-    conditioned = set(
-        AuditEvent.objects.filter(run_id=run_id, type="finding", payload__finding__conditioned=True).values_list(
-            "payload__finding__fingerprint", flat=True
-        )
-    )
-    out: list[FindingDict] = []
-    for row in Finding.objects.filter(run_id=run_id).order_by("seq", "pk").iterator(chunk_size=2000):
-        finding = row.to_dict()
-        finding.update(conditioned=row.fingerprint in conditioned, suppressed=row.suppressed)
-        if row.muted_by:
-            finding["muted_by"] = row.muted_by
-        out.append(finding)
-    return out
+    """The run's findings in the order the engine emitted them, as it emitted them, each with its stored marks."""
+    rows = Finding.objects.filter(run_id=run_id).order_by("seq", "pk").iterator(chunk_size=2000)
+    return [row.as_engine_finding(keep_accepted=True) for row in rows]

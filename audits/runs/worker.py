@@ -14,7 +14,6 @@ from django.tasks import task
 from django.utils import timezone
 
 from audits import mutelist, webhooks
-from audits.iam import finding_types
 from audits.models import AuditEvent, AuditRun, Finding, Suppression
 from audits.runs import inputs as run_inputs
 from audits.runs import organization as org_runs
@@ -137,7 +136,9 @@ def _drive(run: AuditRun, recorder: Recorder):
     resume = None
     done = int((run.checkpoint or {}).get("principals_done", 0))
     if run.last_seq > 0:
-        findings = [_stored(f) for f in Finding.objects.filter(run_id=run.pk)]
+        # Accepted risks are marked again from the suppressions in force now; mutes stay (Finding.as_engine_finding).
+        stored = Finding.objects.filter(run_id=run.pk).order_by("seq", "pk")
+        findings = [f.as_engine_finding(keep_accepted=False) for f in stored]
         resume = ResumeState(principals_done=done, findings=findings, progress=run.progress)
     accepted = accepted_risks(run.pk, snapshot.account_id or run.account_id, run.source_key)
     # Rules in force when the run starts (or resumes); a finished run keeps the result it had.
@@ -241,14 +242,6 @@ def create_children(
             enqueue(child.pk)
             created += 1
     return created
-
-
-def _stored(finding: Finding) -> finding_types.Finding:
-    """A recorded finding as the engine emitted it, its mute kept (the rule may have gone since)."""
-    data = finding.to_dict()
-    if finding.muted_by:
-        data["suppressed"], data["muted_by"] = True, finding.muted_by
-    return data
 
 
 def _verify_fixes(snapshot) -> bool:
