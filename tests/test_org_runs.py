@@ -356,3 +356,43 @@ def test_an_accepted_cross_account_path_is_left_out_of_the_owners_later_organiza
     event = AuditEvent.objects.get(run=second, type="finding", payload__finding__fingerprint=path.fingerprint)
     assert event.payload["finding"]["suppressed"] and "accepted risk" in event.message
     assert ids[0] in again.evidence["target_account"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_risk_accepted_on_an_account_restates_the_organizations_roll_up(aws, alice, reviewer, client):
+    from django.test import Client
+
+    from audits.tokens import create_token
+
+    ids = build_org(aws, members=2)
+    parent = start_org(alice, connection_for(alice))
+    run_queue()
+    parent.refresh_from_db()
+    at_completion = parent.result
+    member = parent.children.get(account_id=ids[0])
+    admin = member.findings.filter(principal_name="dev-0", severity="critical").order_by("seq").first()
+    assert admin is not None
+    staff = Client()
+    staff.force_login(reviewer)
+    expires = (timezone.now() + timedelta(days=30)).date().isoformat()
+    answer = staff.post(
+        f"/audits/review/{member.pk}/findings/{admin.pk}/accept", {"justification": "Break-glass.", "expires": expires}
+    )
+    assert answer.status_code == 302
+
+    parent.refresh_from_db()
+    member.refresh_from_db()
+    assert parent.result == org_runs.organization_result(parent, org_runs.org_counts(parent.pk)), "as on a reload"
+    summary = parent.result["audit_summary"]
+    assert summary["by_severity"]["critical"] == at_completion["audit_summary"]["by_severity"]["critical"] - 1
+    assert summary["findings"] == at_completion["audit_summary"]["findings"] - 1
+    row = next(a for a in parent.result["accounts"] if a["account_id"] == ids[0])
+    assert row["risk_score"] == member.risk_score == member.result["risk_score"]
+    assert parent.risk_score == parent.result["risk_score"] == max(c.risk_score for c in parent.children.all())
+    _, raw = create_token(alice, "ci")
+    api = client.get(f"/api/v1/audits/{parent.pk}", HTTP_AUTHORIZATION=f"Bearer {raw}").json()
+    assert api["run"]["risk_score"] == parent.risk_score and api["result"] == parent.result
+
+    assert staff.post(f"/audits/review/{member.pk}/findings/{admin.pk}/unaccept").status_code == 302
+    parent.refresh_from_db()
+    assert parent.result == at_completion and parent.risk_score == at_completion["risk_score"]

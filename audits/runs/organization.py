@@ -328,6 +328,17 @@ def organization_result(parent: AuditRun, counts: dict) -> dict:
     }
 
 
+def restate(parent_id: int) -> None:
+    """Store a completed organization run's result again from its accounts as they stand now (a risk accepted or
+    taken back on one of them has restated that account), with the function that computed it at completion.
+    Inside the caller's transaction; the row lock keeps two restates from storing each other's figures."""
+    parent = AuditRun.objects.select_for_update().filter(pk=parent_id, status=AuditRun.Status.COMPLETED).first()
+    if parent is None or not parent.result:
+        return
+    result = organization_result(parent, org_counts(parent_id))
+    AuditRun.objects.filter(pk=parent_id).update(result=result, risk_score=result["risk_score"])
+
+
 # --- pause and cancel the whole organization (resuming queues its accounts: audits.runs.start) ---------------------
 
 

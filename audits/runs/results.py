@@ -4,8 +4,9 @@ The run page, the runs list, compare, the trends, the review pages, the API, the
 the run's stored `risk_score` and `result`. When a reviewer accepts a risk (or takes an acceptance back) after the
 run finished, the findings' marks change, so the same transaction computes the result again with the engine's own
 function (audits.iam.agent.restate) and stores it: every surface then shows what a new audit of the same snapshot
-with the same accepted risks shows. Mute rules apply to runs that start after them (audits.views.mutelist), so a
-finished run's muted marks, and with them its result, stay as they were.
+with the same accepted risks shows. A member account's run is part of its organization run's roll-up, which is
+stored again in the same transaction (audits.runs.organization.restate). Mute rules apply to runs that start after
+them (audits.views.mutelist), so a finished run's muted marks, and with them its result, stay as they were.
 """
 
 from collections.abc import Iterable
@@ -15,6 +16,7 @@ from django.db import transaction
 from audits.iam.agent import restate
 from audits.iam.finding_types import Finding as FindingDict
 from audits.models import AuditRun, Finding
+from audits.runs import organization as org_runs
 
 
 def later_runs_of_source(run: AuditRun, fingerprints: Iterable[str]):
@@ -46,12 +48,16 @@ def mark(runs, fingerprints: Iterable[str], suppressed: bool) -> list[int]:
 
 @transaction.atomic
 def store(run_id: int) -> None:
-    """Compute the completed run's result again from its findings as they are marked now, and store it."""
+    """Compute the completed run's result again from its findings as they are marked now, and store it (and its
+    organization's, when it is a member account's run)."""
     run = AuditRun.objects.select_for_update().filter(pk=run_id, status=AuditRun.Status.COMPLETED).first()
     if run is None or not run.result:
         return
     result = restate(run.result, findings_of(run_id))
     AuditRun.objects.filter(pk=run_id).update(result=result, risk_score=result["risk_score"])
+    if run.parent_id:
+        # A member account's figures are part of its organization's roll-up, which is stored too.
+        org_runs.restate(run.parent_id)
 
 
 def findings_of(run_id: int) -> list[FindingDict]:
