@@ -343,6 +343,9 @@ def test_an_accepted_cross_account_path_is_left_out_of_the_owners_later_organiza
     assert f"later organization audits of account {MGMT}" in answer.content.decode()
     review = staff.get(f"/audits/review/{first.pk}/").content.decode()
     assert "accepted until" in review and "CI deploys into member 0." in review
+    first.refresh_from_db()
+    assert first.result["cross_account"]["findings"] == first.findings.filter(suppressed=False).count()
+    assert first.result == org_runs.organization_result(first, org_runs.org_counts(first.pk))
 
     second = start_org(alice, connection)
     run_queue()

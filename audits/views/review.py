@@ -28,6 +28,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from audits.iam.scoring import band
 from audits.models import SEVERITIES, AuditRun, Finding, Suppression
 from audits.reviewers import is_reviewer
+from audits.runs import organization as org_runs
 from audits.runs import results as run_results
 from audits.runs import sources as run_sources
 
@@ -342,9 +343,11 @@ def unaccept_risk(request: HttpRequest, pk: int, finding_pk: int) -> HttpRespons
 def _restate(run: AuditRun, fingerprints: list[str], suppressed: bool) -> None:
     """Mark the findings in this run and the owner's later runs of the source, and store those runs' scores and
     counts again (audits.runs.results), so no page, export or API answer keeps the old ones. An organization run's
-    result is its accounts' roll-up, not restated here; its findings are marked as before."""
+    own findings are its cross-account paths: they are marked in this run, and its roll-up (which counts them) is
+    stored again."""
     if _is_organization(run):
         Finding.objects.filter(run=run, fingerprint__in=fingerprints, muted_by="").update(suppressed=suppressed)
+        org_runs.restate(run.pk)
         return
     run_results.mark(run_results.later_runs_of_source(run, fingerprints), fingerprints, suppressed)
 
