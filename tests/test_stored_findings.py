@@ -162,7 +162,7 @@ def test_a_resumed_run_keeps_mutes_and_leaves_acceptances_to_the_suppressions_in
 def test_the_migration_fills_the_mark_of_existing_findings_from_their_events(uninterrupted, monkeypatch):
     expected = dict(uninterrupted.findings.values_list("pk", "conditioned"))
     Finding.objects.update(conditioned=False)
-    migration = importlib.import_module("audits.migrations.0012_finding_conditioned")
+    migration = importlib.import_module("audits.migrations.0013_finding_conditioned")
     monkeypatch.setattr(migration, "BATCH", 3)  # several pages, a run's findings split across them
     migration.fill_conditioned(apps, None)
     assert dict(uninterrupted.findings.values_list("pk", "conditioned")) == expected

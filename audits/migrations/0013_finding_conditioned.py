@@ -35,7 +35,7 @@ def fill_conditioned(apps, schema_editor) -> None:
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("audits", "0011_event_type_choices"),
+        ("audits", "0012_usersettings_webhook_threshold"),
     ]
 
     operations = [
