@@ -16,7 +16,7 @@ from audits.iam.account import Account, Principal, is_aws_managed
 from audits.iam.authz import Authz, display_refs, inline_source, unique_refs
 from audits.iam.checks import AUTHZ, CHECKS, CRED_REPORT, PASSWORD, RESOURCES, Spec, make_finding
 from audits.iam.edges import sts
-from audits.iam.finding_types import Finding
+from audits.iam.finding_types import Finding, StatementRef
 from audits.iam.graph import Escalation, Graph, unique
 from audits.iam.policy_alone import PolicyAlone, grants_everything, labelled, method_evidence
 
@@ -355,7 +355,7 @@ class Analysis:
             specs.extend(self._idle_escalation(label, hits, holders))
         return specs
 
-    def _admin_refs(self, statements: tuple, label: str) -> list[dict]:
+    def _admin_refs(self, statements: tuple, label: str) -> list[StatementRef]:
         """The statements that grant every action, as the policy's findings cite them."""
         return labelled([s.ref for s in statements if grants_everything(s) and not s.conditions][:5], label)
 
@@ -873,7 +873,7 @@ class Analysis:
             "Can grant administrator rights to other principals",
         )
 
-    def _refs(self, esc: Escalation) -> list[dict]:
+    def _refs(self, esc: Escalation) -> list[StatementRef]:
         """The granting statements along the way, each labelled with the principal whose policy it is."""
         nodes = self.graph.nodes
         refs = [r for e in esc.path for r in display_refs(nodes.get(e.source), e.proof.statements)]
@@ -882,7 +882,7 @@ class Analysis:
             refs += display_refs(nodes.get(esc.target), tail.statements)
         return unique_refs(refs)[:10]
 
-    def _escalation_spec(self, p: Principal, esc: Escalation, refs: list[dict], conditions: list[dict]) -> Spec:
+    def _escalation_spec(self, p: Principal, esc: Escalation, refs: list[StatementRef], conditions: list[dict]) -> Spec:
         chain = [f"{p.type} {p.name}"]
         for e in esc.path:
             node = self.graph.nodes.get(e.target)
@@ -1085,7 +1085,7 @@ def _shown(names: list[str]) -> str:
     return ", ".join(names[:4]) + (f" (+{len(names) - 4} more)" if len(names) > 4 else "")
 
 
-def _grants_all(ref: dict) -> bool:
+def _grants_all(ref: StatementRef) -> bool:
     statement = found if isinstance(found := ref.get("statement"), dict) else {}
     actions = statement.get("Action")
     return any(str(a).strip() in ("*", "*:*") for a in (actions if isinstance(actions, list) else [actions]))

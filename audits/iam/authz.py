@@ -26,6 +26,7 @@ from audits.iam.evaluator import (
     allowed_resource_patterns,
     compile_policy,
 )
+from audits.iam.finding_types import StatementRef
 
 ADMIN_DOC = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 
@@ -64,15 +65,16 @@ class Proof:
         return tuple(dict.fromkeys(c for d in self.decisions for c in d.conditions))
 
     @property
-    def statements(self) -> list[dict]:
+    def statements(self) -> list[StatementRef]:
         return unique_refs(r for d in self.decisions for r in d.allowing)
 
     def __add__(self, other: Proof) -> Proof:
         return Proof(self.decisions + other.decisions)
 
 
-def unique_refs(refs: Iterable[dict]) -> list[dict]:
-    out, seen = [], set()
+def unique_refs(refs: Iterable[StatementRef]) -> list[StatementRef]:
+    out: list[StatementRef] = []
+    seen: set[tuple[str | None, int | None]] = set()
     for ref in refs:
         key = (ref.get("policy"), ref.get("index"))
         if key not in seen:
@@ -88,8 +90,8 @@ def inline_source(p: Principal, name: str) -> str:
     return f"group/{p.name}:inline/{name}" if p.type == "group" else f"inline/{name}"
 
 
-def display_refs(p: Principal | None, refs: Iterable[dict]) -> list[dict]:
-    out = []
+def display_refs(p: Principal | None, refs: Iterable[StatementRef]) -> list[StatementRef]:
+    out: list[StatementRef] = []
     for ref in refs:
         policy = str(ref.get("policy", ""))
         if p is not None and policy.startswith("inline/"):
@@ -451,7 +453,7 @@ def _patterns(subject: Subject, action: str) -> list[tuple[str, bool]]:
     return list(out)
 
 
-def _covers_everything(ref: dict) -> bool:
+def _covers_everything(ref: StatementRef) -> bool:
     found = ref.get("statement")
     statement: dict = found if isinstance(found, dict) else {}
     resources = statement.get("Resource")
@@ -473,8 +475,8 @@ def _grants_everything(statement) -> bool:
 class _Denied:
     verdict = DENIED
     conditions: tuple = ()
-    allowing: tuple = ()
-    denying: tuple = ()
+    allowing: tuple[StatementRef, ...] = ()
+    denying: tuple[StatementRef, ...] = ()
     possible = False
     allowed = False
 

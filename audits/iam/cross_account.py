@@ -27,7 +27,7 @@ from audits.iam.authz import Authz
 from audits.iam.checks import make_finding
 from audits.iam.conditions import Context
 from audits.iam.evaluator import Decision, Evaluator, Subject
-from audits.iam.finding_types import Finding
+from audits.iam.finding_types import Finding, StatementRef
 from audits.iam.graph import Graph
 
 ASSUME = "sts:assumerole"
@@ -50,7 +50,7 @@ class Hop:
     method: str
     how: str
     conditions: tuple[dict, ...] = ()
-    statements: tuple[dict, ...] = ()
+    statements: tuple[StatementRef, ...] = ()
 
     @classmethod
     def decided(cls, source: str, target: str, account: str, method: str, how: str, decision: Decision) -> Hop:

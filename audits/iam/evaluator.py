@@ -54,6 +54,7 @@ from audits.iam.conditions import (
     resolve,
     template,
 )
+from audits.iam.finding_types import StatementRef
 from audits.iam.statement_parts import placed
 
 ALLOWED, DENIED, CONDITIONAL = "allowed", "denied", "conditional"
@@ -143,7 +144,7 @@ class CompiledStatement:
     not_principal: bool
     conditions: tuple[CompiledCondition, ...]
     subject_dependent: bool  # uses a principal key or variable: the answer differs per principal
-    ref: dict = field(repr=False)
+    ref: StatementRef = field(repr=False)
     _action_hits: dict[str, bool] = field(default_factory=dict, repr=False, compare=False)
 
     def matches_action(self, action: str) -> bool:
@@ -292,6 +293,7 @@ def _statement(
     # repr, not sorted JSON: statements parsed from JSON are equal when their reprs are (key order aside, which
     # only costs a shared compile), and repr is four times cheaper.
     sid = str(raw.get("Sid", "") or "")
+    ref: StatementRef = {"policy": source, "sid": sid, "index": index, "statement": raw}
     return placed(
         parts,
         (repr(raw), kind, variables),
@@ -300,7 +302,7 @@ def _statement(
         index=index,
         sid=sid,
         raw=raw,
-        ref={"policy": source, "sid": sid, "index": index, "statement": raw},
+        ref=ref,
     )
 
 
@@ -385,8 +387,8 @@ class Subject:
 class Decision:
     verdict: str
     conditions: tuple[Condition, ...] = ()
-    allowing: tuple[dict, ...] = ()
-    denying: tuple[dict, ...] = ()
+    allowing: tuple[StatementRef, ...] = ()
+    denying: tuple[StatementRef, ...] = ()
     reason: str = ""
     rule: service_rules.ServiceRule | None = None  # a service-side rule decided, before any policy
 
@@ -519,7 +521,7 @@ def _least(allows: Iterable[tuple[CompiledStatement, str, tuple[Condition, ...]]
     return best
 
 
-def _refs(items: Iterable[tuple]) -> list[dict]:
+def _refs(items: Iterable[tuple]) -> list[StatementRef]:
     ordered = sorted(items, key=lambda item: len(item[-1]))  # unconditional grants first
     return [item[0].ref for item in ordered]
 
@@ -608,7 +610,7 @@ def _decide(
     if id_best is not None and bound_best is not None and sess_best is not None:
         identity_path = _merge(id_best, bound_best, sess_best)
 
-    paths: list[tuple[tuple[Condition, ...], list[dict], str]] = []
+    paths: list[tuple[tuple[Condition, ...], list[StatementRef], str]] = []
     is_trust = resource_policy is not None and (
         any(s.kind == "trust" for s in resource_policy) or (not resource_policy and action.startswith("sts:assumerole"))
     )

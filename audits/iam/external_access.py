@@ -23,6 +23,7 @@ from datetime import datetime
 from audits.iam import organization as org_tree
 from audits.iam.conditions import Condition, Context
 from audits.iam.evaluator import Evaluator, Subject, compile_policy
+from audits.iam.finding_types import StatementRef
 
 OUTSIDE_ACCOUNT = "000000000000"  # an account that is neither ours nor in the organization
 OUTSIDE_ORG = "o-outsider00000"
@@ -71,7 +72,7 @@ class Access:
     principal: str  # "*", an account id, or a service principal
     actions: tuple[str, ...]
     conditions: tuple[Condition, ...]
-    statements: tuple[dict, ...]
+    statements: tuple[StatementRef, ...]
     blocked_by_bpa: bool = False
 
 
@@ -107,7 +108,7 @@ def analyse(
         for who, principal, subject, context in outsiders(policy, trusted, org_id, account, rcps, now):
             granted: list[str] = []
             conditions: set[Condition] = set()
-            refs: list[dict] = []
+            refs: list[StatementRef] = []
             for action in ACTIONS[resource["type"]]:
                 for target in _targets(resource, action, policy):
                     decision = evaluator.evaluate(subject, action, target, context, statements, account)

@@ -12,7 +12,9 @@ Controls = dict[str, list[str]]
 
 
 class StatementRef(TypedDict):
-    """A statement cited as evidence: the policy it is in, its Sid ("" when none), its place, and the statement."""
+    """A statement cited as evidence: the policy it is in, its Sid ("" when none), its place, and the statement.
+    The evaluator makes one per compiled statement (CompiledStatement.ref) and its decisions carry them
+    (Decision.allowing, Decision.denying)."""
 
     policy: str
     sid: str

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import heapq
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 from audits.iam import actions as ds
 from audits.iam.checks import CHECKS, Spec, lower
 from audits.iam.evaluator import CompiledStatement
+from audits.iam.finding_types import StatementRef
 from audits.iam.policy_alone import labelled
 
 # Read actions that return data or secrets (Cloudsplaining's set plus RDS snapshot copies).
@@ -294,9 +296,9 @@ class Grants:
         )
 
 
-def evidence(stmts, label: str, limit: int = 5) -> list[dict]:
+def evidence(stmts: Iterable[CompiledStatement], label: str, limit: int = 5) -> list[StatementRef]:
     """Which statements grant, as findings cite them: the policy's label, sid, position and original text."""
-    seen: dict[tuple, dict] = {}
+    seen: dict[tuple[int, str], StatementRef] = {}
     for s in stmts:
         seen.setdefault((s.index, s.sid), s.ref)
         if len(seen) >= limit:

@@ -6,6 +6,7 @@ read these answers; whether the grant is effective for a holder is the graph's q
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from audits.iam import actions as ds
@@ -13,6 +14,7 @@ from audits.iam.authz import Authz, Proof
 from audits.iam.edges import Method
 from audits.iam.edges.catalog import ACTIONS, METHODS
 from audits.iam.evaluator import ALLOWED, CONDITIONAL, Decision
+from audits.iam.finding_types import StatementRef
 
 # Each method with its requirements as sets, for the cheap "could the policy allow them at all?" test, and the
 # methods by an action of their first requirement (a policy naming none of a method's first actions skips it).
@@ -113,7 +115,7 @@ class PolicyAlone:
         return Decision(CONDITIONAL, (), refs, (), "allowed only under a condition that cannot hold now")
 
 
-def labelled(refs, label: str) -> list[dict]:
+def labelled(refs: Iterable[StatementRef], label: str) -> list[StatementRef]:
     """Statement references named by the policy's label (its ARN, or an inline policy's name), as findings cite."""
     return [{**ref, "policy": label} for ref in refs]
 

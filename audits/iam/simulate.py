@@ -35,6 +35,7 @@ from audits.iam.evaluator import (
     Subject,
     rcp_governs,
 )
+from audits.iam.finding_types import StatementRef
 
 MAX_INPUT_BYTES = 4 * 1024 * 1024  # a file for the CLI; the API takes far less (audits/simulate_api.py)
 MAX_ACTIONS = 100
@@ -458,7 +459,7 @@ class _Simulation:
             out["AegisOpenConditions"] = [_condition(c) for c in found.conditions]
         return out
 
-    def _matched(self, refs: tuple[dict, ...]) -> list[dict[str, Any]]:
+    def _matched(self, refs: tuple[StatementRef, ...]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         seen: set[tuple[str, int]] = set()
         for ref in refs:
