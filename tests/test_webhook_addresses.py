@@ -1,12 +1,14 @@
 """Webhook targets: internal addresses in every IPv6 disguise are refused, the connection goes to the address that was
 checked (no DNS rebinding), and every failed delivery reads the same to the user."""
 
+import contextlib
 import datetime
 import socket
 import ssl
 import struct
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Self
 
 import pytest
 from cryptography import x509
@@ -134,30 +136,53 @@ class Resolver:
         return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
 
 
-class CountingListener:
-    """A TCP listener on 127.0.0.1 that counts the connections it accepts and closes each."""
+class Listener:
+    """A TCP listener on 127.0.0.1 with an accept thread of its own, which hands each connection to handle().
+
+    Leaving the block shuts the socket down, which wakes the blocked accept() (closing it alone would not), and
+    waits for the thread, so what the listener saw is complete when the test reads it."""
 
     def __init__(self) -> None:
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
-        self.accepted = 0
-        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread = threading.Thread(target=self._accept_loop, daemon=True)
 
-    def _serve(self) -> None:
+    def handle(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+    def stopped(self) -> None:
+        """Called once the accept thread has ended."""
+
+    def _accept_loop(self) -> None:
         while True:
             try:
                 conn, _ = self.sock.accept()
-            except OSError:
+            except OSError:  # shut down by __exit__
                 return
-            self.accepted += 1
-            conn.close()
+            self.handle(conn)
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
+        self.thread.join(15)  # handle() blocks for at most 10 s (ResettingListener)
+        self.stopped()
+
+
+class CountingListener(Listener):
+    """Counts the connections it accepts and closes each."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.accepted = 0
+
+    def handle(self, conn: socket.socket) -> None:
+        self.accepted += 1
+        conn.close()
 
 
 @pytest.fixture
@@ -324,42 +349,35 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
-class Misbehaving:
-    """A listener on 127.0.0.1 that either resets each connection or accepts it and never answers."""
+class ResettingListener(Listener):
+    """Waits for each request to start, then aborts the connection (RST)."""
 
-    def __init__(self, behaviour: str) -> None:
-        self.behaviour = behaviour
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
+    def handle(self, conn: socket.socket) -> None:
+        conn.settimeout(10)
+        with contextlib.suppress(OSError):
+            conn.recv(1)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
+
+
+class SilentListener(Listener):
+    """Accepts each connection and never answers; the connections close when the block is left."""
+
+    def __init__(self) -> None:
+        super().__init__()
         self.held: list[socket.socket] = []
-        self.thread = threading.Thread(target=self._serve, daemon=True)
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            if self.behaviour == "reset":
-                conn.recv(1)  # wait for the request to start, then abort the connection (RST)
-                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                conn.close()
-            else:
-                self.held.append(conn)
+    def handle(self, conn: socket.socket) -> None:
+        self.held.append(conn)
 
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.sock.close()
+    def stopped(self) -> None:
         for conn in self.held:
             conn.close()
 
 
 def test_it_reports_refused_reset_and_timeout_the_same_way(local_http):
     refused = f"http://127.0.0.1:{closed_port()}/hook"
-    with Misbehaving("reset") as resetting, Misbehaving("silent") as silent:
+    with ResettingListener() as resetting, SilentListener() as silent:
         urls = [refused, f"http://127.0.0.1:{resetting.port}/hook", f"http://127.0.0.1:{silent.port}/hook"]
         reasons = [webhooks.deliver(url, {"text": "hi"}) for url in urls]
         shown = [webhooks.send(url, {"text": "hi"}) for url in urls]
@@ -376,7 +394,7 @@ def test_it_reports_refused_reset_and_timeout_the_same_way(local_http):
 def test_it_shows_the_same_failure_on_the_settings_page(client, alice, local_http):
     client.force_login(alice)
     texts = []
-    with Misbehaving("silent") as silent:
+    with SilentListener() as silent:
         for url in (f"http://127.0.0.1:{closed_port()}/hook", f"http://127.0.0.1:{silent.port}/hook"):
             client.post("/settings/webhook", {"webhook_url": url})
             page = client.post("/settings/webhook/test", follow=True)
