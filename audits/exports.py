@@ -19,7 +19,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 
 from audits.iam import finding_types
 from audits.models import AuditRun, Finding, Suppression, format_ts
-from audits.runs import sources as run_sources
+from audits.runs import sources
 from audits.stream.frames import utf8
 
 LOG_FORMATS = ("log.txt", "log.ndjson")
@@ -116,7 +116,7 @@ def suppression_notes(run: AuditRun, findings: Iterable[Finding]) -> dict[str, s
     if not wanted:
         return {}
     rows = (
-        Suppression.objects.filter(run_sources.same_source_suppressions(run.source_key), owner_id=run.owner_id)
+        Suppression.objects.filter(sources.same_source_suppressions(run.source_key), owner_id=run.owner_id)
         .filter(fingerprint__in=wanted)
         .order_by("created")
         .values_list("fingerprint", "justification")

@@ -17,8 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audits.models import AuditRun, Schedule
-from audits.runs import limits as run_limits
-from audits.runs import start
+from audits.runs import limits, start
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +87,7 @@ def run_schedule(schedule_id: int, due_at: datetime, now: datetime) -> Outcome |
         if not reason:
             try:
                 run = start_scheduled_run(schedule)
-            except run_limits.TooManyActiveRunsError as exc:
+            except limits.TooManyActiveRunsError as exc:
                 reason = f"Skipped at {due_at:%Y-%m-%d %H:%M} UTC: {exc}"
         if run is None:
             Schedule.objects.filter(pk=schedule_id).update(last_error=reason)
@@ -113,7 +112,7 @@ def skip_reason(schedule: Schedule) -> str:
 def start_scheduled_run(schedule: Schedule) -> AuditRun:
     """Queue the audit exactly as the portal does (start.start_run), marked with its schedule.
 
-    Raises run_limits.TooManyActiveRunsError when the owner is at the limit; nothing is created then."""
+    Raises limits.TooManyActiveRunsError when the owner is at the limit; nothing is created then."""
     fields: dict = {"kind": schedule.kind, "target": {**(schedule.target or {}), "schedule": schedule.pk}}
     if schedule.connection is not None:
         fields.update(connection=schedule.connection, account_id=schedule.connection.account_id)

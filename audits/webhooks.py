@@ -49,7 +49,7 @@ from django.urls import reverse
 
 from audits import schedule_drift
 from audits.models import AuditRun, UserSettings
-from audits.runs import sources as run_sources
+from audits.runs import sources
 from audits.webhook_addresses import is_public
 
 log = logging.getLogger(__name__)
@@ -251,7 +251,7 @@ def message_for(run: AuditRun, drift: schedule_drift.Drift, members: dict[str, s
         "aegis": {
             "run": run.pk,
             "account_id": run.account_id,
-            "source": run_sources.label(run),
+            "source": sources.label(run),
             "organization": drift.organization,
             "scheduled": "schedule" in (run.target or {}),
             "risk_score": run.risk_score,
@@ -271,7 +271,7 @@ def _headline(run: AuditRun, drift: schedule_drift.Drift) -> str:
     what = "organization audit" if drift.organization else "audit"
     scheduled = "scheduled " if "schedule" in (run.target or {}) else ""
     account = run.account_id or "an uploaded snapshot"
-    text = f"Aegis IAM: {scheduled}{what} #{run.pk} of {account} ({run_sources.label(run)}) finished"
+    text = f"Aegis IAM: {scheduled}{what} #{run.pk} of {account} ({sources.label(run)}) finished"
     text += f", risk score {run.risk_score}." if run.risk_score is not None else "."
     if drift.previous is None:
         by_severity = drift.new_by_severity

@@ -10,7 +10,7 @@ from moto import mock_aws
 
 from audits.forms import verified_connections
 from audits.models import AwsConnection
-from audits.views import connections as connection_views
+from audits.views import connections
 from audits.views.connections import aegis_principal
 
 pytestmark = pytest.mark.django_db
@@ -22,9 +22,9 @@ WORKER = "arn:aws:iam::999999999999:role/aegis-worker"
 @pytest.fixture(autouse=True)
 def fresh_principal(settings):
     settings.AEGIS_AWS_PRINCIPAL_ARN = ""
-    connection_views.forget_principal()
+    connections.forget_principal()
     yield
-    connection_views.forget_principal()
+    connections.forget_principal()
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def stubbed_sts(monkeypatch) -> Stubber:
     sts = boto3.client("sts", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
     stubber = Stubber(sts)
     stubber.activate()
-    monkeypatch.setattr(connection_views, "_sts_client", lambda: sts)
+    monkeypatch.setattr(connections, "_sts_client", lambda: sts)
     return stubber
 
 
@@ -100,7 +100,7 @@ def test_it_converts_a_session_arn_without_iam_access_and_caches_it(monkeypatch)
             "UserId": "AROA:i-0ab",
         },
     )
-    monkeypatch.setattr(connection_views, "_role_arn_with_path", lambda name: "")
+    monkeypatch.setattr(connections, "_role_arn_with_path", lambda name: "")
     assert aegis_principal().arn == WORKER
     assert aegis_principal().arn == WORKER  # the second answer comes from the cache: no second stubbed call
     stubber.assert_no_pending_responses()
@@ -125,9 +125,9 @@ def test_it_never_offers_a_root_or_session_principal(monkeypatch, client, alice,
 
 def test_it_tells_the_operator_when_the_server_has_no_credentials(client, alice, monkeypatch):
     monkeypatch.setattr(
-        connection_views,
+        connections,
         "_caller_principal",
-        lambda: connection_views.Principal(
+        lambda: connections.Principal(
             error="The Aegis server has no AWS credentials, so it cannot assume customer roles."
         ),
     )

@@ -8,8 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audits.models import AuditRun, AwsConnection, UserSettings
-from audits.runs import start
-from audits.runs import worker as runner
+from audits.runs import start, worker
 from tests.test_org_runs import ADMIN, MGMT, TRUST_MGMT, build_org, connection_for, run_queue, session_in, start_org
 
 # local_http is autouse: imported here, it applies to these tests as to the webhook tests.
@@ -18,7 +17,7 @@ from tests.test_webhooks import Receiver, local_http  # noqa: F401
 
 def audit_account(owner, connection: AwsConnection) -> AuditRun:
     run = start.start_run(owner, source=AuditRun.Source.CONNECTION, frameworks=["cis"], connection=connection)
-    assert runner.execute(run.pk) == "completed"
+    assert worker.execute(run.pk) == "completed"
     run.refresh_from_db()
     return run
 

@@ -6,8 +6,7 @@ import json
 import pytest
 
 from audits.models import AuditRun, Finding
-from audits.runs import start
-from audits.runs import worker as runner
+from audits.runs import start, worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -16,7 +15,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def run(alice, settings) -> AuditRun:
     settings.AEGIS_DEMO_STEP_MS = 0
     run = start.start_run(alice, source="demo", frameworks=["cis"])
-    assert runner.execute(run.pk) == "completed"
+    assert worker.execute(run.pk) == "completed"
     return run
 
 

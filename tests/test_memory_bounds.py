@@ -12,8 +12,7 @@ from audits import exports
 from audits.iam import CHECKS, report
 from audits.iam.remediation import fix_for
 from audits.models import AuditEvent, AuditRun, Finding
-from audits.runs import inputs as run_inputs
-from audits.runs import start
+from audits.runs import inputs, start
 from audits.runs.recorder import Recorder
 from audits.size_caps import TRUNCATED_NOTE
 from audits.stream import opening
@@ -213,11 +212,11 @@ def test_a_40_mb_single_statement_policy_is_audited_by_the_worker_and_its_pages_
                             "UserPolicyList": [{"PolicyName": "huge", "PolicyDocument": policy}]}],
         "GroupDetailList": [], "RoleDetailList": [], "Policies": [],
     }  # fmt: skip
-    packed = run_inputs.pack_input(snapshot)
+    packed = inputs.pack_input(snapshot)
     del snapshot, policy
     with transaction.atomic():
         run = start.start_run(alice, source=AuditRun.Source.SNAPSHOT, frameworks=["cis"], account_id=account)
-        run_inputs.save_input(run, packed)
+        inputs.save_input(run, packed)
     wait_for(lambda: status_of(run) in AuditRun.FINISHED, timeout=600, what="the audit to finish")
     assert status_of(run) == AuditRun.Status.COMPLETED
 

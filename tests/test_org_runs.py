@@ -14,8 +14,7 @@ from botocore.awsrequest import AWSResponse
 from django.utils import timezone
 
 from audits.models import AuditEvent, AuditRun, AwsConnection, Suppression
-from audits.runs import organization as org_runs
-from audits.runs import start, worker
+from audits.runs import organization, start, worker
 
 MGMT = "123456789012"
 TRUST_MGMT = json.dumps(
@@ -195,7 +194,7 @@ def test_pause_resume_and_cancel_act_on_the_whole_organization(aws, alice):
     parent = start_org(alice, connection_for(alice))
     worker.execute(parent.pk)
     parent.refresh_from_db()
-    org_runs.pause(parent)
+    organization.pause(parent)
     assert set(parent.children.values_list("status", flat=True)) == {AuditRun.Status.PAUSED}
     run_queue()  # paused children are not taken
     assert set(parent.children.values_list("status", flat=True)) == {AuditRun.Status.PAUSED}
@@ -204,7 +203,7 @@ def test_pause_resume_and_cancel_act_on_the_whole_organization(aws, alice):
     first = parent.children.order_by("pk").first()
     worker.execute(first.pk)
     parent.refresh_from_db()
-    org_runs.cancel(parent)
+    organization.cancel(parent)
     parent.refresh_from_db()
     statuses = sorted(parent.children.values_list("status", flat=True))
     assert statuses == sorted([AuditRun.Status.COMPLETED, AuditRun.Status.CANCELLED, AuditRun.Status.CANCELLED])

@@ -124,9 +124,9 @@ def test_it_accepts_none_when_one_chosen_finding_is_of_another_run(client, rita,
 
 
 def test_it_accepts_all_or_nothing_in_one_transaction(client, rita, big_run, monkeypatch):
-    from audits.views import review as review_views
+    from audits.views import review
 
-    real = review_views._suppress
+    real = review._suppress
     calls = []
 
     def fail_on_the_third(*args, **kwargs):
@@ -135,7 +135,7 @@ def test_it_accepts_all_or_nothing_in_one_transaction(client, rita, big_run, mon
             raise IntegrityError("simulated failure half way")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(review_views, "_suppress", fail_on_the_third)
+    monkeypatch.setattr(review, "_suppress", fail_on_the_third)
     picked = list(Finding.objects.filter(run=big_run).values_list("pk", flat=True)[:5])
     client.force_login(rita)
     client.raise_request_exception = False

@@ -11,8 +11,7 @@ from django.utils import timezone
 
 from audits import schedule_drift, webhooks
 from audits.models import SEVERITIES, AuditRun, Finding, MuteRule
-from audits.runs import start
-from audits.runs import worker as runner
+from audits.runs import start, worker
 from audits.tokens import create_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -20,7 +19,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def demo_run(owner) -> AuditRun:
     run = start.start_run(owner, source="demo", frameworks=["cis", "pci_dss"])
-    assert runner.execute(run.pk) == "completed"
+    assert worker.execute(run.pk) == "completed"
     run.refresh_from_db()
     return run
 

@@ -15,10 +15,7 @@ from django.utils import timezone
 from audits import compare, schedule_drift, schedules
 from audits.iam.snapshot import DEMO_PATH
 from audits.models import AuditRun, AwsConnection, Finding, RunInput, Schedule, Suppression
-from audits.runs import organization as org_runs
-from audits.runs import retry as retries
-from audits.runs import sources as run_sources
-from audits.runs import start, worker
+from audits.runs import organization, retry, sources, start, worker
 from tests.view_helpers import make_completed_run, make_finding
 
 DEMO_BYTES = DEMO_PATH.read_bytes()
@@ -89,7 +86,7 @@ def test_it_keys_an_upload_by_the_digest_of_its_bytes_and_shows_the_file_name(cl
     run = upload(client, "prod-export.json")
     assert run.source_key == f"upload:{DEMO_DIGEST}"
     assert RunInput.objects.get(run=run).sha256 == DEMO_DIGEST
-    assert run_sources.label(run) == f"prod-export.json · sha256 {DEMO_DIGEST[:12]}"
+    assert sources.label(run) == f"prod-export.json · sha256 {DEMO_DIGEST[:12]}"
     # Another file, another source, even under the same name and account id.
     other = upload(client, "prod-export.json", DEMO_BYTES + b"\n")
     assert other.source_key != run.source_key and other.account_id == run.account_id
@@ -107,7 +104,7 @@ def test_it_keys_scheduled_runs_and_a_retry_keeps_the_source(client, alice):
     client.force_login(alice)
     first = upload(client)
     AuditRun.objects.filter(pk=first.pk).update(status=AuditRun.Status.FAILED)
-    again, created = retries.retry(first)
+    again, created = retry.retry(first)
     assert created and again.source_key == first.source_key == f"upload:{DEMO_DIGEST}"
     assert again.snapshot_name == first.snapshot_name
 
@@ -222,10 +219,10 @@ def test_it_applies_cross_account_acceptances_of_the_same_organization_only(alic
     expires = timezone.now() + timedelta(days=5)
     Suppression.objects.create(owner=alice, account_id="444455556666", fingerprint="path-1", source_key="demo",
                                justification="another source", expires_at=expires)  # fmt: skip
-    assert not org_runs.with_accepted_risks(parent.pk, [finding])[0].get("suppressed")
+    assert not organization.with_accepted_risks(parent.pk, [finding])[0].get("suppressed")
     Suppression.objects.create(owner=alice, account_id="444455556666", fingerprint="path-1",
                                source_key=f"org:{conn.pk}", justification="same org", expires_at=expires)  # fmt: skip
-    assert org_runs.with_accepted_risks(parent.pk, [finding])[0]["suppressed"]
+    assert organization.with_accepted_risks(parent.pk, [finding])[0]["suppressed"]
 
 
 # --- existing rows ----------------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from audits.iam.snapshot import load_demo_snapshot
 from audits.iam.whatif_report import audit_findings
 from audits.models import Finding
 from audits.tokens import create_token
-from audits.views import whatif as whatif_views
+from audits.views import whatif
 from tests.helpers import make_finished_run, make_run
 from tests.test_query_views import snapshot_run
 
@@ -149,7 +149,7 @@ def test_the_finding_page_and_the_run_page_link_to_it(client, alice):
 def test_it_refuses_a_change_over_the_size_limit_with_413(client, alice):
     run = make_run(alice)
     client.force_login(alice)
-    big = "# " + "x" * (whatif_views.MAX_CHANGE_BYTES + 10)
+    big = "# " + "x" * (whatif.MAX_CHANGE_BYTES + 10)
     page = client.post(f"/audits/{run.pk}/whatif", {"change": big})
     assert page.status_code == 413 and "256 KB" in page.content.decode()
     assert page.context["text"] == ""  # not echoed back into the page
@@ -166,11 +166,11 @@ def test_it_refuses_a_snapshot_past_the_query_limit_with_413(client, alice, sett
 def test_it_answers_503_while_another_what_if_runs(client, alice):
     run = make_run(alice)
     client.force_login(alice)
-    assert whatif_views._slots.acquire(blocking=False)  # another what-if holds the only slot
+    assert whatif._slots.acquire(blocking=False)  # another what-if holds the only slot
     try:
         busy = client.post(f"/audits/{run.pk}/whatif", {"change": json.dumps(FENCE_OPS)})
     finally:
-        whatif_views._slots.release()
+        whatif._slots.release()
     assert busy.status_code == 503 and busy["Retry-After"] and "Another what-if" in busy.content.decode()
     with query_guard.query_slot(), query_guard.query_slot():  # every "Who can" slot taken
         full = client.post(f"/audits/{run.pk}/whatif", {"change": json.dumps(FENCE_OPS)})
@@ -179,13 +179,13 @@ def test_it_answers_503_while_another_what_if_runs(client, alice):
 
 
 def test_it_stops_waiting_past_the_time_limit_and_keeps_the_slot_until_done(client, alice, monkeypatch):
-    monkeypatch.setattr(whatif_views, "WHATIF_SECONDS", 0.0)
+    monkeypatch.setattr(whatif, "WHATIF_SECONDS", 0.0)
     run = make_run(alice)
     client.force_login(alice)
     page = client.post(f"/audits/{run.pk}/whatif", {"change": json.dumps(FENCE_OPS)})
     assert page.status_code == 422 and "took longer than 0 seconds" in page.content.decode()
-    assert whatif_views._slots.acquire(timeout=120)  # the what-if finishes on its own, then frees its slot
-    whatif_views._slots.release()
+    assert whatif._slots.acquire(timeout=120)  # the what-if finishes on its own, then frees its slot
+    whatif._slots.release()
 
 
 @pytest.mark.parametrize(
@@ -244,5 +244,5 @@ def test_the_api_needs_a_token_and_explains_bad_bodies(client, alice):
     assert bad.status_code == 400 and "not JSON" in bad.json()["error"]
     both = client.post(url, {"ops": FENCE_OPS, "cli": FENCE_CLI}, content_type="application/json", **auth)
     assert both.status_code == 400 and "exactly one" in both.json()["error"]
-    big = client.post(url, {"cli": "#" * (whatif_views.MAX_CHANGE_BYTES + 1)}, content_type="application/json", **auth)
+    big = client.post(url, {"cli": "#" * (whatif.MAX_CHANGE_BYTES + 1)}, content_type="application/json", **auth)
     assert big.status_code == 413

@@ -23,8 +23,7 @@ from django.utils import timezone
 from audits import mutelist
 from audits.iam import finding_types
 from audits.models import AuditRun, Finding, Suppression
-from audits.runs import inputs as run_inputs
-from audits.runs import sources as run_sources
+from audits.runs import inputs, sources
 from audits.runs import status as run_status
 from audits.runs.recorder import Recorder
 
@@ -50,7 +49,7 @@ def organization_of(parent_id: int) -> dict | None:
     """The organization the parent collected (its OUs and SCPs), for a child's audit; None when not stored."""
     from audits.iam.organization import parse_organization
 
-    raw = run_inputs.input_bytes(parent_id)
+    raw = inputs.input_bytes(parent_id)
     if raw is None:
         return None
     try:
@@ -187,7 +186,7 @@ def cross_account_findings(parent_id: int) -> list[finding_types.Finding]:
 
     def load(account_id: str):
         pk = children.get(account_id)
-        return run_inputs.load_input(pk) if pk is not None and run_inputs.has_input(pk) else None
+        return inputs.load_input(pk) if pk is not None and inputs.has_input(pk) else None
 
     return analyse_organization(sorted(children), load, organization_of(parent_id), timezone.now())
 
@@ -289,7 +288,7 @@ def with_accepted_risks(parent_id: int, findings: list[finding_types.Finding]) -
     owner, source_key = parent.get("owner_id"), parent.get("source_key", "")
     accepted = set(
         Suppression.objects.filter(
-            run_sources.same_source_suppressions(source_key),
+            sources.same_source_suppressions(source_key),
             owner_id=owner,
             account_id__in=accounts,
             expires_at__gt=timezone.now(),

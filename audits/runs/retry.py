@@ -3,8 +3,7 @@
 from django.db import transaction
 
 from audits.models import AuditRun, RunInput
-from audits.runs import limits as run_limits
-from audits.runs import start
+from audits.runs import limits, start
 
 
 class _AlreadyRetriedError(Exception):
@@ -19,7 +18,7 @@ def retry(run: AuditRun) -> tuple[AuditRun, bool]:
     try:
         with transaction.atomic():
             # The owner's lock first: a racing Retry of this run waits here, then finds the winner's run below.
-            run_limits.reserve(run.owner_id)
+            limits.reserve(run.owner_id)
             earlier = _retried_as(run.pk)
             if earlier is not None:
                 return earlier, False
@@ -27,7 +26,7 @@ def retry(run: AuditRun) -> tuple[AuditRun, bool]:
             # The conditional UPDATE decides even where the lock does not (another owner process, a lowered limit).
             if not AuditRun.objects.filter(pk=run.pk, retried_as__isnull=True).update(retried_as=new):
                 raise _AlreadyRetriedError
-    except (_AlreadyRetriedError, run_limits.TooManyActiveRunsError):
+    except (_AlreadyRetriedError, limits.TooManyActiveRunsError):
         earlier = _retried_as(run.pk)
         if earlier is None:
             raise

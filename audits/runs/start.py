@@ -16,11 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audits.models import AuditRun
-from audits.runs import inputs as run_inputs
-from audits.runs import limits as run_limits
-from audits.runs import organization as org_runs
-from audits.runs import sources as run_sources
-from audits.runs import worker
+from audits.runs import inputs, limits, organization, sources, worker
 from audits.runs.limits import TooManyActiveRunsError as TooManyActiveRunsError  # where views catch it
 from audits.runs.recorder import Recorder
 from audits.runs.status import RESUMABLE
@@ -32,9 +28,9 @@ def start_run(owner, *, source: str, frameworks: list[str], **fields) -> AuditRu
     """Create a run and queue it, within the owner's limit of active audits (audits.runs.limits).
 
     Its source key comes from its fields unless given (an upload's names the digest of its bytes)."""
-    fields.setdefault("source_key", run_sources.key_for_new_run(source, fields))
+    fields.setdefault("source_key", sources.key_for_new_run(source, fields))
     with transaction.atomic():
-        run_limits.reserve(owner.pk)
+        limits.reserve(owner.pk)
         run = AuditRun.objects.create(owner=owner, source=source, frameworks=frameworks, **fields)
         worker.enqueue(run.pk)
     return run
@@ -50,15 +46,15 @@ def start_from_form(owner: Any, form: Any) -> AuditRun:
     if data["source"] == AuditRun.Source.SNAPSHOT:
         upload = data["snapshot_file"]
         # Compressed from the temporary file before the transaction, so no write lock waits on it.
-        packed = run_inputs.pack_input(upload)
+        packed = inputs.pack_input(upload)
         fields.update(snapshot_name=upload.name[:200], account_id=form.snapshot.account_id if form.snapshot else "")
-        fields["source_key"] = run_sources.upload_key(packed.sha256)  # the same file uploaded again shares history
+        fields["source_key"] = sources.upload_key(packed.sha256)  # the same file uploaded again shares history
     elif data["source"] == AuditRun.Source.CONNECTION:
         fields.update(connection=data["connection"], account_id=data["connection"].account_id)
     with transaction.atomic():
         run = start_run(owner, source=data["source"], frameworks=data["frameworks"], **fields)
         if packed is not None:
-            run_inputs.save_input(run, packed)
+            inputs.save_input(run, packed)
     return run
 
 
@@ -76,7 +72,7 @@ def resume(run_id: int) -> bool:
         owner_id = AuditRun.objects.filter(pk=run_id, status__in=RESUMABLE).values_list("owner_id", flat=True).first()
         if owner_id is None:
             return False
-        run_limits.reserve(owner_id, excluding=run_id)
+        limits.reserve(owner_id, excluding=run_id)
         resumed = AuditRun.objects.filter(pk=run_id, status__in=RESUMABLE).update(status=Status.QUEUED, control="")
         if resumed:
             worker.enqueue(run_id)
@@ -125,7 +121,7 @@ def resume_organization(parent: AuditRun) -> int:
         "resumed",
         f"Organization audit resumed ({resumed} account audit(s)).",
         None,
-        {"org": org_runs.org_counts(parent.pk)},
+        {"org": organization.org_counts(parent.pk)},
     )
     return resumed
 

@@ -15,9 +15,7 @@ from django.utils import timezone
 
 from audits import mutelist, webhooks
 from audits.models import AuditEvent, AuditRun, Finding, Suppression
-from audits.runs import inputs as run_inputs
-from audits.runs import organization as org_runs
-from audits.runs import sources as run_sources
+from audits.runs import inputs, organization, sources
 from audits.runs import status as run_status
 from audits.runs.recorder import ClaimLostError, Recorder
 
@@ -79,10 +77,10 @@ def enqueue(run_id: int) -> None:
 def _execute_claimed(run_id: int, token: str) -> str:
     run = AuditRun.objects.get(pk=run_id)
     if run.parent_id:
-        org_runs.child_started(run_id)
+        organization.child_started(run_id)
     status = _execute_run(run, token)
     if run.parent_id and status in AuditRun.FINISHED:
-        org_runs.child_finished(run_id)  # the organization page hears of it; the last child completes the parent
+        organization.child_finished(run_id)  # the organization page hears of it; the last child completes the parent
     return status
 
 
@@ -169,7 +167,7 @@ def execute_parent(run: AuditRun, recorder: Recorder) -> str:
 
     connection = run.connection
     if connection is None:
-        raise org_runs.OrganizationInputError("this organization audit's AWS connection was deleted.")
+        raise organization.OrganizationInputError("this organization audit's AWS connection was deleted.")
     recorder.emit("start", "Organization audit started - reading the organization...", 2, {})
     warnings: list[str] = []
     session = session_for(connection.role_arn, connection.external_id)
@@ -179,7 +177,7 @@ def execute_parent(run: AuditRun, recorder: Recorder) -> str:
     if org is None:
         raise CollectionError("the connection's account cannot read the organization (organizations:ListAccounts)")
     # Member accounts cannot read their own SCPs; each child audit takes the tree and policies from here.
-    run_inputs.store_input(run.pk, {"organization": org})
+    inputs.store_input(run.pk, {"organization": org})
     members = [a for a in accounts(org) if a["status"] in ("", "ACTIVE")]
     skipped = len(accounts(org)) - len(members)
     recorder.emit(
@@ -202,10 +200,10 @@ def execute_parent(run: AuditRun, recorder: Recorder) -> str:
         f"Queued {created} account audit(s); any free worker takes them. Each assumes role '{role_name}' "
         "in its account.",
         5,
-        {"org": org_runs.org_counts(run.pk)},
+        {"org": organization.org_counts(run.pk)},
     )
     AuditRun.objects.filter(pk=run.pk).update(checkpoint={"children_created": True})
-    org_runs.maybe_complete(run.pk)  # an organization with no member account to audit ends here
+    organization.maybe_complete(run.pk)  # an organization with no member account to audit ends here
     return "children queued"
 
 
@@ -229,13 +227,13 @@ def create_children(
                 parent=parent,
                 frameworks=parent.frameworks,
                 account_id=account["id"],
-                source_key=run_sources.key_for(
+                source_key=sources.key_for(
                     AuditRun.Source.CONNECTION, connection_id=parent.connection_id, member_account=account["id"]
                 ),
                 target={
                     "account_id": account["id"],
                     "account_name": account["name"],
-                    "role_arn": management_role if own else org_runs.member_role_arn(account["id"], role_name),
+                    "role_arn": management_role if own else organization.member_role_arn(account["id"], role_name),
                     "external_id": "" if own else external_id,
                 },
             )
@@ -278,7 +276,7 @@ def accepted_risks(run_id: int, account_id: str, source_key: str = "") -> frozen
     owner = AuditRun.objects.filter(pk=run_id).values("owner_id")[:1]
     return frozenset(
         Suppression.objects.filter(
-            run_sources.same_source_suppressions(source_key),
+            sources.same_source_suppressions(source_key),
             owner_id=Subquery(owner),
             account_id=account_id,
             expires_at__gt=timezone.now(),
@@ -291,8 +289,8 @@ def load_snapshot_for(run: AuditRun, recorder: Recorder):
 
     if run.source == AuditRun.Source.DEMO:
         return load_demo_snapshot()
-    if run_inputs.has_input(run.pk):
-        return run_inputs.load_input(run.pk)
+    if inputs.has_input(run.pk):
+        return inputs.load_input(run.pk)
     if run.source == AuditRun.Source.CONNECTION:
         from audits.iam.collect import collect_snapshot, session_for
 
@@ -301,16 +299,16 @@ def load_snapshot_for(run: AuditRun, recorder: Recorder):
             raise AuditInputError("this audit's AWS connection was deleted.")
         if run.target.get("role_arn"):
             recorder.emit("progress", f"Connecting to account {run.account_id} as {run.target['role_arn']}...", 3)
-            session = org_runs.member_session(run)
+            session = organization.member_session(run)
         else:
             recorder.emit("progress", f"Connecting to AWS as {connection.role_arn}...", 3)
             session = session_for(connection.role_arn, connection.external_id)
         snapshot = collect_snapshot(session, lambda text: recorder.emit("warning", text, None, {}))
         if run.parent_id and snapshot.organization is None:
             # A member account cannot read its SCPs; the organization audit collected them for its accounts.
-            snapshot.organization = org_runs.organization_of(run.parent_id)
+            snapshot.organization = organization.organization_of(run.parent_id)
         # Stored so a resumed run audits the same data, on whichever worker picks it up.
-        run_inputs.store_input(run, snapshot)
+        inputs.store_input(run, snapshot)
         AuditRun.objects.filter(pk=run.pk).update(account_id=snapshot.account_id)
         return snapshot
     raise AuditInputError("this audit has no snapshot to analyse.")
@@ -343,6 +341,6 @@ def _describe_failure(exc: Exception) -> tuple[str, bool]:
     from audits.iam.collect import CollectionError
     from audits.iam.snapshot import SnapshotError
 
-    if isinstance(exc, (SnapshotError, CollectionError, AuditInputError, org_runs.OrganizationInputError)):
+    if isinstance(exc, (SnapshotError, CollectionError, AuditInputError, organization.OrganizationInputError)):
         return f"Error: {exc}", True
     return "Error: the audit stopped on an internal error; it has been logged for the operators.", False

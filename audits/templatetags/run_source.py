@@ -3,11 +3,11 @@
 from django import template
 
 from audits.models import AuditRun
-from audits.runs import sources as run_sources
+from audits.runs import sources
 
 register = template.Library()
 
 
 @register.filter
 def source_label(run: AuditRun) -> str:
-    return run_sources.label(run)
+    return sources.label(run)

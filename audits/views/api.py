@@ -28,8 +28,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from audits import exports, uploads
 from audits.forms import NewAuditForm, verified_connections
 from audits.models import FRAMEWORK_KEYS, AuditRun, AwsConnection
-from audits.runs import access, start
-from audits.runs import limits as run_limits
+from audits.runs import access, limits, start
 from audits.tokens import INVALID_TOKEN, bearer, can_write, user_for_token
 
 READ_ONLY = "This token is read-only: create a read-and-write token to start audits."
@@ -93,7 +92,7 @@ def runs(request: HttpRequest) -> JsonResponse:
         if not can_write(request.user):
             return _error(403, READ_ONLY)
         try:
-            run_limits.check(request.user)  # before the body is parsed or the snapshot validated
+            limits.check(request.user)  # before the body is parsed or the snapshot validated
         except start.TooManyActiveRunsError as exc:
             return _error(429, str(exc))
         return _start(request)

@@ -31,7 +31,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from audits import sign_in_counts as counts
-from audits.views import passwords as password_views
+from audits.views import passwords
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -139,7 +139,7 @@ class ThrottledLoginView(auth_views.LoginView):
         counts.forget(self.keys.pair, self.keys.slow)
         counts.give_back(self.keys.address)
         user = form.get_user()
-        if password_views.must_change_password(user):
+        if passwords.must_change_password(user):
             # No session yet: a one-time password only buys the page that replaces it.
-            return password_views.start_first_change(self.request, user, self.get_success_url())
+            return passwords.start_first_change(self.request, user, self.get_success_url())
         return super().form_valid(form)

@@ -10,8 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audits.models import FRAMEWORK_CHOICES, AuditRun, AwsConnection
-from audits.runs import access, start
-from audits.runs import organization as org_runs
+from audits.runs import access, organization, start
 from audits.views.schedules import ScheduleForm, schedule_of_org_run
 
 SEVERITY_COLUMNS = ("critical", "high", "medium", "low")
@@ -51,7 +50,7 @@ class OrganizationAuditForm(forms.Form):
 
     def clean_member_role_name(self) -> str:
         name = self.cleaned_data["member_role_name"].strip()
-        if not org_runs.valid_role_name(name):
+        if not organization.valid_role_name(name):
             raise forms.ValidationError("Enter an IAM role name (letters, digits and +=,.@_- , up to 64 characters).")
         return name
 
@@ -112,7 +111,7 @@ def org_detail(request: HttpRequest, run: AuditRun) -> HttpResponse:
     context = {
         "run": run,
         "children": children,
-        "org": org_runs.org_counts(run.pk),
+        "org": organization.org_counts(run.pk),
         "last_seq": last_seq,
         "severities": SEVERITY_COLUMNS,
         "can_control": run.owner_id == request.user.pk,
@@ -137,7 +136,7 @@ def org_pause(request: HttpRequest, pk: int) -> HttpResponse:
     if run.is_finished:
         messages.error(request, "This organization audit has already finished.")
     else:
-        org_runs.pause(run)
+        organization.pause(run)
     return redirect(run)
 
 
@@ -159,5 +158,5 @@ def org_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     if run.is_finished:
         messages.error(request, "This organization audit has already finished.")
     else:
-        org_runs.cancel(run)
+        organization.cancel(run)
     return redirect(run)

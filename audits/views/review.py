@@ -28,9 +28,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from audits.iam.scoring import band
 from audits.models import SEVERITIES, AuditRun, Finding, Suppression
 from audits.reviewers import is_reviewer
-from audits.runs import organization as org_runs
-from audits.runs import results as run_results
-from audits.runs import sources as run_sources
+from audits.runs import organization, results, sources
 
 RUNS_PER_PAGE = 25
 FINDINGS_PER_PAGE = 50
@@ -155,7 +153,7 @@ def review_run(request: HttpRequest, pk: int) -> HttpResponse:
     accepted = {
         s.fingerprint: s
         for s in Suppression.objects.filter(
-            run_sources.same_source_suppressions(run.source_key),
+            sources.same_source_suppressions(run.source_key),
             owner=run.owner,
             expires_at__gt=timezone.now(),
             fingerprint__in=[f.fingerprint for f in page.object_list],
@@ -309,7 +307,7 @@ def accept_risk(request: HttpRequest, pk: int, finding_pk: int) -> HttpResponse:
         f"Risk accepted until {expires_at:%Y-%m-%d}: “{finding.title}” is suppressed in this "
         f"audit and in {run.owner}'s later "
         + ("organization " if _is_organization(run) else "")
-        + f"audits of account {account_id} from the same source ({run_sources.label(run)}).",
+        + f"audits of account {account_id} from the same source ({sources.label(run)}).",
     )
     return redirect(_back(run, request))
 
@@ -323,7 +321,7 @@ def unaccept_risk(request: HttpRequest, pk: int, finding_pk: int) -> HttpRespons
     finding = get_object_or_404(Finding, pk=finding_pk, run=run)
     with transaction.atomic():
         ended = Suppression.objects.filter(
-            run_sources.same_source_suppressions(run.source_key),
+            sources.same_source_suppressions(run.source_key),
             owner=run.owner,
             account_id=_account_of(run, finding),
             fingerprint=finding.fingerprint,
@@ -347,9 +345,9 @@ def _restate(run: AuditRun, fingerprints: list[str], suppressed: bool) -> None:
     stored again."""
     if _is_organization(run):
         Finding.objects.filter(run=run, fingerprint__in=fingerprints, muted_by="").update(suppressed=suppressed)
-        org_runs.restate(run.pk)
+        organization.restate(run.pk)
         return
-    run_results.mark(run_results.later_runs_of_source(run, fingerprints), fingerprints, suppressed)
+    results.mark(results.later_runs_of_source(run, fingerprints), fingerprints, suppressed)
 
 
 def _suppress(run: AuditRun, finding: Finding, account_id: str, justification: str, expires_at, user) -> None:

@@ -15,13 +15,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from audits import compare, exports, finding_evidence, timeline, uploads
 from audits.forms import FindingFilterForm, NewAuditForm
 from audits.models import FRAMEWORK_CHOICES, SEVERITIES, AuditRun, Finding
-from audits.runs import access, start
-from audits.runs import limits as run_limits
-from audits.runs import retry as retries
-from audits.runs import sources as run_sources
+from audits.runs import access, limits, retry, sources, start
 from audits.runs import status as run_status
 from audits.stream import opening, serve
-from audits.views import review as review_views
+from audits.views import review
 from audits.views.organizations import org_detail
 
 RUNS_PER_PAGE = 20
@@ -79,7 +76,7 @@ def _trends(user) -> list[dict]:
     trends = []
     for (source_key, account), points in sorted(by_source.items(), key=lambda item: (item[0][1], item[0][0])):
         newest = points[0]
-        source = run_sources.label_of(newest["source"], source_key, newest["snapshot_name"], newest["connection__name"])
+        source = sources.label_of(newest["source"], source_key, newest["snapshot_name"], newest["connection__name"])
         points.reverse()
         step = (width - 2 * pad) / max(len(points) - 1, 1)
         dots = []
@@ -121,7 +118,7 @@ def new_run(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         # At the limit, refuse before the upload is parsed, validated or packed (it may be tens of megabytes).
         try:
-            run_limits.check(request.user)
+            limits.check(request.user)
         except start.TooManyActiveRunsError as exc:
             return _at_run_limit(request, str(exc))
     if uploads.read_limited(request):
@@ -190,7 +187,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "live_findings": list(latest),
         "framework_names": _framework_names(run),
         "retry_of": _retry_source(run),
-        # Staff may review anyone's run, but only its owner pauses, resumes, cancels or retries it.
+        # Staff may review anyone's run, but only its owner pauses, resumes, cancels or retry it.
         "can_control": run.owner_id == request.user.pk,
         "can_retry": run.status in RETRYABLE,
         "announce_ms": settings.AEGIS_ANNOUNCE_MS,
@@ -383,7 +380,7 @@ def _with_query(query, **changes) -> str:
 
 def _chosen_control(result: dict, value: str | None) -> dict | None:
     """The compliance control named by ?control=<framework>:<id>, with its failing findings; None otherwise."""
-    parsed = review_views.parse_control(value)
+    parsed = review.parse_control(value)
     if parsed is None:
         return None
     framework, control_id = parsed
@@ -401,7 +398,7 @@ def _compliance_tables(run: AuditRun, result: dict, frameworks: list[str]) -> li
     for key in frameworks or list(compliance):
         data = compliance.get(key) or {}
         controls = [
-            {**c, "findings_url": review_views.control_findings_url(run, key, c["id"]) if c.get("findings") else ""}
+            {**c, "findings_url": review.control_findings_url(run, key, c["id"]) if c.get("findings") else ""}
             for c in data.get("controls") or []
         ]
         tables.append(
@@ -675,7 +672,7 @@ def retry_run(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "Only a failed, cancelled or interrupted audit can be retried.")
         return redirect(run)
     try:
-        new, created = retries.retry(run)
+        new, created = retry.retry(run)
     except start.TooManyActiveRunsError as exc:
         messages.error(request, str(exc))
         return redirect(run)
