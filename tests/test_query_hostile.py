@@ -65,9 +65,10 @@ def test_it_answers_a_pathological_pattern_on_the_server_while_other_pages_answe
     store_input(run, pathological_bundle())
     _, token = create_token(alice, "read only")  # the default scope: read
     asked: dict[str, httpx.Response] = {}
+    cookies = session_cookie(alice)  # here, not in the asking thread, which would keep a database connection open
 
     def ask() -> None:
-        with httpx.Client(timeout=20, cookies=session_cookie(alice)) as client:
+        with httpx.Client(timeout=20, cookies=cookies) as client:
             asked["page"] = client.get(
                 f"{server}/audits/{run.pk}/query", params={"action": "s3:GetObject", "resource": NO_MATCH}
             )

@@ -126,9 +126,10 @@ def test_it_delivers_events_recorded_by_another_process(server, alice):
         f"AuditRun.objects.filter(pk={run.pk}).update(status='completed')\n"
     )
     received: list[dict] = []
+    cookies = session_cookie(alice)  # here, not in the viewer thread, which would keep a database connection open
 
     def view() -> None:
-        received.extend(read_stream(f"{server}/audits/{run.pk}/events", session_cookie(alice))[1])
+        received.extend(read_stream(f"{server}/audits/{run.pk}/events", cookies)[1])
 
     viewer = threading.Thread(target=view)
     viewer.start()

@@ -52,12 +52,13 @@ def test_it_keeps_other_runs_live_when_one_run_has_a_lone_surrogate(server, alic
     Recorder(good.pk).emit("start", "started", 1)
     received: dict[str, list[dict]] = {}
 
-    def view(name: str, run: AuditRun, user, limit: int | None) -> None:
+    def view(name: str, run: AuditRun, cookies: dict[str, str], limit: int | None) -> None:
         url = f"{server}/audits/{run.pk}/events"
-        received[name] = read_stream(url, session_cookie(user), limit=limit)[1]
+        received[name] = read_stream(url, cookies, limit=limit)[1]
 
-    viewers = [threading.Thread(target=view, args=("bad", bad, alice, 2)),
-               threading.Thread(target=view, args=("good", good, bob, None))]  # fmt: skip
+    # The sessions are made here: a viewer thread that wrote one would keep its own database connection open.
+    viewers = [threading.Thread(target=view, args=("bad", bad, session_cookie(alice), 2)),
+               threading.Thread(target=view, args=("good", good, session_cookie(bob), None))]  # fmt: skip
     for viewer in viewers:
         viewer.start()
     time.sleep(0.5)  # both viewers wait on the hub before the hostile event is written
