@@ -42,7 +42,7 @@ def previous_run(run: AuditRun) -> AuditRun | None:
 def visible_runs(user, *, exclude: AuditRun) -> list[AuditRun]:
     """Completed runs of any source the user may see (staff: everyone's), newest first, to compare with."""
     runs = access.visible_runs(user).filter(status=AuditRun.Status.COMPLETED).exclude(pk=exclude.pk)
-    # The picker labels each run by its source (run_sources.label): the connection's name is read with it.
+    # The picker labels each run by its source (audits.runs.sources.label): the connection's name is read with it.
     columns = ("pk", "account_id", "created", "owner_id", "risk_score", "source", "source_key", "snapshot_name")
     runs = runs.select_related("connection").only(*columns, "connection__name")
     return list(runs.order_by("-created", "-pk")[:CHOICES_LIMIT])

@@ -344,7 +344,7 @@ def test_an_accepted_cross_account_path_is_left_out_of_the_owners_later_organiza
     assert "accepted until" in review and "CI deploys into member 0." in review
     first.refresh_from_db()
     assert first.result["cross_account"]["findings"] == first.findings.filter(suppressed=False).count()
-    assert first.result == org_runs.organization_result(first, org_runs.org_counts(first.pk))
+    assert first.result == organization.organization_result(first, organization.org_counts(first.pk))
 
     second = start_org(alice, connection)
     run_queue()
@@ -384,7 +384,9 @@ def test_a_risk_accepted_on_an_account_restates_the_organizations_roll_up(aws, a
 
     parent.refresh_from_db()
     member.refresh_from_db()
-    assert parent.result == org_runs.organization_result(parent, org_runs.org_counts(parent.pk)), "as on a reload"
+    assert parent.result == organization.organization_result(parent, organization.org_counts(parent.pk)), (
+        "as on a reload"
+    )
     summary = parent.result["audit_summary"]
     assert summary["by_severity"]["critical"] == at_completion["audit_summary"]["by_severity"]["critical"] - 1
     assert summary["findings"] == at_completion["audit_summary"]["findings"] - 1

@@ -16,7 +16,7 @@ from django.db import transaction
 from audits.iam.agent import restate
 from audits.iam.finding_types import Finding as FindingDict
 from audits.models import AuditRun, Finding
-from audits.runs import organization as org_runs
+from audits.runs import organization
 
 
 def later_runs_of_source(run: AuditRun, fingerprints: Iterable[str]):
@@ -57,7 +57,7 @@ def store(run_id: int) -> None:
     AuditRun.objects.filter(pk=run_id).update(result=result, risk_score=result["risk_score"])
     if run.parent_id:
         # A member account's figures are part of its organization's roll-up, which is stored too.
-        org_runs.restate(run.parent_id)
+        organization.restate(run.parent_id)
 
 
 def findings_of(run_id: int) -> list[FindingDict]:
