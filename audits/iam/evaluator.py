@@ -12,9 +12,10 @@ RCP level (resource side; RCPs govern only the services in RCP_SERVICES); then, 
 policies (intersected with the permissions boundary and the session policy) OR the resource-based policy allow;
 across accounts both must. Choices where the Guide leaves room, each explained where it is made:
 - A resource policy naming an IAM user's ARN (or "*") grants it without any identity policy, and the boundary does
-  not limit that; naming a role's ARN grants without an identity policy but the role's boundary and session
-  policy still limit it; naming an assumed-role session ARN is limited by neither ("Policy evaluation for
-  requests within a single account", and Ben Kehoe's measurements of the role case).
+  not limit that (a session policy does); naming a role's ARN grants without an identity policy but the role's
+  boundary and session policy still limit it; naming an assumed-role session ARN is limited by neither ("Policy
+  evaluation for requests within a single account", "Session policies", and Ben Kehoe's measurements of the role
+  case).
 - A resource policy naming the account (id or :root) delegates to the account's IAM policies: it grants nothing
   on its own. For a trust policy (sts:AssumeRole*) that means the caller also needs an identity allow; a trust
   policy naming the caller's ARN needs none in the same account.
@@ -656,17 +657,19 @@ def _decide(
                 else:
                     paths.append((identity_path, _refs(identity.allows), "allowed by identity policy"))
             if not cross:
-                for how, limited in (("session", False), ("direct", subject.type == "role")):
+                # A role's ARN named in a resource policy: the boundary and session policy still limit it. A
+                # user's ARN: the session policy does, the boundary does not ("Session policies": permissions
+                # granted to the user's or role's ARN are added before the session is created and the session
+                # policy limits them; https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies.html
+                # #policies_session, and access_policies_boundaries.html for the boundary).
+                direct_limits = (bound_best, sess_best) if subject.type == "role" else (sess_best,)
+                for how, limits_of in (("session", ()), ("direct", direct_limits)):
                     grants = [a for a in named if a[1] == how]
                     best = _least(grants)
-                    if best is None:
+                    kept = [limit for limit in limits_of if limit is not None]
+                    if best is None or len(kept) < len(limits_of):
                         continue
-                    if limited:
-                        # A role's ARN named in a resource policy: the boundary and session policy still limit it.
-                        if bound_best is None or sess_best is None:
-                            continue
-                        best = _merge(best, bound_best, sess_best)
-                    paths.append((best, _refs(grants), f"allowed by {word}"))
+                    paths.append((_merge(best, *kept), _refs(grants), f"allowed by {word}"))
 
     if not paths:
         return Decision(
