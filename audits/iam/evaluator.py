@@ -15,7 +15,7 @@ across accounts both must. Choices where the Guide leaves room, each explained w
   not limit that (a session policy does); naming a role's ARN grants without an identity policy but the role's
   boundary and session policy still limit it; naming an assumed-role session ARN is limited by neither ("Policy
   evaluation for requests within a single account", "Session policies", and Ben Kehoe's measurements of the role
-  case).
+  case). A Subject whose session_arn is known is named only by that session's ARN, not by another session's.
 - A resource policy naming the account (id or :root) delegates to the account's IAM policies: it grants nothing
   on its own. For a trust policy (sts:AssumeRole*) that means the caller also needs an identity allow; a trust
   policy naming the caller's ARN needs none in the same account.
@@ -214,7 +214,7 @@ class CompiledStatement:
             return "direct" if p.anyone or subject.arn in p.federated else None
         if p.anyone or subject.arn in p.arns:
             return "direct"
-        if subject.type == "role" and any(a.startswith(subject.session_prefix) for a in p.arns):
+        if subject.names_session(p.arns):
             return "session"
         if subject.account in p.accounts:
             return "account"
@@ -239,7 +239,7 @@ class CompiledStatement:
         if subject.type == "federated":
             return subject.arn in p.federated
         own = subject.arn in p.arns
-        session = subject.type == "role" and any(a.startswith(subject.session_prefix) for a in p.arns)
+        session = subject.names_session(p.arns)
         if self.effect == "Allow":
             return own or session or subject.account in p.accounts
         if subject.boundary is not None:
@@ -369,6 +369,7 @@ class Subject:
     scps: tuple[Statements, ...] = ()  # every level (root, each OU, the account) must allow
     rcps: tuple[Statements, ...] = ()  # same shape: the RCP levels of the account owning the resources asked about
     session: Statements | None = None
+    session_arn: str = ""  # the one session asking, when known (the simulator's CallerArn); else any session
 
     def __post_init__(self) -> None:
         if not self.account:
@@ -382,6 +383,15 @@ class Subject:
         parsed = arns.parse(self.arn)
         partition = parsed.partition if parsed else "aws"
         return f"arn:{partition}:sts::{self.account}:assumed-role/{self.name}/"
+
+    def names_session(self, listed: Iterable[str]) -> bool:
+        """Does a Principal list name a session of this role: the session asking when it is known (a policy
+        naming another session of the role does not name it), otherwise any session of the role?"""
+        if self.type != "role":
+            return False
+        if self.session_arn:
+            return self.session_arn in listed
+        return any(a.startswith(self.session_prefix) for a in listed)
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,7 @@ class Request:
     resource_policy: Policy | None
     resource_owner: str  # an account id, or ""
     caller: tuple[str, str, str] | None  # (arn, account, "user" | "role"), None when CallerArn is not given
+    caller_session: str  # CallerArn when it is a role session (the caller is then its role), else ""
     actions: tuple[str, ...]
     resources: tuple[str, ...]  # ("*",) when ResourceArns is not given
     resources_given: bool
@@ -163,6 +164,7 @@ def parse_request(data: Any) -> Request:
         resource_policy=resource_policy,
         resource_owner=_owner(data.get("ResourceOwner")),
         caller=caller,
+        caller_session=_session(data.get("CallerArn"), caller),
         actions=actions,
         resources=resources or ("*",),
         resources_given=bool(resources),
@@ -247,6 +249,13 @@ def _caller(value: Any) -> tuple[str, str, str] | None:
             role = rest.split("/", 1)[0]
             return f"arn:{parsed.partition}:iam::{parsed.account}:role/{role}", parsed.account, "role"
     raise SimulationError("CallerArn must be the ARN of an IAM user or role (or a role session)")
+
+
+def _session(value: Any, caller: tuple[str, str, str] | None) -> str:
+    """The session's own ARN, which a resource policy may name instead of its role's."""
+    if caller is None or caller[0] == value:
+        return ""
+    return str(value)
 
 
 def _owner(value: Any) -> str:
@@ -404,6 +413,7 @@ class _Simulation:
                 identity=c.identity if whole else self.allow_all,
                 boundary=c.boundary if probe in ("", "boundary") else None,
                 session=c.session if whole else None,
+                session_arn=self.request.caller_session,
                 scps=c.scps if probe in ("", "organizations") else (),
                 rcps=c.rcps if probe in ("", "organizations") else (),
             )
