@@ -104,6 +104,9 @@ def user(name: str, *, inline: dict | None = None, managed=(), groups=()) -> dic
     }
 
 
+PROFILE = {"InstanceProfileName": "ec2-admin", "Arn": f"arn:aws:iam::{ACCOUNT}:instance-profile/ec2-admin"}
+
+
 def role(name: str, *, managed=(), path: str = "/", trust_account: bool = True) -> dict:
     principal = {"AWS": f"arn:aws:iam::{ACCOUNT}:root"} if trust_account else {"Service": "ec2.amazonaws.com"}
     return {
@@ -193,7 +196,8 @@ def test_a_fix_for_a_principal_with_two_paths_cuts_both():
 def test_a_passrole_path_is_cut_at_the_role_passed_not_at_assume_role():
     snapshot = snapshot_of(
         users=[user("dev", inline={"run": allow("iam:PassRole", "ec2:RunInstances")})],
-        roles=[role("ec2-admin", managed=[ADMIN], trust_account=False)],
+        # EC2 runs a role only through an instance profile the role is in.
+        roles=[{**role("ec2-admin", managed=[ADMIN], trust_account=False), "InstanceProfileList": [PROFILE]}],
     )
     findings, _ = audit_findings(snapshot)
     plan = plan_fix(snapshot, the(findings, "principal_privilege_escalation", "user/dev"))

@@ -14,6 +14,9 @@ from audits.iam.authz import Proof
 from audits.iam.edges import NO_INVENTORY, Edge, PassMethod, TakeoverMethod
 
 PASS = "iam:passrole"
+EC2 = "ec2.amazonaws.com"
+# EC2 runs a role only through an instance profile: for a role the export lists in none, one must be made for it.
+NEW_PROFILE = (("iam:createinstanceprofile",), ("iam:addroletoinstanceprofile",))
 
 
 def pass_candidates(g, target: Principal, methods: Iterable[PassMethod]) -> Iterable[Principal]:
@@ -49,6 +52,11 @@ def pass_edge(g, source: Principal, target: Principal, methods: Iterable[PassMet
         run = g.requirements(source, method.requires)
         if run is None:
             continue
+        if method.service == EC2 and not g.has_instance_profile(target):
+            made = g.requirements(source, NEW_PROFILE)
+            if made is None:
+                continue
+            run = (run[0] + made[0], run[1] + made[1])
         to_service = {"iam:passedtoservice": method.service}
         passed = g.authz.can_act_on(subject, PASS, target.arn, to_service)
         if passed is None:
@@ -74,7 +82,7 @@ def takeover_candidates(g, target: Principal, methods: Iterable[TakeoverMethod])
     usable = [
         m
         for m in methods
-        if m.service in trusted and (m.service != "ec2.amazonaws.com" or g.has_instance_profile(target))
+        if m.service in trusted and (m.service != EC2 or g.has_instance_profile(target))
     ]
     if not usable:
         return ()
@@ -98,7 +106,7 @@ def takeover_edge(g, source: Principal, target: Principal, methods: Iterable[Tak
     for method in methods:
         if method.service not in trusted:
             continue
-        if method.service == "ec2.amazonaws.com" and not g.has_instance_profile(target):
+        if method.service == EC2 and not g.has_instance_profile(target):
             continue  # an instance runs with a role only through an instance profile, which the export lists
         run = g.requirements(source, method.requires)
         if run is None:
