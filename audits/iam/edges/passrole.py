@@ -79,11 +79,7 @@ def takeover_candidates(g, target: Principal, methods: Iterable[TakeoverMethod])
     if target.type != "role":
         return ()
     trusted = g.services_trusted(target)
-    usable = [
-        m
-        for m in methods
-        if m.service in trusted and (m.service != EC2 or g.has_instance_profile(target))
-    ]
+    usable = [m for m in methods if m.service in trusted and (m.service != EC2 or g.has_instance_profile(target))]
     if not usable:
         return ()
 
