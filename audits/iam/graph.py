@@ -25,6 +25,7 @@ from audits.iam.account import Account, Principal, is_aws_managed
 from audits.iam.authz import Authz, Proof, matches
 from audits.iam.edges import Edge, iam
 from audits.iam.edges.catalog import FAMILIES, INDEXED, METHODS
+from audits.iam.evaluator import Subject
 from audits.iam.layered import Layer
 
 # Changes to oneself (the first action of each "self" method) and the writes that raise another principal's rights.
@@ -213,10 +214,24 @@ class Graph:
         return value
 
     def services_trusted(self, role: Principal) -> frozenset[str]:
+        """The services the trust lets assume the role for this account: one it names but whose conditions
+        cannot hold here (aws:SourceAccount of another account) or that a Deny refuses cannot run the role."""
         found = self._services.get(role.arn)
         if found is None:
+            named = {t.value.lower() for t in trust.trusted(role.entry) if t.kind == "service"}
+            keys = {"aws:principalisawsservice": "true"}
+            if self.account_id:
+                keys["aws:sourceaccount"] = self.account_id
             found = self._services[role.arn] = frozenset(
-                t.value.lower() for t in trust.trusted(role.entry) if t.kind == "service"
+                service
+                for service in named
+                if self.authz.decide(
+                    Subject(arn=service, type="service"),
+                    "sts:assumerole",
+                    role.arn,
+                    keys,
+                    resource_policy=self.trust_statements(role),
+                ).possible
             )
         return found
 
