@@ -181,6 +181,13 @@ class Graph:
             return None
         return row["password_enabled"] == "true"
 
+    def access_keys(self, user: Principal) -> int | None:
+        """The user's access keys by the credential report (inactive ones count toward AWS's limit of two)."""
+        row = self.rows.get(user.arn) or self.rows.get(user.name)
+        if row is None:
+            return None
+        return sum(row.get(f"access_key_{n}_last_rotated") not in (None, "", "N/A") for n in (1, 2))
+
     def trust_statements(self, role: Principal) -> tuple:
         found = self._trust.get(role.arn)
         if found is None:

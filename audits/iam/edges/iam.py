@@ -19,6 +19,7 @@ CREATE_LOGIN_PROFILE = Method(
 UPDATE_LOGIN_PROFILE = Method(
     "UpdateLoginProfile", "change the user's console password", req("iam:updateloginprofile"), docs=RHINO
 )
+DELETE_ACCESS_KEY = "iam:deleteaccesskey"  # asked too when the user already holds two keys (as PMapper does)
 USER_TAKEOVER = (CREATE_ACCESS_KEY, CREATE_LOGIN_PROFILE, UPDATE_LOGIN_PROFILE)
 TRUST_REWRITE = Method(
     "UpdateRolePolicyToAssumeIt",
@@ -123,8 +124,17 @@ def edge(g, source: Principal, target: Principal) -> Edge | None:
         ):
             continue  # a user has at most one login profile: create needs none, update needs one
         decision = g.authz.can_act_on(subject, action, target.arn)
-        if decision:
-            return Edge(source.arn, target.arn, name, how, Proof((decision,)), target.arn, (action,))
+        if not decision:
+            continue
+        if action == "iam:createaccesskey" and g.access_keys(target) == 2:
+            # A user holds at most two keys: a third is refused (LimitExceeded) until one is deleted.
+            deleted = g.authz.can_act_on(subject, DELETE_ACCESS_KEY, target.arn)
+            if deleted:
+                how = "delete one of the user's two access keys, create another and sign in as it"
+                proof = Proof((decision, deleted))
+                return Edge(source.arn, target.arn, name, how, proof, target.arn, (action, DELETE_ACCESS_KEY))
+            continue
+        return Edge(source.arn, target.arn, name, how, Proof((decision,)), target.arn, (action,))
     return None
 
 
