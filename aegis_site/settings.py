@@ -185,8 +185,9 @@ AEGIS_LOGIN_SLOW_S = envint("AEGIS_LOGIN_SLOW_S", 60)
 # client cannot pick its own address. The same list is handed to uvicorn by `manage.py runportal`.
 AEGIS_TRUSTED_PROXIES = envnetworks("AEGIS_TRUSTED_PROXIES")
 # Admin and escalation fixes are proven in the worker (applied to the snapshot, the account analysed again) for
-# accounts up to this many users and roles; larger ones get each fix's first cut, marked not verified.
-AEGIS_VERIFY_FIXES_MAX_PRINCIPALS = envint("AEGIS_VERIFY_FIXES_MAX_PRINCIPALS", 200)
+# accounts up to this many users and roles (about 5 s of proofs at 2,500 on a synthetic account); larger ones get
+# each fix's first cut, marked not verified.
+AEGIS_VERIFY_FIXES_MAX_PRINCIPALS = envint("AEGIS_VERIFY_FIXES_MAX_PRINCIPALS", 2500)
 # How many audits one user may have queued or running at once.
 AEGIS_MAX_ACTIVE_RUNS = envint("AEGIS_MAX_ACTIVE_RUNS", 3)
 AEGIS_QUERY_MAX_SNAPSHOT_BYTES = envint("AEGIS_QUERY_MAX_SNAPSHOT_BYTES", 16 * 1024 * 1024)  # "Who can" input cap
