@@ -85,30 +85,10 @@ def main() -> int:
     )
     env = {**os.environ, "AEGIS_DEV": "1"}
     compile_project()
+    audit = [PYTHON, "manage.py", "audit", "--snapshot", str(example), "--format", "json", "--output", "/dev/null"]
     commands = {
-        "manage.py audit": [
-            PYTHON,
-            "manage.py",
-            "audit",
-            "--snapshot",
-            str(example),
-            "--format",
-            "json",
-            "--output",
-            "/dev/null",
-        ],
-        "manage.py audit --verify-fixes": [
-            PYTHON,
-            "manage.py",
-            "audit",
-            "--snapshot",
-            str(example),
-            "--format",
-            "json",
-            "--output",
-            "/dev/null",
-            "--verify-fixes",
-        ],
+        "manage.py audit": audit,
+        "manage.py audit --verify-fixes": [*audit, "--verify-fixes"],
         "audit main() without django.setup()": [
             PYTHON,
             "-c",
