@@ -185,8 +185,8 @@ AEGIS_LOGIN_SLOW_S = envint("AEGIS_LOGIN_SLOW_S", 60)
 # client cannot pick its own address. The same list is handed to uvicorn by `manage.py runportal`.
 AEGIS_TRUSTED_PROXIES = envnetworks("AEGIS_TRUSTED_PROXIES")
 # Admin and escalation fixes are proven in the worker (applied to the snapshot, the account analysed again) for
-# accounts up to this many users and roles (about 5 s of proofs at 2,500 on a synthetic account); larger ones get
-# each fix's first cut, marked not verified.
+# accounts up to this many users and roles; larger ones get each fix's first cut, marked not verified. The default
+# is audits.iam.fix_plan.VERIFY_MAX_PRINCIPALS (tests/test_verify_fixes_default.py ties the two).
 AEGIS_VERIFY_FIXES_MAX_PRINCIPALS = envint("AEGIS_VERIFY_FIXES_MAX_PRINCIPALS", 2500)
 # How many audits one user may have queued or running at once.
 AEGIS_MAX_ACTIVE_RUNS = envint("AEGIS_MAX_ACTIVE_RUNS", 3)

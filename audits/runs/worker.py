@@ -246,8 +246,9 @@ def _verify_fixes(snapshot) -> bool:
     """Each fix is proven by analysing the account again with the fix applied (a round or more per admin or
     escalation finding), which pays on the accounts people read finding by finding; past the setting's number of
     users and roles the fixes cut the path shown and say they are not verified."""
-    principals = len(snapshot.users) + len(snapshot.roles)
-    return principals <= settings.AEGIS_VERIFY_FIXES_MAX_PRINCIPALS
+    from audits.iam.fix_plan import proves_fixes
+
+    return proves_fixes(snapshot, settings.AEGIS_VERIFY_FIXES_MAX_PRINCIPALS)
 
 
 def _paced(emit):

@@ -18,6 +18,10 @@ EvaluationResults out (docs/simulate.md).
 YAML export): a finding an unexpired rule covers is marked muted, naming the rule, kept in the report (SARIF
 suppressions, "suppressed"/"muted_by" in JSON and CSV) and left out of the score, the counts and --fail-on.
 
+Each admin and escalation fix is proven (applied to the snapshot, the account audited again until the finding is
+gone) for accounts up to AEGIS_VERIFY_FIXES_MAX_PRINCIPALS users and roles (2500), as in the worker, so the CLI and
+the portal print the same fixes; --verify-fixes proves them at any size, --no-verify-fixes prints first cuts only.
+
 Exit codes: 0 clean, 1 findings at or above --fail-on, 2 the audit could not run (bad input, unknown framework,
 unreadable file, AWS credentials, a mutelist file with a bad rule). main(argv) needs no Django, so it can also run
 without django.setup().
@@ -26,6 +30,7 @@ without django.setup().
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 from datetime import UTC, datetime
@@ -94,10 +99,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "kept in the report (SARIF suppressions) and left out of the score, the counts and --fail-on",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress on standard error")
-    parser.add_argument(
+    proofs = parser.add_mutually_exclusive_group()
+    proofs.add_argument(
         "--verify-fixes",
-        action="store_true",
-        help="prove each admin and escalation fix: apply it to the snapshot and audit again until the finding is gone",
+        dest="verify_fixes",
+        action="store_const",
+        const=True,
+        help="prove each admin and escalation fix whatever the account's size (by default fixes are proven for "
+        "accounts up to AEGIS_VERIFY_FIXES_MAX_PRINCIPALS users and roles, 2500): apply it to the snapshot and "
+        "audit again until the finding is gone",
+    )
+    proofs.add_argument(
+        "--no-verify-fixes",
+        dest="verify_fixes",
+        action="store_const",
+        const=False,
+        help="print each fix's first cut without proving it (faster; such fixes say they are not verified)",
     )
 
 
@@ -300,7 +317,8 @@ def _run(options: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         from audits import mutelist
 
         muted = mutelist.muter(rules, snapshot.account_id or "", snapshot)
-    outcome = run_audit(snapshot, emit, frameworks=frameworks, verify_fixes=options.verify_fixes, muted=muted)
+    verify = options.verify_fixes if options.verify_fixes is not None else _proves_by_default(snapshot)
+    outcome = run_audit(snapshot, emit, frameworks=frameworks, verify_fixes=verify, muted=muted)
     progress.done()
     result = outcome.result or {}
     meta = {
@@ -335,6 +353,21 @@ def _run(options: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             stderr.write(f"audit: {failing} finding(s) at or above {options.fail_on}\n")
             return 1
     return 0
+
+
+def _proves_by_default(snapshot) -> bool:
+    """Fixes are proven, as in the worker, for accounts up to AEGIS_VERIFY_FIXES_MAX_PRINCIPALS users and roles (read
+    from the environment: this command runs without Django's settings)."""
+    from audits.iam.fix_plan import VERIFY_MAX_PRINCIPALS, proves_fixes
+
+    raw = os.environ.get("AEGIS_VERIFY_FIXES_MAX_PRINCIPALS", "").strip()
+    if not raw:
+        return proves_fixes(snapshot, VERIFY_MAX_PRINCIPALS)
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise InputError(f"AEGIS_VERIFY_FIXES_MAX_PRINCIPALS must be a whole number, not {raw[:40]!r}") from None
+    return proves_fixes(snapshot, limit)
 
 
 def _mutelist(path: str, stderr: TextIO) -> list:
