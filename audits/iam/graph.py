@@ -175,15 +175,18 @@ class Graph:
             found = self._admin_if_granted[p.arn] = self.authz.admin_if_granted(p)
         return found
 
+    def _credential_row(self, user: Principal) -> dict | None:
+        return self.rows.get(user.arn) or self.rows.get(user.name)
+
     def login_profile(self, user: Principal) -> bool | None:
-        row = self.rows.get(user.arn) or self.rows.get(user.name)
+        row = self._credential_row(user)
         if row is None or row.get("password_enabled") not in ("true", "false"):
             return None
         return row["password_enabled"] == "true"
 
     def access_keys(self, user: Principal) -> int | None:
         """The user's access keys by the credential report (inactive ones count toward AWS's limit of two)."""
-        row = self.rows.get(user.arn) or self.rows.get(user.name)
+        row = self._credential_row(user)
         if row is None:
             return None
         return sum(row.get(f"access_key_{n}_last_rotated") not in (None, "", "N/A") for n in (1, 2))
