@@ -90,8 +90,8 @@ ALLOWED_ENVIRONMENT_READS = {
     # action-index cache directory is a per-process path that nothing else reads, documented with the settings.
     ("audits/iam/actions.py", "get"),
     # `manage.py audit` runs without django.setup() too: it reads AEGIS_VERIFY_FIXES_MAX_PRINCIPALS itself, with the
-    # worker's setting's default (tests/test_verify_fixes_default.py).
-    ("audits/management/commands/audit.py", "get"),
+    # settings' reader and the worker's setting's default (tests/test_verify_fixes_default.py).
+    ("audits/management/commands/audit.py", "envint"),
 }  # fmt: skip
 
 

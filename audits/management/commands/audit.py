@@ -30,7 +30,6 @@ without django.setup().
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 from datetime import UTC, datetime
@@ -358,15 +357,15 @@ def _run(options: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 def _proves_by_default(snapshot) -> bool:
     """Fixes are proven, as in the worker, for accounts up to AEGIS_VERIFY_FIXES_MAX_PRINCIPALS users and roles (read
     from the environment: this command runs without Django's settings)."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from aegis_site.env import envint
     from audits.iam.fix_plan import VERIFY_MAX_PRINCIPALS, proves_fixes
 
-    raw = os.environ.get("AEGIS_VERIFY_FIXES_MAX_PRINCIPALS", "").strip()
-    if not raw:
-        return proves_fixes(snapshot, VERIFY_MAX_PRINCIPALS)
     try:
-        limit = int(raw)
-    except ValueError:
-        raise InputError(f"AEGIS_VERIFY_FIXES_MAX_PRINCIPALS must be a whole number, not {raw[:40]!r}") from None
+        limit = envint("AEGIS_VERIFY_FIXES_MAX_PRINCIPALS", VERIFY_MAX_PRINCIPALS)  # the settings' own reader
+    except ImproperlyConfigured as exc:
+        raise InputError(str(exc)) from None
     return proves_fixes(snapshot, limit)
 
 
