@@ -187,7 +187,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "live_findings": list(latest),
         "framework_names": _framework_names(run),
         "retry_of": _retry_source(run),
-        # Staff may review anyone's run, but only its owner pauses, resumes, cancels or retry it.
+        # Staff may review anyone's run, but only its owner pauses, resumes, cancels or retries it.
         "can_control": run.owner_id == request.user.pk,
         "can_retry": run.status in RETRYABLE,
         "announce_ms": settings.AEGIS_ANNOUNCE_MS,
