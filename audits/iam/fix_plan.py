@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from audits.iam import arns, changeset, incremental
+from audits.iam.actions import display as ds_display
 from audits.iam.account import dicts_of, is_aws_managed
 from audits.iam.analysis import Analysis
 from audits.iam.finding_types import Finding, Fix
@@ -238,7 +239,23 @@ class _Plan:
         for actions, resource in _cuts(edge):
             added |= self._deny(principal, actions, resource, edge.method)
         self.cuts += added
+        if added and self.cuts == 1 and self.finding["check_id"] in ESCALATION:
+            # Cutting the path leaves the same method latent when its grant also covers resources created later
+            # (the analysis would show it next round): cut that too now, and spare the proof a round.
+            self._latent_ahead(analysis, principal)
         return added
+
+    def _latent_ahead(self, analysis: Analysis, principal) -> None:
+        from audits.iam.latent import latent_methods
+
+        found = latent_methods(analysis.graph, principal)
+        if not found:
+            return
+        first = found[0]
+        action = ds_display(first.actions[0])
+        if any(s.get("Action") == [action] and s.get("Resource") == "*" for s in self.fence):
+            return  # the path's cut already denies it everywhere
+        self._cut_latent([ds_display(a) for a in first.actions], first.pattern, first.method, analysis, principal)
 
     def _latent_cut(self, analysis: Analysis, principal) -> bool:
         """A method with no target today: its first action stays on what exists now and is denied on anything
@@ -248,11 +265,13 @@ class _Plan:
             return False
         evidence = found.get("evidence") or {}
         actions = [a for a in evidence.get("actions") or () if a]
+        return self._cut_latent(actions, evidence.get("pattern") or "*", evidence.get("method", ""), analysis, principal)
+
+    def _cut_latent(self, actions: list[str], pattern: str, method: str, analysis: Analysis, principal) -> bool:
         if not actions:
             return False
         first = actions[0]
         if first.lower() == "iam:passrole":
-            pattern = evidence.get("pattern") or "*"
             today = sorted(r.arn for r in analysis.account.roles if arns.matches(pattern, r.arn))[:20]
             if today:
                 statement = {"Effect": "Deny", "Action": ["iam:PassRole"], "NotResource": today}
@@ -261,12 +280,11 @@ class _Plan:
                 self._start_fence(principal)
                 self.fence.append({"Sid": f"AegisDeny{len(self.fence)}", **statement})
                 self.removes.append(
-                    f"{principal.name} may pass only the {len(today)} role(s) it can pass today "
-                    f"({evidence.get('method', '')})"
+                    f"{principal.name} may pass only the {len(today)} role(s) it can pass today ({method})"
                 )
                 self.cuts += 1
                 return True
-        added = self._deny(principal, [first], evidence.get("pattern") or "*", evidence.get("method", ""))
+        added = self._deny(principal, [first], pattern, method)
         self.cuts += added
         return added
 

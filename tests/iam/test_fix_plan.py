@@ -182,7 +182,8 @@ def test_a_fix_for_a_principal_with_two_paths_cuts_both():
     findings, _ = audit_findings(snapshot)
     finding = the(findings, "principal_privilege_escalation", "user/helpdesk")
     plan = plan_fix(snapshot, finding)
-    assert plan.verified and plan.rounds >= 2, plan.removes
+    # One round: the path to ops is cut, and CreateAccessKey on "*" (latent: a user created later) with it.
+    assert plan.verified and plan.rounds == 1, plan.removes
     fence = plan.ops[-1]["PolicyDocument"]["Statement"]
     denied = {(tuple(s["Action"]), s.get("Resource")) for s in fence}
     # CreateAccessKey on "*" is also a latent way up (a user created later with more rights): denied everywhere.
@@ -205,6 +206,28 @@ def test_a_passrole_path_is_cut_at_the_role_passed_not_at_assume_role():
     statements = plan.ops[-1]["PolicyDocument"]["Statement"]
     assert any(s["Action"] == ["iam:PassRole"] for s in statements)
     assert not any("sts:AssumeRole" in s.get("Action", []) for s in statements)
+
+
+def test_a_passrole_grant_on_every_role_loses_its_latent_form_in_the_same_round():
+    # PassRole on "*" with lambda:CreateFunction reaches the admin role today, and any admin role created later:
+    # the fix denies passing the admin role and limits passing to the roles there are today, in one proof round.
+    lambda_admin = role("lambda-admin", managed=[ADMIN], trust_account=False)
+    lambda_admin["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] = {"Service": "lambda.amazonaws.com"}
+    snapshot = snapshot_of(
+        users=[user("dev", inline={"run": allow("iam:PassRole", "lambda:CreateFunction", "lambda:InvokeFunction")})],
+        roles=[lambda_admin, role("reader")],
+    )
+    findings, _ = audit_findings(snapshot)
+    finding = the(findings, "principal_privilege_escalation", "user/dev")
+    plan = plan_fix(snapshot, finding)
+    assert plan.verified and plan.rounds == 1, plan.removes
+    statements = plan.ops[-1]["PolicyDocument"]["Statement"]
+    passing = [s for s in statements if s["Action"] == ["iam:PassRole"]]
+    assert {"Resource": f"arn:aws:iam::{ACCOUNT}:role/lambda-admin"}.items() <= passing[0].items()
+    assert passing[1]["NotResource"] == [f"arn:aws:iam::{ACCOUNT}:role/{n}" for n in ("lambda-admin", "reader")]
+    assert not risk_remains(apply_ops(snapshot, as_printed(plan)).snapshot, finding)
+    # Without the proof the first cut is the same change set: the latent form is not left for a second round.
+    assert plan_fix(snapshot, finding, verify=False).ops == plan.ops
 
 
 def test_an_admin_through_a_group_leaves_the_group_rather_than_detaching_what_it_does_not_hold():
