@@ -28,8 +28,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from audits.iam import actions as ds
 from audits.iam import arns, changeset, incremental
-from audits.iam.actions import display as ds_display
 from audits.iam.account import dicts_of, is_aws_managed
 from audits.iam.analysis import Analysis
 from audits.iam.finding_types import Finding, Fix
@@ -252,10 +252,10 @@ class _Plan:
         if not found:
             return
         first = found[0]
-        action = ds_display(first.actions[0])
+        action = ds.display(first.actions[0])
         if any(s.get("Action") == [action] and s.get("Resource") == "*" for s in self.fence):
             return  # the path's cut already denies it everywhere
-        self._cut_latent([ds_display(a) for a in first.actions], first.pattern, first.method, analysis, principal)
+        self._cut_latent([ds.display(a) for a in first.actions], first.pattern, first.method, analysis, principal)
 
     def _latent_cut(self, analysis: Analysis, principal) -> bool:
         """A method with no target today: its first action stays on what exists now and is denied on anything
@@ -265,7 +265,8 @@ class _Plan:
             return False
         evidence = found.get("evidence") or {}
         actions = [a for a in evidence.get("actions") or () if a]
-        return self._cut_latent(actions, evidence.get("pattern") or "*", evidence.get("method", ""), analysis, principal)
+        pattern, method = evidence.get("pattern") or "*", evidence.get("method", "")
+        return self._cut_latent(actions, pattern, method, analysis, principal)
 
     def _cut_latent(self, actions: list[str], pattern: str, method: str, analysis: Analysis, principal) -> bool:
         if not actions:
@@ -491,7 +492,6 @@ class _Plan:
 def _escalation_actions_held(analysis: Analysis, principal) -> list[str]:
     """The escalation methods' actions (changing IAM, passing roles, taking over what runs as a role) that the
     principal's policies allow anywhere. Assuming roles stays: those hops are cut role by role."""
-    from audits.iam import actions as ds
     from audits.iam.graph import INDEXED, MODIFY_ACTIONS, SELF_ACTIONS
 
     subject = analysis.graph.subject(principal)
