@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 ADMIN_POLICY_ARN = "arn:aws:iam::aws:policy/AdministratorAccess"
 # The one AWS-managed policy we can stand in for when an export leaves it out: its content is fixed by AWS.
@@ -24,8 +27,8 @@ class Principal:
     def ref(self) -> dict:
         return {"type": self.type, "name": self.name, "arn": self.arn}
 
-    @property
-    def service_linked(self) -> bool:
+    @cached_property
+    def service_linked(self) -> bool:  # asked of every role by every graph; an entry is never changed in place
         return self.type == "role" and str(self.entry.get("Path", "")).startswith("/aws-service-role/")
 
 
@@ -69,17 +72,102 @@ class Account:
         self.by_arn = {p.arn: p for p in (*self.users, *self.roles, *self.groups)}
         self.missing_policies: set[str] = set()
         self.attachments: dict[str, list[Principal]] = {}
+        self._unknown_boundaries: list[tuple[Principal, str]] = []
         for p in (*self.users, *self.roles, *self.groups):
             for arn in p.managed:
                 self.attachments.setdefault(arn, []).append(p)
                 if not self.knows(arn):
                     self.missing_policies.add(arn)
-            if p.boundary and not self.knows(p.boundary):
-                # An unknown boundary is ignored rather than read as "allows nothing": an audit should over-report.
-                self.missing_policies.add(p.boundary)
-                p.boundary = None
+            self._drop_unknown_boundary(p)
         self._doc_keys: dict[int, str] = {}  # by id(): documents live as long as the snapshot
         self._keys: dict[tuple[str, str], tuple] = {}
+        self.base: Account | None = None  # the account patched() built this one from
+        self.replaced: list[tuple[Principal, Principal]] = []  # (before, now): set by patched()
+
+    def _drop_unknown_boundary(self, p: Principal) -> None:
+        if p.boundary and not self.knows(p.boundary):
+            # An unknown boundary is ignored rather than read as "allows nothing": an audit should over-report.
+            self.missing_policies.add(p.boundary)
+            self._unknown_boundaries.append((p, p.boundary))
+            p.boundary = None
+
+    @classmethod
+    def patched(cls, base: Account, snapshot) -> Account | None:
+        """The account of `snapshot`, a what-if of base.snapshot (audits.iam.whatif) that replaced entries in place
+        and left the set of managed policies as it was: base's principals and indexes, with those of the replaced
+        entries read again, so the cost is the change's rather than the account's. None when entries were added or
+        removed, renamed, or managed policies created or deleted: build the account anew then."""
+        policies = {p["Arn"]: p for p in snapshot.policies if isinstance(p.get("Arn"), str)}
+        if policies.keys() != base.policies.keys():
+            return None
+        kinds = (
+            (base.users, snapshot.users, "user", "UserName", "UserPolicyList"),
+            (base.roles, snapshot.roles, "role", "RoleName", "RolePolicyList"),
+            (base.groups, snapshot.groups, "group", "GroupName", "GroupPolicyList"),
+        )
+        if any(len(before) != len(entries) for before, entries, *_ in kinds):
+            return None
+        account = cls.__new__(cls)
+        account.snapshot, account.policies = snapshot, policies
+        replaced: list[tuple[Principal, Principal]] = []
+        lists = []
+        for before, entries, kind, name_key, inline_key in kinds:
+            principals = list(before)
+            for i in [i for i, (p, e) in enumerate(zip(before, entries, strict=True)) if p.entry is not e]:
+                now = cls._principal(kind, entries[i], name_key, inline_key)
+                if now.arn != before[i].arn:
+                    return None
+                replaced.append((before[i], now))
+                principals[i] = now
+            lists.append(principals)
+        account.users, account.roles, account.groups = lists
+        account.groups_by_name = {g.name: g for g in account.groups}
+        account.by_arn = {**base.by_arn, **{now.arn: now for _, now in replaced}}
+        account.base, account.replaced = base, replaced
+        gone = {id(old) for old, _ in replaced}
+        account.missing_policies = set()
+        account._unknown_boundaries = [(p, arn) for p, arn in base._unknown_boundaries if id(p) not in gone]
+        account.missing_policies.update(arn for _, arn in account._unknown_boundaries)
+        for _, now in replaced:
+            account._drop_unknown_boundary(now)
+        rank = base.rank
+        account.attachments = patch_lists(
+            base.attachments, [(old, now, old.managed, now.managed) for old, now in replaced], rank
+        )
+        account.missing_policies.update(arn for arn in account.attachments if not account.knows(arn))
+        account._doc_keys, account._keys = {}, {}
+        account.__dict__["rank"] = rank  # same places, same ARNs
+        return account
+
+    @cached_property
+    def rank(self) -> dict[str, int]:
+        """Each user's, role's and group's place in the account, by ARN: the order every holder list keeps."""
+        return {p.arn: i for i, p in enumerate((*self.users, *self.roles, *self.groups))}
+
+    def holdings(self, p: Principal) -> list[str]:
+        """The managed policies p holds, directly or through its groups, each once."""
+        holders = [p, *self.member_groups(p)] if p.type == "user" else [p]
+        return list(dict.fromkeys(a for h in holders for a in h.managed))
+
+    def holders_after(
+        self,
+        before: dict[str, list[Principal]],
+        arns: Iterable[str],
+        keep: Callable[[str], bool] = lambda arn: True,
+        listed: Callable[[Principal], bool] = lambda p: True,
+    ) -> dict[str, list[Principal]]:
+        """A policy -> holders index (users and roles, by holdings()) of the base account, `before`, made this
+        account's: only the principals named by `arns` (whose holdings may have changed) are placed again.
+        `listed`: which principals the index lists at all."""
+        assert self.base is not None
+        changes = []
+        for arn in arns:
+            old, now = self.base.by_arn.get(arn), self.by_arn.get(arn)
+            old = old if old is not None and old.type != "group" and listed(old) else None
+            now = now if now is not None and now.type != "group" and listed(now) else None
+            if old is not None or now is not None:
+                changes.append((old, now, self.base.holdings(old) if old else [], self.holdings(now) if now else []))
+        return patch_lists(before, changes, self.rank, keep)
 
     @staticmethod
     def _principal(kind: str, entry: dict, name_key: str, inline_key: str) -> Principal:
@@ -145,3 +233,34 @@ class Account:
         if found is None:
             found = self._doc_keys[id(doc)] = repr(doc)
         return found
+
+
+def patch_lists(
+    lists: dict[str, list[Principal]],
+    changes: list[tuple[Principal | None, Principal | None, list[str], list[str]]],
+    rank: dict[str, int],
+    keep: Callable[[str], bool] = lambda key: True,
+) -> dict[str, list[Principal]]:
+    """Lists of principals by key (a policy's holders), in `rank` order, after some principals changed: each change
+    is (before, now, the keys before was listed under, the keys now is listed under). The lists no change names are
+    shared with `lists`; the others are new, as a build from scratch in that order would make them."""
+    out = dict(lists)
+    fresh: set[str] = set()
+    for before, _, keys, _ in changes:
+        for key in dict.fromkeys(keys):
+            if key in out and keep(key):
+                out[key] = [p for p in out[key] if p is not before]
+                fresh.add(key)
+    for _, now, _, keys in changes:
+        if now is None:
+            continue
+        place = rank[now.arn]
+        for key in keys:
+            if not keep(key):
+                continue
+            found = out.get(key)
+            found = list(found) if found is not None and key not in fresh else (found or [])
+            fresh.add(key)
+            found.insert(bisect.bisect_right(found, place, key=lambda p: rank[p.arn]), now)
+            out[key] = found
+    return {key: ps for key, ps in out.items() if ps}

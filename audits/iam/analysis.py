@@ -75,7 +75,10 @@ class Analysis:
             self.graph = reuse.graph(self.account, self.authz, {**self.report_by_name, **self.report_rows})
         self.admins = set(self.graph.admin_proofs)
         self.escalating = {arn for arn, e in self.graph.escalations.items() if not e.admin}
-        self._holders = self._policy_holders()
+        if reuse is not None and self.account.base is reuse.before.account:
+            self._holders = self.account.holders_after(reuse.before._holders, reuse.affected)
+        else:
+            self._holders = self._policy_holders()
         self._hygiene: dict[tuple, list[Spec]] = {}
         self._arn_sets: dict[int, set[str]] = {}  # id of a graph's shared candidate list -> its ARNs
         self._assumable: dict[tuple[str, str], bool] = {}  # (source, trust document key) -> can assume
@@ -236,8 +239,7 @@ class Analysis:
         """Managed policy ARN -> the users and roles it applies to (directly or through a group)."""
         out: dict[str, list[Principal]] = {}
         for p in (*self.account.users, *self.account.roles):
-            holders = [p, *self.account.member_groups(p)] if p.type == "user" else [p]
-            for arn in dict.fromkeys(a for h in holders for a in h.managed):
+            for arn in self.account.holdings(p):
                 out.setdefault(arn, []).append(p)
         return out
 

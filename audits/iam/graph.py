@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from audits.iam import trust
 from audits.iam.account import Account, Principal, is_aws_managed
 from audits.iam.authz import Authz, Proof, matches
-from audits.iam.edges import Edge, iam
+from audits.iam.edges import Edge, iam, sts
 from audits.iam.edges.catalog import FAMILIES, INDEXED, METHODS
 from audits.iam.evaluator import Subject
 from audits.iam.layered import Layer
@@ -115,13 +115,23 @@ class Graph:
         self.nodes: dict[str, Principal] = {p.arn: p for p in (*self.users, *self.roles)}
         # The index lists principals in this order, whatever the grouping below: a graph patched from the one
         # before a change (previous) then lists them exactly as one built from scratch.
-        self._rank = {arn: i for i, arn in enumerate(self.nodes)}
-        self.policy_holders: dict[str, list[Principal]] = {}
-        for p in self.nodes.values():
-            holders = [p, *account.member_groups(p)] if p.type == "user" else [p]
-            for arn in dict.fromkeys(a for h in holders for a in h.managed):
-                if not is_aws_managed(arn):
-                    self.policy_holders.setdefault(arn, []).append(p)
+        base = previous.graph if previous is not None else None
+        if base is not None and account.base is base.account and self.nodes.keys() == base.nodes.keys():
+            # The account was patched in place (same principals in the same places): so is what follows from it.
+            self._rank = base._rank
+            self.policy_holders = account.holders_after(
+                base.policy_holders,
+                previous.dirty,  # type: ignore[union-attr]
+                keep=lambda arn: not is_aws_managed(arn),
+                listed=lambda p: not p.service_linked,
+            )
+        else:
+            self._rank = {arn: i for i, arn in enumerate(self.nodes)}
+            self.policy_holders = {}
+            for p in self.nodes.values():
+                for arn in account.holdings(p):
+                    if not is_aws_managed(arn):
+                        self.policy_holders.setdefault(arn, []).append(p)
         self._holders: dict[str, _Holders] = defaultdict(_Holders)
         self._indexed: set[str] = set()
         self._holder_sets: dict[tuple, set[str]] = {}
@@ -159,6 +169,7 @@ class Graph:
         self._lost: set[str] = set()
         self._dirty_nodes: list[str] = []
         self._views: dict[str, Graph] = {}
+        self._source_families: dict[str, tuple] = {}
         if previous is not None:
             self._take_over(previous)
         self._build()
@@ -508,7 +519,7 @@ class Graph:
                 if arn in self.escalations or arn == target.arn:
                     continue
                 source = self.nodes[arn]
-                for family in FAMILIES:
+                for family in self._families_of(source):
                     if not any(c.arn == arn for c in family.candidates(self._alone(source), target)):
                         continue
                     e = family.edge(self, source, target)
@@ -517,6 +528,22 @@ class Graph:
                         break
 
         return found()
+
+    def _families_of(self, p: Principal) -> tuple:
+        """The families that could give p an edge to some target: p's policies allow an action of every
+        requirement of one of their methods (an edge needs them all). AssumeRole is always asked: a trust that
+        names p admits it whatever its own policies say."""
+        found = self._source_families.get(p.arn)
+        if found is None:
+            subject = self.subject(p)
+
+            def holds(requirements: tuple[tuple[str, ...], ...]) -> bool:
+                return all(any(self.authz.patterns(subject, a) for a in alternatives) for alternatives in requirements)
+
+            found = self._source_families[p.arn] = tuple(
+                f for f in FAMILIES if f is sts or any(holds(m.all_requirements) for m in f.METHODS)
+            )
+        return found
 
     def _alone(self, p: Principal) -> Graph:
         """This graph with p alone in the index and nobody placed: whether the families offer p for a target
@@ -626,8 +653,14 @@ class Graph:
                 continue
             if action == "iam:createpolicyversion":
                 if self._dirty_holder is None:
-                    holders = (*self.policy_holders.values(), *base.policy_holders.values())
-                    self._dirty_holder = any(t.arn in dirty for ts in holders for t in ts)
+                    # Does a changed principal hold a customer-managed policy, before or now?
+                    self._dirty_holder = any(
+                        not is_aws_managed(arn)
+                        for graph in (self, base)
+                        for t in dirty
+                        if t in graph.nodes
+                        for arn in graph.account.holdings(graph.nodes[t])
+                    )
                 if self._dirty_holder:
                     return True
             elif any(negated or matches(pattern, arn) for pattern, negated in patterns for arn in dirty):

@@ -46,8 +46,20 @@ class Reuse:
 
     def account(self, snapshot: Any) -> Account:
         base = self.before.account
-        policies = {p["Arn"] for p in snapshot.policies if isinstance(p.get("Arn"), str)}
-        self.policies = {a for a in self.touched if ":policy/" in a} | (policies ^ set(base.policies))
+        policies = {p["Arn"]: p for p in snapshot.policies if isinstance(p.get("Arn"), str)}
+        # A policy counts as changed when what it grants may have: created, deleted, or its versions rewritten;
+        # not when only its AttachmentCount moved (attaching and detaching write that too).
+        self.policies = {
+            a
+            for a in self.touched
+            if ":policy/" in a
+            and a in policies
+            and a in base.policies
+            and _grants(policies[a]) != _grants(base.policies[a])
+        } | (policies.keys() ^ base.policies.keys())
+        patched = Account.patched(base, snapshot)
+        if patched is not None:
+            return self._layered(patched, base, {now.arn for _, now in patched.replaced})
         known: dict[int, Principal] = {}
         for p in (*base.users, *base.roles, *base.groups):
             raw = p.entry.get("PermissionsBoundary")
@@ -55,17 +67,20 @@ class Reuse:
             if p.arn not in self.touched and raw_boundary not in self.policies:
                 known[id(p.entry)] = p
         account = Account(snapshot, known=known)
+        return self._layered(account, base, {p.arn for p in account.by_arn.values() if id(p.entry) not in known})
+
+    def _layered(self, account: Account, base: Account, read_again: set[str]) -> Account:
+        """Marks the affected principals (read again, touched, members of a touched group, holders of a changed
+        policy) and layers the account's caches over base's, hiding theirs."""
+        self.affected = read_again | (self.touched & account.by_arn.keys())
         touched_groups = {g.name for g in account.groups if g.arn in self.touched}
         changed = self.policies
-        for p in (*account.users, *account.roles, *account.groups):
-            # Cheapest tests first, and those about groups and policies only when some changed.
-            if (
-                p.arn in self.touched
-                or id(p.entry) not in known
-                or (touched_groups and any(g in touched_groups for g in p.groups))
-                or (changed and self._holds(account, p, changed))
-            ):
-                self.affected.add(p.arn)
+        if touched_groups or changed:
+            for p in (*account.users, *account.roles, *account.groups):
+                if (touched_groups and any(g in touched_groups for g in p.groups)) or (
+                    changed and self._holds(account, p, changed)
+                ):
+                    self.affected.add(p.arn)
         affected = self.affected
         account._keys = Layer(base._keys, lambda key: key[1] in affected)
         account._doc_keys = Layer(base._doc_keys)
@@ -113,6 +128,11 @@ class Reuse:
         groups_same = [id(g.entry) for g in account.groups] == [id(g.entry) for g in self.before.account.groups]
         previous = Previous(base, frozenset(dirty), self_same=groups_same and not self.policies)
         return Graph(account, authz, rows, previous)
+
+
+def _grants(policy: dict) -> tuple:
+    """What of a managed policy's entry decides what it grants: its versions and which one is the default."""
+    return policy.get("DefaultVersionId"), policy.get("PolicyVersionList")
 
 
 def after(before: Analysis, outcome: Any) -> Analysis:

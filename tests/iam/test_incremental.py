@@ -59,6 +59,13 @@ def views(analysis: Analysis) -> dict:
     out["routes"] = {arn: (e.path, e.target, e.proof) for arn, e in analysis.graph.escalations.items()}
     out["admins"] = sorted(analysis.admins)
     out["warnings"] = analysis.warnings()
+    # The indexes a patched account rebuilds for the changed principals only, list order included.
+    account = analysis.account
+    out["attachments"] = {arn: [p.arn for p in ps] for arn, ps in account.attachments.items()}
+    out["missing"] = sorted(account.missing_policies)
+    out["holders"] = {arn: [p.arn for p in ps] for arn, ps in analysis._holders.items()}
+    out["graph_holders"] = {arn: [p.arn for p in ps] for arn, ps in analysis.graph.policy_holders.items()}
+    out["rank"] = list(analysis.graph._rank.items())
     return out
 
 
