@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from audits.iam import arns
+
 ADMIN_POLICY_ARN = "arn:aws:iam::aws:policy/AdministratorAccess"
 # The one AWS-managed policy we can stand in for when an export leaves it out: its content is fixed by AWS.
 _KNOWN_AWS_DOCS = {ADMIN_POLICY_ARN: {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}}
@@ -82,6 +84,7 @@ class Account:
         self._doc_keys: dict[int, str] = {}  # by id(): documents live as long as the snapshot
         self._keys: dict[tuple[str, str], tuple] = {}
         self.base: Account | None = None  # the account patched() built this one from
+        self._role_arns_matching: dict[str, list[str]] = {}
         self.replaced: list[tuple[Principal, Principal]] = []  # (before, now): set by patched()
 
     def _drop_unknown_boundary(self, p: Principal) -> None:
@@ -92,11 +95,12 @@ class Account:
             p.boundary = None
 
     @classmethod
-    def patched(cls, base: Account, snapshot) -> Account | None:
+    def patched(cls, base: Account, snapshot, touched: Iterable[str] | None = None) -> Account | None:
         """The account of `snapshot`, a what-if of base.snapshot (audits.iam.whatif) that replaced entries in place
         and left the set of managed policies as it was: base's principals and indexes, with those of the replaced
         entries read again, so the cost is the change's rather than the account's. None when entries were added or
-        removed, renamed, or managed policies created or deleted: build the account anew then."""
+        removed, renamed, or managed policies created or deleted: build the account anew then. `touched`: the ARNs
+        the what-if wrote (it copies on write and names what it copied), so only those places are looked at."""
         policies = {p["Arn"]: p for p in snapshot.policies if isinstance(p.get("Arn"), str)}
         if policies.keys() != base.policies.keys():
             return None
@@ -111,9 +115,17 @@ class Account:
         account.snapshot, account.policies = snapshot, policies
         replaced: list[tuple[Principal, Principal]] = []
         lists = []
+        places = None if touched is None else sorted({base.rank[a] for a in touched if a in base.rank})
+        offset = 0
         for before, entries, kind, name_key, inline_key in kinds:
             principals = list(before)
-            for i in [i for i, (p, e) in enumerate(zip(before, entries, strict=True)) if p.entry is not e]:
+            where: Iterable[int]
+            if places is None:
+                where = range(len(before))
+            else:
+                where = [i - offset for i in places if offset <= i < offset + len(before)]
+            offset += len(before)
+            for i in [i for i in where if before[i].entry is not entries[i]]:
                 now = cls._principal(kind, entries[i], name_key, inline_key)
                 if now.arn != before[i].arn:
                     return None
@@ -136,6 +148,7 @@ class Account:
         )
         account.missing_policies.update(arn for arn in account.attachments if not account.knows(arn))
         account._doc_keys, account._keys = {}, {}
+        account._role_arns_matching = base._role_arns_matching  # the same roles by the same ARNs
         account.__dict__["rank"] = rank  # same places, same ARNs
         return account
 
@@ -143,6 +156,15 @@ class Account:
     def rank(self) -> dict[str, int]:
         """Each user's, role's and group's place in the account, by ARN: the order every holder list keeps."""
         return {p.arn: i for i, p in enumerate((*self.users, *self.roles, *self.groups))}
+
+    def role_arns_matching(self, pattern: str) -> list[str]:
+        """The ARNs of the roles a Resource pattern covers, sorted (asked by every fix that limits PassRole)."""
+        found = self._role_arns_matching.get(pattern)
+        if found is None:
+            found = self._role_arns_matching[pattern] = sorted(
+                r.arn for r in self.roles if arns.matches(pattern, r.arn)
+            )
+        return found
 
     def holdings(self, p: Principal) -> list[str]:
         """The managed policies p holds, directly or through its groups, each once."""

@@ -75,6 +75,7 @@ class Analysis:
             self.graph = reuse.graph(self.account, self.authz, {**self.report_by_name, **self.report_rows})
         self.admins = set(self.graph.admin_proofs)
         self.escalating = {arn for arn, e in self.graph.escalations.items() if not e.admin}
+        self._holders: dict[str, list[Principal]]
         if reuse is not None and self.account.base is reuse.before.account:
             self._holders = self.account.holders_after(reuse.before._holders, reuse.affected)
         else:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from audits.iam import actions as ds
-from audits.iam import arns, changeset, incremental
+from audits.iam import changeset, incremental
 from audits.iam.account import dicts_of, is_aws_managed
 from audits.iam.analysis import Analysis
 from audits.iam.finding_types import Finding, Fix
@@ -273,7 +273,7 @@ class _Plan:
             return False
         first = actions[0]
         if first.lower() == "iam:passrole":
-            today = sorted(r.arn for r in analysis.account.roles if arns.matches(pattern, r.arn))[:20]
+            today = analysis.account.role_arns_matching(pattern)[:20]
             if today:
                 statement = {"Effect": "Deny", "Action": ["iam:PassRole"], "NotResource": today}
                 if any(s.get("NotResource") == today for s in self.fence):

@@ -110,14 +110,33 @@ class Graph:
         self.authz = authz
         self.account_id = authz.account_id
         self.rows = credential_rows or {}
-        self.users = [u for u in account.users]
-        self.roles = [r for r in account.roles if not r.service_linked]
-        self.nodes: dict[str, Principal] = {p.arn: p for p in (*self.users, *self.roles)}
+        self.users: list[Principal]
+        self.roles: list[Principal]
+        self.nodes: dict[str, Principal]
+        self._rank: dict[str, int]
+        self.policy_holders: dict[str, list[Principal]]
+        base = previous.graph if previous is not None else None
+        patched = base is not None and account.base is base.account
+        if patched and all(now.service_linked == old.service_linked for old, now in account.replaced):
+            # The account was patched in place (same principals in the same places): so is what follows from it.
+            assert base is not None
+            self.users = list(account.users)
+            self.roles = list(base.roles)
+            self.nodes = dict(base.nodes)
+            for _, now in account.replaced:
+                if now.arn in self.nodes:
+                    self.nodes[now.arn] = now
+                    if now.type == "role":
+                        self.roles[base._rank[now.arn] - len(self.users)] = now
+        else:
+            patched = False
+            self.users = list(account.users)
+            self.roles = [r for r in account.roles if not r.service_linked]
+            self.nodes = {p.arn: p for p in (*self.users, *self.roles)}
         # The index lists principals in this order, whatever the grouping below: a graph patched from the one
         # before a change (previous) then lists them exactly as one built from scratch.
-        base = previous.graph if previous is not None else None
-        if base is not None and account.base is base.account and self.nodes.keys() == base.nodes.keys():
-            # The account was patched in place (same principals in the same places): so is what follows from it.
+        if patched:
+            assert base is not None
             self._rank = base._rank
             self.policy_holders = account.holders_after(
                 base.policy_holders,
@@ -674,7 +693,8 @@ class Graph:
         self._admin_if_granted = Layer(base._admin_if_granted, dirty.__contains__)
         self._trust = Layer(base._trust, dirty.__contains__)
         self._services = Layer(base._services, dirty.__contains__)
-        if [r.name for r in self.roles] == [r.name for r in base.roles]:  # session ARNs resolve by role name
+        same_names = self.account.base is base.account or [r.name for r in self.roles] == [r.name for r in base.roles]
+        if same_names:  # session ARNs resolve by role name
             self._trust_index = Layer(base._trust_index, dirty.__contains__)
         self.pass_refused = {key for key in base.pass_refused if key[0] not in dirty}
 

@@ -57,7 +57,7 @@ class Reuse:
             and a in base.policies
             and _grants(policies[a]) != _grants(base.policies[a])
         } | (policies.keys() ^ base.policies.keys())
-        patched = Account.patched(base, snapshot)
+        patched = Account.patched(base, snapshot, self.touched)
         if patched is not None:
             return self._layered(patched, base, {now.arn for _, now in patched.replaced})
         known: dict[int, Principal] = {}
@@ -121,10 +121,19 @@ class Reuse:
 
     def graph(self, account: Account, authz: Authz, rows: dict[str, dict]) -> Graph:
         base = self.before.graph
-        nodes = {p.arn: p for p in (*account.users, *account.roles) if not p.service_linked}
-        dirty = {a for a in self.affected if a in nodes}
-        dirty |= {a for a, p in base.nodes.items() if nodes.get(a) is not p}  # gone, or read again
-        dirty |= nodes.keys() - base.nodes.keys()
+        if account.base is self.before.account and all(
+            now.service_linked == old.service_linked for old, now in account.replaced
+        ):
+            # Patched in place: the nodes read again are the replaced ones (a role keeps its path, so its node).
+            nodes = base.nodes
+            dirty = {a for a in self.affected if a in nodes} | {
+                now.arn for _, now in account.replaced if now.arn in nodes
+            }
+        else:
+            nodes = {p.arn: p for p in (*account.users, *account.roles) if not p.service_linked}
+            dirty = {a for a in self.affected if a in nodes}
+            dirty |= {a for a, p in base.nodes.items() if nodes.get(a) is not p}  # gone, or read again
+            dirty |= nodes.keys() - base.nodes.keys()
         groups_same = [id(g.entry) for g in account.groups] == [id(g.entry) for g in self.before.account.groups]
         previous = Previous(base, frozenset(dirty), self_same=groups_same and not self.policies)
         return Graph(account, authz, rows, previous)
