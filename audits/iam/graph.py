@@ -606,7 +606,12 @@ class Graph:
         assert self.previous is not None
         base, dirty = self.previous.graph, self.previous.dirty
         routes: dict[str, Escalation] = {}
-        for p in self.nodes.values():
+        # An unchanged principal that was not administrator and had neither way of its own to ask has none now:
+        # only the changed ones and those with a way to ask again are visited (in node order, as a fresh build).
+        asked_before = base._self_routes.keys() | base._modify_routes.keys() | base.admin_proofs.keys()
+        rank = self._rank
+        visit = sorted({a for a in (*dirty, *asked_before) if a in self.nodes}, key=rank.__getitem__)
+        for p in (self.nodes[a] for a in visit):
             clean = p.arn not in dirty
             proof = base.admin_proofs.get(p.arn) if clean else self.authz.admin(self.subject(p))
             if proof is not None and proof.possible:
