@@ -87,6 +87,22 @@ def apply_ops(snapshot: AccountSnapshot, ops: Iterable[dict]) -> Outcome:
 
 # --- the working state: lists shared with the original until an entry is changed ----------------------------------
 
+_LIST = {"user": "users", "role": "roles", "group": "groups", "policy": "policies"}
+
+
+def _places(snapshot: AccountSnapshot, kind: str) -> dict[str, int]:
+    """The snapshot's name -> first place, by kind, kept with it: what-ifs on one snapshot (a fix's proof rounds,
+    every fix of an audit) look names up there instead of reading every entry."""
+    known: dict[str, dict[str, int]] = vars(snapshot).setdefault("_whatif_places", {})
+    found = known.get(kind)
+    if found is None:
+        found = known[kind] = {}
+        key = _NAME_KEY[kind]
+        for i, entry in enumerate(getattr(snapshot, _LIST[kind])):
+            if isinstance(entry.get(key), str):
+                found.setdefault(entry[key], i)
+    return found
+
 
 class _State:
     def __init__(self, snapshot: AccountSnapshot) -> None:
@@ -125,10 +141,20 @@ class _State:
 
     # lookups
     def find(self, kind: str, name: str) -> tuple[int, dict] | None:
-        key = _NAME_KEY[kind]
-        for i, entry in enumerate(self.lists[kind]):
-            if entry.get(key) == name:
-                return i, entry
+        """The first entry of this kind by name. The what-if never moves an entry nor renames one (it copies on
+        write in place and appends), so the original snapshot's places answer for its entries; only entries
+        appended since are read one by one (users, roles and groups are never deleted here)."""
+        key, entries = _NAME_KEY[kind], self.lists[kind]
+        if kind == "policy":  # DeletePolicy takes entries out, so places move: few policies, read them all
+            return next(((i, e) for i, e in enumerate(entries) if e.get(key) == name), None)
+        original = _places(self.base, kind)
+        i = original.get(name) if isinstance(name, str) else None
+        if i is not None and i < len(entries) and entries[i].get(key) == name:
+            return i, entries[i]
+        start = len(getattr(self.base, _LIST[kind])) if i is None else 0  # a miss in the index: check it all
+        for j in range(start, len(entries)):
+            if entries[j].get(key) == name:
+                return j, entries[j]
         return None
 
     def need(self, kind: str, name: Any) -> tuple[int, dict]:

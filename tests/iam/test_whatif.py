@@ -239,6 +239,37 @@ def test_it_creates_and_deletes_entities():
     assert not [p for p in after.policies if p["PolicyName"] == "fresh"]
 
 
+def test_it_finds_entities_by_name_after_creations_deletions_and_earlier_what_ifs():
+    # Names are looked up in an index of the original snapshot, kept with it: entities created since, policies
+    # deleted (their places move) and a second what-if on the same snapshot must all be found as by a full read.
+    snap = account()
+    trust = doc({"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"})
+    first, errors = whatif.apply(snap, [{"Operation": "PutUserPolicy", "UserName": "alice", "PolicyName": "x",
+                                         "PolicyDocument": ADMIN}])  # fmt: skip
+    assert not errors
+    after, errors = whatif.apply(
+        snap,
+        [
+            {"Operation": "CreateUser", "UserName": "zed"},
+            {"Operation": "PutUserPolicy", "UserName": "zed", "PolicyName": "x", "PolicyDocument": ADMIN},
+            {"Operation": "CreateRole", "RoleName": "made", "AssumeRolePolicyDocument": trust},
+            {"Operation": "PutRolePolicy", "RoleName": "made", "PolicyName": "x", "PolicyDocument": ADMIN},
+            {"Operation": "CreatePolicy", "PolicyName": "gone", "PolicyDocument": ADMIN},
+            {"Operation": "CreatePolicy", "PolicyName": "fresh", "PolicyDocument": ADMIN},
+            {"Operation": "DeletePolicy", "PolicyArn": arn("policy", "gone")},
+            {"Operation": "AttachUserPolicy", "UserName": "alice", "PolicyArn": arn("policy", "fresh")},
+            {"Operation": "PutUserPolicy", "UserName": "nobody", "PolicyName": "x", "PolicyDocument": ADMIN},
+        ],
+    )
+    assert [(e.index, e.code) for e in errors] == [(8, "NoSuchEntity")]
+    assert entry(after, "user", "zed")["UserPolicyList"][0]["PolicyName"] == "x"
+    assert entry(after, "role", "made")["RolePolicyList"][0]["PolicyName"] == "x"
+    assert arn("policy", "fresh") in [a["PolicyArn"] for a in entry(after, "user", "alice")["AttachedManagedPolicies"]]
+    # The first what-if's change is its own: the second started from the original.
+    assert [p["PolicyName"] for p in entry(first, "user", "alice")["UserPolicyList"]].count("x") == 1
+    assert "x" not in [p["PolicyName"] for p in entry(after, "user", "alice")["UserPolicyList"]]
+
+
 def test_it_refuses_oversized_documents():
     big = doc(*(allow(f"s3:GetObject{i}", f"arn:aws:s3:::bucket-{i}/*") for i in range(60)))
     _, errors = one(
