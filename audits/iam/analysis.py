@@ -53,6 +53,7 @@ class Analysis:
     def __init__(self, snapshot, *, reuse: Reuse | None = None) -> None:
         """reuse: the analysis before a change, to build this one from (audits.iam.incremental.after)."""
         self.base: Analysis | None = None  # the analysis reused, kept alive while this one reads its caches
+        self.fixes = True  # findings carry their fix (remediation's); False for a reader of none (what-if compare)
         self.snapshot = snapshot
         self.account = Account(snapshot) if reuse is None else reuse.account(snapshot)
         self.now = credentials.now_of(snapshot.collected_at)
@@ -294,6 +295,7 @@ class Analysis:
                 conditioned=s.conditioned,
                 severity=s.severity,
                 title=s.title,
+                with_fix=self.fixes,
             )
             for s in specs
         ]

@@ -922,10 +922,12 @@ def make_finding(
     severity: str | None = None,
     conditioned: bool = False,
     title: str | None = None,
+    with_fix: bool = True,
 ) -> Finding:
     """principal = {"type", "name", "arn"}. A conditional grant keeps its severity and says when it holds:
     evidence["conditions"] (Condition.to_dict() entries from the evaluator) or, for checks that read the
-    statements themselves, the Condition blocks of the statements cited."""
+    statements themselves, the Condition blocks of the statements cited. with_fix=False: the fix is left empty
+    (for a caller that reads none, such as a what-if's comparison)."""
     check = CHECKS[check_id]
     severity = severity or check.severity
     if conditioned and isinstance(evidence, dict):
@@ -973,7 +975,8 @@ def make_finding(
         "fingerprint": fingerprint(check_id, principal["arn"], policy, discriminator),
         "fix": {},
     }
-    finding["fix"] = _fix_for(finding)
+    if with_fix:
+        finding["fix"] = _fix_for(finding)
     return finding
 
 

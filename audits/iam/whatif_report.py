@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from audits.iam import incremental
+from audits.iam import incremental, scoring
 from audits.iam.agent import run_audit
 from audits.iam.analysis import Analysis
 from audits.iam.checks import SEVERITIES
@@ -91,17 +91,31 @@ def audit_findings(snapshot, analysis: Analysis | None = None) -> tuple[list[Fin
     return findings, outcome.result or {}
 
 
+def compared_findings(analysis: Analysis) -> tuple[list[Finding], int]:
+    """The findings an audit of the analysis reports (each principal of its plan in order, each fingerprint once)
+    and their risk score, without what a comparison does not read: fixes, patterns, compliance."""
+    analysis.fixes = False
+    seen: set[str] = set()
+    findings: list[Finding] = []
+    for step in analysis.plan():
+        for finding in analysis.findings(step.principal):
+            if finding["fingerprint"] not in seen:
+                seen.add(finding["fingerprint"])
+                findings.append(finding)
+    return findings, scoring.score(findings)
+
+
 def compare(snapshot, ops: list[dict]) -> WhatIf:
     outcome = apply_ops(snapshot, ops)
     first = Analysis(snapshot)
-    before, before_result = audit_findings(snapshot, first)
-    after, after_result = audit_findings(outcome.snapshot, incremental.after(first, outcome))
+    before, before_score = compared_findings(first)
+    after, after_score = compared_findings(incremental.after(first, outcome))
     old = {f["fingerprint"]: f for f in before}
     new = {f["fingerprint"]: f for f in after}
     report = WhatIf(
         errors=outcome.errors,
         touched=sorted(outcome.touched),
-        risk_score=(before_result.get("risk_score"), after_result.get("risk_score")),
+        risk_score=(before_score, after_score),
     )
     report.added = _by_severity(f for key, f in new.items() if key not in old)
     report.removed = _by_severity(f for key, f in old.items() if key not in new)

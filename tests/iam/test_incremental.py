@@ -320,3 +320,21 @@ def test_it_matches_a_fresh_analysis_when_built_from_an_analysis_that_was_itself
 def test_it_matches_a_fresh_analysis_on_more_random_changes_to_the_literature_account(literature_before, seed):
     rng = random.Random(seed)
     assert_same(literature_before, random_ops(literature_before.snapshot, rng, rng.randint(1, 3)))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_what_if_comparison_reports_what_two_full_audits_report(literature_before, seed):
+    # The comparison reads findings without fixes, patterns or compliance: its findings and risk scores must be
+    # those of a full audit of each snapshot all the same.
+    from audits.iam.whatif_report import audit_findings, compare
+
+    rng = random.Random(100 + seed)
+    snap = literature_before.snapshot
+    ops = random_ops(snap, rng, rng.randint(1, 8))
+    report = compare(snap, ops)
+    before, before_result = audit_findings(snap)
+    after, after_result = audit_findings(apply_ops(snap, ops).snapshot)
+    old, new = {f["fingerprint"] for f in before}, {f["fingerprint"] for f in after}
+    assert {f["fingerprint"] for f in report.added} == new - old
+    assert {f["fingerprint"] for f in report.removed} == old - new
+    assert report.risk_score == (before_result["risk_score"], after_result["risk_score"])
