@@ -112,10 +112,18 @@ def plan_fix(
         if outcome.errors:
             plan.errors = [f"{e.operation}: {e.code}: {e.message}" for e in outcome.errors]
             return plan.finish(before, current, verified=False, rounds=rounds)
-        current = incremental.after(before, outcome)
+        current = _after(before, outcome)
         if not _still_there(current, finding):
             return plan.finish(before, current, verified=True, rounds=rounds)
     return plan.finish(before, current, verified=False, rounds=MAX_ROUNDS)
+
+
+def _after(before: Analysis, outcome: Any) -> Analysis:
+    """The analysis after a round's change set; its findings are read for their checks and evidence, never for
+    their fixes, so none are written."""
+    analysis = incremental.after(before, outcome)
+    analysis.fixes = False
+    return analysis
 
 
 def as_fix(plan: FixPlan, fallback: Fix) -> Fix:
@@ -745,7 +753,7 @@ def _apply_merged(snapshot: Any, pool: list[dict], before: Analysis, plan: Combi
     plan.ops = merge_ops(pool, before)
     outcome = apply_ops(snapshot, plan.ops)
     plan.errors = [f"{e.operation}: {e.code}: {e.message}" for e in outcome.errors]
-    return incremental.after(before, outcome), outcome.snapshot
+    return _after(before, outcome), outcome.snapshot
 
 
 def merge_ops(ops: list[dict], analysis: Analysis) -> list[dict]:

@@ -726,7 +726,7 @@ class Graph:
                 return False
             return any(p.arn in self._candidate_arns(family, target) for family in FAMILIES)
 
-        for change in iam.modify_edges(self, p, reachable):
+        for change in iam.modify_edges(self, p, reachable, asked):
             target = self.nodes.get(change.target)
             if target is None:
                 continue

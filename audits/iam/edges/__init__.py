@@ -5,7 +5,7 @@ family module declares its methods once, in METHODS (name, actions, how, docs li
 audits.iam.edges.catalog and every table of methods derive from them), and offers some of:
   predecessors(g, target) -> [Edge]   who can become `target` (a user or role) by this family's methods
   self_edges(g, p) -> [Edge]          how `p` makes itself administrator (source == target == p)
-  modify_edges(g, p) -> [Edge]        whose rights `p` can raise to administrator (it must also reach them)
+  modify_edges(g, p, ...) -> Edges     whose rights `p` can raise to administrator (it must also reach them)
 Candidates come from the index of allowed Resource patterns by action (Graph.candidates), never from a loop over
 all pairs of principals.
 """

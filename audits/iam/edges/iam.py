@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
 from audits.iam.account import ADMIN_POLICY_ARN, Principal, default_document, dicts_of, is_aws_managed
@@ -484,11 +484,13 @@ def _create_and_use(g, p: Principal, subject, unbounded: Proof) -> list[Edge]:
 # --- raising someone else's rights (pays when one can also become them) -------------------------------------------
 
 
-def modify_edges(g, p: Principal, reachable) -> list[Edge]:
-    """reachable(target) -> bool: a cheap pre-check that p could become the target (asked before any decision)."""
+def modify_edges(g, p: Principal, reachable, only: frozenset[str] | None = None) -> Iterator[Edge]:
+    """reachable(target) -> bool: a cheap pre-check that p could become the target (asked before any decision).
+    only: the targets to look at, when the caller knows the others fail (each in the order it would come).
+    Edges come one at a time, in the same order every time: a caller taking the first that pays asks no more."""
     subject = g.subject(p)
-    out: list[Edge] = []
-    for kind, pool in (("role", g.roles), ("user", g.users)):
+    for kind, everyone in (("role", g.roles), ("user", g.users)):
+        pool = everyone if only is None else _in_order(g, [g.nodes[a] for a in only if a in g.nodes], kind)
         for method, extra in POLICY_WRITES[kind]:
             name, action = method.name, method.requires[0][0]
             if not g.authz.patterns(subject, action) or g.authz.denied_everywhere(subject, action):
@@ -498,38 +500,38 @@ def modify_edges(g, p: Principal, reachable) -> list[Edge]:
                     continue
                 decision = g.authz.can_act_on(subject, action, target.arn, extra)
                 if decision:
-                    out.append(
-                        Edge(
-                            p.arn,
-                            target.arn,
-                            name,
-                            f"give {kind} {target.name} administrator rights",
-                            Proof((decision,)),
-                            target.arn,
-                            (action,),
-                        )
+                    yield Edge(
+                        p.arn,
+                        target.arn,
+                        name,
+                        f"give {kind} {target.name} administrator rights",
+                        Proof((decision,)),
+                        target.arn,
+                        (action,),
                     )
     if g.authz.patterns(subject, "iam:createpolicyversion") and not g.authz.denied_everywhere(
         subject, "iam:createpolicyversion"
     ):
         for policy_arn, holders in g.policy_holders.items():
-            holders = [t for t in holders if t.arn != p.arn and reachable(t)]
+            holders = [t for t in holders if t.arn != p.arn and (only is None or t.arn in only) and reachable(t)]
             if not holders:
                 continue
             decision = g.authz.can_act_on(subject, "iam:createpolicyversion", policy_arn)
             if not decision:
                 continue
             for target in holders:
-                out.append(
-                    Edge(
-                        p.arn,
-                        target.arn,
-                        CREATE_POLICY_VERSION.name,
-                        f"write a new default version of {policy_arn.rsplit('/', 1)[-1]}, held by "
-                        f"{target.type} {target.name}",
-                        Proof((decision,)),
-                        policy_arn,
-                        ("iam:createpolicyversion",),
-                    )
+                yield Edge(
+                    p.arn,
+                    target.arn,
+                    CREATE_POLICY_VERSION.name,
+                    f"write a new default version of {policy_arn.rsplit('/', 1)[-1]}, held by "
+                    f"{target.type} {target.name}",
+                    Proof((decision,)),
+                    policy_arn,
+                    ("iam:createpolicyversion",),
                 )
-    return out
+
+
+def _in_order(g, principals: list[Principal], kind: str) -> list[Principal]:
+    """These principals of one kind in the graph's node order (the order of g.roles and g.users)."""
+    return sorted((t for t in principals if t.type == kind), key=lambda t: g._rank[t.arn])
