@@ -41,6 +41,7 @@ FENCE_POLICY = "aegis-deny-escalation"
 # AEGIS_VERIFY_FIXES_MAX_PRINCIPALS from the settings, the CLI from the environment, both defaulting to this.
 VERIFY_MAX_PRINCIPALS = 2500
 MAX_ROUNDS = 12
+KEEP_PASSABLE = 20  # roles a PassRole limit lists by name (a user's inline policies share 2,048 characters)
 BROAD_AFTER = 4  # path cuts before the fence takes every escalation action the principal holds
 ESCALATION = frozenset({"principal_privilege_escalation", "principal_grants_admin"})
 # Cutting a path must not leave the principal a way up on resources created later: the latent form goes too.
@@ -281,16 +282,22 @@ class _Plan:
             return False
         first = actions[0]
         if first.lower() == "iam:passrole":
-            today = analysis.account.role_arns_matching(pattern)[:20]
+            matching = analysis.account.role_arns_matching(pattern)
+            today = matching[:KEEP_PASSABLE]
             if today:
                 statement = {"Effect": "Deny", "Action": ["iam:PassRole"], "NotResource": today}
                 if any(s.get("NotResource") == today for s in self.fence):
                     return False
                 self._start_fence(principal)
                 self.fence.append({"Sid": f"AegisDeny{len(self.fence)}", **statement})
-                self.removes.append(
-                    f"{principal.name} may pass only the {len(today)} role(s) it can pass today ({method})"
+                kept = (
+                    f"the {len(today)} role(s)"
+                    if len(today) == len(matching)
+                    else (
+                        f"{len(today)} of the {len(matching)} roles (the first by ARN; list the ones it needs instead)"
+                    )
                 )
+                self.removes.append(f"{principal.name} may pass only {kept} it can pass today ({method})")
                 self.cuts += 1
                 return True
         added = self._deny(principal, [first], pattern, method)

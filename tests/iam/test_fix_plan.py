@@ -230,6 +230,21 @@ def test_a_passrole_grant_on_every_role_loses_its_latent_form_in_the_same_round(
     assert plan_fix(snapshot, finding, verify=False).ops == plan.ops
 
 
+def test_a_passrole_limit_says_how_many_of_the_passable_roles_it_keeps():
+    # The limit lists at most 20 roles by name: with more passable today, the fix says it keeps 20 of them, not
+    # that those are all the principal can pass.
+    lambda_admin = role("lambda-admin", managed=[ADMIN], trust_account=False)
+    lambda_admin["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] = {"Service": "lambda.amazonaws.com"}
+    snapshot = snapshot_of(
+        users=[user("dev", inline={"run": allow("iam:PassRole", "lambda:CreateFunction", "lambda:InvokeFunction")})],
+        roles=[lambda_admin, *(role(f"worker-{i:02d}") for i in range(30))],
+    )
+    findings, _ = audit_findings(snapshot)
+    plan = plan_fix(snapshot, the(findings, "principal_privilege_escalation", "user/dev"))
+    assert plan.verified
+    assert any("may pass only 20 of the 31 roles" in line for line in plan.removes), plan.removes
+
+
 def test_an_admin_through_a_group_leaves_the_group_rather_than_detaching_what_it_does_not_hold():
     snapshot = snapshot_of(users=[user("bob", groups=["admins"])], groups=[group("admins", managed=[ADMIN])])
     findings, _ = audit_findings(snapshot)
