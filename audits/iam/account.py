@@ -85,6 +85,7 @@ class Account:
         self._keys: dict[tuple[str, str], tuple] = {}
         self.base: Account | None = None  # the account patched() built this one from
         self._role_arns_matching: dict[str, list[str]] = {}
+        self._role_arns_matching_set: dict[str, frozenset[str]] = {}
         self.replaced: list[tuple[Principal, Principal]] = []  # (before, now): set by patched()
 
     def _drop_unknown_boundary(self, p: Principal) -> None:
@@ -149,6 +150,7 @@ class Account:
         account.missing_policies.update(arn for arn in account.attachments if not account.knows(arn))
         account._doc_keys, account._keys = {}, {}
         account._role_arns_matching = base._role_arns_matching  # the same roles by the same ARNs
+        account._role_arns_matching_set = base._role_arns_matching_set
         account.__dict__["rank"] = rank  # same places, same ARNs
         return account
 
@@ -164,6 +166,12 @@ class Account:
             found = self._role_arns_matching[pattern] = sorted(
                 r.arn for r in self.roles if arns.matches(pattern, r.arn)
             )
+        return found
+
+    def role_arns_matching_set(self, pattern: str) -> frozenset[str]:
+        found = self._role_arns_matching_set.get(pattern)
+        if found is None:
+            found = self._role_arns_matching_set[pattern] = frozenset(self.role_arns_matching(pattern))
         return found
 
     def holdings(self, p: Principal) -> list[str]:

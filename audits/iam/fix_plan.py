@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from audits.iam import actions as ds
@@ -282,8 +283,11 @@ class _Plan:
             return False
         first = actions[0]
         if first.lower() == "iam:passrole":
+            # Roles that are or can become administrator are the risk itself: never among those kept.
+            leading = analysis.graph.escalations
             matching = analysis.account.role_arns_matching(pattern)
-            today = matching[:KEEP_PASSABLE]
+            today = list(islice((a for a in matching if a not in leading), KEEP_PASSABLE))
+            passable = len(matching) - sum(a in analysis.account.role_arns_matching_set(pattern) for a in leading)
             if today:
                 statement = {"Effect": "Deny", "Action": ["iam:PassRole"], "NotResource": today}
                 if any(s.get("NotResource") == today for s in self.fence):
@@ -292,10 +296,8 @@ class _Plan:
                 self.fence.append({"Sid": f"AegisDeny{len(self.fence)}", **statement})
                 kept = (
                     f"the {len(today)} role(s)"
-                    if len(today) == len(matching)
-                    else (
-                        f"{len(today)} of the {len(matching)} roles (the first by ARN; list the ones it needs instead)"
-                    )
+                    if len(today) == passable
+                    else f"{len(today)} of the {passable} roles (the first by ARN; list the ones it needs instead)"
                 )
                 self.removes.append(f"{principal.name} may pass only {kept} it can pass today ({method})")
                 self.cuts += 1
