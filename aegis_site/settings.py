@@ -187,7 +187,7 @@ AEGIS_TRUSTED_PROXIES = envnetworks("AEGIS_TRUSTED_PROXIES")
 # Admin and escalation fixes are proven in the worker (applied to the snapshot, the account analysed again) for
 # accounts up to this many users and roles; larger ones get each fix's first cut, marked not verified. The default
 # is audits.iam.fix_plan.VERIFY_MAX_PRINCIPALS (tests/test_verify_fixes_default.py ties the two).
-AEGIS_VERIFY_FIXES_MAX_PRINCIPALS = envint("AEGIS_VERIFY_FIXES_MAX_PRINCIPALS", 2500)
+AEGIS_VERIFY_FIXES_MAX_PRINCIPALS = envint("AEGIS_VERIFY_FIXES_MAX_PRINCIPALS", 10_000)
 # How many audits one user may have queued or running at once.
 AEGIS_MAX_ACTIVE_RUNS = envint("AEGIS_MAX_ACTIVE_RUNS", 3)
 AEGIS_QUERY_MAX_SNAPSHOT_BYTES = envint("AEGIS_QUERY_MAX_SNAPSHOT_BYTES", 16 * 1024 * 1024)  # "Who can" input cap

@@ -19,7 +19,7 @@ YAML export): a finding an unexpired rule covers is marked muted, naming the rul
 suppressions, "suppressed"/"muted_by" in JSON and CSV) and left out of the score, the counts and --fail-on.
 
 Each admin and escalation fix is proven (applied to the snapshot, the account audited again until the finding is
-gone) for accounts up to AEGIS_VERIFY_FIXES_MAX_PRINCIPALS users and roles (2500), as in the worker, so the CLI and
+gone) for accounts up to AEGIS_VERIFY_FIXES_MAX_PRINCIPALS users and roles (10,000), as in the worker, so the CLI and
 the portal print the same fixes; --verify-fixes proves them at any size, --no-verify-fixes prints first cuts only.
 
 Exit codes: 0 clean, 1 findings at or above --fail-on, 2 the audit could not run (bad input, unknown framework,
@@ -105,7 +105,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_const",
         const=True,
         help="prove each admin and escalation fix whatever the account's size (by default fixes are proven for "
-        "accounts up to AEGIS_VERIFY_FIXES_MAX_PRINCIPALS users and roles, 2500): apply it to the snapshot and "
+        "accounts up to AEGIS_VERIFY_FIXES_MAX_PRINCIPALS users and roles, 10,000): apply it to the snapshot and "
         "audit again until the finding is gone",
     )
     proofs.add_argument(
