@@ -43,6 +43,7 @@ FENCE_POLICY = "aegis-deny-escalation"
 # the environment, both defaulting to this.
 VERIFY_MAX_PRINCIPALS = 10_000
 MAX_ROUNDS = 12
+ROUNDS_KEPT = 4  # analyses after a change set kept per analysis before it, for a finding that gets the same one
 KEEP_PASSABLE = 20  # roles a PassRole limit lists by name (a user's inline policies share 2,048 characters)
 BROAD_AFTER = 4  # path cuts before the fence takes every escalation action the principal holds
 ESCALATION = frozenset({"principal_privilege_escalation", "principal_grants_admin"})
@@ -111,14 +112,29 @@ def plan_fix(
     for rounds in range(1, MAX_ROUNDS + 1):
         if not plan.extend(current, target):
             return plan.finish(before, current, verified=False, rounds=rounds)
-        outcome = apply_ops(snapshot, plan.ops())
+        outcome, after = _round(snapshot, before, plan.ops())
         if outcome.errors:
             plan.errors = [f"{e.operation}: {e.code}: {e.message}" for e in outcome.errors]
             return plan.finish(before, current, verified=False, rounds=rounds)
-        current = _after(before, outcome)
+        current = after
         if not _still_there(current, finding):
             return plan.finish(before, current, verified=True, rounds=rounds)
     return plan.finish(before, current, verified=False, rounds=MAX_ROUNDS)
+
+
+def _round(snapshot: Any, before: Analysis, ops: list[dict]) -> tuple[Any, Analysis]:
+    """The what-if of these ops and the analysis after it. Findings of one principal often get the same change set
+    (a dormant administrator's fix is its admin fix), so the last few rounds on `before` are kept by their ops."""
+    kept: dict[str, tuple[Any, Analysis]] = before.__dict__.setdefault("_proof_rounds", {})
+    key = f"{id(snapshot)} {json.dumps(ops, sort_keys=True, default=str)}"
+    found = kept.pop(key, None)
+    if found is None:
+        outcome = apply_ops(snapshot, ops)
+        found = (outcome, _after(before, outcome))
+    kept[key] = found
+    while len(kept) > ROUNDS_KEPT:
+        del kept[next(iter(kept))]
+    return found
 
 
 def _after(before: Analysis, outcome: Any) -> Analysis:

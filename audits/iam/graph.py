@@ -481,6 +481,8 @@ class Graph:
             self._lost = {a for a in base.escalations if a in self.nodes and a not in self.escalations}
             self._lost -= self.previous.dirty
             self._dirty_nodes = sorted(a for a in self.previous.dirty if a in self.nodes)
+        # A route equal to the previous graph's (the same edge onto the same route) is that route, not a copy.
+        before = self.previous.graph.escalations if self.previous is not None else {}
         clock = 0
         level = list(self.escalations)
         while level:
@@ -488,6 +490,7 @@ class Graph:
             for target_arn in level:
                 target = self.nodes[target_arn]
                 after = self.escalations[target_arn]
+                same_tail = before.get(target_arn) is after
                 self._opened[target_arn] = clock
                 claims = self._claims[target_arn] = []
                 for source, e in self._expand(target):
@@ -495,9 +498,13 @@ class Graph:
                     self._stamp[source.arn] = clock
                     self._lost.discard(source.arn)
                     claims.append((source, e))
-                    self.escalations[source.arn] = Escalation(
-                        source.arn, (e, *after.path), e.proof + after.proof, after.target
-                    )
+                    old = before.get(source.arn) if same_tail else None
+                    if old is not None and old.path and old.path[0] is e:
+                        self.escalations[source.arn] = old
+                    else:
+                        self.escalations[source.arn] = Escalation(
+                            source.arn, (e, *after.path), e.proof + after.proof, after.target
+                        )
                     found.append(source.arn)
             level = sorted(found)
 
@@ -616,7 +623,9 @@ class Graph:
             proof = base.admin_proofs.get(p.arn) if clean else self.authz.admin(self.subject(p))
             if proof is not None and proof.possible:
                 self.admin_proofs[p.arn] = proof
-                routes[p.arn] = Escalation(p.arn, (), proof, p.arn)
+                kept = base.escalations.get(p.arn) if clean else None
+                same = kept is not None and kept.proof is proof
+                routes[p.arn] = kept if same and kept is not None else Escalation(p.arn, (), proof, p.arn)
                 continue
             may_self = p.arn in base._self_routes if clean else self.authz.may(self.subject(p), SELF_SET)
             route = self._own_route(p) if may_self else None
