@@ -98,12 +98,15 @@ class Account:
     @classmethod
     def patched(cls, base: Account, snapshot, touched: Iterable[str] | None = None) -> Account | None:
         """The account of `snapshot`, a what-if of base.snapshot (audits.iam.whatif) that replaced entries in place
-        and left the set of managed policies as it was: base's principals and indexes, with those of the replaced
-        entries read again, so the cost is the change's rather than the account's. None when entries were added or
-        removed, renamed, or managed policies created or deleted: build the account anew then. `touched`: the ARNs
-        the what-if wrote (it copies on write and names what it copied), so only those places are looked at."""
+        and deleted no managed policy: base's principals and indexes, with those of the replaced entries read again,
+        so the cost is the change's rather than the account's. None when entries were added or removed, renamed, a
+        managed policy deleted, or one created under an ARN some principal already named (it held an unknown
+        policy, which now counts): build the account anew then. `touched`: the ARNs the what-if wrote (it copies
+        on write and names what it copied), so only those places are looked at."""
         policies = {p["Arn"]: p for p in snapshot.policies if isinstance(p.get("Arn"), str)}
-        if policies.keys() != base.policies.keys():
+        if not base.policies.keys() <= policies.keys() or (policies.keys() - base.policies.keys()) & (
+            base.missing_policies | {arn for _, arn in base._unknown_boundaries}
+        ):
             return None
         kinds = (
             (base.users, snapshot.users, "user", "UserName", "UserPolicyList"),
@@ -145,7 +148,10 @@ class Account:
             account._drop_unknown_boundary(now)
         rank = base.rank
         account.attachments = patch_lists(
-            base.attachments, [(old, now, old.managed, now.managed) for old, now in replaced], rank
+            base.attachments,
+            [(old, now, old.managed, now.managed) for old, now in replaced],
+            rank,
+            lambda p: p.managed,
         )
         account.missing_policies.update(arn for arn in account.attachments if not account.knows(arn))
         account._doc_keys, account._keys = {}, {}
@@ -197,7 +203,7 @@ class Account:
             now = now if now is not None and now.type != "group" and listed(now) else None
             if old is not None or now is not None:
                 changes.append((old, now, self.base.holdings(old) if old else [], self.holdings(now) if now else []))
-        return patch_lists(before, changes, self.rank, keep)
+        return patch_lists(before, changes, self.rank, self.holdings, keep)
 
     @staticmethod
     def _principal(kind: str, entry: dict, name_key: str, inline_key: str) -> Principal:
@@ -269,11 +275,14 @@ def patch_lists(
     lists: dict[str, list[Principal]],
     changes: list[tuple[Principal | None, Principal | None, list[str], list[str]]],
     rank: dict[str, int],
+    keys_of: Callable[[Principal], list[str]],
     keep: Callable[[str], bool] = lambda key: True,
 ) -> dict[str, list[Principal]]:
     """Lists of principals by key (a policy's holders), in `rank` order, after some principals changed: each change
     is (before, now, the keys before was listed under, the keys now is listed under). The lists no change names are
-    shared with `lists`; the others are new, as a build from scratch in that order would make them."""
+    shared with `lists`; the others are new, and the keys come in the order a build from scratch walking the
+    principals in `rank` order gives them (by their first principal, then that principal's keys_of() order):
+    readers take the first policy that answers."""
     out = dict(lists)
     fresh: set[str] = set()
     for before, _, keys, _ in changes:
@@ -293,4 +302,9 @@ def patch_lists(
             fresh.add(key)
             found.insert(bisect.bisect_right(found, place, key=lambda p: rank[p.arn]), now)
             out[key] = found
-    return {key: ps for key, ps in out.items() if ps}
+
+    def first_seen(item: tuple[str, list[Principal]]) -> tuple[int, int]:
+        key, ps = item
+        return rank[ps[0].arn], keys_of(ps[0]).index(key)
+
+    return dict(sorted(((key, ps) for key, ps in out.items() if ps), key=first_seen))

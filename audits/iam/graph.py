@@ -62,6 +62,7 @@ class Previous:
     graph: Graph
     dirty: frozenset[str]  # ARNs of principals whose policies, trust or existence changed (either side)
     self_same: bool  # no group's or managed policy's content changed: a change to oneself reaches what it did
+    shrinks: bool = False  # the change only took rights away (audits.iam.incremental): none of anyone's grew
 
 
 @dataclass(frozen=True)
@@ -660,12 +661,16 @@ class Graph:
         target alone), and the previous answer still holds, so the first success among the changed targets and
         the previous one is what a fresh search would return."""
         prev = self.previous
+        before = prev.graph._modify_routes.get(p.arn) if prev is not None else None
         if prev is None or p.arn in prev.dirty or p.arn not in prev.graph._modify_routes:
             found = self._modify_route(p)
+        elif prev.shrinks and (before is None or before.target not in prev.dirty):
+            # Rights only went: a target that could not be raised still cannot (no one's rights grew), and the
+            # previous answer reads p and an unchanged target, so it holds; only a changed target asks again.
+            found = before
         elif not self._meets(p):
             found = prev.graph._modify_routes[p.arn]
         else:
-            before = prev.graph._modify_routes[p.arn]
             if len(prev.dirty) > AGAIN_LIMIT or (before is not None and before.target in prev.dirty):
                 found = self._modify_route(p)
             else:

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from audits.iam.account import Account, Principal
+from audits.iam.account import Account, Principal, dicts_of
 from audits.iam.analysis import Analysis
 from audits.iam.authz import Authz
 from audits.iam.graph import Graph, Previous
@@ -74,7 +74,8 @@ class Reuse:
         policy) and layers the account's caches over base's, hiding theirs."""
         self.affected = read_again | (self.touched & account.by_arn.keys())
         touched_groups = {g.name for g in account.groups if g.arn in self.touched}
-        changed = self.policies
+        # A policy created by the change is held only by entries the change wrote, which are read again already.
+        changed = self.policies & base.policies.keys()
         if touched_groups or changed:
             for p in (*account.users, *account.roles, *account.groups):
                 if (touched_groups and any(g in touched_groups for g in p.groups)) or (
@@ -135,8 +136,100 @@ class Reuse:
             dirty |= {a for a, p in base.nodes.items() if nodes.get(a) is not p}  # gone, or read again
             dirty |= nodes.keys() - base.nodes.keys()
         groups_same = [id(g.entry) for g in account.groups] == [id(g.entry) for g in self.before.account.groups]
-        previous = Previous(base, frozenset(dirty), self_same=groups_same and not self.policies)
+        # A new policy that allows nothing (a fence) gives no one a new way to change themselves.
+        fences = {a for a in self.policies - self.before.account.policies.keys() if _allows_nothing(account, a)}
+        previous = Previous(
+            base,
+            frozenset(dirty),
+            self_same=groups_same and not (self.policies - fences),
+            shrinks=self._shrinks(account),
+        )
         return Graph(account, authz, rows, previous)
+
+    def _shrinks(self, account: Account) -> bool:
+        """The change only took rights away (what the fixes do): every entry it wrote lost Allow statements,
+        gained Deny statements, left groups or dropped policies that deny nothing, or took on policies that allow
+        nothing; no existing managed policy changed and every new one allows nothing. Anything else (a trust, a
+        boundary, a tag, a new entry) is not known to shrink."""
+        base = self.before.account
+        if account.base is not base or self.policies & base.policies.keys():
+            return False
+        if not all(_allows_nothing(account, a) for a in account.policies.keys() - base.policies.keys()):
+            return False
+        return all(_takes_away(old.entry, now.entry, base, account) for old, now in account.replaced)
+
+
+def _allows_nothing(account: Account, arn: str) -> bool:
+    """No version of this managed policy holds an Allow statement."""
+    versions = dicts_of((account.policies.get(arn) or {}).get("PolicyVersionList"))
+    documents = [v.get("Document") for v in versions]
+    return bool(documents) and all(
+        isinstance(d, dict) and not any(s.get("Effect") == "Allow" for s in dicts_of(d.get("Statement")))
+        for d in documents
+    )
+
+
+_INLINE = ("UserPolicyList", "RolePolicyList", "GroupPolicyList")
+
+
+def _takes_away(old: dict, now: dict, base: Account, account: Account) -> bool:
+    """Between these two entries of one principal, rights can only have gone (see Reuse._shrinks)."""
+    for key in old.keys() | now.keys():
+        before, after = old.get(key), now.get(key)
+        if before == after:
+            continue
+        if key in _INLINE:
+            if not _inline_takes_away(before, after):
+                return False
+        elif key == "AttachedManagedPolicies":
+            held = {m.get("PolicyArn") for m in dicts_of(before)}
+            holds = {m.get("PolicyArn") for m in dicts_of(after)}
+            if not all(_denies_nothing(base.policy_document(str(a))) for a in held - holds):
+                return False
+            if not all(_allows_nothing(account, str(a)) for a in holds - held):
+                return False
+        elif key == "GroupList":
+            left = set(before or ()) - set(after or ())
+            if not set(after or ()) <= set(before or ()) or not all(_group_denies_nothing(base, g) for g in left):
+                return False
+        else:
+            return False
+    return True
+
+
+def _inline_takes_away(before: object, after: object) -> bool:
+    """Inline policies by name: statements added are Denies, statements gone are Allows, nothing else moved."""
+    old = {str(i.get("PolicyName")): i.get("PolicyDocument") for i in dicts_of(before)}
+    new = {str(i.get("PolicyName")): i.get("PolicyDocument") for i in dicts_of(after)}
+    for name in old.keys() | new.keys():
+        a, b = old.get(name), new.get(name)
+        if a == b:
+            continue
+        if not isinstance(a or {}, dict) or not isinstance(b or {}, dict):
+            return False
+        a, b = a or {}, b or {}
+        others = ({k: v for k, v in d.items() if k != "Statement"} for d in (a, b))
+        if a and b and next(others) != next(others):
+            return False  # a Version or another element changed how the statements read
+        was, now = dicts_of(a.get("Statement")), dicts_of(b.get("Statement"))
+        if any(s.get("Effect") != "Deny" for s in now if s not in was):
+            return False
+        if any(s.get("Effect") != "Allow" for s in was if s not in now):
+            return False
+    return True
+
+
+def _denies_nothing(document: object) -> bool:
+    """Every statement allows: taking the document away can only take rights away."""
+    return isinstance(document, dict) and all(s.get("Effect") == "Allow" for s in dicts_of(document.get("Statement")))
+
+
+def _group_denies_nothing(account: Account, name: str) -> bool:
+    group = account.groups_by_name.get(name)
+    if group is None:
+        return True  # a group the export does not have gave nothing
+    documents = [doc for _, doc in group.inline] + [account.policy_document(a) for a in group.managed]
+    return all(_denies_nothing(d) for d in documents)
 
 
 def _grants(policy: dict) -> tuple:
