@@ -188,6 +188,7 @@ class Graph:
         self._stamp: dict[str, int] = {}
         self._lost: set[str] = set()
         self._dirty_nodes: list[str] = []
+        self.reusable = True  # its search is recorded for a graph built from it (_build_shrunk keeps no record)
         self._views: dict[str, Graph] = {}
         self._source_families: dict[str, tuple] = {}
         if previous is not None:
@@ -474,6 +475,10 @@ class Graph:
         goes through the first target of the nearest level that it can reach (the first family that proves it),
         whatever order the index offered candidates in, so a graph built from the previous one can reuse what
         each target found there."""
+        prev = self.previous
+        if prev is not None and prev.shrinks and prev.graph.reusable:
+            self._build_shrunk(prev)
+            return
         routes = self._first_routes() if self.previous is None else self._first_routes_again()
         self.escalations = {arn: routes[arn] for arn in sorted(routes)}
         self._stamp = dict.fromkeys(self.escalations, 0)
@@ -508,6 +513,73 @@ class Graph:
                         )
                     found.append(source.arn)
             level = sorted(found)
+
+    def _build_shrunk(self, prev: Previous) -> None:
+        """The search after a change that only took rights away (Previous.shrinks): a route that passes through no
+        changed principal is still the route a fresh search finds (every edge on it holds, levels only grow, and an
+        edge to a target opened earlier did not exist before either), so only the principals whose route passed
+        through a changed one are placed again, level by level in the same order as _build, each asked only at the
+        targets it could reach then: those opened from its former claimant on. The graph's record of the search
+        is not kept, so it is not the previous graph of another (reusable)."""
+        base = prev.graph
+        self.reusable = False
+        routes = self._first_routes_again()
+        changed = set(prev.dirty)
+        changed.update(arn for arn, route in routes.items() if base.escalations.get(arn) is not route)
+        changed.update(arn for arn, stamp in base._stamp.items() if stamp == 0 and arn not in routes)
+        again = {
+            arn
+            for arn, route in base.escalations.items()
+            if arn in changed or route.target in changed or any(e.target in changed for e in route.path)
+        }
+        escalations = {arn: route for arn, route in base.escalations.items() if arn not in again}
+        levels: dict[int, list[str]] = defaultdict(list)
+        level_of: dict[str, int] = {}
+
+        def level(arn: str) -> int:
+            found = level_of.get(arn)
+            if found is None:
+                route = base.escalations[arn]
+                found = level_of[arn] = 0 if base._stamp[arn] == 0 else level(route.path[0].target) + 1
+            return found
+
+        for arn in escalations:
+            levels[level(arn)].append(arn)
+        for arn in sorted(again & routes.keys()):
+            escalations[arn] = routes[arn]
+            levels[0].append(arn)
+        # Rights only went: one who did not escalate before cannot now.
+        waiting = sorted(a for a in again if a not in escalations and a in self.nodes)
+        depth = 0
+        while waiting and levels and depth <= max(levels):
+            placed = []
+            for target_arn in sorted(levels.get(depth, ())):
+                target, after = self.nodes[target_arn], escalations[target_arn]
+                opened = base._opened.get(target_arn) if target_arn not in again else None
+                for arn in waiting:
+                    if arn in escalations or arn == target_arn:
+                        continue
+                    claimant = base.escalations[arn].path[0].target if base._stamp[arn] else None
+                    if opened is not None and opened < base._stamp[arn] and target_arn != claimant:
+                        continue  # it was asked there before, with more rights, and had no edge
+                    e = self._edge_alone(self.nodes[arn], target)
+                    if e is not None:
+                        escalations[arn] = Escalation(arn, (e, *after.path), e.proof + after.proof, after.target)
+                        placed.append(arn)
+            waiting = [a for a in waiting if a not in escalations]
+            if placed:
+                levels[depth + 1].extend(placed)
+            depth += 1
+        self.escalations = escalations
+
+    def _edge_alone(self, source: Principal, target: Principal) -> Edge | None:
+        """The first family's edge from source to target, asking only about source (as _expand_again does)."""
+        for family in self._families_of(source):
+            if any(c.arn == source.arn for c in family.candidates(self._alone(source), target)):
+                e = family.edge(self, source, target)
+                if e is not None:
+                    return e
+        return None
 
     def _expand(self, target: Principal) -> Iterator[tuple[Principal, Edge]]:
         """The principals not yet placed that can become the target, each with the first family's edge (taken

@@ -144,6 +144,8 @@ class Reuse:
             self_same=groups_same and not (self.policies - fences),
             shrinks=self._shrinks(account),
         )
+        if not base.reusable:
+            return Graph(account, authz, rows)  # built without a record of its search: nothing to build on
         return Graph(account, authz, rows, previous)
 
     def _shrinks(self, account: Account) -> bool:

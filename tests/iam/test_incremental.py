@@ -414,3 +414,32 @@ def test_removal_only_change_sets_take_the_shortcut(literature_before):
         outcome = apply_ops(literature_before.snapshot, removal_ops(literature_before.snapshot, rng, 3))
         taken += incremental.after(literature_before, outcome).graph.previous.shrinks
     assert taken >= 6
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_change_that_only_takes_rights_away_from_a_hub_places_again_everyone_behind_it(seed):
+    # Denies on, or detaching from, principals others route through (a claimant or an administrator): the search
+    # places again only those whose route passed through them, and must find what a fresh search finds.
+    before = literature_before_for_hubs() if seed % 3 == 0 else Analysis(synthetic(150, seed))
+    graph = before.graph
+    rng = random.Random(400 + seed)
+    hubs = sorted({e.path[0].target for e in graph.escalations.values() if e.path} | set(graph.admin_proofs))
+    hubs = [a for a in hubs if a in graph.nodes]
+    ops = []
+    for arn_ in rng.sample(hubs, min(len(hubs), rng.randint(1, 3))):
+        p = graph.nodes[arn_]
+        kind = "User" if p.type == "user" else "Role"
+        if p.managed and rng.random() < 0.5:
+            ops.append({"Operation": f"Detach{kind}Policy", f"{kind}Name": p.name, "PolicyArn": rng.choice(p.managed)})
+        else:
+            fence = doc(*rng.sample([deny("iam:PassRole"), deny(["iam:*", "sts:*"]), deny("sts:AssumeRole"),
+                                     deny("*"), deny("lambda:*")], 2))  # fmt: skip
+            ops.append({"Operation": f"Put{kind}Policy", f"{kind}Name": p.name, "PolicyName": "fence",
+                        "PolicyDocument": fence})  # fmt: skip
+    after = incremental.after(before, apply_ops(before.snapshot, ops))
+    assert after.graph.previous is not None and after.graph.previous.shrinks
+    assert_same(before, ops)
+
+
+def literature_before_for_hubs() -> Analysis:
+    return Analysis(literature())
