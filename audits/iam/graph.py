@@ -173,6 +173,7 @@ class Graph:
         self._unescalated: dict[tuple, list[Principal]] = {}
         self._all_candidates: dict[tuple, list[Principal]] = {}
         self.pass_refused: set[tuple[str, str]] = set()  # (principal, service) it may pass no role to
+        self.pass_open: set[tuple[str, str]] = set()  # (principal, service) asked and not refused whatever the role
         self.admin_proofs: dict[str, Proof] = {}
         self.escalations: dict[str, Escalation] = {}
         self.self_states: dict = {}  # hypothetical states of principals changing themselves (edges.iam.self_chain)
@@ -191,6 +192,7 @@ class Graph:
         self.reusable = True  # its search is recorded for a graph built from it (_build_shrunk keeps no record)
         self._views: dict[str, Graph] = {}
         self._source_families: dict[str, tuple] = {}
+        self._services_of: dict[tuple[str, str], frozenset[str] | None] = {}
         if previous is not None:
             self._take_over(previous)
         self._build()
@@ -573,8 +575,11 @@ class Graph:
         self.escalations = escalations
 
     def _edge_alone(self, source: Principal, target: Principal) -> Edge | None:
-        """The first family's edge from source to target, asking only about source (as _expand_again does)."""
+        """The first family's edge from source to target, asking only about source."""
         for family in self._families_of(source):
+            services = self._services_run(source, family)
+            if services is not None and (target.type != "role" or services.isdisjoint(self.services_trusted(target))):
+                continue  # it runs no code as a role this one trusts to
             if any(c.arn == source.arn for c in family.candidates(self._alone(source), target)):
                 e = family.edge(self, source, target)
                 if e is not None:
@@ -617,16 +622,25 @@ class Graph:
             for arn in fresh:
                 if arn in self.escalations or arn == target.arn:
                     continue
-                source = self.nodes[arn]
-                for family in self._families_of(source):
-                    if not any(c.arn == arn for c in family.candidates(self._alone(source), target)):
-                        continue
-                    e = family.edge(self, source, target)
-                    if e is not None:
-                        yield source, e
-                        break
+                edge = self._edge_alone(self.nodes[arn], target)
+                if edge is not None:
+                    yield self.nodes[arn], edge
 
         return found()
+
+    def _services_run(self, p: Principal, family) -> frozenset[str] | None:
+        """For a family of PassRole and takeover methods (audits.iam.edges.passrole.family): the services whose
+        methods p meets every requirement of; a role trusting none of them is no target of p's by that family.
+        None for the other families."""
+        key = (p.arn, family.__name__)
+        if key not in self._services_of:
+            methods = (*getattr(family, "PASS_METHODS", ()), *getattr(family, "TAKEOVERS", ()))
+            self._services_of[key] = (
+                frozenset(m.service for m in methods if self.requirements(p, m.requires) is not None)
+                if methods and family.candidates.__module__ == "audits.iam.edges.passrole"
+                else None
+            )
+        return self._services_of[key]
 
     def _families_of(self, p: Principal) -> tuple:
         """The families that could give p an edge to some target: p's policies allow an action of every
@@ -788,6 +802,7 @@ class Graph:
         if same_names:  # session ARNs resolve by role name
             self._trust_index = Layer(base._trust_index, dirty.__contains__)
         self.pass_refused = {key for key in base.pass_refused if key[0] not in dirty}
+        self.pass_open = {key for key in base.pass_open if key[0] not in dirty}
 
     def _self_route(self, p: Principal) -> Escalation | None:
         edges = iam.self_edges(self, p)

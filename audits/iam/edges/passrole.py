@@ -61,13 +61,17 @@ def pass_edge(g, source: Principal, target: Principal, methods: Iterable[PassMet
         passed = g.authz.can_act_on(subject, PASS, target.arn, to_service)
         if passed is None:
             # Refused whatever the role (every PassRole statement on "*", no Allow whose conditions admit this
-            # service, or an unconditional Deny of it on "*"): not asked again for the next role.
-            if (
-                g.authz.evaluator.resource_blind(subject, PASS)
-                or g.authz.never_allowed(subject, PASS, to_service)
-                or g.authz.denied_everywhere(subject, PASS)
-            ):
-                g.pass_refused.add(refused)
+            # service, or an unconditional Deny of it on "*"): not asked again for the next role. Whether it is
+            # does not depend on the role either, so it is asked once (pass_open: it is not).
+            if refused not in g.pass_open:
+                if (
+                    g.authz.evaluator.resource_blind(subject, PASS)
+                    or g.authz.never_allowed(subject, PASS, to_service)
+                    or g.authz.denied_everywhere(subject, PASS)
+                ):
+                    g.pass_refused.add(refused)
+                else:
+                    g.pass_open.add(refused)
             continue
         return Edge(
             source.arn, target.arn, method.name, method.how, Proof((passed,)) + run[0], target.arn, (PASS, *run[1])
