@@ -169,8 +169,9 @@ class Account:
         """The ARNs of the roles a Resource pattern covers, sorted (asked by every fix that limits PassRole)."""
         found = self._role_arns_matching.get(pattern)
         if found is None:
+            every = pattern == "*"
             found = self._role_arns_matching[pattern] = sorted(
-                r.arn for r in self.roles if arns.matches(pattern, r.arn)
+                r.arn for r in self.roles if every or arns.matches(pattern, r.arn)
             )
         return found
 

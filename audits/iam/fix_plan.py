@@ -122,6 +122,15 @@ def plan_fix(
     return plan.finish(before, current, verified=False, rounds=MAX_ROUNDS)
 
 
+def _passable(analysis: Analysis, pattern: str) -> int:
+    """How many roles the pattern covers that are not and cannot become administrator (once per analysis)."""
+    counts: dict[str, int] = analysis.__dict__.setdefault("_passable", {})
+    if pattern not in counts:
+        covered = analysis.account.role_arns_matching_set(pattern)
+        counts[pattern] = len(covered) - sum(a in covered for a in analysis.graph.escalations)
+    return counts[pattern]
+
+
 def _round(snapshot: Any, before: Analysis, ops: list[dict]) -> tuple[Any, Analysis]:
     """The what-if of these ops and the analysis after it. Findings of one principal often get the same change set
     (a dormant administrator's fix is its admin fix), so the last few rounds on `before` are kept by their ops."""
@@ -304,7 +313,7 @@ class _Plan:
             leading = analysis.graph.escalations
             matching = analysis.account.role_arns_matching(pattern)
             today = list(islice((a for a in matching if a not in leading), KEEP_PASSABLE))
-            passable = len(matching) - sum(a in analysis.account.role_arns_matching_set(pattern) for a in leading)
+            passable = _passable(analysis, pattern)
             if today:
                 statement = {"Effect": "Deny", "Action": ["iam:PassRole"], "NotResource": today}
                 if any(s.get("NotResource") == today for s in self.fence):
