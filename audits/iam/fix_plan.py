@@ -321,11 +321,12 @@ class _Plan:
                 self._start_fence(principal)
                 self.fence.append({"Sid": f"AegisDeny{len(self.fence)}", **statement})
                 kept = (
-                    f"the {len(today)} role(s)"
+                    f"the {len(today)} role(s) it can pass today"
                     if len(today) == passable
-                    else f"{len(today)} of the {passable} roles (the first by ARN; list the ones it needs instead)"
+                    else f"{len(today)} of the {passable} roles it can pass today (the first by ARN: list the ones it "
+                    "needs instead)"
                 )
-                self.removes.append(f"{principal.name} may pass only {kept} it can pass today ({method})")
+                self.removes.append(f"{principal.name} may pass only {kept} ({method})")
                 self.cuts += 1
                 return True
         added = self._deny(principal, [first], pattern, method)
