@@ -99,10 +99,10 @@ class Account:
     def patched(cls, base: Account, snapshot, touched: Iterable[str] | None = None) -> Account | None:
         """The account of `snapshot`, a what-if of base.snapshot (audits.iam.whatif) that replaced entries in place
         and deleted no managed policy: base's principals and indexes, with those of the replaced entries read again,
-        so the cost is the change's rather than the account's. None when entries were added or removed, renamed, a
-        managed policy deleted, or one created under an ARN some principal already named (it held an unknown
-        policy, which now counts): build the account anew then. `touched`: the ARNs the what-if wrote (it copies
-        on write and names what it copied), so only those places are looked at."""
+        so the cost is the change's rather than the account's. None when entries were added or removed, renamed (or
+        made service-linked or not), a managed policy deleted, or one created under an ARN some principal already
+        named (it held an unknown policy, which now counts): build the account anew then. `touched`: the ARNs the
+        what-if wrote (it copies on write and names what it copied), so only those places are looked at."""
         policies = {p["Arn"]: p for p in snapshot.policies if isinstance(p.get("Arn"), str)}
         if not base.policies.keys() <= policies.keys() or (policies.keys() - base.policies.keys()) & (
             base.missing_policies | {arn for _, arn in base._unknown_boundaries}
@@ -131,8 +131,8 @@ class Account:
             offset += len(before)
             for i in [i for i in where if before[i].entry is not entries[i]]:
                 now = cls._principal(kind, entries[i], name_key, inline_key)
-                if now.arn != before[i].arn:
-                    return None
+                if now.arn != before[i].arn or now.service_linked != before[i].service_linked:
+                    return None  # renamed, or moved in or out of the service-linked roles: not the same place
                 replaced.append((before[i], now))
                 principals[i] = now
             lists.append(principals)

@@ -111,41 +111,31 @@ class Graph:
         self.authz = authz
         self.account_id = authz.account_id
         self.rows = credential_rows or {}
-        self.users: list[Principal]
+        base = previous.graph if previous is not None else None
+        self.users = list(account.users)
         self.roles: list[Principal]
         self.nodes: dict[str, Principal]
         self._rank: dict[str, int]
         self.policy_holders: dict[str, list[Principal]]
-        base = previous.graph if previous is not None else None
-        patched = base is not None and account.base is base.account
-        if patched and all(now.service_linked == old.service_linked for old, now in account.replaced):
+        # The index lists principals in node order, whatever the grouping below: a graph patched from the one
+        # before a change (previous) then lists them exactly as one built from scratch.
+        if base is not None and previous is not None and account.base is base.account:
             # The account was patched in place (same principals in the same places): so is what follows from it.
-            assert base is not None
-            self.users = list(account.users)
-            self.roles = list(base.roles)
-            self.nodes = dict(base.nodes)
+            self.roles, self.nodes, self._rank = list(base.roles), dict(base.nodes), base._rank
             for _, now in account.replaced:
                 if now.arn in self.nodes:
                     self.nodes[now.arn] = now
                     if now.type == "role":
                         self.roles[base._rank[now.arn] - len(self.users)] = now
-        else:
-            patched = False
-            self.users = list(account.users)
-            self.roles = [r for r in account.roles if not r.service_linked]
-            self.nodes = {p.arn: p for p in (*self.users, *self.roles)}
-        # The index lists principals in this order, whatever the grouping below: a graph patched from the one
-        # before a change (previous) then lists them exactly as one built from scratch.
-        if patched:
-            assert base is not None
-            self._rank = base._rank
             self.policy_holders = account.holders_after(
                 base.policy_holders,
-                previous.dirty,  # type: ignore[union-attr]
+                previous.dirty,
                 keep=lambda arn: not is_aws_managed(arn),
                 listed=lambda p: not p.service_linked,
             )
         else:
+            self.roles = [r for r in account.roles if not r.service_linked]
+            self.nodes = {p.arn: p for p in (*self.users, *self.roles)}
             self._rank = {arn: i for i, arn in enumerate(self.nodes)}
             self.policy_holders = {}
             for p in self.nodes.values():
@@ -711,8 +701,9 @@ class Graph:
             if proof is not None and proof.possible:
                 self.admin_proofs[p.arn] = proof
                 kept = base.escalations.get(p.arn) if clean else None
-                same = kept is not None and kept.proof is proof
-                routes[p.arn] = kept if same and kept is not None else Escalation(p.arn, (), proof, p.arn)
+                if kept is None or kept.proof is not proof:
+                    kept = Escalation(p.arn, (), proof, p.arn)
+                routes[p.arn] = kept
                 continue
             may_self = p.arn in base._self_routes if clean else self.authz.may(self.subject(p), SELF_SET)
             route = self._own_route(p) if may_self else None

@@ -122,9 +122,7 @@ class Reuse:
 
     def graph(self, account: Account, authz: Authz, rows: dict[str, dict]) -> Graph:
         base = self.before.graph
-        if account.base is self.before.account and all(
-            now.service_linked == old.service_linked for old, now in account.replaced
-        ):
+        if account.base is self.before.account:
             # Patched in place: the nodes read again are the replaced ones (a role keeps its path, so its node).
             nodes = base.nodes
             dirty = {a for a in self.affected if a in nodes} | {
