@@ -542,6 +542,8 @@ class Graph:
             levels[0].append(arn)
         # Rights only went: one who did not escalate before cannot now.
         waiting = sorted(a for a in again if a not in escalations and a in self.nodes)
+        # Where each was placed before: its stamp, and the target that placed it (none at level 0).
+        placed_by = {a: base.escalations[a].path[0].target if base._stamp[a] else None for a in waiting}
         depth = 0
         while waiting and levels and depth <= max(levels):
             placed = []
@@ -551,8 +553,7 @@ class Graph:
                 for arn in waiting:
                     if arn in escalations or arn == target_arn:
                         continue
-                    claimant = base.escalations[arn].path[0].target if base._stamp[arn] else None
-                    if opened is not None and opened < base._stamp[arn] and target_arn != claimant:
+                    if opened is not None and opened < base._stamp[arn] and target_arn != placed_by[arn]:
                         continue  # it was asked there before, with more rights, and had no edge
                     e = self._edge_alone(self.nodes[arn], target)
                     if e is not None:
