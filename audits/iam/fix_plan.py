@@ -38,9 +38,9 @@ from audits.iam.whatif import MAX_POLICY_VERSIONS, apply_ops
 
 FENCE_POLICY = "aegis-deny-escalation"
 # Fixes are proven by default for accounts up to this many users and roles (on the bench's synthetic accounts the
-# proofs cost 0.7-0.9x the audit up to 5,000 and 2.4x at 10,000, about 7 s; bench/engine.py); past it each fix is its
-# first cut, marked not verified. The worker reads AEGIS_VERIFY_FIXES_MAX_PRINCIPALS from the settings, the CLI from
-# the environment, both defaulting to this.
+# proofs add 0.5-0.9x the audit's time up to 5,000 and 1.1-1.3x at 10,000, about 4 s; bench/engine.py); past it each
+# fix is its first cut, marked not verified. The worker reads AEGIS_VERIFY_FIXES_MAX_PRINCIPALS from the settings, the
+# CLI from the environment, both defaulting to this.
 VERIFY_MAX_PRINCIPALS = 10_000
 MAX_ROUNDS = 12
 ROUNDS_KEPT = 4  # analyses after a change set kept per analysis before it, for a finding that gets the same one
